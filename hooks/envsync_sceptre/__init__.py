@@ -1,0 +1,1 @@
+"""Sceptre plugins of envsync (hooks and resolvers), registered by entry points in pyproject.toml."""

@@ -1,0 +1,194 @@
+"""Local MariaDB servers that stand in for the Aurora clusters (one per env).
+
+Each instance has its own datadir, port, socket and pid file under a state directory, is
+created with `mariadb-install-db` and served by `mariadbd`, and speaks TLS with a locally
+generated CA and `require_secure_transport=ON`, as the Aurora parameter group demands, so the
+engine connects to it exactly as it connects to Aurora.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from envsync_local.process import is_alive, terminate
+
+INSTALL_HINT = (
+    "MariaDB server binaries not found (need mariadbd and mariadb-install-db): "
+    "install them with `apt-get install mariadb-server` (Debian/Ubuntu)."
+)
+
+
+class MariaDBError(RuntimeError):
+    """A local MariaDB stand-in could not be created, started or reached."""
+
+
+def find_binary(name: str) -> str:
+    for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise MariaDBError(INSTALL_HINT)
+
+
+def port_is_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def ensure_tls_material(tls_dir: Path) -> Path:
+    """Create (once) a local CA and a server certificate for 127.0.0.1/localhost.
+
+    Returns the CA bundle path that clients verify against.
+    """
+    tls_dir.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = tls_dir / "ca-key.pem", tls_dir / "ca.pem"
+    key, csr, cert = tls_dir / "server-key.pem", tls_dir / "server.csr", tls_dir / "server-cert.pem"
+    if cert.exists() and ca_cert.exists():
+        return ca_cert
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise MariaDBError("openssl not found: install it with `apt-get install openssl`.")
+    ext = tls_dir / "san.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    steps = [
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+         "-subj", "/CN=envsync local CA", "-keyout", str(ca_key), "-out", str(ca_cert)],
+        [openssl, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+         "-keyout", str(key), "-out", str(csr)],
+        [openssl, "x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-days", "3650", "-extfile", str(ext), "-out", str(cert)],
+    ]
+    for step in steps:
+        result = subprocess.run(step, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise MariaDBError(f"openssl failed ({' '.join(step[:3])}): {result.stderr.strip()}")
+    return ca_cert
+
+
+@dataclass
+class MariaDBInstance:
+    """One mariadbd process with its own datadir and port."""
+
+    name: str
+    port: int
+    base_dir: Path
+    tls_dir: Optional[Path] = None
+    host: str = "127.0.0.1"
+
+    @property
+    def datadir(self) -> Path:
+        return self.base_dir / "data"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.base_dir / "mariadbd.pid"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.base_dir / "mariadbd.sock"
+
+    @property
+    def error_log(self) -> Path:
+        return self.base_dir / "error.log"
+
+    @property
+    def ca_bundle(self) -> Optional[Path]:
+        return self.tls_dir / "ca.pem" if self.tls_dir else None
+
+    def pid(self) -> Optional[int]:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if is_alive(pid) else None
+
+    def is_running(self) -> bool:
+        return self.pid() is not None and port_is_open(self.host, self.port)
+
+    def _install(self) -> None:
+        if (self.datadir / "mysql").is_dir():
+            return
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [find_binary("mariadb-install-db"), "--no-defaults", f"--datadir={self.datadir}",
+             "--auth-root-authentication-method=normal", "--skip-test-db",
+             f"--user={getpass.getuser()}"],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            shutil.rmtree(self.datadir, ignore_errors=True)
+            raise MariaDBError(
+                f"mariadb-install-db failed for {self.name} in {self.datadir}: "
+                f"{result.stderr.strip()[-500:]}"
+            )
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Create the datadir if needed and start mariadbd; idempotent."""
+        if self.is_running():
+            return
+        mariadbd = find_binary("mariadbd")
+        if port_is_open(self.host, self.port):
+            raise MariaDBError(
+                f"port {self.port} for the {self.name} MariaDB stand-in is already taken by "
+                "another process; pick another port."
+            )
+        self._install()
+        args = [
+            mariadbd, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
+            f"--bind-address={self.host}", f"--socket={self.socket_path}",
+            f"--pid-file={self.pid_file}", f"--log-error={self.error_log}",
+            f"--user={getpass.getuser()}", "--skip-name-resolve",
+            "--innodb-buffer-pool-size=256M", "--innodb-log-file-size=256M",
+            "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
+            "--max-connections=200",
+        ]
+        if self.tls_dir:
+            ensure_tls_material(self.tls_dir)
+            args += [
+                f"--ssl-ca={self.tls_dir / 'ca.pem'}",
+                f"--ssl-cert={self.tls_dir / 'server-cert.pem'}",
+                f"--ssl-key={self.tls_dir / 'server-key.pem'}",
+                "--require-secure-transport=ON",
+            ]
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.base_dir / "mariadbd.out", "ab") as out:
+            process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise MariaDBError(
+                    f"mariadbd for {self.name} exited with {process.returncode}; "
+                    f"see {self.error_log}"
+                )
+            if port_is_open(self.host, self.port) and self.pid_file.exists():
+                return
+            time.sleep(0.1)
+        process.kill()
+        raise MariaDBError(f"mariadbd for {self.name} did not listen on {self.port} in {timeout}s")
+
+    def stop(self, timeout: float = 30.0, hard: bool = False) -> None:
+        """Stop the mariadbd this instance started (by its pid file); idempotent."""
+        pid = self.pid()
+        if pid is not None:
+            terminate(pid, timeout, hard=hard)
+
+    def wipe(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base_dir, ignore_errors=True)

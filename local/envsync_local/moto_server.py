@@ -1,0 +1,141 @@
+"""The moto server process that stands in for AWS (all three accounts, us-east-1).
+
+`start()` runs in the deployer venv and spawns `python -m envsync_local.moto_server` with
+the moto venv's interpreter; `main()` is that child: it registers envsync's CloudFormation
+models on top of moto's own backends, then serves on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional
+
+from envsync_local.paths import PROJECT_ROOT, moto_python
+from envsync_local.process import is_alive, terminate
+
+# Dummy credentials: moto accepts any, and they keep boto3 away from real ones.
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+class MotoServerError(RuntimeError):
+    """The moto server could not be started or did not answer."""
+
+
+@dataclass
+class MotoServer:
+    port: int
+    pid: Optional[int] = None
+    host: str = "127.0.0.1"
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def aws_env(self) -> Dict[str, str]:
+        """Environment that points boto3 (and so Sceptre) at this server, never at AWS."""
+        env = dict(LOCAL_CREDENTIALS)
+        env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        # A stray profile or credentials file must not leak real credentials into local mode.
+        env["AWS_CONFIG_FILE"] = os.devnull
+        env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+        return env
+
+    def is_answering(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1) as response:  # noqa: S310
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def reset(self) -> None:
+        """Forget every resource in every account (moto's reset API)."""
+        url = f"{self.endpoint_url}/moto-api/reset"
+        request = urllib.request.Request(url, method="POST")  # noqa: S310 - http to our own server
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.pid and is_alive(self.pid):
+            terminate(self.pid, timeout, group=True)
+
+
+def start(port: int, log_path: Path, endpoints_file: Optional[Path] = None,
+          timeout: float = 60.0) -> MotoServer:
+    """Spawn the moto server (with envsync's models) and wait until it answers."""
+    server = MotoServer(port=port)
+    if server.is_answering():
+        raise MotoServerError(f"something already answers on {server.endpoint_url}")
+    args = [moto_python(), "-m", "envsync_local.moto_server", "--port", str(port)]
+    if endpoints_file:
+        args += ["--endpoints", str(endpoints_file)]
+    env = dict(os.environ)
+    env.update(LOCAL_CREDENTIALS)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(PROJECT_ROOT / "local"), str(PROJECT_ROOT / "lambda_code"),
+                      env.get("PYTHONPATH")])
+    )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   start_new_session=True)
+    server.pid = process.pid
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise MotoServerError(f"moto server exited with {process.returncode}:\n{tail}")
+        if server.is_answering():
+            return server
+        time.sleep(0.2)
+    server.stop()
+    raise MotoServerError(f"moto server did not answer on {server.endpoint_url} in {timeout}s")
+
+
+def main(argv: Optional[list] = None) -> None:
+    parser = argparse.ArgumentParser(description="moto server with envsync's CloudFormation models")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--endpoints", type=Path,
+                        help="JSON {env: {account_id, host, port}}: where each env's cluster is")
+    args = parser.parse_args(argv)
+
+    from moto.server import ThreadedMotoServer
+
+    endpoints = json.loads(args.endpoints.read_text()) if args.endpoints else {}
+    try:
+        from envsync_local import cfn_models
+    except ImportError:
+        cfn_models = None
+    if cfn_models is not None:
+        cfn_models.register(endpoints)
+
+    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
+    server.start()
+    stop = {"now": False}
+
+    def _stop(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    while not stop["now"]:
+        time.sleep(0.2)
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

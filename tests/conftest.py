@@ -1,0 +1,100 @@
+"""Shared fixtures: real MariaDB servers and a real moto server, started by the suite itself."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Dict, Iterator
+
+import pymysql
+import pytest
+
+from envsync_local.mariadb import MariaDBInstance, free_port, port_is_open
+from envsync_local.moto_server import MotoServer
+from envsync_local.moto_server import start as start_moto
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MACHINE_DB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+ENV_NAMES = ("dev", "staging", "prod")
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def machine_mariadb() -> Dict[str, object]:
+    """The machine's MariaDB on 127.0.0.1:3306 (root, empty password); .ci/run starts it."""
+    if not port_is_open("127.0.0.1", 3306):
+        pytest.fail("MariaDB is not listening on 127.0.0.1:3306 (start it: see .ci/run)")
+    return dict(MACHINE_DB)
+
+
+@pytest.fixture
+def scratch_schema(machine_mariadb: Dict[str, object]) -> Iterator[str]:
+    """A fresh, uniquely named schema on the machine's server, dropped afterwards."""
+    name = f"envsync_t_{uuid.uuid4().hex[:10]}"
+    connection = pymysql.connect(**machine_mariadb, autocommit=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    try:
+        yield name
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def mariadb_instances(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Dict[str, MariaDBInstance]]:
+    """Three MariaDB servers (dev, staging, prod) on their own ports, TLS required, as in AWS."""
+    base = tmp_path_factory.mktemp("mariadb")
+    instances = {
+        name: MariaDBInstance(
+            name=name, port=free_port(), base_dir=base / name, tls_dir=base / "tls"
+        )
+        for name in ENV_NAMES
+    }
+    try:
+        for instance in instances.values():
+            instance.start()
+        yield instances
+    finally:
+        for instance in instances.values():
+            instance.stop()
+
+
+def root_connect(
+    instance: MariaDBInstance, database: str = "", **extra: object
+) -> pymysql.Connection:
+    """Root connection to a suite-started instance, over TLS verified with the local CA."""
+    return pymysql.connect(
+        host=instance.host, port=instance.port, user="root", password="", database=database or None,
+        ssl={"ca": str(instance.ca_bundle)} if instance.ca_bundle else None, **extra,
+    )
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """A moto server (own venv, envsync's CloudFormation models) for the whole session."""
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    server = start_moto(free_port(), log)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Dict[str, str]:
+    """Point boto3 in this process at the moto server; also usable as a subprocess env."""
+    env = moto_server.aws_env()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    return {**os.environ, **env}

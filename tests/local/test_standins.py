@@ -1,0 +1,60 @@
+"""The stand-ins themselves: MariaDB instances with TLS required, moto with separate accounts."""
+
+from __future__ import annotations
+
+import boto3
+import pymysql
+import pytest
+
+from envsync_local.mariadb import MariaDBError, MariaDBInstance, free_port
+from tests.conftest import root_connect
+
+
+def test_instances_require_tls_and_are_separate_servers(mariadb_instances):
+    ports = {instance.port for instance in mariadb_instances.values()}
+    assert len(ports) == 3
+    for instance in mariadb_instances.values():
+        with root_connect(instance) as connection, connection.cursor() as cursor:
+            cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            assert cursor.fetchone()[1], "connection is not encrypted"
+            cursor.execute("SELECT @@require_secure_transport, @@character_set_server")
+            assert cursor.fetchone() == (1, "utf8mb4")
+        with pytest.raises(pymysql.err.OperationalError):
+            pymysql.connect(host=instance.host, port=instance.port, user="root", password="",
+                            ssl_disabled=True)
+
+
+def test_port_taken_is_a_clear_error(tmp_path, mariadb_instances):
+    taken = mariadb_instances["dev"].port
+    with pytest.raises(MariaDBError, match=f"port {taken}.*already taken"):
+        MariaDBInstance(name="clash", port=taken, base_dir=tmp_path / "clash").start()
+
+
+def test_missing_binaries_say_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr("envsync_local.mariadb.os.access", lambda *_: False)
+    with pytest.raises(MariaDBError, match="apt-get install mariadb-server"):
+        MariaDBInstance(name="nobin", port=free_port(), base_dir=tmp_path / "x").start()
+
+
+def test_moto_keeps_accounts_apart(aws_env):
+    sts = boto3.client("sts")
+    accounts = {}
+    for account in ("111111111111", "222222222222"):
+        credentials = sts.assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/envsync-deployer", RoleSessionName="test"
+        )["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        assert session.client("sts").get_caller_identity()["Account"] == account
+        accounts[account] = session.client("ec2")
+    accounts["111111111111"].create_vpc(CidrBlock="10.99.0.0/16")
+    cidrs = {
+        account: {vpc["CidrBlock"] for vpc in ec2.describe_vpcs()["Vpcs"]}
+        for account, ec2 in accounts.items()
+    }
+    assert "10.99.0.0/16" in cidrs["111111111111"]
+    assert "10.99.0.0/16" not in cidrs["222222222222"]
