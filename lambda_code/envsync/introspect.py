@@ -1,0 +1,694 @@
+"""Read one schema's structure from ``information_schema`` into a normalised, comparable model.
+
+``load_schema(conn, schema)`` runs one query per object kind for the whole schema (tables,
+columns, index columns, foreign-key rules, foreign-key columns, views, triggers, routines,
+routine parameters: nine queries plus ``SELECT VERSION()``), never one per table, so a schema of
+hundreds of tables loads in a fraction of a second.
+
+The model (``SchemaModel``) is built from frozen dataclasses holding tuples, sorted by name, so
+two models compare with ``==``, and ``to_dict()``/``from_dict()`` round-trip through JSON.
+What the model deliberately leaves out: AUTO_INCREMENT counters, row counts, sizes, create/update
+times, definers, table/column comments, row formats, partitioning, CHECK constraints (no
+``information_schema.CHECK_CONSTRAINTS`` on MySQL 5.7), MySQL 8 functional index expressions
+(no ``STATISTICS.EXPRESSION`` on MariaDB/5.7), events.
+
+Normalisations, so that the same schema on MariaDB 10.11, MySQL 5.7 (Aurora 2) and MySQL 8.0
+(Aurora 3), and under two different schema names, compares equal:
+
+* Integer display widths are dropped (``int(11)`` -> ``int``, ``bigint(20) unsigned`` ->
+  ``bigint unsigned``) unless ZEROFILL makes them meaningful; ``year(4)`` -> ``year``. MySQL
+  8.0.19+ no longer reports display widths, MariaDB and 5.7 do; they never change storage.
+* ``utf8`` is spelled ``utf8mb3`` (charsets and collations): MariaDB 10.6+ and MySQL 8.0.30+ say
+  ``utf8mb3`` for what 5.7 calls ``utf8``.
+* Column defaults become one canonical text: ``None`` for "no default" and for a NULL default
+  (MariaDB reports the latter as the *string* ``'NULL'``, MySQL as SQL NULL); literals as one
+  single-quoted SQL string (MariaDB 10.2.7+ reports ``'abc'`` quoted and escaped, numbers bare;
+  MySQL reports the raw value ``abc`` unquoted), so ``0.00`` and ``'0.00'`` agree; bit literals
+  ``b'1'`` as they are; expressions lower-cased outside quotes, whitespace removed around
+  punctuation, one pair of enclosing parentheses dropped, and every spelling of the current
+  time (``current_timestamp()``, ``CURRENT_TIMESTAMP``, ``now()``, ``localtimestamp``) as
+  ``current_timestamp`` / ``current_timestamp(N)``. MySQL marks expression defaults with
+  ``DEFAULT_GENERATED`` in EXTRA (8.0) or reports a bare ``CURRENT_TIMESTAMP`` (5.7); MariaDB
+  leaves expressions unquoted.
+* EXTRA is lower-cased, ``DEFAULT_GENERATED`` (MySQL 8 only) dropped, ``on update
+  current_timestamp()`` spelled like defaults.
+* Generated-column expressions go through the expression normaliser (MySQL wraps them in
+  parentheses, MariaDB does not).
+* View definitions, trigger bodies and routine bodies: qualifiers naming the introspected schema
+  itself (`` `app`.`orders` `` and ``app.orders``) are removed, so the same object in schema
+  ``app_dev`` and ``app_stg`` compares equal; comments are removed and whitespace is kept only
+  between two words, so formatting-only changes are not drift. String literals are untouched.
+  Definers and ``sql_mode`` are ignored (they differ per environment by design).
+* Foreign keys that reference the same schema record ``referenced_schema=None``.
+
+Not normalised (reported as drift across server flavours, on purpose or for lack of a safe
+rule): default collations that really differ (MySQL 8's ``utf8mb4_0900_ai_ci`` vs MariaDB's
+``utf8mb4_general_ci``), MariaDB's ``longtext`` + CHECK for MySQL's ``json``, and the server's own
+rewriting of view definitions and default expressions, which MariaDB and MySQL print
+differently (same flavour on both sides compares fine; our three environments all run the same
+engine).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+__all__ = [
+    "Column",
+    "ForeignKey",
+    "Index",
+    "IndexPart",
+    "Parameter",
+    "Routine",
+    "SchemaModel",
+    "Table",
+    "Trigger",
+    "View",
+    "load_schema",
+    "normalise_body",
+    "normalise_column_type",
+    "normalise_default",
+    "normalise_expression",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# The model
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    nullable: bool
+    default: Optional[str]
+    extra: str
+    charset: Optional[str]
+    collation: Optional[str]
+    generation: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class IndexPart:
+    column: Optional[str]  # None for a MySQL 8 functional key part (expression not read)
+    sub_part: Optional[int] = None  # prefix length
+    descending: bool = False
+
+    def render(self) -> str:
+        text = self.column if self.column is not None else "<expression>"
+        if self.sub_part is not None:
+            text += f"({self.sub_part})"
+        return text + (" DESC" if self.descending else "")
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    unique: bool
+    type: str
+    parts: Tuple[IndexPart, ...]
+
+    def render_parts(self) -> str:
+        return "(" + ", ".join(part.render() for part in self.parts) + ")"
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    columns: Tuple[str, ...]
+    referenced_schema: Optional[str]  # None: the same schema
+    referenced_table: str
+    referenced_columns: Tuple[str, ...]
+    on_update: str
+    on_delete: str
+
+    def render_reference(self) -> str:
+        table = self.referenced_table
+        if self.referenced_schema is not None:
+            table = f"{self.referenced_schema}.{table}"
+        return f"({', '.join(self.columns)}) -> {table}({', '.join(self.referenced_columns)})"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    engine: Optional[str]
+    charset: Optional[str]
+    collation: Optional[str]
+    columns: Tuple[Column, ...]  # in ordinal order
+    indexes: Tuple[Index, ...]  # by name
+    foreign_keys: Tuple[ForeignKey, ...]  # by name
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    definition: Optional[str]
+    check_option: str
+    security_type: str
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    table: str
+    timing: str
+    event: str
+    order: int
+    body: Optional[str]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    mode: Optional[str]  # IN/OUT/INOUT; None for function parameters
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Routine:
+    name: str
+    type: str  # PROCEDURE or FUNCTION
+    parameters: Tuple[Parameter, ...]
+    returns: Optional[str]
+    deterministic: bool
+    data_access: str
+    security_type: str
+    body: Optional[str]
+
+
+def _to_plain(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple):
+        return [_to_plain(item) for item in value]
+    return value
+
+
+def _from_plain(cls: type, data: Dict[str, Any]) -> Any:
+    values: Dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue  # optional fields keep their defaults
+        raw = data[f.name]
+        item_class = _ITEM_CLASSES.get((cls, f.name))
+        if item_class is not None:
+            values[f.name] = tuple(_from_plain(item_class, item) for item in raw)
+        elif isinstance(raw, list):
+            values[f.name] = tuple(raw)
+        else:
+            values[f.name] = raw
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class SchemaModel:
+    """One schema's structure. ``schema`` and ``server`` are labels, not compared."""
+
+    tables: Tuple[Table, ...]
+    views: Tuple[View, ...]
+    triggers: Tuple[Trigger, ...]
+    routines: Tuple[Routine, ...]
+    schema: str = field(default="", compare=False)
+    server: str = field(default="", compare=False)
+
+    def table(self, name: str) -> Optional[Table]:
+        for table in self.tables:
+            if table.name == name:
+                return table
+        return None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain dicts/lists/scalars, ready for ``json.dumps``."""
+        return _to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> SchemaModel:
+        return _from_plain(cls, data)
+
+
+# Which tuple fields hold dataclasses, for from_dict().
+_ITEM_CLASSES: Dict[Tuple[type, str], type] = {
+    (SchemaModel, "tables"): Table,
+    (SchemaModel, "views"): View,
+    (SchemaModel, "triggers"): Trigger,
+    (SchemaModel, "routines"): Routine,
+    (Table, "columns"): Column,
+    (Table, "indexes"): Index,
+    (Table, "foreign_keys"): ForeignKey,
+    (Index, "parts"): IndexPart,
+    (Routine, "parameters"): Parameter,
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Normalisation (pure functions, tested without a server)
+
+_INTEGER_WIDTH = re.compile(r"\b(tinyint|smallint|mediumint|int|integer|bigint)\(\d+\)", re.IGNORECASE)
+_YEAR_WIDTH = re.compile(r"\byear\(4\)", re.IGNORECASE)
+
+
+def normalise_column_type(column_type: Optional[str]) -> str:
+    """``int(11) unsigned`` -> ``int unsigned``; keeps widths under ZEROFILL; ``year(4)`` -> ``year``."""
+    if column_type is None:
+        return ""
+    text = column_type.strip()
+    if "zerofill" not in text.lower():
+        text = _INTEGER_WIDTH.sub(lambda m: m.group(1).lower(), text)
+    text = _YEAR_WIDTH.sub("year", text)
+    # Lower-case the type keywords but not enum/set values (quoted, case-sensitive).
+    return "".join(
+        token if kind == "string" else token.lower() for kind, token in _tokens(text)
+    )
+
+
+def normalise_charset(charset: Optional[str]) -> Optional[str]:
+    if not charset:
+        return None
+    charset = charset.lower()
+    return "utf8mb3" if charset == "utf8" else charset
+
+
+def normalise_collation(collation: Optional[str]) -> Optional[str]:
+    if not collation:
+        return None
+    collation = collation.lower()
+    if collation.startswith("utf8_"):
+        collation = "utf8mb3_" + collation[len("utf8_"):]
+    return collation
+
+
+def charset_of_collation(collation: Optional[str]) -> Optional[str]:
+    """Every collation name starts with its charset name (``latin1_swedish_ci`` -> ``latin1``)."""
+    if not collation:
+        return None
+    return collation if collation == "binary" else collation.split("_", 1)[0]
+
+
+_TOKEN = re.compile(
+    r"""
+     (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
+    |(?P<ident>`(?:[^`]|``)*`)
+    |(?P<comment>/\*.*?\*/|--(?=\s|$)[^\n]*|\#[^\n]*)
+    |(?P<space>\s+)
+    |(?P<word>[A-Za-z0-9_$@]+)
+    |(?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+def _tokens(text: str) -> Iterator[Tuple[str, str]]:
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup or "other"
+        yield kind, match.group()
+
+
+def _unquote_identifier(token: str) -> str:
+    return token[1:-1].replace("``", "`")
+
+
+def normalise_body(text: Optional[str], schema: str = "") -> Optional[str]:
+    """Canonical text of a view definition or trigger/routine body.
+
+    Drops comments, keeps whitespace only between two words (so ``on(x)`` == ``on (x)``),
+    removes qualifiers naming ``schema`` (quoted or bare) and leaves string literals and the
+    case of everything else as they are.
+    """
+    if text is None:
+        return None
+    # Comments go; spaces stay for now, to know where one separated two words.
+    spaced = [(kind, tok) for kind, tok in _tokens(text) if kind != "comment"]
+    out: List[str] = []
+    previous_word = False
+    pending_space = False
+    index = 0
+    while index < len(spaced):
+        kind, tok = spaced[index]
+        if kind == "space":
+            pending_space = True
+            index += 1
+            continue
+        if schema and kind in ("ident", "word"):
+            name = _unquote_identifier(tok) if kind == "ident" else tok
+            following = _next_meaningful(spaced, index + 1)
+            if name == schema and following is not None and spaced[following][1] == ".":
+                index = following + 1  # keep pending_space: it belongs before the object name
+                continue
+        is_word = kind in ("word", "ident", "string")
+        if pending_space and previous_word and is_word:
+            out.append(" ")
+        out.append(tok)
+        previous_word = is_word
+        pending_space = False
+        index += 1
+    return "".join(out)
+
+
+def _next_meaningful(tokens: Sequence[Tuple[str, str]], start: int) -> Optional[int]:
+    for position in range(start, len(tokens)):
+        if tokens[position][0] != "space":
+            return position
+    return None
+
+
+_NOW = re.compile(
+    r"^(?:current_timestamp|now|localtime|localtimestamp)(?:\((\d*)\))?$", re.IGNORECASE
+)
+
+
+def normalise_expression(text: Optional[str]) -> Optional[str]:
+    """Lower-case outside quotes, drop layout, one pair of outer parentheses, canonical now()."""
+    if text is None:
+        return None
+    canonical = normalise_body(text.strip())
+    assert canonical is not None
+    canonical = "".join(
+        tok if kind in ("string", "ident") else tok.lower() for kind, tok in _tokens(canonical)
+    )
+    if canonical.startswith("(") and canonical.endswith(")") and _balanced(canonical[1:-1]):
+        canonical = canonical[1:-1]
+    now = _NOW.match(canonical)
+    if now:
+        precision = now.group(1)
+        return f"current_timestamp({precision})" if precision and precision != "0" else "current_timestamp"
+    return canonical
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for kind, tok in _tokens(text):
+        if kind != "other":
+            continue
+        if tok == "(":
+            depth += 1
+        elif tok == ")":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_BIT_LITERAL = re.compile(r"^[bB]'[01]*'$")
+_ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
+
+
+def _quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _unescape_mariadb_literal(quoted: str) -> str:
+    body = quoted[1:-1]
+    out: List[str] = []
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char == "\\" and index + 1 < len(body):
+            out.append(_ESCAPES.get(body[index + 1], body[index + 1]))
+            index += 2
+        elif char == "'" and body[index + 1: index + 2] == "'":
+            out.append("'")
+            index += 2
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)
+
+
+def normalise_default(
+    raw: Optional[str], extra: Optional[str], data_type: Optional[str], mariadb: bool
+) -> Optional[str]:
+    """One canonical text for COLUMN_DEFAULT: None, a quoted literal, ``b'..'`` or an expression."""
+    if raw is None:
+        return None
+    if mariadb:
+        # MariaDB 10.2.7+: literals quoted and escaped, NULL as the bare word NULL, numbers and
+        # expressions bare.
+        if raw == "NULL":
+            return None
+        if raw.startswith("'") and raw.endswith("'") and len(raw) >= 2:
+            return _quote_literal(_unescape_mariadb_literal(raw))
+        if _BIT_LITERAL.match(raw):
+            return raw.lower()
+        if _NUMBER.match(raw):
+            return _quote_literal(raw)
+        return normalise_expression(raw)
+    # MySQL: the raw literal value, unquoted; 8.0 flags expressions with DEFAULT_GENERATED,
+    # 5.7 only allows CURRENT_TIMESTAMP as an expression (on datetime/timestamp).
+    if _BIT_LITERAL.match(raw):
+        return raw.lower()
+    if "default_generated" in (extra or "").lower():
+        return normalise_expression(raw)
+    if (data_type or "").lower() in ("timestamp", "datetime") and _NOW.match(raw.strip()):
+        return normalise_expression(raw)
+    return _quote_literal(raw)
+
+
+_ON_UPDATE = re.compile(r"on update (\S+)", re.IGNORECASE)
+
+
+def normalise_extra(extra: Optional[str]) -> str:
+    words = (extra or "").strip()
+    words = re.sub(r"\bDEFAULT_GENERATED\b", "", words, flags=re.IGNORECASE)
+    words = _ON_UPDATE.sub(lambda m: "on update " + (normalise_expression(m.group(1)) or ""), words)
+    return " ".join(words.lower().split())
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading information_schema
+
+
+def _text(value: Any) -> Any:
+    # Some MySQL 8 information_schema columns arrive as bytes through PyMySQL.
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8")
+    return value
+
+
+def _rows(conn: Any, sql: str, args: Sequence[Any]) -> List[Tuple[Any, ...]]:
+    """Run a query; rows as tuples in select order whatever cursor class the connection uses."""
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, tuple(args))
+        rows = cursor.fetchall()
+        names = [d[0] for d in cursor.description or ()]
+    finally:
+        cursor.close()
+    result: List[Tuple[Any, ...]] = []
+    for row in rows:
+        if isinstance(row, dict):
+            row = tuple(row[name] for name in names)
+        result.append(tuple(_text(value) for value in row))
+    return result
+
+
+_TABLES_SQL = """
+SELECT TABLE_NAME, ENGINE, TABLE_COLLATION
+FROM information_schema.TABLES
+WHERE TABLE_SCHEMA = %s AND TABLE_TYPE NOT IN ('VIEW', 'TEMPORARY')
+"""
+
+_COLUMNS_SQL = """
+SELECT TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE,
+       COLUMN_DEFAULT, EXTRA, CHARACTER_SET_NAME, COLLATION_NAME, GENERATION_EXPRESSION
+FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = %s
+"""
+
+_INDEXES_SQL = """
+SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART, COLLATION,
+       INDEX_TYPE
+FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = %s
+"""
+
+_FK_RULES_SQL = """
+SELECT TABLE_NAME, CONSTRAINT_NAME, UPDATE_RULE, DELETE_RULE
+FROM information_schema.REFERENTIAL_CONSTRAINTS
+WHERE CONSTRAINT_SCHEMA = %s
+"""
+
+_FK_COLUMNS_SQL = """
+SELECT TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION, COLUMN_NAME, REFERENCED_TABLE_SCHEMA,
+       REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME
+FROM information_schema.KEY_COLUMN_USAGE
+WHERE TABLE_SCHEMA = %s AND REFERENCED_TABLE_NAME IS NOT NULL
+"""
+
+_VIEWS_SQL = """
+SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, SECURITY_TYPE
+FROM information_schema.VIEWS
+WHERE TABLE_SCHEMA = %s
+"""
+
+_TRIGGERS_SQL = """
+SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER,
+       ACTION_STATEMENT
+FROM information_schema.TRIGGERS
+WHERE TRIGGER_SCHEMA = %s
+"""
+
+_ROUTINES_SQL = """
+SELECT ROUTINE_NAME, ROUTINE_TYPE, DTD_IDENTIFIER, IS_DETERMINISTIC, SQL_DATA_ACCESS,
+       SECURITY_TYPE, ROUTINE_DEFINITION
+FROM information_schema.ROUTINES
+WHERE ROUTINE_SCHEMA = %s
+"""
+
+_PARAMETERS_SQL = """
+SELECT SPECIFIC_NAME, ROUTINE_TYPE, ORDINAL_POSITION, PARAMETER_MODE, PARAMETER_NAME,
+       DTD_IDENTIFIER
+FROM information_schema.PARAMETERS
+WHERE SPECIFIC_SCHEMA = %s AND ORDINAL_POSITION > 0
+"""
+
+
+def load_schema(conn: Any, schema: str) -> SchemaModel:
+    """Introspect ``schema`` over a DB-API connection (PyMySQL) into a ``SchemaModel``.
+
+    Needs SELECT (tables/columns/indexes/FKs), SHOW VIEW (view definitions) and, on MySQL 8,
+    SHOW_ROUTINE or routine ownership (routine bodies); what the server hides arrives as NULL
+    and is compared as such.
+    """
+    version = str(_rows(conn, "SELECT VERSION()", ())[0][0])
+    mariadb = "mariadb" in version.lower()
+
+    table_rows = _rows(conn, _TABLES_SQL, (schema,))
+    table_names = {row[0] for row in table_rows}
+
+    columns: Dict[str, List[Tuple[int, Column]]] = {}
+    for (table, name, position, column_type, data_type, nullable, default, extra, charset,
+         collation, generation) in _rows(conn, _COLUMNS_SQL, (schema,)):
+        if table not in table_names:
+            continue  # a view's columns
+        columns.setdefault(table, []).append((int(position), Column(
+            name=name,
+            type=normalise_column_type(column_type),
+            nullable=str(nullable).upper() == "YES",
+            default=normalise_default(default, extra, data_type, mariadb),
+            extra=normalise_extra(extra),
+            charset=normalise_charset(charset),
+            collation=normalise_collation(collation),
+            generation=normalise_expression(generation) if generation else None,
+        )))
+
+    index_parts: Dict[Tuple[str, str], List[Tuple[int, IndexPart]]] = {}
+    index_info: Dict[Tuple[str, str], Tuple[bool, str]] = {}
+    for (table, name, non_unique, seq, column, sub_part, collation, index_type) in _rows(
+        conn, _INDEXES_SQL, (schema,)
+    ):
+        key = (table, name)
+        index_info[key] = (int(non_unique) == 0, str(index_type or "").upper())
+        index_parts.setdefault(key, []).append((int(seq), IndexPart(
+            column=column,
+            sub_part=int(sub_part) if sub_part is not None else None,
+            descending=(collation or "").upper() == "D",
+        )))
+    indexes: Dict[str, List[Index]] = {}
+    for (table, name), parts in index_parts.items():
+        unique, index_type = index_info[(table, name)]
+        indexes.setdefault(table, []).append(Index(
+            name=name, unique=unique, type=index_type,
+            parts=tuple(part for _, part in sorted(parts, key=lambda item: item[0])),
+        ))
+
+    fk_rules = {
+        (table, name): (str(update_rule).upper(), str(delete_rule).upper())
+        for table, name, update_rule, delete_rule in _rows(conn, _FK_RULES_SQL, (schema,))
+    }
+    fk_columns: Dict[Tuple[str, str], List[Tuple[int, str, Optional[str], str, str]]] = {}
+    for (table, name, position, column, ref_schema, ref_table, ref_column) in _rows(
+        conn, _FK_COLUMNS_SQL, (schema,)
+    ):
+        fk_columns.setdefault((table, name), []).append(
+            (int(position), column, ref_schema, ref_table, ref_column)
+        )
+    foreign_keys: Dict[str, List[ForeignKey]] = {}
+    for (table, name), entries in fk_columns.items():
+        entries.sort(key=lambda item: item[0])
+        ref_schema = entries[0][2]
+        on_update, on_delete = fk_rules.get((table, name), ("RESTRICT", "RESTRICT"))
+        foreign_keys.setdefault(table, []).append(ForeignKey(
+            name=name,
+            columns=tuple(entry[1] for entry in entries),
+            referenced_schema=None if ref_schema in (None, schema) else ref_schema,
+            referenced_table=entries[0][3],
+            referenced_columns=tuple(entry[4] for entry in entries),
+            on_update=on_update,
+            on_delete=on_delete,
+        ))
+
+    tables = tuple(
+        Table(
+            name=name,
+            engine=engine,
+            charset=normalise_charset(charset_of_collation(collation)),
+            collation=normalise_collation(collation),
+            columns=tuple(col for _, col in sorted(columns.get(name, []), key=lambda item: item[0])),
+            indexes=tuple(sorted(indexes.get(name, []), key=lambda index: index.name)),
+            foreign_keys=tuple(sorted(foreign_keys.get(name, []), key=lambda fk: fk.name)),
+        )
+        for name, engine, collation in sorted(table_rows, key=lambda row: row[0])
+    )
+
+    views = tuple(sorted(
+        (
+            View(
+                name=name,
+                definition=normalise_body(definition, schema),
+                check_option=str(check_option or "NONE").upper(),
+                security_type=str(security_type or "").upper(),
+            )
+            for name, definition, check_option, security_type in _rows(conn, _VIEWS_SQL, (schema,))
+        ),
+        key=lambda view: view.name,
+    ))
+
+    triggers = tuple(sorted(
+        (
+            Trigger(
+                name=name, table=table, timing=str(timing).upper(), event=str(event).upper(),
+                order=int(order or 1), body=normalise_body(body, schema),
+            )
+            for name, table, timing, event, order, body in _rows(conn, _TRIGGERS_SQL, (schema,))
+        ),
+        key=lambda trigger: trigger.name,
+    ))
+
+    parameters: Dict[Tuple[str, str], List[Tuple[int, Parameter]]] = {}
+    for name, routine_type, position, mode, param_name, dtd in _rows(conn, _PARAMETERS_SQL, (schema,)):
+        parameters.setdefault((str(routine_type).upper(), name), []).append((int(position), Parameter(
+            mode=str(mode).upper() if mode else None,
+            name=param_name,
+            type=normalise_column_type(dtd),
+        )))
+    routines = tuple(sorted(
+        (
+            Routine(
+                name=name,
+                type=str(routine_type).upper(),
+                parameters=tuple(
+                    param for _, param in sorted(
+                        parameters.get((str(routine_type).upper(), name), []), key=lambda item: item[0]
+                    )
+                ),
+                returns=normalise_column_type(dtd) if dtd else None,
+                deterministic=str(deterministic).upper() == "YES",
+                data_access=str(data_access or "").upper(),
+                security_type=str(security_type or "").upper(),
+                body=normalise_body(body, schema),
+            )
+            for name, routine_type, dtd, deterministic, data_access, security_type, body in _rows(
+                conn, _ROUTINES_SQL, (schema,)
+            )
+        ),
+        key=lambda routine: (routine.type, routine.name),
+    ))
+
+    return SchemaModel(
+        tables=tables, views=views, triggers=triggers, routines=routines,
+        schema=schema, server=version,
+    )
