@@ -98,3 +98,89 @@ def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Dict[st
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     return {**os.environ, **env}
+
+
+# ---- rendered templates (Sceptre's own renderer, every stack of every env) -----------------
+
+@pytest.fixture(scope="session")
+def rendered_bodies() -> Dict[str, str]:
+    """`sceptre generate` of every stack of every env, keyed 'env/stack' (e.g. 'prod/network')."""
+    from sceptre.context import SceptreContext
+    from sceptre.plan.plan import SceptrePlan
+
+    context = SceptreContext(project_path=str(PROJECT_ROOT), command_path="", ignore_dependencies=True)
+    return {stack.name: body for stack, body in SceptrePlan(context).generate().items()}
+
+
+@pytest.fixture(scope="session")
+def rendered_templates(rendered_bodies: Dict[str, str]) -> Dict[str, dict]:
+    """The rendered templates parsed (intrinsics such as !Sub kept as Fn:: dicts)."""
+    from cfnlint.decode import decode_str
+
+    parsed = {}
+    for name, body in rendered_bodies.items():
+        template, errors = decode_str(body)
+        assert not errors, f"{name}: {errors}"
+        parsed[name] = template
+    return parsed
+
+
+# ---- the whole project launched offline (what README command 1 does) -----------------------
+
+@pytest.fixture(scope="session")
+def launched(tmp_path_factory: pytest.TempPathFactory):
+    """Every env launched with real `sceptre launch` against fresh stand-ins on free ports.
+
+    Launched upstream first (dev, staging, prod); `stacks_before_prod` records what each
+    account held before prod was launched, so tests can prove prod's launch stayed in prod.
+    """
+    from envsync_local.cli import LocalStack, env_session, sceptre
+    from envsync_sceptre.envconfig import load_envs
+
+    envs = load_envs(PROJECT_ROOT / "config")
+    local = LocalStack(tmp_path_factory.mktemp("local"), envs, moto_port=free_port(),
+                       db_port_base=free_port())
+    local.start()
+
+    def stack_names() -> Dict[str, set]:
+        return {
+            name: {s["StackName"] for s in env_session(local, env).client(
+                "cloudformation", endpoint_url=local.moto.endpoint_url).describe_stacks()["Stacks"]}
+            for name, env in envs.items()
+        }
+
+    launch_logs = {}
+    snapshot = {}
+    try:
+        for name in local.order:
+            if envs[name].is_prod:
+                snapshot = stack_names()
+            result = sceptre(local, "launch", "-y", name, capture=True)
+            launch_logs[name] = result.stdout + result.stderr
+            assert result.returncode == 0, f"sceptre launch {name} failed:\n{launch_logs[name][-4000:]}"
+        yield LaunchedProject(local, envs, snapshot, launch_logs)
+    finally:
+        local.stop()
+
+
+class LaunchedProject:
+    """What the `launched` fixture hands to tests."""
+
+    def __init__(self, local, envs, stacks_before_prod, launch_logs):
+        self.local = local
+        self.envs = envs
+        self.stacks_before_prod = stacks_before_prod
+        self.launch_logs = launch_logs
+
+    def session(self, env: str):
+        from envsync_local.cli import env_session
+
+        return env_session(self.local, self.envs[env])
+
+    def client(self, env: str, service: str):
+        return self.session(env).client(service, endpoint_url=self.local.moto.endpoint_url)
+
+    def outputs(self, env: str, stack: str) -> Dict[str, str]:
+        described = self.client(env, "cloudformation").describe_stacks(
+            StackName=f"envsync-{env}-{stack}")["Stacks"][0]
+        return {item["OutputKey"]: item["OutputValue"] for item in described.get("Outputs", [])}

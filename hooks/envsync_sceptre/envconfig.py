@@ -154,9 +154,33 @@ def _cycle(envs: Mapping[str, EnvConfig]) -> List[str]:
     return []
 
 
+class _TagTolerantLoader(yaml.SafeLoader):
+    """Reads Sceptre config files whose values may carry resolver/hook tags (`!stack_output`)."""
+
+
+_TagTolerantLoader.add_multi_constructor("!", lambda loader, _tag, node: loader.construct_scalar(node)
+                                         if isinstance(node, yaml.ScalarNode) else None)
+
+
+def read_shared_values(config_dir: Path) -> Dict[str, Any]:
+    """config/config.yaml: the values every env shares (tags are read as plain strings)."""
+    return yaml.load((config_dir / "config.yaml").read_text(), Loader=_TagTolerantLoader) or {}  # noqa: S506
+
+
 def load_envs(config_dir: Path) -> Dict[str, EnvConfig]:
-    """Read and check every env under config_dir (the Sceptre `config/` folder)."""
-    return parse_envs(read_env_files(config_dir))
+    """Read and check every env under config_dir (the Sceptre `config/` folder).
+
+    Besides the account set, the data-plane values (instance class, retention, lag threshold,
+    runtime, promotion chain) are checked: see envsync_sceptre.stackvalues.
+    """
+    from envsync_sceptre.stackvalues import read_shared, stack_value_problems
+
+    raw_by_file = read_env_files(config_dir)
+    envs = parse_envs(raw_by_file)
+    problems = stack_value_problems(envs, raw_by_file, read_shared(config_dir))
+    if problems:
+        raise EnvConfigError(problems)
+    return envs
 
 
 def promotion_order(envs: Mapping[str, EnvConfig]) -> List[str]:

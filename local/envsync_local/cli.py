@@ -1,0 +1,238 @@
+"""`envsync-local`: run the three envs offline on one machine.
+
+    envsync-local up       start the stand-ins, launch every env with real `sceptre launch`
+    envsync-local status   what runs, and each env's stacks and outputs
+    envsync-local down     stop exactly what `up` started (by pid); --wipe deletes the state
+
+The stand-ins: a moto server (AWS, one simulated account per env) and one MariaDB server per
+env (the env's Aurora cluster). Everything lives under the state directory (.local/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import boto3
+
+from envsync_local.mariadb import MariaDBError, MariaDBInstance
+from envsync_local.moto_server import MotoServer, MotoServerError
+from envsync_local.moto_server import start as start_moto
+from envsync_local.paths import PROJECT_ROOT, state_dir, tool
+from envsync_local.process import is_alive
+from envsync_sceptre.envconfig import (
+    EnvConfig,
+    EnvConfigError,
+    load_envs,
+    promotion_order,
+    read_shared_values,
+)
+
+DEFAULT_MOTO_PORT = 5599
+DEFAULT_DB_PORT_BASE = 33061
+
+
+class LocalModeError(RuntimeError):
+    """Local mode cannot start or run; the message says what to do."""
+
+
+class LocalStack:
+    """The stand-ins of one state directory: ports, pids and the files describing them."""
+
+    def __init__(self, root: Path, envs: Dict[str, EnvConfig], moto_port: Optional[int] = None,
+                 db_port_base: Optional[int] = None):
+        self.root = root
+        self.envs = envs
+        self.order = promotion_order(envs)
+        self.database = str(read_shared_values(PROJECT_ROOT / "config").get("database_name", "appdb"))
+        self.state_file = root / "state.json"
+        state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        self.moto = MotoServer(port=moto_port or int(state.get("moto_port", DEFAULT_MOTO_PORT)),
+                               pid=state.get("moto_pid"))
+        db_base = db_port_base or DEFAULT_DB_PORT_BASE
+        ports = {} if db_port_base else state.get("db_ports", {})
+        self.databases = {
+            name: MariaDBInstance(
+                name=name,
+                port=int(ports.get(name, db_base + index)),
+                base_dir=root / "mariadb" / name,
+                tls_dir=root / "tls",
+            )
+            for index, name in enumerate(self.order)
+        }
+
+    def save(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps({
+            "moto_port": self.moto.port,
+            "moto_pid": self.moto.pid,
+            "db_ports": {name: db.port for name, db in self.databases.items()},
+        }, indent=2))
+
+    @property
+    def endpoints_file(self) -> Path:
+        """Where each env's cluster endpoint points: read by the moto models at start."""
+        return self.root / "endpoints.json"
+
+    @property
+    def envs_file(self) -> Path:
+        """How the `envsync` CLI reaches each env's database by name in local mode."""
+        return self.root / "envs.json"
+
+    def write_descriptions(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.endpoints_file.write_text(json.dumps({
+            name: {"account_id": self.envs[name].account_id, "host": db.host, "port": db.port}
+            for name, db in self.databases.items()
+        }, indent=2))
+        self.envs_file.write_text(json.dumps({
+            name: {
+                "account_id": self.envs[name].account_id,
+                "host": db.host,
+                "port": db.port,
+                "database": self.database,
+                "ca_bundle": str(db.ca_bundle),
+                "users": {"root": {"user": "root", "password": ""}},
+            }
+            for name, db in self.databases.items()
+        }, indent=2))
+
+    def moto_running(self) -> bool:
+        return bool(self.moto.pid) and is_alive(int(self.moto.pid)) and self.moto.is_answering()
+
+    def start(self) -> None:
+        for db in self.databases.values():
+            db.start()
+        self.write_descriptions()
+        if not self.moto_running():
+            self.moto = start_moto(self.moto.port, self.root / "moto.log", self.endpoints_file)
+        self.save()
+
+    def stop(self) -> None:
+        self.moto.stop()
+        for db in self.databases.values():
+            db.stop()
+        self.moto.pid = None
+        self.save()
+
+
+def sceptre(local: LocalStack, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    """Run the real Sceptre CLI against the stand-ins (AWS_ENDPOINT_URL points at moto)."""
+    env = dict(os.environ)
+    env.update(local.moto.aws_env())
+    env.pop("AWS_PROFILE", None)
+    return subprocess.run(
+        [tool("sceptre"), "--dir", str(PROJECT_ROOT), "--no-colour", *args],
+        env=env, check=False, text=True, capture_output=capture,
+    )
+
+
+def env_session(local: LocalStack, env: EnvConfig) -> boto3.Session:
+    """A boto3 session in the env's simulated account, reached as in AWS: assume its deployer."""
+    aws = local.moto.aws_env()
+    base = boto3.Session(aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+                         aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
+    credentials = base.client("sts", endpoint_url=local.moto.endpoint_url).assume_role(
+        RoleArn=env.sceptre_role, RoleSessionName="envsync-local"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name="us-east-1",
+    )
+
+
+def stack_outputs(local: LocalStack, env: EnvConfig) -> List[dict]:
+    cloudformation = env_session(local, env).client("cloudformation", endpoint_url=local.moto.endpoint_url)
+    stacks = cloudformation.describe_stacks()["Stacks"]
+    return sorted(
+        (stack for stack in stacks if stack["StackName"].startswith(f"envsync-{env.name}-")),
+        key=lambda stack: stack.get("CreationTime", 0),
+    )
+
+
+def print_outputs(local: LocalStack) -> None:
+    for name in local.order:
+        env = local.envs[name]
+        print(f"\n== {name} (account {env.account_id}, {env.vpc_cidr}) ==")
+        for stack in stack_outputs(local, env):
+            print(f"  {stack['StackName']}: {stack['StackStatus']}")
+            for output in sorted(stack.get("Outputs", []), key=lambda item: item["OutputKey"]):
+                print(f"      {output['OutputKey']:<26} {output['OutputValue']}")
+
+
+def command_up(local: LocalStack, envs: Optional[List[str]]) -> int:
+    started = time.monotonic()
+    local.start()
+    print(f"moto (AWS stand-in): {local.moto.endpoint_url}")
+    for name, db in local.databases.items():
+        print(f"MariaDB for {name}: {db.host}:{db.port} (TLS required, CA {db.ca_bundle})")
+    for name in envs or local.order:
+        print(f"\n>>> sceptre launch -y {name}", flush=True)
+        result = sceptre(local, "launch", "-y", name)
+        if result.returncode != 0:
+            raise LocalModeError(f"sceptre launch {name} failed (exit {result.returncode}); "
+                                 f"moto log: {local.root / 'moto.log'}")
+    print_outputs(local)
+    print(f"\nlaunched {', '.join(envs or local.order)} in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def command_status(local: LocalStack) -> int:
+    print(f"state: {local.root}")
+    print(f"moto {local.moto.endpoint_url}: {'running' if local.moto_running() else 'stopped'}")
+    for name, db in local.databases.items():
+        print(f"MariaDB {name} {db.host}:{db.port}: {'running' if db.is_running() else 'stopped'}")
+    if local.moto_running():
+        print_outputs(local)
+    return 0
+
+
+def command_down(local: LocalStack, wipe: bool) -> int:
+    local.stop()
+    print("stopped moto and the MariaDB stand-ins")
+    if wipe:
+        shutil.rmtree(local.root, ignore_errors=True)
+        print(f"wiped {local.root}")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="envsync-local", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--moto-port", type=int, help=f"moto server port (default {DEFAULT_MOTO_PORT})")
+    parser.add_argument("--db-port-base", type=int,
+                        help=f"first MariaDB port, one per env (default {DEFAULT_DB_PORT_BASE})")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start the stand-ins and launch the envs")
+    up.add_argument("envs", nargs="*", help="envs to launch (default: all, upstream first)")
+    commands.add_parser("status", help="show the stand-ins and the stacks")
+    down = commands.add_parser("down", help="stop what `up` started")
+    down.add_argument("--wipe", action="store_true", help="also delete the state directory")
+    args = parser.parse_args(argv)
+    try:
+        envs = load_envs(PROJECT_ROOT / "config")
+        local = LocalStack(state_dir(), envs, args.moto_port, args.db_port_base)
+        if args.command == "up":
+            unknown = sorted(set(args.envs) - set(envs))
+            if unknown:
+                raise LocalModeError(f"unknown env(s) {', '.join(unknown)}; known: {', '.join(local.order)}")
+            return command_up(local, args.envs)
+        if args.command == "status":
+            return command_status(local)
+        return command_down(local, args.wipe)
+    except (EnvConfigError, MariaDBError, MotoServerError, LocalModeError) as err:
+        print(f"envsync-local: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
