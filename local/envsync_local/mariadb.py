@@ -96,6 +96,11 @@ class MariaDBInstance:
         return self.base_dir / "data"
 
     @property
+    def tmpdir(self) -> Path:
+        """Private temp dir: servers sharing /tmp collide on temporary table names."""
+        return self.base_dir / "tmp"
+
+    @property
     def pid_file(self) -> Path:
         return self.base_dir / "mariadbd.pid"
 
@@ -125,8 +130,10 @@ class MariaDBInstance:
         if (self.datadir / "mysql").is_dir():
             return
         self.datadir.mkdir(parents=True, exist_ok=True)
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
             [find_binary("mariadb-install-db"), "--no-defaults", f"--datadir={self.datadir}",
+             f"--tmpdir={self.tmpdir}",
              "--auth-root-authentication-method=normal", "--skip-test-db",
              f"--user={getpass.getuser()}"],
             capture_output=True, text=True, check=False,
@@ -150,7 +157,8 @@ class MariaDBInstance:
             )
         self._install()
         args = [
-            mariadbd, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
+            mariadbd, "--no-defaults", f"--datadir={self.datadir}", f"--tmpdir={self.tmpdir}",
+            f"--port={self.port}",
             f"--bind-address={self.host}", f"--socket={self.socket_path}",
             f"--pid-file={self.pid_file}", f"--log-error={self.error_log}",
             f"--user={getpass.getuser()}", "--skip-name-resolve",

@@ -1,0 +1,61 @@
+"""README command 1's core: every env launched offline with real `sceptre launch`, each stack in
+its own simulated account, readable back through the AWS APIs."""
+
+from __future__ import annotations
+
+from envsync_local.cli import sceptre
+
+ENVS = ("dev", "staging", "prod")
+DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+
+
+def stacks_in(launched, env: str) -> dict:
+    described = launched.client(env, "cloudformation").describe_stacks()["Stacks"]
+    return {stack["StackName"]: stack for stack in described}
+
+
+def test_every_env_is_launched_into_its_own_account(launched):
+    for env in ENVS:
+        stacks = stacks_in(launched, env)
+        assert {"bootstrap", "kms", "network"} <= {name.split("-", 2)[2] for name in stacks}
+        for name, stack in stacks.items():
+            assert name.startswith(f"envsync-{env}-"), f"{name} landed in {env}'s account"
+            assert stack["StackStatus"] in DONE, (name, stack["StackStatus"])
+            assert stack["StackId"].split(":")[4] == launched.envs[env].account_id
+
+
+def test_launching_prod_puts_nothing_into_dev_or_staging(launched):
+    """Sceptre issue #1262: a stack launched on behalf of another must use its own role."""
+    before = launched.stacks_before_prod
+    assert before["prod"] == set()
+    for env in ("dev", "staging"):
+        assert set(stacks_in(launched, env)) == before[env]
+
+
+def test_network_is_readable_through_the_ec2_api(launched):
+    for env in ENVS:
+        outputs = launched.outputs(env, "network")
+        ec2 = launched.client(env, "ec2")
+        (vpc,) = ec2.describe_vpcs(VpcIds=[outputs["VpcId"]])["Vpcs"]
+        assert vpc["CidrBlock"] == launched.envs[env].vpc_cidr == outputs["VpcCidr"]
+        subnets = ec2.describe_subnets(SubnetIds=outputs["PrivateSubnetIds"].split(","))["Subnets"]
+        assert len({subnet["AvailabilityZone"] for subnet in subnets}) == 2
+        endpoints = ec2.describe_vpc_endpoints(
+            Filters=[{"Name": "vpc-id", "Values": [outputs["VpcId"]]}])["VpcEndpoints"]
+        services = {endpoint["ServiceName"].rsplit(".", 1)[1] for endpoint in endpoints}
+        assert services == {"ssm", "secretsmanager", "kms", "sts", "logs", "monitoring", "sns", "states",
+                            "s3"}
+        gateways = ec2.describe_internet_gateways(
+            Filters=[{"Name": "attachment.vpc-id", "Values": [outputs["VpcId"]]}])["InternetGateways"]
+        assert gateways == []
+        flow_logs = ec2.describe_flow_logs(
+            Filter=[{"Name": "resource-id", "Values": [outputs["VpcId"]]}])["FlowLogs"]
+        assert len(flow_logs) == 1 and flow_logs[0]["TrafficType"] == "ALL"
+
+
+def test_relaunch_is_idempotent(launched):
+    before = {name: stack["StackId"] for name, stack in stacks_in(launched, "dev").items()}
+    result = sceptre(launched.local, "launch", "-y", "dev", capture=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = {name: stack["StackId"] for name, stack in stacks_in(launched, "dev").items()}
+    assert after == before
