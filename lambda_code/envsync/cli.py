@@ -1,0 +1,267 @@
+"""`envsync`: plan, apply, validate, status, repair, drift and refdata from a shell.
+
+Targets are connection URLs (`--target mysql://user:pass@host:port/db?tls=true&ca=ca.pem`) or
+env names (`--env staging`) that local mode resolves from the stand-ins (`resolve_local_env`).
+Exit codes: 0 ok / nothing to do, 1 differences or pending work, 2 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from envsync import migrate
+from envsync.db import ConnectionConfigError, ConnectionInfo, UrlTarget, connect, parse_url
+
+OK, DIFFERENCES, ERROR = 0, 1, 2
+CHAIN = {"staging": "dev", "prod": "staging"}  # downstream -> upstream
+
+
+class CliError(RuntimeError):
+    """A usage or configuration error the user can fix."""
+
+
+# ---------------------------------------------------------------- target resolution
+
+def local_envs_file() -> Path:
+    return Path(os.environ.get("ENVSYNC_LOCAL_DIR", "/work/main/.local")) / "envs.json"
+
+
+def resolve_local_env(name: str, user: str = "root", envs_file: Optional[Path] = None) -> UrlTarget:
+    """An env name -> its local stand-in, from the launcher's envs.json (the one place to adapt)."""
+    path = envs_file or local_envs_file()
+    try:
+        envs = json.loads(path.read_text())
+    except OSError:
+        raise CliError(
+            f"--env {name}: local mode file {path} not found (start the stand-ins first)"
+        ) from None
+    if name not in envs:
+        raise CliError(f"--env {name}: not in {path} (known: {', '.join(sorted(envs))})")
+    env = envs[name]
+    account = env.get("users", {}).get(user)
+    if account is None:
+        raise CliError(f"--env {name}: no user {user!r} in {path}")
+    ca_bundle = env.get("ca_bundle")
+    info = ConnectionInfo(host=env["host"], port=int(env["port"]), database=env["database"],
+                          user=account["user"], secret_arn="", tls=bool(ca_bundle))
+    return UrlTarget(info=info, password=account.get("password", ""), ca_bundle=ca_bundle)
+
+
+def _target(url: Optional[str], env: Optional[str], what: str) -> UrlTarget:
+    if url:
+        return parse_url(url)
+    if env:
+        return resolve_local_env(env)
+    raise CliError(f"give the {what} as --{what} URL or --{what}-env NAME" if what != "target"
+                   else "give the target as --target URL or --env NAME")
+
+
+def _open(target: UrlTarget, env_name: Optional[str] = None) -> Any:
+    return connect(target.info, target.password, ca_bundle=target.ca_bundle, env_name=env_name)
+
+
+def _source(args: argparse.Namespace) -> Any:
+    if args.scripts:
+        return migrate.DirectorySource(args.scripts, env_name=args.env or "local")
+    upstream_env = args.upstream_env or (CHAIN.get(args.env) if args.env and not args.upstream else None)
+    if args.upstream or upstream_env:
+        upstream = _target(args.upstream, upstream_env, "upstream")
+        return migrate.UpstreamHistorySource(_open(upstream, upstream_env),
+                                             upstream_env or upstream.info.host)
+    raise CliError("give the scripts as --scripts DIR, or the upstream as --upstream URL "
+                   "or --upstream-env NAME")
+
+
+# ---------------------------------------------------------------- output
+
+def table(headers: Sequence[str], rows: List[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _emit(args: argparse.Namespace, data: Dict[str, Any], text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+
+
+def _issues_text(issues: List[migrate.Issue], withheld: List[Dict[str, str]]) -> str:
+    lines = [f"REFUSED {i.kind}: {i.message}" for i in issues]
+    lines += [f"withheld {w['script_name']}: {w['reason']}" for w in withheld]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    connection = _open(_target(args.target, args.env, "target"), args.env)
+    plan = migrate.make_plan(connection, _source(args))
+    parts = []
+    for planned in plan.pending:
+        parts.append(f"-- {planned.script.name} (checksum {planned.script.checksum[:12]}…)"
+                     + (f", resuming at statement {planned.resume_from}" if planned.resume_from > 1 else ""))
+        for statement in planned.script.statements[planned.resume_from - 1:]:
+            parts.append(f"-- statement {statement.number} (line {statement.line})\n{statement.sql};")
+    if not plan.pending:
+        parts.append("nothing to apply")
+    extra = _issues_text(plan.issues, plan.withheld)
+    _emit(args, plan.to_dict(), "\n".join(parts) + ("\n" + extra if extra else ""))
+    return DIFFERENCES if plan.pending or plan.issues else OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    target = _target(args.target, args.env, "target")
+    connection = _open(target, args.env)
+    result = migrate.apply(connection, _source(args), schema=target.info.database,
+                           lock_timeout=args.lock_timeout)
+    lines = [f"applied {a['script_name']} in {a['duration_ms']} ms" for a in result.applied]
+    lines.append(f"status: {result.status}")
+    if result.error and result.status == "failed":
+        lines.append(f"error: {result.error}")
+    extra = _issues_text(result.issues, result.withheld)
+    _emit(args, result.to_dict(), "\n".join(lines) + ("\n" + extra if extra else ""))
+    return {"up_to_date": OK, "applied": OK, "continue": DIFFERENCES}.get(result.status, ERROR)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    connection = _open(_target(args.target, args.env, "target"), args.env)
+    plan = migrate.make_plan(connection, _source(args))
+    text = _issues_text(plan.issues, []) or "valid"
+    _emit(args, {"valid": not plan.issues, "issues": [i.to_dict() for i in plan.issues]}, text)
+    return DIFFERENCES if plan.issues else OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    connection = _open(_target(args.target, args.env, "target"), args.env)
+    has_source = bool(args.scripts or args.upstream or args.upstream_env or CHAIN.get(args.env or ""))
+    if has_source:
+        plan = migrate.make_plan(connection, _source(args))
+        rows, pending, issues, withheld = plan.applied, plan.pending, plan.issues, plan.withheld
+    else:
+        from envsync import history
+
+        rows, pending, issues, withheld = history.read_rows(connection), [], [], []
+    body = [(r.version, r.script_name, r.state, f"{r.statements_applied}/{r.statement_count}",
+             r.checksum[:12], r.applied_at, r.source_env) for r in rows]
+    body += [(p.script.version, p.script.name, "pending", f"0/{len(p.script.statements)}",
+              p.script.checksum[:12], None, "") for p in pending if p.resume_from == 1]
+    text = table(["version", "script", "state", "statements", "checksum", "applied_at", "source"], body)
+    for row in rows:
+        if row.state != "success" and row.error_text:
+            text += f"\n{row.script_name}: {row.error_text}"
+    extra = _issues_text(issues, withheld)
+    data = {"history": [r.to_dict() for r in rows], "pending": [p.to_dict() for p in pending],
+            "issues": [i.to_dict() for i in issues], "withheld": withheld}
+    _emit(args, data, text + ("\n" + extra if extra else ""))
+    unfinished = any(r.state != "success" for r in rows)
+    return DIFFERENCES if pending or issues or unfinished else OK
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    target = _target(args.target, args.env, "target")
+    message = migrate.repair(_open(target, args.env), schema=target.info.database,
+                             version=args.version, resolution=args.resolution)
+    _emit(args, {"status": "repaired", "message": message}, message)
+    return OK
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from envsync import introspect, schemadiff
+
+    target = _target(args.target, args.env, "target")
+    other_env = args.upstream_env or (CHAIN.get(args.env) if args.env and not args.upstream else None)
+    other = _target(args.upstream, other_env, "upstream")
+    left = introspect.load_schema(_open(other, other_env), other.info.database)
+    right = introspect.load_schema(_open(target, args.env), target.info.database)
+    report = schemadiff.diff(left, right)
+    _emit(args, report.to_dict(), "\n".join(report.lines()) or "no drift")
+    return DIFFERENCES if report.count else OK
+
+
+def cmd_refdata(args: argparse.Namespace) -> int:
+    from envsync import refdata
+
+    config = refdata.RefdataConfig.from_dict(json.loads(Path(args.config).read_text()))
+    target = _target(args.target, args.env, "target")
+    other_env = args.upstream_env or (CHAIN.get(args.env) if args.env and not args.upstream else None)
+    source = _target(args.upstream, other_env, "upstream")
+    source_conn, target_conn = _open(source, other_env), _open(target, args.env)
+    run = refdata.apply if args.refdata_command == "apply" else refdata.plan
+    cursor = None
+    while True:  # the CLI has no time limit: loop over the chunks a Lambda would resume
+        result = run(source_conn, target_conn, config, cursor=cursor).to_dict()
+        if result.get("status") != "continue":
+            break
+        cursor = result.get("cursor")
+    lines = [str(t) for t in result.get("tables", [])]
+    text = "\n".join([*lines, f"rows changed: {result.get('rows_changed')}"])
+    _emit(args, result, text)
+    if args.refdata_command == "plan":
+        return DIFFERENCES if result.get("rows_changed") else OK
+    return OK
+
+
+# ---------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="envsync", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(sub: argparse.ArgumentParser, source: bool = True) -> None:
+        sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+        sub.add_argument("--target", help="mysql://user:pass@host:port/db?tls=true&ca=PATH")
+        sub.add_argument("--env", help="env name resolved from the local stand-ins")
+        if source:
+            sub.add_argument("--scripts", help="directory of V<version>__<description>.sql")
+            sub.add_argument("--upstream", help="upstream URL (its history is the source)")
+            sub.add_argument("--upstream-env", help="upstream env name (local mode)")
+
+    for name, handler, helptext in (
+        ("plan", cmd_plan, "show what would run, with the SQL; applies nothing"),
+        ("apply", cmd_apply, "apply pending scripts under the schema lock"),
+        ("validate", cmd_validate, "refuse changed, missing, drifted or in-doubt scripts"),
+        ("status", cmd_status, "history and pending scripts of the target"),
+    ):
+        sub = commands.add_parser(name, help=helptext)
+        common(sub)
+        sub.set_defaults(handler=handler)
+        if name == "apply":
+            sub.add_argument("--lock-timeout", type=int, default=migrate.DEFAULT_LOCK_TIMEOUT)
+    sub = commands.add_parser("repair", help="mark a failed or in-doubt script resolved")
+    common(sub, source=False)
+    sub.add_argument("--version", required=True)
+    sub.add_argument("--resolution", choices=migrate.RESOLUTIONS)
+    sub.set_defaults(handler=cmd_repair)
+    sub = commands.add_parser("drift", help="schema differences between upstream and target")
+    common(sub)
+    sub.set_defaults(handler=cmd_drift)
+    sub = commands.add_parser("refdata", help="reference data sync")
+    sub.add_argument("refdata_command", choices=("plan", "apply"))
+    common(sub)
+    sub.add_argument("--config", required=True, help="refdata config JSON file")
+    sub.set_defaults(handler=cmd_refdata)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (CliError, ConnectionConfigError, migrate.MigrationError) as error:
+        print(f"envsync: {error}", file=sys.stderr)
+        return ERROR
+    except Exception as error:  # one line, no traceback: these reach operators at 3 a.m.
+        print(f"envsync: {type(error).__name__}: {error}", file=sys.stderr)
+        return ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The connection contract: what a connection string holds and how every module connects.
+
+The SSM SecureString `/envsync/<env>/db/<user>/connection` holds `ConnectionInfo` as JSON. The
+password is never in it: it lives in the Secrets Manager secret named by `secret_arn`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Dict, Optional
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pymysql
+
+CA_BUNDLE_ENV = "ENVSYNC_CA_BUNDLE"
+# The RDS CA bundle shipped inside the Lambda package (placed there by the packaging hook).
+PACKAGED_CA_BUNDLE = Path(__file__).resolve().parent / "certs" / "rds-global-bundle.pem"
+
+
+class ConnectionConfigError(ValueError):
+    """A connection string or URL that does not describe a database connection."""
+
+
+class DatabaseUnreachable(RuntimeError):
+    """The database did not accept a connection (network, TLS or credentials)."""
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    host: str
+    port: int
+    database: str
+    user: str
+    secret_arn: str
+    tls: bool
+
+    @classmethod
+    def from_json(cls, text: str) -> ConnectionInfo:
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise ConnectionConfigError(f"connection string is not JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise ConnectionConfigError("connection string must be a JSON object")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> ConnectionInfo:
+        if "password" in data:
+            raise ConnectionConfigError(
+                "connection string holds a 'password' key: passwords belong in Secrets Manager "
+                "(reference the secret by 'secret_arn'), never in the connection string"
+            )
+        expected = {f.name for f in fields(cls)}
+        missing = sorted(expected - set(data))
+        extra = sorted(set(data) - expected)
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing keys {missing}")
+            if extra:
+                parts.append(f"unknown keys {extra}")
+            raise ConnectionConfigError(f"connection string: {', '.join(parts)}")
+        try:
+            port = int(data["port"])
+        except (TypeError, ValueError):
+            raise ConnectionConfigError(f"connection string: port {data['port']!r} is not a number") from None
+        if not isinstance(data["tls"], bool):
+            raise ConnectionConfigError("connection string: tls must be true or false")
+        for key in ("host", "database", "user", "secret_arn"):
+            if not isinstance(data[key], str):
+                raise ConnectionConfigError(f"connection string: {key} must be a string")
+        return cls(host=data["host"], port=port, database=data["database"], user=data["user"],
+                   secret_arn=data["secret_arn"], tls=data["tls"])
+
+    def to_json(self) -> str:
+        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class UrlTarget:
+    """What `parse_url` returns: a ConnectionInfo, its password and the CA bundle, if any."""
+
+    info: ConnectionInfo
+    password: str
+    ca_bundle: Optional[str]
+
+
+def parse_url(url: str) -> UrlTarget:
+    """`mysql://user:pass@host:port/db?tls=true&ca=/path/ca.pem` (for the CLI)."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("mysql", "mariadb"):
+        raise ConnectionConfigError(f"not a mysql:// URL: {parsed.scheme or url!r}")
+    database = unquote(parsed.path.lstrip("/"))
+    if not parsed.hostname or not database or not parsed.username:
+        raise ConnectionConfigError("URL needs user, host and database: mysql://user:pass@host:port/db")
+    query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+    unknown = sorted(set(query) - {"tls", "ca"})
+    if unknown:
+        raise ConnectionConfigError(f"URL: unknown options {unknown} (known: tls, ca)")
+    tls = query.get("tls", "true" if "ca" in query else "false").lower() in ("1", "true", "yes")
+    info = ConnectionInfo(host=parsed.hostname, port=parsed.port or 3306, database=database,
+                          user=unquote(parsed.username), secret_arn="", tls=tls)
+    return UrlTarget(info=info, password=unquote(parsed.password or ""), ca_bundle=query.get("ca"))
+
+
+def resolve_ca_bundle(ca_bundle: Optional[str]) -> str:
+    """Explicit bundle, else $ENVSYNC_CA_BUNDLE, else the RDS bundle shipped in the package."""
+    candidate = ca_bundle or os.environ.get(CA_BUNDLE_ENV) or str(PACKAGED_CA_BUNDLE)
+    if not Path(candidate).is_file():
+        raise ConnectionConfigError(
+            f"TLS is required but the CA bundle {candidate} does not exist; set {CA_BUNDLE_ENV} "
+            "or pass a bundle (the RDS global bundle in AWS, the stand-ins' CA locally)"
+        )
+    return candidate
+
+
+def connect(
+    info: ConnectionInfo,
+    password: str,
+    *,
+    ca_bundle: Optional[str] = None,
+    autocommit: bool = True,
+    connect_timeout: int = 10,
+    read_timeout: Optional[int] = None,
+    env_name: Optional[str] = None,
+) -> pymysql.connections.Connection:
+    """Connect with TLS verified against the CA bundle when `info.tls`; clear error otherwise."""
+    ssl = {"ca": resolve_ca_bundle(ca_bundle), "check_hostname": True} if info.tls else None
+    where = f"{info.user}@{info.address}/{info.database}" + (f" ({env_name})" if env_name else "")
+    try:
+        return pymysql.connect(
+            host=info.host, port=info.port, user=info.user, password=password,
+            database=info.database, ssl=ssl, autocommit=autocommit, charset="utf8mb4",
+            connect_timeout=connect_timeout, read_timeout=read_timeout,
+        )
+    except pymysql.err.OperationalError as error:
+        code = error.args[0] if error.args else "?"
+        message = error.args[1] if len(error.args) > 1 else str(error)
+        raise DatabaseUnreachable(f"cannot connect to {where}: [{code}] {message}") from None
+    except (OSError, pymysql.err.Error) as error:
+        raise DatabaseUnreachable(f"cannot connect to {where}: {error}") from None

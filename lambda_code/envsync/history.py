@@ -1,0 +1,210 @@
+"""`envsync_schema_history`: what each environment applied, statement by statement.
+
+MySQL DDL commits implicitly, so a script is not atomic: the row records progress after every
+statement (`statements_applied`). States:
+- running: a run is executing statement `statements_applied + 1`, or died while doing so;
+- failed: statement `statements_applied + 1` raised an error (see `error_text`);
+- pending: a human ran `repair`; the next apply resumes at statement `statements_applied + 1`;
+- success: every statement ran.
+The script body is kept so downstream environments promote exactly what the upstream applied,
+even after the S3 lifecycle deleted the object.
+"""
+
+from __future__ import annotations
+
+import datetime
+import socket
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from envsync.scripts import Script, load_script, version_key
+
+TABLE = "envsync_schema_history"
+RUNNING, FAILED, PENDING, SUCCESS = "running", "failed", "pending", "success"
+
+# Portable across MySQL 5.7, 8.0 and MariaDB 10.11.
+CREATE_TABLE = f"""
+CREATE TABLE IF NOT EXISTS `{TABLE}` (
+  installed_rank INT NOT NULL AUTO_INCREMENT,
+  version VARCHAR(64) NOT NULL,
+  description VARCHAR(200) NOT NULL,
+  script_name VARCHAR(255) NOT NULL,
+  checksum CHAR(64) NOT NULL,
+  statement_count INT NOT NULL,
+  statements_applied INT NOT NULL DEFAULT 0,
+  state VARCHAR(16) NOT NULL,
+  success TINYINT(1) NOT NULL DEFAULT 0,
+  error_text TEXT NULL,
+  applied_at DATETIME(6) NULL,
+  duration_ms BIGINT NULL,
+  applied_by VARCHAR(255) NOT NULL,
+  source_env VARCHAR(64) NOT NULL,
+  source_uploaded_at DATETIME(6) NULL,
+  script_body LONGBLOB NOT NULL,
+  updated_at DATETIME(6) NOT NULL,
+  PRIMARY KEY (installed_rank),
+  UNIQUE KEY uq_envsync_history_version (version)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+"""
+
+COLUMNS = (
+    "installed_rank, version, description, script_name, checksum, statement_count, "
+    "statements_applied, state, success, error_text, applied_at, duration_ms, applied_by, "
+    "source_env, source_uploaded_at, script_body, updated_at"
+)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def _to_epoch(value: Optional[datetime.datetime]) -> Optional[float]:
+    if value is None:
+        return None
+    return value.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def _from_epoch(value: Optional[float]) -> Optional[datetime.datetime]:
+    if value is None:
+        return None
+    return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).replace(tzinfo=None)
+
+
+def default_applied_by(connection: Any) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CURRENT_USER()")
+        user = cursor.fetchone()[0]
+    return f"{user} via envsync on {socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    installed_rank: int
+    version: str
+    description: str
+    script_name: str
+    checksum: str
+    statement_count: int
+    statements_applied: int
+    state: str
+    success: bool
+    error_text: Optional[str]
+    applied_at: Optional[datetime.datetime]
+    duration_ms: Optional[int]
+    applied_by: str
+    source_env: str
+    source_uploaded_at: Optional[datetime.datetime]
+    script_body: bytes
+    updated_at: datetime.datetime
+
+    def script(self) -> Script:
+        """The script exactly as it was applied (statements re-split from the stored body)."""
+        return load_script(self.script_name, self.script_body, _to_epoch(self.source_uploaded_at))
+
+    def to_dict(self, with_body: bool = False) -> Dict[str, Any]:
+        data = {
+            "version": self.version, "description": self.description,
+            "script_name": self.script_name, "checksum": self.checksum,
+            "statement_count": self.statement_count, "statements_applied": self.statements_applied,
+            "state": self.state, "success": self.success, "error": self.error_text,
+            "applied_at": self.applied_at.isoformat() if self.applied_at else None,
+            "duration_ms": self.duration_ms, "applied_by": self.applied_by,
+            "source_env": self.source_env,
+        }
+        if with_body:
+            data["script_body"] = self.script_body.decode("utf-8", "replace")
+        return data
+
+
+def ensure_table(connection: Any) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(CREATE_TABLE)
+
+
+def table_exists(connection: Any) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() "
+            "AND table_name = %s", (TABLE,),
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def read_rows(connection: Any) -> List[HistoryRow]:
+    """All rows of the connection's schema, in version order; [] when the table is absent."""
+    if not table_exists(connection):
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {COLUMNS} FROM `{TABLE}`")
+        rows = [
+            HistoryRow(
+                installed_rank=r[0], version=r[1], description=r[2], script_name=r[3],
+                checksum=r[4], statement_count=r[5], statements_applied=r[6], state=r[7],
+                success=bool(r[8]), error_text=r[9], applied_at=r[10], duration_ms=r[11],
+                applied_by=r[12], source_env=r[13], source_uploaded_at=r[14],
+                script_body=bytes(r[15]), updated_at=r[16],
+            )
+            for r in cursor.fetchall()
+        ]
+    return sorted(rows, key=lambda row: version_key(row.version))
+
+
+def start(connection: Any, script: Script, *, applied_by: str, source_env: str,
+          existing: Optional[HistoryRow]) -> None:
+    """Mark `script` running (a new row, or a repaired row resuming where it stopped)."""
+    now = _now()
+    values = (script.description, script.name, script.checksum, len(script.statements),
+              applied_by, source_env, _from_epoch(script.uploaded_at), script.body, now)
+    with connection.cursor() as cursor:
+        if existing is None:
+            cursor.execute(
+                f"INSERT INTO `{TABLE}` (description, script_name, checksum, statement_count, "
+                "applied_by, source_env, source_uploaded_at, script_body, updated_at, version, "
+                "statements_applied, state, success) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, 0)",
+                (*values, script.version, RUNNING),
+            )
+        else:
+            cursor.execute(
+                f"UPDATE `{TABLE}` SET description = %s, script_name = %s, checksum = %s, "
+                "statement_count = %s, applied_by = %s, source_env = %s, source_uploaded_at = %s, "
+                "script_body = %s, updated_at = %s, state = %s, error_text = NULL "
+                "WHERE version = %s",
+                (*values, RUNNING, existing.version),
+            )
+
+
+def record_progress(connection: Any, version: str, statements_applied: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE `{TABLE}` SET statements_applied = %s, updated_at = %s WHERE version = %s",
+            (statements_applied, _now(), version),
+        )
+
+
+def finish(connection: Any, version: str, *, duration_ms: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE `{TABLE}` SET state = %s, success = 1, applied_at = %s, duration_ms = %s, "
+            "updated_at = %s, error_text = NULL WHERE version = %s",
+            (SUCCESS, _now(), duration_ms, _now(), version),
+        )
+
+
+def fail(connection: Any, version: str, *, error_text: str, duration_ms: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE `{TABLE}` SET state = %s, success = 0, error_text = %s, duration_ms = %s, "
+            "updated_at = %s WHERE version = %s",
+            (FAILED, error_text, duration_ms, _now(), version),
+        )
+
+
+def mark_pending(connection: Any, version: str, *, statements_applied: int, note: str) -> None:
+    """`repair`: a human checked the schema; resume at statement `statements_applied + 1`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE `{TABLE}` SET state = %s, success = 0, statements_applied = %s, "
+            "error_text = %s, updated_at = %s WHERE version = %s",
+            (PENDING, statements_applied, note, _now(), version),
+        )

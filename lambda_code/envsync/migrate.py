@@ -1,0 +1,407 @@
+"""Versioned migrations with a promotion gate (pure core: connections and sources come in).
+
+Sources
+- dev applies the scripts of its migration bucket (`ScriptSource` with `kind == "scripts"`);
+- staging and prod apply their upstream's *successful* history, in version order, with the
+  same bytes and checksums (`UpstreamHistorySource`). The first upstream version that is not
+  `success` stops promotion: it and everything after it are withheld.
+
+Validation rules (any issue refuses the whole apply, nothing runs):
+- checksum: an applied script whose source bytes changed is refused. A failed or repaired
+  script may change only if the statements already applied are unchanged.
+- missing: a script applied here but gone from the source. The migration bucket's lifecycle
+  deletes objects `retention_days` after their *upload* (not after they were applied), so a
+  missing script is accepted only when its recorded upload time (S3 LastModified, kept in the
+  history row; applied_at when unknown) is older than the retention: it has legitimately
+  expired. Anything younger was deleted by someone and is refused. Sources without a
+  lifecycle (a directory) never accept a missing script.
+- drift (downstream only): a version applied here that the upstream has not applied
+  successfully. Nothing more is promoted until the upstream has it with the same checksum
+  (author it in dev so it flows through the chain).
+- out_of_order: a new script older than the latest applied version is refused (rename it).
+- in_doubt: a row left `running` (the run died mid-script; the lock proves no run is active):
+  the statement after `statements_applied` may or may not have taken effect. A human checks and
+  runs `repair --resolution applied|not-applied`.
+- failed: a failed script blocks every later version until it is repaired.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from envsync import history
+from envsync.history import FAILED, PENDING, RUNNING, SUCCESS, HistoryRow
+from envsync.lock import schema_lock
+from envsync.scripts import Script, ScriptError, load_script, sort_scripts, version_key
+
+DEFAULT_LOCK_TIMEOUT = 30
+DAY = 86400.0
+
+
+class MigrationError(RuntimeError):
+    """A source or history that cannot be planned from."""
+
+
+# ---------------------------------------------------------------- sources
+
+@dataclass
+class SourceView:
+    """What a source offers the target right now."""
+
+    scripts: List[Script]  # eligible, in version order
+    withheld: List[Dict[str, str]] = field(default_factory=list)  # upstream versions not promoted
+    upstream_env: Optional[str] = None  # set when the source is an upstream's history
+    retention_days: Optional[float] = None  # objects expire this long after upload
+
+
+class DirectorySource:
+    """`V*.sql` files of a directory (CLI, tests). No lifecycle: nothing may disappear."""
+
+    kind = "scripts"
+
+    def __init__(self, path: str, env_name: str = "local") -> None:
+        self.path = Path(path)
+        self.env_name = env_name
+
+    def describe(self) -> str:
+        return f"directory {self.path}"
+
+    def view(self) -> SourceView:
+        if not self.path.is_dir():
+            raise MigrationError(f"script directory {self.path} does not exist")
+        scripts = [
+            load_script(entry.name, entry.read_bytes(), entry.stat().st_mtime)
+            for entry in self.path.iterdir()
+            if entry.is_file() and entry.name.endswith(".sql")
+        ]
+        return SourceView(scripts=sort_scripts(scripts))
+
+
+class UpstreamHistorySource:
+    """The upstream environment's history table, read with its read-only user."""
+
+    kind = "upstream"
+
+    def __init__(self, connection: Any, env_name: str) -> None:
+        self.connection = connection
+        self.env_name = env_name
+
+    def describe(self) -> str:
+        return f"{self.env_name} history"
+
+    def view(self) -> SourceView:
+        scripts: List[Script] = []
+        withheld: List[Dict[str, str]] = []
+        for row in history.read_rows(self.connection):
+            if withheld or row.state != SUCCESS:
+                reason = (f"{self.env_name} has {row.script_name} in state {row.state}"
+                          if not withheld else f"waits for {withheld[0]['version']} in {self.env_name}")
+                withheld.append({"version": row.version, "script_name": row.script_name, "reason": reason})
+                continue
+            script = row.script()
+            if script.checksum != row.checksum:
+                raise MigrationError(
+                    f"{self.env_name} history row {row.script_name}: the stored body does not match "
+                    f"its checksum {row.checksum}; the upstream history is corrupt, refusing to promote"
+                )
+            scripts.append(script)
+        return SourceView(scripts=scripts, withheld=withheld, upstream_env=self.env_name)
+
+
+# ---------------------------------------------------------------- plan / validate
+
+@dataclass(frozen=True)
+class Issue:
+    kind: str  # checksum | missing | drift | out_of_order | in_doubt | failed
+    version: str
+    message: str
+
+    def to_dict(self) -> Dict[str, str]:
+        return {"kind": self.kind, "version": self.version, "message": self.message}
+
+
+@dataclass
+class PlannedScript:
+    script: Script
+    resume_from: int  # 1-based statement number the run starts with
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "version": self.script.version, "script_name": self.script.name,
+            "checksum": self.script.checksum, "resume_from": self.resume_from,
+            "statements": [
+                {"number": s.number, "line": s.line, "sql": s.sql}
+                for s in self.script.statements if s.number >= self.resume_from
+            ],
+        }
+
+
+@dataclass
+class Plan:
+    source: str
+    pending: List[PlannedScript]
+    issues: List[Issue]
+    withheld: List[Dict[str, str]]
+    applied: List[HistoryRow]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "source": self.source,
+            "pending": [p.to_dict() for p in self.pending],
+            "issues": [i.to_dict() for i in self.issues],
+            "withheld": self.withheld,
+            "applied": [row.to_dict() for row in self.applied],
+        }
+
+
+def _statement_label(script_name: str, statements: List[Any], number: int) -> str:
+    for statement in statements:
+        if statement.number == number:
+            return f"{script_name} statement {number} (line {statement.line})"
+    return f"{script_name} statement {number}"
+
+
+def _prefix_unchanged(row: HistoryRow, script: Script) -> bool:
+    """The statements a failed/repaired row already applied are the same in `script`."""
+    done = row.statements_applied
+    if done == 0:
+        return True
+    try:
+        applied = row.script().statements[:done]
+    except ScriptError:
+        return False
+    return [s.sql for s in applied] == [s.sql for s in script.statements[:done]]
+
+
+def _upload_time(row: HistoryRow) -> Optional[datetime.datetime]:
+    return row.source_uploaded_at or row.applied_at
+
+
+def validate(rows: List[HistoryRow], view: SourceView, now: Optional[float] = None) -> List[Issue]:
+    """Every reason to refuse an apply (see the module docstring for the rules)."""
+    now = time.time() if now is None else now
+    issues: List[Issue] = []
+    by_version = {version_key(s.version): s for s in view.scripts}
+    for row in rows:
+        key = version_key(row.version)
+        script = by_version.get(key)
+        if row.state == RUNNING:
+            statements = _safe_statements(row)
+            label = _statement_label(row.script_name, statements, row.statements_applied + 1)
+            issues.append(Issue("in_doubt", row.version, (
+                f"{label} is in doubt: a run stopped while executing it (statements 1-"
+                f"{row.statements_applied} are applied). Check the schema by hand, then run "
+                f"`envsync repair --version {row.version} --resolution applied` if it took effect "
+                "or `--resolution not-applied` if it did not."
+            ) if row.statements_applied else (
+                f"{label} is in doubt: a run stopped while executing it (no statement recorded as "
+                f"applied). Check the schema by hand, then run `envsync repair --version {row.version} "
+                "--resolution applied|not-applied`."
+            )))
+        elif row.state == FAILED:
+            issues.append(Issue("failed", row.version, (
+                f"{row.error_text or row.script_name + ' failed'}; later versions wait. Fix the "
+                f"cause, then run `envsync repair --version {row.version}`."
+            )))
+        if script is not None:
+            if script.checksum != row.checksum:
+                resumable = row.state in (PENDING, FAILED) and _prefix_unchanged(row, script)
+                if not resumable:
+                    issues.append(Issue("checksum", row.version, (
+                        f"{row.script_name} was applied with checksum {row.checksum[:12]}… but the "
+                        f"source now has {script.checksum[:12]}…: applied scripts must never change; "
+                        "restore the original bytes and put the change in a new version"
+                    )))
+            continue
+        if view.upstream_env is not None:
+            if row.state == SUCCESS or row.statements_applied:
+                issues.append(Issue("drift", row.version, (
+                    f"{row.script_name} is applied here but {view.upstream_env} has not applied it "
+                    "successfully: schema drift. Author it in dev so it flows through the chain "
+                    "with the same checksum; nothing more is promoted until then"
+                )))
+            continue
+        uploaded = _upload_time(row)
+        expired = (view.retention_days is not None and uploaded is not None
+                   and now - history._to_epoch(uploaded) >= view.retention_days * DAY)
+        if not expired:
+            issues.append(Issue("missing", row.version, (
+                f"{row.script_name} was applied but is missing from the source, and it is not old "
+                "enough to have expired by the bucket lifecycle: restore it (same bytes)"
+            )))
+    applied_keys = [version_key(r.version) for r in rows]
+    latest = max(applied_keys) if applied_keys else None
+    for script in view.scripts:
+        if latest is not None and script.key not in applied_keys and script.key < latest:
+            issues.append(Issue("out_of_order", script.version, (
+                f"{script.name} is older than the latest applied version "
+                f"{'.'.join(map(str, latest))}: give it a higher version"
+            )))
+    return issues
+
+
+def _safe_statements(row: HistoryRow) -> List[Any]:
+    try:
+        return row.script().statements
+    except ScriptError:
+        return []
+
+
+def make_plan(connection: Any, source: Any, now: Optional[float] = None) -> Plan:
+    """What an apply would run; reads only."""
+    view = source.view()
+    rows = history.read_rows(connection)
+    issues = validate(rows, view, now)
+    by_version = {version_key(r.version): r for r in rows}
+    pending: List[PlannedScript] = []
+    for script in view.scripts:
+        row = by_version.get(script.key)
+        if row is None:
+            pending.append(PlannedScript(script, 1))
+        elif row.state in (PENDING, FAILED, RUNNING):
+            pending.append(PlannedScript(script, row.statements_applied + 1))
+    return Plan(source=source.describe(), pending=pending, issues=issues,
+                withheld=view.withheld, applied=rows)
+
+
+# ---------------------------------------------------------------- apply
+
+@dataclass
+class MigrationResult:
+    status: str  # up_to_date | applied | continue | failed | refused
+    applied: List[Dict[str, Any]] = field(default_factory=list)
+    pending: List[str] = field(default_factory=list)
+    issues: List[Issue] = field(default_factory=list)
+    withheld: List[Dict[str, str]] = field(default_factory=list)
+    error: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("up_to_date", "applied", "continue")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "status": self.status, "applied": self.applied, "pending": self.pending,
+            "issues": [i.to_dict() for i in self.issues], "withheld": self.withheld,
+            "error": self.error,
+        }
+
+
+def apply(
+    connection: Any,
+    source: Any,
+    *,
+    schema: str,
+    lock_timeout: int = DEFAULT_LOCK_TIMEOUT,
+    applied_by: Optional[str] = None,
+    deadline: Optional[float] = None,
+    log: Optional[Callable[..., None]] = None,
+) -> MigrationResult:
+    """Apply the pending scripts in order under the schema lock.
+
+    `connection` is an autocommit connection to `schema` with DDL rights. `deadline` is a
+    time.monotonic() value: once passed, the run stops between two statements, records
+    exactly where, and returns status `continue` (the next run resumes there).
+    """
+    log = log or (lambda *args, **kwargs: None)
+    history.ensure_table(connection)
+    with schema_lock(connection, schema, lock_timeout):
+        # Read history only under the lock: a run that waited must see what the other applied.
+        plan = make_plan(connection, source)
+        if plan.issues:
+            return MigrationResult(status="refused", issues=plan.issues, withheld=plan.withheld,
+                                   pending=[p.script.name for p in plan.pending],
+                                   error="; ".join(i.message for i in plan.issues))
+        if not plan.pending:
+            return MigrationResult(status="up_to_date", withheld=plan.withheld)
+        by_version = {version_key(r.version): r for r in plan.applied}
+        applied_by = applied_by or history.default_applied_by(connection)
+        source_env = getattr(source, "env_name", "")
+        result = MigrationResult(status="applied", withheld=plan.withheld)
+        for index, planned in enumerate(plan.pending):
+            script = planned.script
+            existing = by_version.get(script.key)
+            history.start(connection, script, applied_by=applied_by, source_env=source_env,
+                          existing=existing)
+            started = time.monotonic()
+            log("script started", script=script.name, resume_from=planned.resume_from,
+                statements=len(script.statements))
+            for statement in script.statements[planned.resume_from - 1:]:
+                if deadline is not None and time.monotonic() >= deadline:
+                    history.mark_pending(connection, script.version,
+                                         statements_applied=statement.number - 1,
+                                         note=f"stopped before statement {statement.number}: time budget")
+                    result.status = "continue"
+                    result.pending = [p.script.name for p in plan.pending[index:]]
+                    return result
+                try:
+                    with connection.cursor() as cursor:
+                        cursor.execute(statement.sql)
+                        while cursor.nextset():
+                            pass
+                except Exception as error:  # the server's message goes into history, verbatim
+                    code, message = _server_error(error)
+                    text = (f"{script.name} statement {statement.number} (line {statement.line}): "
+                            f"[{code}] {message}")
+                    history.fail(connection, script.version, error_text=text,
+                                 duration_ms=int((time.monotonic() - started) * 1000))
+                    log("script failed", script=script.name, statement=statement.number,
+                        line=statement.line, error=text)
+                    result.status = "failed"
+                    result.error = text
+                    result.pending = [p.script.name for p in plan.pending[index:]]
+                    return result
+                history.record_progress(connection, script.version, statement.number)
+            duration_ms = int((time.monotonic() - started) * 1000)
+            history.finish(connection, script.version, duration_ms=duration_ms)
+            log("script applied", script=script.name, duration_ms=duration_ms)
+            result.applied.append({"version": script.version, "script_name": script.name,
+                                   "checksum": script.checksum, "duration_ms": duration_ms})
+        return result
+
+
+def _server_error(error: Exception) -> Tuple[object, str]:
+    args = getattr(error, "args", ())
+    if len(args) >= 2:
+        return args[0], str(args[1])
+    return type(error).__name__, str(error)
+
+
+# ---------------------------------------------------------------- repair
+
+RESOLUTIONS = ("applied", "not-applied")
+
+
+def repair(connection: Any, *, schema: str, version: str, resolution: Optional[str] = None,
+           lock_timeout: int = 5) -> str:
+    """Mark a running (in doubt) or failed script resolved after a human checked the schema.
+
+    `resolution`: did the statement after `statements_applied` take effect? Required for an
+    in-doubt row; for a failed row it defaults to `not-applied` (the statement raised).
+    The next apply resumes at the first statement not applied.
+    """
+    if resolution is not None and resolution not in RESOLUTIONS:
+        raise MigrationError(f"resolution must be one of {RESOLUTIONS}, not {resolution!r}")
+    # Taking the lock proves no run is executing the script right now.
+    with schema_lock(connection, schema, lock_timeout):
+        rows = {version_key(r.version): r for r in history.read_rows(connection)}
+        row = rows.get(version_key(version))
+        if row is None:
+            raise MigrationError(f"version {version} is not in {history.TABLE} of {schema}")
+        if row.state not in (RUNNING, FAILED):
+            raise MigrationError(f"{row.script_name} is {row.state}: nothing to repair")
+        if row.state == RUNNING and resolution is None:
+            raise MigrationError(
+                f"{row.script_name} is in doubt at statement {row.statements_applied + 1}: say "
+                "whether it took effect with --resolution applied|not-applied"
+            )
+        done = row.statements_applied + (1 if resolution == "applied" else 0)
+        note = (f"repaired: statement {row.statements_applied + 1} marked {resolution or 'not-applied'}"
+                f" (was {row.state}: {row.error_text or 'run interrupted'})")
+        history.mark_pending(connection, row.version, statements_applied=done, note=note)
+        return (f"{row.script_name}: resolved; the next apply resumes at statement {done + 1} "
+                f"of {row.statement_count}")
