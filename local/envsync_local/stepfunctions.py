@@ -1,0 +1,331 @@
+"""A small Amazon States Language interpreter for running the deployed state machine offline.
+
+moto stores a state machine but does not execute Lambda tasks. Local mode reads the definition
+the sync stack deployed and walks it here, calling each Task through a function the caller
+passes in (which runs the real handler) — so the offline run follows exactly the states,
+retries, catches and choices that AWS would.
+
+Covers what envsync's definition uses: Task, Choice, Pass, Wait, Succeed, Fail, Map
+(sequential), Parallel; InputPath, Parameters (with `.$` paths and States.* intrinsics
+Format, JsonToString, StringToJson, Array), ResultSelector, ResultPath, OutputPath; Retry
+(ErrorEquals, MaxAttempts, IntervalSeconds, BackoffRate) and Catch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+TaskInvoker = Callable[[str, Any], Any]
+MAX_TRANSITIONS = 10_000
+
+
+class StatesError(Exception):
+    """An error as Step Functions names it (`States.TaskFailed`, a Lambda errorType, ...)."""
+
+    def __init__(self, error: str, cause: str = ""):
+        super().__init__(f"{error}: {cause}" if cause else error)
+        self.error = error
+        self.cause = cause
+
+
+@dataclass
+class Execution:
+    status: str  # SUCCEEDED | FAILED
+    output: Any = None
+    error: Optional[str] = None
+    cause: Optional[str] = None
+    history: List[Dict[str, Any]] = field(default_factory=list)
+
+    def visited(self) -> List[str]:
+        return [event["state"] for event in self.history]
+
+
+# ---- JSONPath (the subset ASL uses: $, $.a.b, $.a[0], $$.Execution...) -----------------------
+
+_PATH_TOKEN = re.compile(r"\.([A-Za-z0-9_\-]+)|\[(\d+)\]|\['([^']+)'\]")
+
+
+def get_path(data: Any, path: str, context: Optional[Dict[str, Any]] = None) -> Any:
+    if path.startswith("$$"):
+        data, path = context or {}, path[1:]
+    if not path.startswith("$"):
+        raise StatesError("States.Runtime", f"invalid path {path!r}")
+    value, position = data, 1
+    while position < len(path):
+        match = _PATH_TOKEN.match(path, position)
+        if not match:
+            raise StatesError("States.Runtime", f"unsupported path {path!r}")
+        key = match.group(1) or match.group(3)
+        try:
+            value = value[int(match.group(2))] if match.group(2) is not None else value[key]
+        except (KeyError, IndexError, TypeError) as err:
+            raise StatesError("States.Runtime", f"path {path!r} not found in input") from err
+        position = match.end()
+    return value
+
+
+def set_path(data: Any, path: Optional[str], result: Any) -> Any:
+    """ResultPath semantics: '$' replaces, None discards, '$.a.b' merges into a copy."""
+    if path is None:
+        return data
+    if path == "$":
+        return result
+    keys = [m.group(1) or m.group(3) for m in _PATH_TOKEN.finditer(path)]
+    merged = copy.deepcopy(data) if isinstance(data, dict) else {}
+    node = merged
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = result
+    return merged
+
+
+# ---- Parameters / ResultSelector payload templates -------------------------------------------
+
+def _split_args(text: str) -> List[str]:
+    args, depth, current, quoted = [], 0, "", False
+    for char in text:
+        if char == "'" and not current.endswith("\\"):
+            quoted = not quoted
+        if not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        if char == "," and depth == 0 and not quoted:
+            args.append(current.strip())
+            current = ""
+        else:
+            current += char
+    if current.strip():
+        args.append(current.strip())
+    return args
+
+
+def _intrinsic(expression: str, data: Any, context: Dict[str, Any]) -> Any:
+    match = re.fullmatch(r"(States\.[A-Za-z]+)\((.*)\)", expression.strip(), re.S)
+    if not match:
+        return get_path(data, expression, context)
+    name, raw_args = match.groups()
+    args = []
+    for arg in _split_args(raw_args):
+        if arg.startswith("'"):
+            args.append(arg[1:-1].replace("\\'", "'"))
+        elif arg.startswith("$"):
+            args.append(get_path(data, arg, context))
+        elif arg.startswith("States."):
+            args.append(_intrinsic(arg, data, context))
+        else:
+            args.append(json.loads(arg))
+    if name == "States.Format":
+        template, values = args[0], iter(args[1:])
+        return re.sub(r"\{\}", lambda _: _format_value(next(values)), template)
+    if name == "States.JsonToString":
+        return json.dumps(args[0], separators=(",", ":"))
+    if name == "States.StringToJson":
+        return json.loads(args[0])
+    if name == "States.Array":
+        return list(args)
+    raise StatesError("States.Runtime", f"intrinsic {name} is not supported offline")
+
+
+def _format_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def render_payload(template: Any, data: Any, context: Dict[str, Any]) -> Any:
+    if isinstance(template, dict):
+        rendered = {}
+        for key, value in template.items():
+            if key.endswith(".$"):
+                rendered[key[:-2]] = _intrinsic(value, data, context)
+            else:
+                rendered[key] = render_payload(value, data, context)
+        return rendered
+    if isinstance(template, list):
+        return [render_payload(item, data, context) for item in template]
+    return template
+
+
+# ---- Choice rules ------------------------------------------------------------------------------
+
+_COMPARATORS: Dict[str, Callable[[Any, Any], bool]] = {
+    "Equals": lambda a, b: a == b,
+    "LessThan": lambda a, b: a < b,
+    "GreaterThan": lambda a, b: a > b,
+    "LessThanEquals": lambda a, b: a <= b,
+    "GreaterThanEquals": lambda a, b: a >= b,
+}
+_TYPES = {"String": str, "Numeric": (int, float), "Boolean": bool, "Timestamp": str}
+
+
+def evaluate_rule(rule: Dict[str, Any], data: Any, context: Dict[str, Any]) -> bool:
+    if "And" in rule:
+        return all(evaluate_rule(sub, data, context) for sub in rule["And"])
+    if "Or" in rule:
+        return any(evaluate_rule(sub, data, context) for sub in rule["Or"])
+    if "Not" in rule:
+        return not evaluate_rule(rule["Not"], data, context)
+    variable = rule["Variable"]
+    try:
+        value = get_path(data, variable, context)
+        present = True
+    except StatesError:
+        value, present = None, False
+    if "IsPresent" in rule:
+        return present == rule["IsPresent"]
+    if "IsNull" in rule:
+        return present and (value is None) == rule["IsNull"]
+    for type_name, python_type in _TYPES.items():
+        if f"Is{type_name}" in rule:
+            ok = present and isinstance(value, python_type) and not (
+                type_name == "Numeric" and isinstance(value, bool))
+            return ok == rule[f"Is{type_name}"]
+    if not present:
+        return False
+    for key, expected in rule.items():
+        for type_name, python_type in _TYPES.items():
+            if not key.startswith(type_name):
+                continue
+            operator = key[len(type_name):]
+            if operator.endswith("Path"):
+                operator, expected = operator[:-4], get_path(data, expected, context)
+            if operator == "Matches":
+                pattern = "^" + re.escape(expected).replace(r"\*", ".*") + "$"
+                return isinstance(value, str) and re.match(pattern, value) is not None
+            if operator in _COMPARATORS:
+                if not isinstance(value, python_type) or (type_name != "Boolean" and isinstance(value, bool)):
+                    return False
+                return _COMPARATORS[operator](value, expected)
+    raise StatesError("States.Runtime", f"unsupported Choice rule {rule}")
+
+
+# ---- the machine ---------------------------------------------------------------------------------
+
+def _matches(error_equals: List[str], error: str) -> bool:
+    return "States.ALL" in error_equals or error in error_equals or (
+        "States.TaskFailed" in error_equals and error != "States.Timeout")
+
+
+class StateMachine:
+    """A parsed definition; `run(input)` executes it with `invoke(resource, payload)`."""
+
+    def __init__(self, definition: Dict[str, Any], invoke: TaskInvoker,
+                 sleep: Callable[[float], None] = time.sleep, max_wait_seconds: float = 0.0):
+        self.definition = definition
+        self.invoke = invoke
+        self.sleep = sleep
+        self.max_wait_seconds = max_wait_seconds
+
+    def run(self, execution_input: Any, name: str = "local") -> Execution:
+        context = {"Execution": {"Name": name, "Input": execution_input,
+                                 "StartTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
+        execution = Execution(status="RUNNING")
+        try:
+            execution.output = self._run_states(self.definition, execution_input, context, execution)
+            execution.status = "SUCCEEDED"
+        except StatesError as err:
+            execution.status, execution.error, execution.cause = "FAILED", err.error, err.cause
+        return execution
+
+    def _run_states(self, machine: Dict[str, Any], data: Any, context: Dict[str, Any],
+                    execution: Execution) -> Any:
+        states, name = machine["States"], machine["StartAt"]
+        for _ in range(MAX_TRANSITIONS):
+            state = states[name]
+            context["State"] = {"Name": name, "EnteredTime": time.time()}
+            execution.history.append({"state": name, "type": state["Type"]})
+            kind = state["Type"]
+            if kind == "Choice":
+                target = next((rule["Next"] for rule in state["Choices"]
+                               if evaluate_rule(rule, data, context)), state.get("Default"))
+                if target is None:
+                    raise StatesError("States.NoChoiceMatched", f"no choice matched in {name}")
+                data = self._output(state, data, data, context, apply_result=False)
+                name = target
+                continue
+            if kind == "Succeed":
+                return self._output(state, data, data, context, apply_result=False)
+            if kind == "Fail":
+                raise StatesError(state.get("Error", "States.Fail"), state.get("Cause", ""))
+            try:
+                data = self._execute(name, state, data, context, execution)
+            except StatesError as err:
+                handler = next((c for c in state.get("Catch", []) if _matches(c["ErrorEquals"], err.error)),
+                               None)
+                if handler is None:
+                    raise
+                execution.history.append({"state": name, "type": "Caught", "error": err.error})
+                data = set_path(data, handler.get("ResultPath", "$"),
+                                {"Error": err.error, "Cause": err.cause})
+                name = handler["Next"]
+                continue
+            if state.get("End"):
+                return data
+            name = state["Next"]
+        raise StatesError("States.Runtime", f"more than {MAX_TRANSITIONS} transitions")
+
+    def _execute(self, name: str, state: Dict[str, Any], data: Any, context: Dict[str, Any],
+                 execution: Execution) -> Any:
+        effective = get_path(data, state["InputPath"], context) if state.get("InputPath") else data
+        if state.get("InputPath", "$") is None:
+            effective = {}
+        if "Parameters" in state:
+            effective = render_payload(state["Parameters"], effective, context)
+        kind = state["Type"]
+        if kind == "Pass":
+            result = state.get("Result", effective)
+        elif kind == "Wait":
+            seconds = state.get("Seconds") or (get_path(data, state["SecondsPath"], context)
+                                               if "SecondsPath" in state else 0)
+            self.sleep(min(float(seconds), self.max_wait_seconds))
+            return self._output(state, data, data, context, apply_result=False)
+        elif kind == "Task":
+            result = self._with_retries(state, lambda: self.invoke(state["Resource"], effective))
+        elif kind == "Map":
+            items = get_path(effective if "Parameters" in state else data, state.get("ItemsPath", "$"), context)
+            processor = state.get("ItemProcessor") or state["Iterator"]
+            result = []
+            for index, item in enumerate(items):
+                item_input = item
+                if "ItemSelector" in state:
+                    item_context = dict(context, Map={"Item": {"Index": index, "Value": item}})
+                    item_input = render_payload(state["ItemSelector"], data, item_context)
+                result.append(self._run_states(processor, item_input, dict(context), execution))
+        elif kind == "Parallel":
+            result = [self._run_states(branch, effective, dict(context), execution) for branch in state["Branches"]]
+        else:
+            raise StatesError("States.Runtime", f"state type {kind} ({name}) is not supported offline")
+        return self._output(state, data, result, context)
+
+    def _with_retries(self, state: Dict[str, Any], call: Callable[[], Any]) -> Any:
+        attempts: Dict[int, int] = {}
+        while True:
+            try:
+                return call()
+            except StatesError as err:
+                for index, retrier in enumerate(state.get("Retry", [])):
+                    if _matches(retrier["ErrorEquals"], err.error):
+                        attempts[index] = attempts.get(index, 0) + 1
+                        if attempts[index] > retrier.get("MaxAttempts", 3):
+                            raise
+                        delay = retrier.get("IntervalSeconds", 1) * (
+                            retrier.get("BackoffRate", 2.0) ** (attempts[index] - 1))
+                        self.sleep(min(delay, self.max_wait_seconds))
+                        break
+                else:
+                    raise
+
+    def _output(self, state: Dict[str, Any], data: Any, result: Any, context: Dict[str, Any],
+                apply_result: bool = True) -> Any:
+        if apply_result:
+            if "ResultSelector" in state:
+                result = render_payload(state["ResultSelector"], result, context)
+            data = set_path(data, state.get("ResultPath", "$"), result)
+        output_path = state.get("OutputPath", "$")
+        if output_path is None:
+            return {}
+        return get_path(data, output_path, context)
