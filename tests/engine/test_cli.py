@@ -1,0 +1,143 @@
+"""The `envsync` CLI as operators run it: exit codes, two concurrent applies, kill -9 mid-script."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from envsync import history
+from tests.engine.conftest import EnvDB, write_scripts
+
+ENVSYNC = [sys.executable, "-m", "envsync.cli"]
+
+
+def envsync(*args: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*ENVSYNC, *args], capture_output=True, text=True, timeout=120,
+                          env=env, check=False)
+
+
+def rows(db: EnvDB) -> List[history.HistoryRow]:
+    connection = db.connect()
+    try:
+        return history.read_rows(connection)
+    finally:
+        connection.close()
+
+
+def test_exit_codes_and_json(chain: Dict[str, EnvDB], tmp_path: Path) -> None:
+    dev, staging = chain["dev"], chain["staging"]
+    folder = str(write_scripts(tmp_path / "s", {"V1__a.sql": "CREATE TABLE a (id INT);"}))
+    plan = envsync("plan", "--target", dev.url, "--scripts", folder)
+    assert plan.returncode == 1, plan.stderr
+    assert "CREATE TABLE a (id INT);" in plan.stdout and "statement 1 (line 1)" in plan.stdout
+    assert envsync("apply", "--target", dev.url, "--scripts", folder).returncode == 0
+    assert envsync("plan", "--target", dev.url, "--scripts", folder).returncode == 0
+    status = envsync("--json", "status", "--target", dev.url)
+    assert status.returncode == 0
+    assert json.loads(status.stdout)["history"][0]["state"] == "success"
+    assert envsync("validate", "--target", dev.url, "--scripts", folder).returncode == 0
+    # staging is behind dev: status against the upstream is 1 (pending), apply 0, then status 0
+    assert envsync("status", "--target", staging.url, "--upstream", dev.url).returncode == 1
+    assert envsync("apply", "--target", staging.url, "--upstream", dev.url).returncode == 0
+    table = envsync("status", "--target", staging.url, "--upstream", dev.url)
+    assert table.returncode == 0 and "V1__a.sql  success" in table.stdout
+    # a changed script: validate says 1, apply refuses with 2
+    Path(folder, "V1__a.sql").write_text("CREATE TABLE a (id BIGINT);")
+    assert envsync("validate", "--target", dev.url, "--scripts", folder).returncode == 1
+    refused = envsync("apply", "--target", dev.url, "--scripts", folder)
+    assert refused.returncode == 2 and "REFUSED checksum" in refused.stdout
+    # unreachable database: exit 2, one clear line naming host:port, no traceback
+    down = envsync("status", "--target", "mysql://root:@127.0.0.1:1/app")
+    assert down.returncode == 2
+    assert "cannot connect to root@127.0.0.1:1/app" in down.stderr and "Traceback" not in down.stderr
+    assert envsync("status").returncode == 2
+
+
+def test_env_names_resolve_from_local_envs_file(chain: Dict[str, EnvDB], tmp_path: Path) -> None:
+    envs = {name: {"host": db.host, "port": db.port, "database": db.database, "ca_bundle": db.ca_bundle,
+                   "users": {"root": {"user": "root", "password": ""}}} for name, db in chain.items()}
+    (tmp_path / "envs.json").write_text(json.dumps(envs))
+    env = {**os.environ, "ENVSYNC_LOCAL_DIR": str(tmp_path)}
+    folder = str(write_scripts(tmp_path / "s", {"V1__a.sql": "CREATE TABLE a (id INT);"}))
+    assert envsync("apply", "--env", "dev", "--scripts", folder, env=env).returncode == 0
+    promoted = envsync("apply", "--env", "staging", env=env)  # upstream of staging is dev
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert envsync("apply", "--env", "prod", env=env).returncode == 0
+    assert [r.version for r in rows(chain["prod"])] == ["1"]
+    unknown = envsync("status", "--env", "qa", env=env)
+    assert unknown.returncode == 2 and "--env qa: not in" in unknown.stderr
+
+
+def test_two_concurrent_applies_one_waits_then_fails_nothing_twice(
+    chain: Dict[str, EnvDB], tmp_path: Path
+) -> None:
+    dev = chain["dev"]
+    folder = str(write_scripts(tmp_path / "s", {
+        "V1__slow.sql": "CREATE TABLE counter (n INT);\nSELECT SLEEP(4);\nINSERT INTO counter VALUES (1);\n",
+    }))
+    first = subprocess.Popen([*ENVSYNC, "apply", "--target", dev.url, "--scripts", folder],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not dev.query("SELECT IS_USED_LOCK(%s)", (f"envsync:{dev.database}",))[0][0]:
+        time.sleep(0.05)
+    started = time.monotonic()
+    second = envsync("apply", "--target", dev.url, "--scripts", folder, "--lock-timeout", "1")
+    waited = time.monotonic() - started
+    assert second.returncode == 2
+    assert "another envsync run holds the migration lock" in second.stderr
+    assert waited >= 1.0
+    out, err = first.communicate(timeout=30)
+    assert first.returncode == 0, out + err
+    # a third run after the first finished finds nothing to do: nothing is ever applied twice
+    third = envsync("apply", "--target", dev.url, "--scripts", folder)
+    assert third.returncode == 0 and "status: up_to_date" in third.stdout
+    assert dev.query("SELECT COUNT(*) FROM counter") == [(1,)]
+    assert [(r.version, r.state) for r in rows(dev)] == [("1", "success")]
+
+
+def test_kill_9_mid_script_then_rerun_names_the_statement_in_doubt(
+    chain: Dict[str, EnvDB], tmp_path: Path
+) -> None:
+    dev = chain["dev"]
+    folder = str(write_scripts(tmp_path / "s", {
+        "V1__first.sql": "CREATE TABLE a (id INT);\n",
+        "V2__slow.sql": "CREATE TABLE b (id INT);\n\nSELECT SLEEP(3);\nCREATE TABLE c (id INT);\n",
+        "V3__after.sql": "CREATE TABLE d (id INT);\n",
+    }))
+    victim = subprocess.Popen([*ENVSYNC, "apply", "--target", dev.url, "--scripts", folder],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        progress = [(r.version, r.state, r.statements_applied) for r in rows(dev)]
+        if ("2", "running", 1) in progress:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)  # let statement 2 (the SLEEP) start
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+
+    rerun = envsync("apply", "--target", dev.url, "--scripts", folder, "--lock-timeout", "10")
+    assert rerun.returncode == 2
+    assert "V2__slow.sql statement 2 (line 3) is in doubt" in rerun.stdout
+    assert "statements 1-1 are applied" in rerun.stdout
+    assert "d" not in {t for (t,) in dev.query("SHOW TABLES")}
+
+    status = envsync("status", "--target", dev.url, "--scripts", folder)
+    assert status.returncode == 1 and "running" in status.stdout
+
+    refused = envsync("repair", "--target", dev.url, "--version", "2")
+    assert refused.returncode == 2 and "--resolution applied|not-applied" in refused.stderr
+    repaired = envsync("repair", "--target", dev.url, "--version", "2", "--resolution", "applied")
+    assert repaired.returncode == 0 and "resumes at statement 3 of 3" in repaired.stdout
+    plan = envsync("plan", "--target", dev.url, "--scripts", folder)
+    assert "resuming at statement 3" in plan.stdout and "SLEEP" not in plan.stdout
+    assert envsync("apply", "--target", dev.url, "--scripts", folder).returncode == 0
+    assert {"a", "b", "c", "d"} <= {t for (t,) in dev.query("SHOW TABLES")}
+    assert [(r.version, r.state, r.statements_applied) for r in rows(dev)] == [
+        ("1", "success", 1), ("2", "success", 3), ("3", "success", 1)]
