@@ -36,10 +36,13 @@ Normalisations, so that the same schema on MariaDB 10.11, MySQL 5.7 (Aurora 2) a
   parentheses, MariaDB does not).
 * View definitions, trigger bodies and routine bodies: qualifiers naming the introspected schema
   itself (`` `app`.`orders` `` and ``app.orders``) are removed, so the same object in schema
-  ``app_dev`` and ``app_stg`` compares equal; comments are removed and whitespace is kept only
-  between two words, so formatting-only changes are not drift. String literals are untouched.
+  ``app_dev`` and ``app_stg`` compares equal; comments are removed, whitespace is kept only
+  between two words and backquotes only where a name needs them, so formatting-only changes are
+  not drift. String literals and letter case are untouched.
   Definers and ``sql_mode`` are ignored (they differ per environment by design).
-* Foreign keys that reference the same schema record ``referenced_schema=None``.
+* Foreign keys that reference the same schema record ``referenced_schema=None``; the rule
+  ``NO ACTION`` is spelled ``RESTRICT`` (InnoDB treats them alike; MySQL 8 reports an omitted
+  clause as NO ACTION, MariaDB and 5.7 as RESTRICT).
 
 Not normalised (reported as drift across server flavours, on purpose or for lack of a safe
 rule): default collations that really differ (MySQL 8's ``utf8mb4_0900_ai_ci`` vs MariaDB's
@@ -108,10 +111,10 @@ class Index:
     name: str
     unique: bool
     type: str
-    parts: Tuple[IndexPart, ...]
+    columns: Tuple[IndexPart, ...]  # in key order
 
-    def render_parts(self) -> str:
-        return "(" + ", ".join(part.render() for part in self.parts) + ")"
+    def render_columns(self) -> str:
+        return "(" + ", ".join(part.render() for part in self.columns) + ")"
 
 
 @dataclass(frozen=True)
@@ -238,7 +241,7 @@ _ITEM_CLASSES: Dict[Tuple[type, str], type] = {
     (Table, "columns"): Column,
     (Table, "indexes"): Index,
     (Table, "foreign_keys"): ForeignKey,
-    (Index, "parts"): IndexPart,
+    (Index, "columns"): IndexPart,
     (Routine, "parameters"): Parameter,
 }
 
@@ -306,6 +309,9 @@ def _tokens(text: str) -> Iterator[Tuple[str, str]]:
         yield kind, match.group()
 
 
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_$]*[A-Za-z_$][A-Za-z0-9_$]*$")
+
+
 def _unquote_identifier(token: str) -> str:
     return token[1:-1].replace("``", "`")
 
@@ -314,8 +320,9 @@ def normalise_body(text: Optional[str], schema: str = "") -> Optional[str]:
     """Canonical text of a view definition or trigger/routine body.
 
     Drops comments, keeps whitespace only between two words (so ``on(x)`` == ``on (x)``),
-    removes qualifiers naming ``schema`` (quoted or bare) and leaves string literals and the
-    case of everything else as they are.
+    removes qualifiers naming ``schema`` (quoted or bare), drops backquotes around names that
+    need none (`` `orders` `` == ``orders``) and leaves string literals and the case of
+    everything else as they are.
     """
     if text is None:
         return None
@@ -337,6 +344,8 @@ def normalise_body(text: Optional[str], schema: str = "") -> Optional[str]:
             if name == schema and following is not None and spaced[following][1] == ".":
                 index = following + 1  # keep pending_space: it belongs before the object name
                 continue
+        if kind == "ident" and _PLAIN_NAME.match(_unquote_identifier(tok)):
+            tok = _unquote_identifier(tok)  # `orders` and orders are the same name
         is_word = kind in ("word", "ident", "string")
         if pending_space and previous_word and is_word:
             out.append(" ")
@@ -455,6 +464,13 @@ def normalise_extra(extra: Optional[str]) -> str:
     words = re.sub(r"\bDEFAULT_GENERATED\b", "", words, flags=re.IGNORECASE)
     words = _ON_UPDATE.sub(lambda m: "on update " + (normalise_expression(m.group(1)) or ""), words)
     return " ".join(words.lower().split())
+
+
+def _fk_rule(rule: Optional[str]) -> str:
+    # InnoDB checks NO ACTION immediately, exactly like RESTRICT; MySQL 8 reports an omitted
+    # clause as NO ACTION where MariaDB and 5.7 say RESTRICT.
+    rule = str(rule or "RESTRICT").upper()
+    return "RESTRICT" if rule == "NO ACTION" else rule
 
 
 # ----------------------------------------------------------------------------------------------
@@ -592,11 +608,11 @@ def load_schema(conn: Any, schema: str) -> SchemaModel:
         unique, index_type = index_info[(table, name)]
         indexes.setdefault(table, []).append(Index(
             name=name, unique=unique, type=index_type,
-            parts=tuple(part for _, part in sorted(parts, key=lambda item: item[0])),
+            columns=tuple(part for _, part in sorted(parts, key=lambda item: item[0])),
         ))
 
     fk_rules = {
-        (table, name): (str(update_rule).upper(), str(delete_rule).upper())
+        (table, name): (_fk_rule(update_rule), _fk_rule(delete_rule))
         for table, name, update_rule, delete_rule in _rows(conn, _FK_RULES_SQL, (schema,))
     }
     fk_columns: Dict[Tuple[str, str], List[Tuple[int, str, Optional[str], str, str]]] = {}

@@ -1,0 +1,451 @@
+"""Schema drift on real MariaDB: introspect two schemas, diff them, check every line.
+
+Each case builds the same base schema in a left and a right schema, applies a change to the
+right one and asserts the exact report. Positive cases must show exactly the introduced change
+(nothing more: one change = one line); negative cases ("same schema, written differently")
+must show nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Dict, Iterator, List, Sequence
+
+import pymysql
+import pytest
+
+from envsync.introspect import SchemaModel, load_schema
+from envsync.schemadiff import DriftReport, diff
+from tests.conftest import root_connect
+
+BASE_SCHEMA = [
+    """CREATE TABLE currencies (
+         code CHAR(3) NOT NULL PRIMARY KEY,
+         name VARCHAR(50) NOT NULL,
+         minor_units TINYINT UNSIGNED NOT NULL DEFAULT 2
+       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    """CREATE TABLE customers (
+         id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+         email VARCHAR(190) NOT NULL,
+         name VARCHAR(100) NULL,
+         created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+         UNIQUE KEY uq_customers_email (email),
+         KEY ix_customers_name (name(20), email)
+       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    """CREATE TABLE orders (
+         id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+         customer_id INT NOT NULL,
+         currency CHAR(3) NOT NULL,
+         amount DECIMAL(12,2) NOT NULL DEFAULT 0.00,
+         status VARCHAR(20) NOT NULL DEFAULT 'new',
+         note VARCHAR(200) NULL,
+         updated_at DATETIME NULL ON UPDATE CURRENT_TIMESTAMP,
+         KEY ix_orders_customer_status (customer_id, status),
+         CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id)
+           ON DELETE CASCADE,
+         CONSTRAINT fk_orders_currency FOREIGN KEY (currency) REFERENCES currencies (code)
+       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    """CREATE TABLE settings (
+         name VARCHAR(50) NOT NULL PRIMARY KEY,
+         value TEXT,
+         priority INT NOT NULL DEFAULT 0
+       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    """CREATE TABLE envsync_schema_history (
+         version VARCHAR(50) NOT NULL PRIMARY KEY,
+         checksum CHAR(64) NOT NULL
+       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    """CREATE VIEW v_open_orders AS
+         SELECT o.id, o.amount, c.email FROM orders o JOIN customers c ON c.id = o.customer_id
+         WHERE o.status = 'new'""",
+    """CREATE TRIGGER trg_orders_amount BEFORE INSERT ON orders
+         FOR EACH ROW SET NEW.amount = ROUND(NEW.amount, 2)""",
+    """CREATE FUNCTION fee(amount DECIMAL(12,2)) RETURNS DECIMAL(12,2) DETERMINISTIC
+         RETURN amount * 0.01""",
+    """CREATE PROCEDURE close_order(IN order_id BIGINT)
+       BEGIN
+         UPDATE orders SET status = 'closed' WHERE id = order_id;
+       END""",
+]
+
+# name -> (statements run on the right schema after the base, expected report lines)
+POSITIVE_CASES: Dict[str, tuple] = {
+    "table_added": (
+        ["CREATE TABLE audit (id INT PRIMARY KEY)"],
+        ["table audit: only in right: 1 columns"],
+    ),
+    "table_engine": (
+        ["ALTER TABLE settings ENGINE=MyISAM"],
+        ["table settings: engine InnoDB != MyISAM"],
+    ),
+    "table_charset": (
+        ["ALTER TABLE settings DEFAULT CHARACTER SET latin1"],
+        ["table settings: charset utf8mb4 != latin1"],
+    ),
+    "table_collation": (
+        ["ALTER TABLE settings DEFAULT COLLATE utf8mb4_bin"],
+        ["table settings: collation utf8mb4_unicode_ci != utf8mb4_bin"],
+    ),
+    "column_added_in_the_middle": (
+        ["ALTER TABLE orders ADD COLUMN reference VARCHAR(40) NULL AFTER currency"],
+        ["column orders.reference: only in right: varchar(40)"],
+    ),
+    "column_removed": (
+        ["ALTER TABLE orders DROP COLUMN note"],
+        ["column orders.note: only in left: varchar(200)"],
+    ),
+    "column_type": (
+        ["ALTER TABLE orders MODIFY amount DECIMAL(14,2) NOT NULL DEFAULT 0.00"],
+        ["column orders.amount: type decimal(12,2) != decimal(14,2)"],
+    ),
+    "column_nullability": (
+        ["ALTER TABLE orders MODIFY note VARCHAR(200) NOT NULL"],
+        ["column orders.note: nullable NULL != NOT NULL"],
+    ),
+    "column_default": (
+        ["ALTER TABLE orders ALTER status SET DEFAULT 'open'"],
+        ["column orders.status: default 'new' != 'open'"],
+    ),
+    "column_default_dropped": (
+        ["ALTER TABLE settings ALTER priority DROP DEFAULT"],
+        ["column settings.priority: default '0' != (none)"],
+    ),
+    "column_extra": (
+        ["ALTER TABLE orders MODIFY updated_at DATETIME NULL"],
+        ["column orders.updated_at: extra on update current_timestamp != ''"],
+    ),
+    "column_charset": (
+        ["ALTER TABLE orders MODIFY note VARCHAR(200) CHARACTER SET latin1 NULL"],
+        ["column orders.note: charset utf8mb4 != latin1"],
+    ),
+    "column_collation": (
+        ["ALTER TABLE orders MODIFY note VARCHAR(200) COLLATE utf8mb4_bin NULL"],
+        ["column orders.note: collation utf8mb4_unicode_ci != utf8mb4_bin"],
+    ),
+    "column_order": (
+        ["ALTER TABLE orders MODIFY note VARCHAR(200) NULL AFTER customer_id"],
+        ["column orders.note: position after status != after customer_id"],
+    ),
+    "index_added": (
+        ["CREATE INDEX ix_orders_amount ON orders (amount)"],
+        ["index orders.ix_orders_amount: only in right: (amount)"],
+    ),
+    "index_removed": (
+        ["DROP INDEX ix_customers_name ON customers"],
+        ["index customers.ix_customers_name: only in left: (name(20), email)"],
+    ),
+    "index_unique": (
+        ["ALTER TABLE customers DROP INDEX uq_customers_email, ADD INDEX uq_customers_email (email)"],
+        ["index customers.uq_customers_email: unique yes != no"],
+    ),
+    "index_columns": (
+        ["ALTER TABLE orders DROP INDEX ix_orders_customer_status,"
+         " ADD INDEX ix_orders_customer_status (customer_id, amount)"],
+        ["index orders.ix_orders_customer_status: columns (customer_id, status) != (customer_id, amount)"],
+    ),
+    "index_column_order": (
+        ["ALTER TABLE customers DROP INDEX ix_customers_name, ADD INDEX ix_customers_name (email, name(20))"],
+        ["index customers.ix_customers_name: columns (name(20), email) != (email, name(20))"],
+    ),
+    "index_prefix": (
+        ["ALTER TABLE customers DROP INDEX ix_customers_name, ADD INDEX ix_customers_name (name(30), email)"],
+        ["index customers.ix_customers_name: columns (name(20), email) != (name(30), email)"],
+    ),
+    "index_descending": (
+        ["ALTER TABLE customers DROP INDEX ix_customers_name,"
+         " ADD INDEX ix_customers_name (name(20) DESC, email)"],
+        ["index customers.ix_customers_name: columns (name(20), email) != (name(20) DESC, email)"],
+    ),
+    "foreign_key_added": (
+        # customer_id already leads an index, so the server adds no implicit one.
+        ["ALTER TABLE orders ADD CONSTRAINT fk_orders_customer_2 FOREIGN KEY (customer_id)"
+         " REFERENCES customers (id)"],
+        ["foreign_key orders.fk_orders_customer_2: only in right: (customer_id) -> customers(id)"],
+    ),
+    "foreign_key_removed": (
+        ["ALTER TABLE orders DROP FOREIGN KEY fk_orders_currency"],
+        ["foreign_key orders.fk_orders_currency: only in left: (currency) -> currencies(code)"],
+    ),
+    "foreign_key_rule": (
+        ["ALTER TABLE orders DROP FOREIGN KEY fk_orders_customer",
+         "ALTER TABLE orders ADD CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id)"
+         " REFERENCES customers (id) ON DELETE RESTRICT ON UPDATE CASCADE"],
+        ["foreign_key orders.fk_orders_customer: on_update RESTRICT != CASCADE",
+         "foreign_key orders.fk_orders_customer: on_delete CASCADE != RESTRICT"],
+    ),
+    "foreign_key_target": (
+        ["ALTER TABLE orders DROP FOREIGN KEY fk_orders_currency",
+         "CREATE TABLE currencies_v2 LIKE currencies",
+         "ALTER TABLE orders ADD CONSTRAINT fk_orders_currency FOREIGN KEY (currency)"
+         " REFERENCES currencies_v2 (code)"],
+        ["table currencies_v2: only in right: 3 columns",
+         "foreign_key orders.fk_orders_currency: references currencies(code) != currencies_v2(code)"],
+    ),
+    "view_changed": (
+        ["CREATE OR REPLACE VIEW v_open_orders AS SELECT o.id, o.amount, c.email FROM orders o"
+         " JOIN customers c ON c.id = o.customer_id WHERE o.status = 'open'"],
+        ["view v_open_orders: definition"
+         " …on(c.id=o.customer_id))where o.status='new' != …on(c.id=o.customer_id))where o.status='open'"],
+    ),
+    "view_check_option": (
+        ["CREATE OR REPLACE VIEW v_open_orders AS SELECT o.id, o.amount, c.email FROM orders o"
+         " JOIN customers c ON c.id = o.customer_id WHERE o.status = 'new' WITH CHECK OPTION"],
+        ["view v_open_orders: check_option NONE != CASCADED"],
+    ),
+    "view_removed": (
+        ["DROP VIEW v_open_orders"],
+        ["view v_open_orders: only in left"],
+    ),
+    "trigger_changed": (
+        ["DROP TRIGGER trg_orders_amount",
+         "CREATE TRIGGER trg_orders_amount BEFORE INSERT ON orders"
+         " FOR EACH ROW SET NEW.amount = ROUND(NEW.amount, 4)"],
+        ["trigger trg_orders_amount: body"
+         " SET NEW.amount=ROUND(NEW.amount,2) != SET NEW.amount=ROUND(NEW.amount,4)"],
+    ),
+    "trigger_event": (
+        ["DROP TRIGGER trg_orders_amount",
+         "CREATE TRIGGER trg_orders_amount BEFORE UPDATE ON orders"
+         " FOR EACH ROW SET NEW.amount = ROUND(NEW.amount, 2)"],
+        ["trigger trg_orders_amount: event INSERT != UPDATE"],
+    ),
+    "trigger_removed": (
+        ["DROP TRIGGER trg_orders_amount"],
+        ["trigger trg_orders_amount: only in left: BEFORE INSERT ON orders"],
+    ),
+    "function_body": (
+        ["DROP FUNCTION fee",
+         "CREATE FUNCTION fee(amount DECIMAL(12,2)) RETURNS DECIMAL(12,2) DETERMINISTIC"
+         " RETURN amount * 0.02"],
+        ["function fee: body RETURN amount*0.01 != RETURN amount*0.02"],
+    ),
+    "function_returns_and_determinism": (
+        ["DROP FUNCTION fee",
+         "CREATE FUNCTION fee(amount DECIMAL(12,2)) RETURNS DECIMAL(14,2) NOT DETERMINISTIC"
+         " RETURN amount * 0.01"],
+        ["function fee: returns decimal(12,2) != decimal(14,2)",
+         "function fee: deterministic yes != no"],
+    ),
+    "procedure_parameters": (
+        ["DROP PROCEDURE close_order",
+         "CREATE PROCEDURE close_order(IN order_id INT)"
+         " BEGIN UPDATE orders SET status = 'closed' WHERE id = order_id; END"],
+        ["procedure close_order: parameters (IN order_id bigint) != (IN order_id int)"],
+    ),
+    "procedure_added": (
+        ["CREATE PROCEDURE purge_settings() DELETE FROM settings"],
+        ["procedure purge_settings: only in right: ()"],
+    ),
+}
+
+# Same schema reached another way: nothing may be reported.
+NEGATIVE_CASES: Dict[str, List[str]] = {
+    "rows_and_auto_increment_counters": [
+        "INSERT INTO currencies VALUES ('EUR', 'Euro', 2)",
+        "INSERT INTO customers (email, name) VALUES ('a@example.com', 'A')",
+        "INSERT INTO orders (customer_id, currency, amount) VALUES (1, 'EUR', 10)",
+        "ALTER TABLE customers AUTO_INCREMENT = 5000",
+        "ANALYZE TABLE orders",
+    ],
+    "column_spellings": [
+        # int(11) for int, '0' for 0, explicit DEFAULT NULL, lower case, other key order
+        "DROP TABLE settings",
+        "create table settings (priority_tmp int, name varchar(50) not null, value text default null,"
+        " priority int(11) not null default '0', primary key (name))"
+        " engine=innodb default charset=utf8mb4 collate=utf8mb4_unicode_ci",
+        "ALTER TABLE settings DROP COLUMN priority_tmp",
+    ],
+    "current_timestamp_spellings": [
+        "ALTER TABLE customers MODIFY created_at TIMESTAMP NOT NULL DEFAULT NOW()",
+        "ALTER TABLE orders MODIFY updated_at DATETIME NULL ON UPDATE LOCALTIMESTAMP()",
+    ],
+    "index_recreated_by_alter": [
+        "DROP INDEX ix_customers_name ON customers",
+        "ALTER TABLE customers ADD INDEX ix_customers_name (name(20), email)",
+    ],
+    "foreign_key_explicit_default_rules": [
+        "ALTER TABLE orders DROP FOREIGN KEY fk_orders_currency",
+        "ALTER TABLE orders ADD CONSTRAINT fk_orders_currency FOREIGN KEY (currency)"
+        " REFERENCES currencies (code) ON DELETE RESTRICT ON UPDATE NO ACTION",
+    ],
+    "view_schema_qualified_other_definer": [
+        "CREATE OR REPLACE DEFINER = 'envsync_nobody'@'%' VIEW v_open_orders AS"
+        " select o.id,o.amount,c.email   from `{schema}`.orders o join {schema}.customers c"
+        " on c.id=o.customer_id where o.status='new'",
+    ],
+    "trigger_layout_and_comments": [
+        "DROP TRIGGER trg_orders_amount",
+        "CREATE DEFINER = 'envsync_nobody'@'%' TRIGGER trg_orders_amount BEFORE INSERT ON {schema}.orders"
+        " FOR EACH ROW SET NEW.amount = ROUND( NEW.amount ,\n   2 ) /* keep cents */",
+    ],
+    "routine_layout_comments_definer": [
+        "DROP PROCEDURE close_order",
+        "CREATE DEFINER = 'envsync_nobody'@'%' PROCEDURE close_order(IN order_id BIGINT)\n"
+        "BEGIN\n  -- close it\n  UPDATE `{schema}`.orders\n     SET status = 'closed'\n"
+        "   WHERE id = order_id;\nEND",
+    ],
+}
+
+
+def _connect(server: Dict[str, object], schema: str = "") -> pymysql.Connection:
+    return pymysql.connect(**server, database=schema or None, autocommit=True)
+
+
+def _run(conn: pymysql.Connection, schema: str, statements: Sequence[str]) -> None:
+    with conn.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement.replace("{schema}", schema))
+
+
+@pytest.fixture(scope="module")
+def left_schema(machine_mariadb: Dict[str, object]) -> Iterator[SchemaModel]:
+    """The base schema, built once for the module; every case compares against it."""
+    name = f"envsync_t_{uuid.uuid4().hex[:10]}"
+    admin = _connect(machine_mariadb)
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    try:
+        conn = _connect(machine_mariadb, name)
+        _run(conn, name, BASE_SCHEMA)
+        yield load_schema(conn, name)
+        conn.close()
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+@pytest.fixture
+def right_conn(machine_mariadb: Dict[str, object], scratch_schema: str) -> Iterator[pymysql.Connection]:
+    conn = _connect(machine_mariadb, scratch_schema)
+    _run(conn, scratch_schema, BASE_SCHEMA)
+    yield conn
+    conn.close()
+
+
+@pytest.mark.parametrize("case", sorted(POSITIVE_CASES))
+def test_drift_is_reported_exactly(
+    case: str, left_schema: SchemaModel, right_conn: pymysql.Connection, scratch_schema: str
+) -> None:
+    statements, expected = POSITIVE_CASES[case]
+    _run(right_conn, scratch_schema, statements)
+    right = load_schema(right_conn, scratch_schema)
+
+    report = diff(left_schema, right)
+
+    assert report.lines() == expected
+    assert report.count == len(expected)
+    # The other direction sees the same differences, sides swapped.
+    assert diff(right, left_schema).count == len(expected)
+
+
+@pytest.mark.parametrize("case", sorted(NEGATIVE_CASES))
+def test_same_schema_written_differently_is_not_drift(
+    case: str, left_schema: SchemaModel, right_conn: pymysql.Connection, scratch_schema: str
+) -> None:
+    _run(right_conn, scratch_schema, NEGATIVE_CASES[case])
+    right = load_schema(right_conn, scratch_schema)
+
+    report = diff(left_schema, right)
+
+    assert report.lines() == []
+    assert right == left_schema  # the models themselves are equal, not only the report
+
+
+def test_identical_schemas_on_two_servers_have_no_drift(
+    left_schema: SchemaModel, mariadb_instances: Dict[str, object]
+) -> None:
+    """Machine server (schema envsync_t_*) vs the suite's TLS 'staging' server (schema app)."""
+    instance = mariadb_instances["staging"]
+    name = f"app_{uuid.uuid4().hex[:8]}"
+    admin = root_connect(instance, autocommit=True)
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    try:
+        conn = root_connect(instance, name, autocommit=True)
+        _run(conn, name, BASE_SCHEMA)
+        remote = load_schema(conn, name)
+        conn.close()
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+    report = diff(left_schema, remote, left_name="machine", right_name="staging")
+    assert report.lines() == []
+    assert report.in_sync
+    assert remote == left_schema
+    assert remote.schema == name and remote.schema != left_schema.schema
+
+
+def test_ignore_list_drops_tables_with_their_children(
+    left_schema: SchemaModel, right_conn: pymysql.Connection, scratch_schema: str
+) -> None:
+    _run(right_conn, scratch_schema, [
+        "ALTER TABLE envsync_schema_history ADD COLUMN applied_at DATETIME NULL",
+        "CREATE TABLE tmp_import (id INT PRIMARY KEY)",
+        "ALTER TABLE settings ADD INDEX ix_settings_priority (priority)",
+        "CREATE TRIGGER trg_settings BEFORE INSERT ON settings FOR EACH ROW SET NEW.priority = 1",
+    ])
+    right = load_schema(right_conn, scratch_schema)
+
+    # Default: the history table is ignored, everything else shows.
+    assert diff(left_schema, right).lines() == [
+        "index settings.ix_settings_priority: only in right: (priority)",
+        "table tmp_import: only in right: 1 columns",
+        "trigger trg_settings: only in right: BEFORE INSERT ON settings",
+    ]
+    # Nothing ignored: the history table's column shows too.
+    assert "column envsync_schema_history.applied_at: only in right: datetime" in (
+        diff(left_schema, right, ignore_tables=()).lines()
+    )
+    # Patterns; an ignored table takes its indexes and triggers with it.
+    ignored = diff(left_schema, right, ignore_tables=("envsync_*", "tmp_*", "settings"))
+    assert ignored.lines() == []
+
+
+def test_report_and_model_survive_json(
+    left_schema: SchemaModel, right_conn: pymysql.Connection, scratch_schema: str
+) -> None:
+    _run(right_conn, scratch_schema, [
+        "ALTER TABLE orders MODIFY amount DECIMAL(14,2) NOT NULL DEFAULT 0.00",
+        "DROP INDEX ix_customers_name ON customers",
+        "DROP PROCEDURE close_order",
+    ])
+    right = load_schema(right_conn, scratch_schema)
+    report = diff(left_schema, right, left_name="dev", right_name="staging")
+
+    model_json = json.dumps(right.to_dict())
+    assert SchemaModel.from_dict(json.loads(model_json)) == right
+
+    report_json = json.dumps(report.to_dict())
+    restored = DriftReport.from_dict(json.loads(report_json))
+    assert restored == report
+    assert restored.to_dict() == report.to_dict()
+    assert json.loads(report_json)["count"] == 3
+    assert report.lines() == [
+        "index customers.ix_customers_name: only in dev: (name(20), email)",
+        "column orders.amount: type decimal(12,2) != decimal(14,2)",
+        "procedure close_order: only in dev: (IN order_id bigint)",
+    ]
+
+
+def test_report_order_is_deterministic(
+    left_schema: SchemaModel, right_conn: pymysql.Connection, scratch_schema: str
+) -> None:
+    _run(right_conn, scratch_schema, [
+        "CREATE TABLE zz_last (id INT PRIMARY KEY)",
+        "CREATE TABLE aa_first (id INT PRIMARY KEY)",
+        "ALTER TABLE settings ENGINE=MyISAM",
+        "ALTER TABLE orders DROP COLUMN note",
+    ])
+    right = load_schema(right_conn, scratch_schema)
+    shuffled = SchemaModel(
+        tables=tuple(reversed(right.tables)), views=right.views, triggers=right.triggers,
+        routines=right.routines,
+    )
+    lines = diff(left_schema, right).lines()
+    assert lines == diff(left_schema, shuffled).lines()
+    assert [line.split(":")[0] for line in lines] == [
+        "table aa_first", "column orders.note", "table settings", "table zz_last",
+    ]

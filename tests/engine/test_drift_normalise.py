@@ -1,0 +1,112 @@
+"""The normalisations that make MariaDB 10.11, MySQL 5.7 and MySQL 8.0 reports compare equal.
+
+We run only MariaDB here, so the MySQL side of each pair is the value MySQL's
+information_schema reports for the same DDL (from the MySQL reference manual's descriptions of
+COLUMNS.COLUMN_DEFAULT/EXTRA and 8.0.19's display-width change); the MariaDB side is what the
+server in this suite really returns (the drift tests prove those end to end).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from envsync.introspect import (
+    normalise_body,
+    normalise_collation,
+    normalise_column_type,
+    normalise_default,
+    normalise_expression,
+    normalise_extra,
+)
+
+
+@pytest.mark.parametrize(
+    ("mariadb_or_57", "mysql80"),
+    [
+        ("int(11)", "int"),
+        ("bigint(20) unsigned", "bigint unsigned"),
+        ("tinyint(4)", "tinyint"),
+        ("year(4)", "year"),
+        ("enum('A','b')", "enum('A','b')"),
+    ],
+)
+def test_integer_display_widths_do_not_count(mariadb_or_57: str, mysql80: str) -> None:
+    assert normalise_column_type(mariadb_or_57) == normalise_column_type(mysql80)
+
+
+def test_zerofill_keeps_its_width_and_enum_values_keep_their_case() -> None:
+    assert normalise_column_type("int(5) unsigned zerofill") == "int(5) unsigned zerofill"
+    assert normalise_column_type("int(5) zerofill") != normalise_column_type("int(6) zerofill")
+    assert normalise_column_type("ENUM('Yes','no')") == "enum('Yes','no')"
+
+
+# (MariaDB COLUMN_DEFAULT, (MySQL COLUMN_DEFAULT, MySQL EXTRA, DATA_TYPE), canonical)
+DEFAULT_PAIRS = [
+    ("'abc'", ("abc", "", "varchar"), "'abc'"),
+    ("'it''s'", ("it's", "", "varchar"), "'it''s'"),
+    ("'x\\\\y'", ("x\\y", "", "varchar"), "'x\\y'"),
+    ("''", ("", "", "varchar"), "''"),
+    ("'NULL'", ("NULL", "", "varchar"), "'NULL'"),  # the string 'NULL' is not NULL
+    ("NULL", (None, "", "int"), None),  # MariaDB spells a NULL default as the word NULL
+    ("0.00", ("0.00", "", "decimal"), "'0.00'"),
+    ("-1", ("-1", "", "int"), "'-1'"),
+    ("b'1'", ("b'1'", "", "bit"), "b'1'"),
+    ("current_timestamp()", ("CURRENT_TIMESTAMP", "DEFAULT_GENERATED", "timestamp"), "current_timestamp"),
+    ("current_timestamp()", ("CURRENT_TIMESTAMP", "", "timestamp"), "current_timestamp"),  # 5.7
+    ("current_timestamp(3)", ("CURRENT_TIMESTAMP(3)", "DEFAULT_GENERATED", "datetime"),
+     "current_timestamp(3)"),
+    ("uuid()", ("uuid()", "DEFAULT_GENERATED", "varchar"), "uuid()"),
+    ("(1 + 2)", ("(1 + 2)", "DEFAULT_GENERATED", "int"), "1+2"),
+]
+
+
+@pytest.mark.parametrize(("mariadb", "mysql", "canonical"), DEFAULT_PAIRS)
+def test_defaults_compare_equal_across_servers(mariadb: str, mysql: tuple, canonical: object) -> None:
+    raw, extra, data_type = mysql
+    assert normalise_default(mariadb, "", data_type, mariadb=True) == canonical
+    assert normalise_default(raw, extra, data_type, mariadb=False) == canonical
+
+
+def test_mysql_literal_that_looks_like_a_function_stays_a_literal() -> None:
+    # On MySQL only DEFAULT_GENERATED (or CURRENT_TIMESTAMP on a temporal column) is an expression.
+    assert normalise_default("uuid()", "", "varchar", mariadb=False) == "'uuid()'"
+    assert normalise_default("CURRENT_TIMESTAMP", "", "varchar", mariadb=False) == "'CURRENT_TIMESTAMP'"
+
+
+@pytest.mark.parametrize(
+    ("mariadb", "mysql"),
+    [
+        ("on update current_timestamp()", "on update CURRENT_TIMESTAMP"),
+        ("on update current_timestamp(3)", "DEFAULT_GENERATED on update CURRENT_TIMESTAMP(3)"),
+        ("", "DEFAULT_GENERATED"),
+        ("auto_increment", "auto_increment"),
+        ("VIRTUAL GENERATED", "VIRTUAL GENERATED"),
+    ],
+)
+def test_extra_compares_equal_across_servers(mariadb: str, mysql: str) -> None:
+    assert normalise_extra(mariadb) == normalise_extra(mysql)
+
+
+def test_generation_expressions_ignore_mysql_parentheses() -> None:
+    assert normalise_expression("`pid` + 1") == normalise_expression("(`pid` + 1)")
+    assert normalise_expression("(a + 1) * (b + 1)") == "(a+1)*(b+1)"  # not one enclosing pair
+
+
+def test_utf8_is_utf8mb3() -> None:
+    assert normalise_collation("utf8_general_ci") == normalise_collation("utf8mb3_general_ci")
+
+
+def test_bodies_drop_own_schema_qualifiers_comments_and_layout_but_not_strings() -> None:
+    left = normalise_body(
+        "select `app_dev`.`t`.`a` AS `a` from `app_dev`.`t` where x = 'app_dev.t'", "app_dev"
+    )
+    right = normalise_body(
+        "select   `app_stg`.`t`.`a` AS `a`\n  from app_stg.t /* c */ where x='app_dev.t'", "app_stg"
+    )
+    assert left == right == "select t.a AS a from t where x='app_dev.t'"
+    # Backquotes stay where the name needs them.
+    assert normalise_body("select `my col` from `t`") == "select `my col` from t"
+    # Another schema's qualifier is kept: that is a real reference.
+    assert normalise_body("select * from other.t", "app") == "select*from other.t"
+    # Case and content of string literals matter.
+    assert normalise_body("set x = 'A  b'") != normalise_body("set x = 'a b'")
