@@ -113,15 +113,19 @@ def main(argv: Optional[list] = None) -> None:
                         help="JSON {env: {account_id, host, port}}: where each env's cluster is")
     args = parser.parse_args(argv)
 
+    # AWS managed policies (e.g. AWSLambdaVPCAccessExecutionRole) must exist for
+    # ManagedPolicyArns; moto loads them only when asked, before any backend is created.
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     from moto.server import ThreadedMotoServer
 
-    endpoints = json.loads(args.endpoints.read_text()) if args.endpoints else {}
+    from envsync_local import cfn_models
+    from envsync_local.cfn_models.endpoints import EndpointMapError
+
     try:
-        from envsync_local import cfn_models
-    except ImportError:
-        cfn_models = None
-    if cfn_models is not None:
+        endpoints = json.loads(args.endpoints.read_text()) if args.endpoints else {}
         cfn_models.register(endpoints)
+    except (OSError, ValueError, EndpointMapError) as error:
+        raise SystemExit(f"envsync moto server: bad --endpoints {args.endpoints}: {error}") from None
 
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()

@@ -1,0 +1,318 @@
+"""EC2 routing models moto 5.2.5 cannot delete (or, for peering, create across accounts).
+
+moto's RouteTable, Route, SubnetRouteTableAssociation, VPCEndpoint and VPCPeeringConnection
+models have no delete, so a stack delete leaves them behind and the VPC delete then fails.
+moto's SubnetRouteTableAssociation also never associates the table with the subnet, and its
+VPCPeeringConnection ignores `PeerOwnerId`/`PeerRegion`/`PeerRoleArn` (the peer VPC is looked
+up in the requester's own account). Each model here lets moto's model create the resource
+where moto gets that right, and uses moto's EC2 backend calls (the same as the API's) for the
+rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from moto.core.common_models import CloudFormationModel
+from moto.ec2.models import EC2Backend, ec2_backends
+from moto.ec2.models.route_tables import Route, RouteTable
+from moto.ec2.models.vpc_peering_connections import VPCPeeringConnection
+from moto.ec2.models.vpcs import VPCEndPoint
+
+from envsync_local.cfn_models.stack_engine import ResourceFailed
+
+
+def _backend(account_id: str, region_name: str) -> EC2Backend:
+    return ec2_backends[account_id][region_name]
+
+
+class DeletableRouteTable(CloudFormationModel):
+    """AWS::EC2::RouteTable (moto's, plus delete)."""
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return RouteTable.cloudformation_type()
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "RouteTableId"
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> RouteTable:
+        return RouteTable.create_from_cloudformation_json(
+            resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls, original_resource: RouteTable, new_resource_name: str,
+        cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
+    ) -> RouteTable:
+        if cloudformation_json["Properties"]["VpcId"] == original_resource.vpc_id:
+            return original_resource  # only Tags can change, and the stack re-tags
+        replacement = cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name)
+        cls.delete_from_cloudformation_json(original_resource.id, cloudformation_json,
+                                            account_id, region_name)
+        return replacement
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str,
+    ) -> None:
+        backend = _backend(account_id, region_name)
+        if resource_name in backend.route_tables:
+            backend.delete_route_table(resource_name)
+
+
+class DeletableRoute(CloudFormationModel):
+    """AWS::EC2::Route (moto's, plus update and delete)."""
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return Route.cloudformation_type()
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> Route:
+        return Route.create_from_cloudformation_json(
+            resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls, original_resource: Route, new_resource_name: str,
+        cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
+    ) -> Route:
+        cls._delete_route(original_resource, account_id, region_name)
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name)
+
+    @staticmethod
+    def _delete_route(route: Route, account_id: str, region_name: str) -> None:
+        backend = _backend(account_id, region_name)
+        if route.route_table.id in backend.route_tables and route.id in route.route_table._routes:
+            backend.delete_route(route.route_table.id, route.destination_cidr_block,
+                                 route.destination_ipv6_cidr_block)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str,
+    ) -> None:
+        properties = cloudformation_json["Properties"]
+        backend = _backend(account_id, region_name)
+        table = backend.route_tables.get(properties["RouteTableId"])
+        if table is None:
+            return
+        for route in list(table.routes):
+            if route.id == resource_name:
+                cls._delete_route(route, account_id, region_name)
+
+
+class SubnetRouteTableAssociation(CloudFormationModel):
+    """AWS::EC2::SubnetRouteTableAssociation: a real AssociateRouteTable, and its undo."""
+
+    def __init__(self, association_id: str, route_table_id: str, subnet_id: str):
+        self.association_id = association_id
+        self.route_table_id = route_table_id
+        self.subnet_id = subnet_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.association_id
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-ec2-subnetroutetableassociation.html
+        return "AWS::EC2::SubnetRouteTableAssociation"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Id"
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        if attribute_name == "Id":
+            return self.association_id
+        raise UnformattedGetAttTemplateException()
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> "SubnetRouteTableAssociation":
+        properties = cloudformation_json["Properties"]
+        backend = _backend(account_id, region_name)
+        association_id = backend.associate_route_table(
+            properties["RouteTableId"], subnet_id=properties["SubnetId"])
+        return cls(association_id, properties["RouteTableId"], properties["SubnetId"])
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls, original_resource: "SubnetRouteTableAssociation", new_resource_name: str,
+        cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
+    ) -> "SubnetRouteTableAssociation":
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        backend = _backend(account_id, region_name)
+        table = backend.route_tables.get(self.route_table_id)
+        if table is not None and self.association_id in table._associations:
+            backend.disassociate_route_table(self.association_id)
+
+
+class DeletableVPCEndpoint(CloudFormationModel):
+    """AWS::EC2::VPCEndpoint (moto's, plus delete)."""
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return VPCEndPoint.cloudformation_type()
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return VPCEndPoint.has_cfn_attr(attr)
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> VPCEndPoint:
+        return VPCEndPoint.create_from_cloudformation_json(
+            resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls, original_resource: VPCEndPoint, new_resource_name: str,
+        cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
+    ) -> VPCEndPoint:
+        cls.delete_from_cloudformation_json(original_resource.id, cloudformation_json,
+                                            account_id, region_name)
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str,
+    ) -> None:
+        backend = _backend(account_id, region_name)
+        if resource_name in backend.vpc_end_points:
+            backend.delete_vpc_endpoints([resource_name])
+            backend.vpc_end_points.pop(resource_name, None)
+
+
+class CrossAccountPeeringConnection(CloudFormationModel):
+    """AWS::EC2::VPCPeeringConnection, same- or cross-account, with delete.
+
+    With `PeerOwnerId` (and `PeerRoleArn`, the accepter's role CloudFormation assumes) the
+    peer VPC is found in that account, and the connection is accepted there, as
+    CloudFormation does; without a role the connection stays pending-acceptance.
+    """
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return VPCPeeringConnection.cloudformation_type()
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Id"
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> VPCPeeringConnection:
+        properties = cloudformation_json["Properties"]
+        backend = _backend(account_id, region_name)
+        peer_account = str(properties.get("PeerOwnerId") or account_id)
+        peer_region = properties.get("PeerRegion") or region_name
+        peer_backend = _backend(peer_account, peer_region)
+        try:
+            vpc = backend.get_vpc(properties["VpcId"])
+            peer_vpc = peer_backend.get_vpc(properties["PeerVpcId"])
+        except Exception as error:
+            raise ResourceFailed(kwargs.get("LogicalId"), cls.cloudformation_type(),
+                                 f"{getattr(error, 'message', error)} (peer account {peer_account}, "
+                                 f"region {peer_region})") from None
+        tags = {tag["Key"]: tag["Value"] for tag in properties.get("Tags") or []}
+        connection = backend.create_vpc_peering_connection(vpc, peer_vpc, tags=tags)
+        if peer_account == account_id and peer_region == region_name:
+            peer_backend.accept_vpc_peering_connection(connection.id)
+        elif properties.get("PeerRoleArn"):
+            role_account = str(properties["PeerRoleArn"]).split(":")[4]
+            if role_account != peer_account:
+                raise ResourceFailed(kwargs.get("LogicalId"), cls.cloudformation_type(),
+                                     f"PeerRoleArn {properties['PeerRoleArn']} is not in the "
+                                     f"peer account {peer_account}")
+            peer_backend.accept_vpc_peering_connection(connection.id)
+        return connection
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls, original_resource: VPCPeeringConnection, new_resource_name: str,
+        cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
+    ) -> VPCPeeringConnection:
+        properties = cloudformation_json["Properties"]
+        if (properties["VpcId"] == original_resource.vpc.id
+                and properties["PeerVpcId"] == original_resource.peer_vpc.id):
+            return original_resource  # only Tags can change
+        cls.delete_from_cloudformation_json(original_resource.id, cloudformation_json,
+                                            account_id, region_name)
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str,
+    ) -> None:
+        backend = _backend(account_id, region_name)
+        if resource_name in backend.vpc_pcxs:
+            backend.delete_vpc_peering_connection(resource_name)

@@ -1,0 +1,103 @@
+"""AWS::IAM::Role: moto's model plus `ManagedPolicyArns` and real updates.
+
+moto 5.2.5 ignores `ManagedPolicyArns`, updates only the description, and cannot delete a
+role that has managed policies attached. This model lets moto's `Role` create the role, then
+attaches the managed policies through moto's IAM backend (AttachRolePolicy); an update
+applies the trust policy, inline policies, managed policies, description and session
+duration; delete detaches first.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List
+
+from moto.core.common_models import CloudFormationModel
+from moto.iam.models import IAMBackend, Role, iam_backends
+from moto.utilities.utils import get_partition
+
+
+def _backend(account_id: str, region_name: str) -> IAMBackend:
+    return iam_backends[account_id][get_partition(region_name)]
+
+
+def _managed_policy_arns(properties: Dict[str, Any]) -> List[str]:
+    return list(dict.fromkeys(properties.get("ManagedPolicyArns") or []))
+
+
+def sync_managed_policies(backend: IAMBackend, role: Role, wanted: List[str]) -> None:
+    for arn in [arn for arn in role.managed_policies if arn not in wanted]:
+        backend.detach_role_policy(arn, role.name)
+    for arn in [arn for arn in wanted if arn not in role.managed_policies]:
+        backend.attach_role_policy(arn, role.name)
+
+
+class RoleWithManagedPolicies(CloudFormationModel):
+    """AWS::IAM::Role (moto's Role, with ManagedPolicyArns)."""
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return Role.cloudformation_name_type()
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return Role.cloudformation_type()
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return Role.has_cfn_attr(attr)
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> Role:
+        role = Role.create_from_cloudformation_json(
+            resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        sync_managed_policies(_backend(account_id, region_name), role,
+                              _managed_policy_arns(cloudformation_json["Properties"]))
+        return role
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls, original_resource: Role, new_resource_name: str,
+        cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
+    ) -> Role:
+        properties = cloudformation_json["Properties"]
+        backend = _backend(account_id, region_name)
+        if properties.get("RoleName", original_resource.name) != original_resource.name or \
+                properties.get("Path", "/") != original_resource.path:
+            replacement = cls.create_from_cloudformation_json(
+                new_resource_name, cloudformation_json, account_id, region_name)
+            cls.delete_from_cloudformation_json(original_resource.name, cloudformation_json,
+                                                account_id, region_name)
+            return replacement
+        role = original_resource
+        trust = properties["AssumeRolePolicyDocument"]
+        backend.update_assume_role_policy(
+            role.name, trust if isinstance(trust, str) else json.dumps(trust))
+        backend.update_role(role.name, properties.get("Description", ""),
+                            int(properties.get("MaxSessionDuration", 3600)))
+        wanted_inline = {p["PolicyName"]: p["PolicyDocument"] for p in properties.get("Policies", [])}
+        for name in [name for name in role.policies if name not in wanted_inline]:
+            role.delete_policy(name)
+        for name, document in wanted_inline.items():
+            role.put_policy(name, document)
+        sync_managed_policies(backend, role, _managed_policy_arns(properties))
+        return role
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str,
+    ) -> None:
+        backend = _backend(account_id, region_name)
+        role = next((r for r in backend.roles.values() if r.name == resource_name), None)
+        if role is None:
+            return
+        sync_managed_policies(backend, role, [])
+        Role.delete_from_cloudformation_json(resource_name, cloudformation_json, account_id,
+                                             region_name)

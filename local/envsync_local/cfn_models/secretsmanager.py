@@ -1,0 +1,361 @@
+"""AWS::SecretsManager::Secret, ::RotationSchedule and ::SecretTargetAttachment.
+
+moto 5.2.5 has the Secrets Manager API but no CloudFormation model for these types. Secrets
+are created in moto's Secrets Manager backend (so `get_secret_value`/`describe_secret` see
+them), with `GenerateSecretString` honoured through the backend's own password generator.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any, Dict, Optional
+
+from moto.core.common_models import CloudFormationModel
+from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend, secretsmanager_backends
+
+from envsync_local.cfn_models.stack_engine import ResourceFailed
+
+DEFAULT_PASSWORD_LENGTH = 32
+RATE_IN_DAYS = re.compile(r"^rate\((\d+) days?\)$")
+SECONDS_PER_DAY = 86400
+
+
+def _backend(account_id: str, region_name: str) -> SecretsManagerBackend:
+    return secretsmanager_backends[account_id][region_name]
+
+
+def _as_bool(value: Any) -> bool:
+    return str(value).lower() == "true" if isinstance(value, str) else bool(value)
+
+
+def generate_secret_string(backend: SecretsManagerBackend, spec: Dict[str, Any]) -> str:
+    """The value CloudFormation generates for `GenerateSecretString`."""
+    password = json.loads(backend.get_random_password(
+        password_length=int(spec.get("PasswordLength", DEFAULT_PASSWORD_LENGTH)),
+        exclude_characters=spec.get("ExcludeCharacters", ""),
+        exclude_numbers=_as_bool(spec.get("ExcludeNumbers", False)),
+        exclude_punctuation=_as_bool(spec.get("ExcludePunctuation", False)),
+        exclude_uppercase=_as_bool(spec.get("ExcludeUppercase", False)),
+        exclude_lowercase=_as_bool(spec.get("ExcludeLowercase", False)),
+        include_space=_as_bool(spec.get("IncludeSpace", False)),
+        require_each_included_type=_as_bool(spec.get("RequireEachIncludedType", True)),
+    ))["RandomPassword"]
+    template = spec.get("SecretStringTemplate")
+    key = spec.get("GenerateStringKey")
+    if bool(template) != bool(key):
+        raise ValueError("GenerateSecretString needs both SecretStringTemplate and GenerateStringKey, or neither")
+    if not template:
+        return password
+    document = json.loads(template)
+    if not isinstance(document, dict):
+        raise ValueError("SecretStringTemplate must be a JSON object")
+    document[key] = password
+    return json.dumps(document)
+
+
+def _find_secret(backend: SecretsManagerBackend, secret_id: str) -> Optional[FakeSecret]:
+    try:
+        secret = backend.describe_secret(secret_id)
+    except Exception:  # moto's SecretNotFoundException
+        return None
+    return secret if isinstance(secret, FakeSecret) else None
+
+
+class Secret(CloudFormationModel):
+    """AWS::SecretsManager::Secret. Ref and GetAtt Id are the ARN."""
+
+    def __init__(self, secret: FakeSecret, properties: Dict[str, Any]):
+        self.secret = secret
+        self.properties = properties
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-secret.html
+        return "AWS::SecretsManager::Secret"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.secret.arn
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Id"
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        if attribute_name == "Id":
+            return self.secret.arn
+        raise UnformattedGetAttTemplateException()
+
+    def is_created(self) -> bool:
+        return True
+
+    @staticmethod
+    def _value(backend: SecretsManagerBackend, properties: Dict[str, Any], logical_id: Optional[str]) -> str:
+        if "SecretString" in properties and "GenerateSecretString" in properties:
+            raise ResourceFailed(logical_id, Secret.cloudformation_type(),
+                                 "SecretString and GenerateSecretString are mutually exclusive")
+        if "SecretString" in properties:
+            return str(properties["SecretString"])
+        try:
+            return generate_secret_string(backend, properties.get("GenerateSecretString") or {})
+        except ValueError as error:
+            raise ResourceFailed(logical_id, Secret.cloudformation_type(), str(error)) from None
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> "Secret":
+        properties = cloudformation_json["Properties"]
+        backend = _backend(account_id, region_name)
+        name = properties.get("Name", resource_name)
+        if _find_secret(backend, name) is not None:
+            raise ResourceFailed(kwargs.get("LogicalId"), cls.cloudformation_type(),
+                                 f"The operation failed because the secret {name} already exists.")
+        backend.create_secret(
+            name=name,
+            secret_string=cls._value(backend, properties, kwargs.get("LogicalId")),
+            secret_binary=None,
+            description=properties.get("Description"),
+            tags=properties.get("Tags"),
+            kms_key_id=properties.get("KmsKeyId"),
+            client_request_token=None,
+            replica_regions=properties.get("ReplicaRegions") or [],
+            force_overwrite=False,
+        )
+        return cls(backend.secrets[name], properties)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls, original_resource: "Secret", new_resource_name: str,
+        cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
+    ) -> "Secret":
+        properties = cloudformation_json["Properties"]
+        old = original_resource.properties
+        backend = _backend(account_id, region_name)
+        if properties.get("Name", original_resource.secret.name) != original_resource.secret.name:
+            replacement = cls.create_from_cloudformation_json(
+                new_resource_name, cloudformation_json, account_id, region_name)
+            original_resource.delete(account_id, region_name)
+            return replacement
+        secret = original_resource.secret
+        secret.update(description=properties.get("Description"), tags=properties.get("Tags"),
+                      kms_key_id=properties.get("KmsKeyId"), last_changed_date=int(time.time()))
+        value_changed = any(old.get(key) != properties.get(key)
+                            for key in ("SecretString", "GenerateSecretString"))
+        if value_changed:
+            backend.put_secret_value(secret.arn, cls._value(backend, properties, None), None,
+                                     None, ["AWSCURRENT"])
+        original_resource.properties = properties
+        return original_resource
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        # CloudFormation deletes a stack's secrets without a recovery window.
+        _backend(account_id, region_name).delete_secret(
+            self.secret.arn, recovery_window_in_days=None, force_delete_without_recovery=True)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str,
+    ) -> None:
+        _backend(account_id, region_name).delete_secret(
+            resource_name, recovery_window_in_days=None, force_delete_without_recovery=True)
+
+
+def rotation_days(rules: Dict[str, Any]) -> int:
+    """AutomaticallyAfterDays, or the days of a `rate(N days)` ScheduleExpression (else 0)."""
+    if "AutomaticallyAfterDays" in rules:
+        return int(rules["AutomaticallyAfterDays"])
+    match = RATE_IN_DAYS.match(str(rules.get("ScheduleExpression", "")).strip())
+    return int(match.group(1)) if match else 0
+
+
+class RotationSchedule(CloudFormationModel):
+    """AWS::SecretsManager::RotationSchedule: rotation enabled and its rules, on the secret.
+
+    No rotation runs (there is no Lambda runtime); a HostedRotationLambda is recorded as the
+    function CloudFormation would deploy (`RotationLambdaName` in the stack's account).
+    """
+
+    def __init__(self, secret: FakeSecret, properties: Dict[str, Any]):
+        self.secret = secret
+        self.properties = properties
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-rotationschedule.html
+        return "AWS::SecretsManager::RotationSchedule"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.secret.arn
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    def is_created(self) -> bool:
+        return True
+
+    @staticmethod
+    def _apply(secret: FakeSecret, properties: Dict[str, Any], account_id: str,
+               region_name: str, logical_id: Optional[str]) -> None:
+        hosted = properties.get("HostedRotationLambda")
+        lambda_arn = properties.get("RotationLambdaARN")
+        if bool(hosted) == bool(lambda_arn):
+            raise ResourceFailed(logical_id, RotationSchedule.cloudformation_type(),
+                                 "specify exactly one of RotationLambdaARN and HostedRotationLambda")
+        if hosted:
+            if "RotationType" not in hosted:
+                raise ResourceFailed(logical_id, RotationSchedule.cloudformation_type(),
+                                     "HostedRotationLambda needs RotationType")
+            function_name = hosted.get("RotationLambdaName") or f"SecretsManager{hosted['RotationType']}"
+            lambda_arn = f"arn:aws:lambda:{region_name}:{account_id}:function:{function_name}"
+        rules = properties.get("RotationRules") or {}
+        days = rotation_days(rules)
+        secret.rotation_requested = True
+        secret.rotation_enabled = True
+        secret.rotation_lambda_arn = lambda_arn
+        secret.auto_rotate_after_days = days
+        secret.next_rotation_date = int(time.time()) + days * SECONDS_PER_DAY if days else None
+        # Kept for readers of the model (moto's DescribeSecret shows AutomaticallyAfterDays).
+        secret.rotation_rules = dict(rules)  # type: ignore[attr-defined]
+        secret.hosted_rotation_lambda = dict(hosted) if hosted else None  # type: ignore[attr-defined]
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> "RotationSchedule":
+        properties = cloudformation_json["Properties"]
+        secret = _find_secret(_backend(account_id, region_name), properties["SecretId"])
+        if secret is None:
+            raise ResourceFailed(kwargs.get("LogicalId"), cls.cloudformation_type(),
+                                 f"Secrets Manager can't find the specified secret {properties['SecretId']}")
+        cls._apply(secret, properties, account_id, region_name, kwargs.get("LogicalId"))
+        return cls(secret, properties)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls, original_resource: "RotationSchedule", new_resource_name: str,
+        cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
+    ) -> "RotationSchedule":
+        properties = cloudformation_json["Properties"]
+        secret = _find_secret(_backend(account_id, region_name), properties["SecretId"])
+        if secret is None:
+            raise ResourceFailed(None, cls.cloudformation_type(),
+                                 f"Secrets Manager can't find the specified secret {properties['SecretId']}")
+        if secret is not original_resource.secret:
+            original_resource.delete(account_id, region_name)
+        cls._apply(secret, properties, account_id, region_name, None)
+        return cls(secret, properties)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        # The secret may already be gone (deleted by the same stack).
+        if _find_secret(_backend(account_id, region_name), self.secret.arn) is not None:
+            self.secret.rotation_enabled = False
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str,
+    ) -> None:
+        secret = _find_secret(_backend(account_id, region_name), resource_name)
+        if secret is not None:
+            secret.rotation_enabled = False
+
+
+class SecretTargetAttachment(CloudFormationModel):
+    """AWS::SecretsManager::SecretTargetAttachment: the database's connection details in the secret."""
+
+    def __init__(self, secret: FakeSecret, properties: Dict[str, Any]):
+        self.secret = secret
+        self.properties = properties
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-secrettargetattachment.html
+        return "AWS::SecretsManager::SecretTargetAttachment"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.secret.arn
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def _attach(cls, properties: Dict[str, Any], account_id: str, region_name: str,
+                logical_id: Optional[str]) -> "SecretTargetAttachment":
+        from moto.rds.models import rds_backends
+
+        backend = _backend(account_id, region_name)
+        secret = _find_secret(backend, properties["SecretId"])
+        if secret is None:
+            raise ResourceFailed(logical_id, cls.cloudformation_type(),
+                                 f"Secrets Manager can't find the specified secret {properties['SecretId']}")
+        rds = rds_backends[account_id][region_name]
+        target_id = str(properties["TargetId"]).lower()
+        target_type = properties["TargetType"]
+        if target_type == "AWS::RDS::DBCluster" and target_id in rds.clusters:
+            cluster = rds.clusters[target_id]
+            details = {"engine": "mysql" if cluster.engine.startswith("aurora") else cluster.engine,
+                       "host": cluster.endpoint, "port": cluster.port,
+                       "dbClusterIdentifier": cluster.db_cluster_identifier}
+        elif target_type == "AWS::RDS::DBInstance" and target_id in rds.databases:
+            instance = rds.databases[target_id]
+            details = {"engine": instance.engine, "host": instance.address, "port": instance.port,
+                       "dbInstanceIdentifier": instance.db_instance_identifier}
+        else:
+            raise ResourceFailed(logical_id, cls.cloudformation_type(),
+                                 f"target {target_type} {properties['TargetId']} not found")
+        current = json.loads(secret.secret_string or "{}")
+        current.update(details)
+        backend.put_secret_value(secret.arn, json.dumps(current), None, None, ["AWSCURRENT"])
+        return cls(secret, properties)
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> "SecretTargetAttachment":
+        return cls._attach(cloudformation_json["Properties"], account_id, region_name,
+                           kwargs.get("LogicalId"))
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls, original_resource: "SecretTargetAttachment", new_resource_name: str,
+        cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
+    ) -> "SecretTargetAttachment":
+        return cls._attach(cloudformation_json["Properties"], account_id, region_name, None)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        """Detaching leaves the secret's value as it is (as CloudFormation does)."""
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str,
+    ) -> None:
+        """Nothing to undo."""

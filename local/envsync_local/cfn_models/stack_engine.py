@@ -1,0 +1,145 @@
+"""Two changes to moto's CloudFormation engine that the models need (each an upstream PR).
+
+1. Failure states. moto lets an exception raised while creating, updating or deleting a
+   resource escape as an HTTP error and leaves the stack `CREATE_IN_PROGRESS` forever (or,
+   on delete, forgets a stack whose resources still exist). CloudFormation instead records a
+   resource event with the reason and ends in `ROLLBACK_COMPLETE` (create: the resources made
+   so far are deleted), `UPDATE_ROLLBACK_FAILED` (moto cannot undo a partial update) or
+   `DELETE_FAILED` (the stack stays). Sceptre reads those states and prints the reasons.
+2. Specific custom resource types. moto sends every `Custom::*` type to its generic
+   `CustomModel` (which needs a Lambda container); a model registered for an exact
+   `Custom::Name` type is used instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable, Optional
+
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing
+from moto.cloudformation.models import CloudFormationBackend, Event, Stack
+
+logger = logging.getLogger(__name__)
+
+
+class ResourceFailed(Exception):
+    """Raised by a model: resource `logical_id` could not be created/updated/deleted."""
+
+    def __init__(self, logical_id: Optional[str], resource_type: str, reason: str):
+        super().__init__(reason)
+        self.logical_id = logical_id
+        self.resource_type = resource_type
+        self.reason = reason
+
+
+def _resource_event(stack: Stack, status: str, error: Exception) -> str:
+    """Record the failed resource's event; return a one-line reason."""
+    reason = str(error) or error.__class__.__name__
+    if isinstance(error, ResourceFailed) and error.logical_id:
+        stack.events.append(Event(
+            stack_id=stack.stack_id, stack_name=stack.name,
+            logical_resource_id=error.logical_id, physical_resource_id="",
+            resource_type=error.resource_type, resource_status=status,
+            resource_status_reason=reason, resource_properties=None,
+        ))
+        return f"The following resource(s) failed: [{error.logical_id}]. {reason}"
+    message = getattr(error, "message", None) or reason
+    return f"{error.__class__.__name__}: {message}"
+
+
+def _create_resources(original: Callable[[Stack], None]) -> Callable[[Stack], None]:
+    @functools.wraps(original)
+    def create_resources(self: Stack) -> None:
+        try:
+            original(self)
+        except Exception as error:
+            logger.warning("stack %s: create failed: %s", self.name, error)
+            reason = _resource_event(self, "CREATE_FAILED", error)
+            self.status = "ROLLBACK_IN_PROGRESS"
+            self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+            try:
+                self.resource_map.delete()
+            except Exception as rollback_error:
+                self.status = "ROLLBACK_FAILED"
+                self._add_stack_event("ROLLBACK_FAILED", resource_status_reason=str(rollback_error))
+                return
+            self.status = "ROLLBACK_COMPLETE"
+            self._add_stack_event("ROLLBACK_COMPLETE")
+
+    return create_resources
+
+
+def _update(original: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(original)
+    def update(self: Stack, *args: Any, **kwargs: Any) -> None:
+        try:
+            original(self, *args, **kwargs)
+        except Exception as error:
+            logger.warning("stack %s: update failed: %s", self.name, error)
+            reason = _resource_event(self, "UPDATE_FAILED", error)
+            self.status = "UPDATE_ROLLBACK_FAILED"
+            self._add_stack_event(
+                "UPDATE_ROLLBACK_FAILED",
+                resource_status_reason=f"{reason} (moto cannot roll back a partial update)",
+            )
+
+    return update
+
+
+def _delete(original: Callable[[Stack], None]) -> Callable[[Stack], None]:
+    @functools.wraps(original)
+    def delete(self: Stack) -> None:
+        try:
+            original(self)
+        except Exception as error:
+            logger.warning("stack %s: delete failed: %s", self.name, error)
+            reason = _resource_event(self, "DELETE_FAILED", error)
+            self.status = "DELETE_FAILED"
+            self._add_stack_event("DELETE_FAILED", resource_status_reason=reason)
+            raise
+
+    return delete
+
+
+def _delete_stack(original: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(original)
+    def delete_stack(self: CloudFormationBackend, name_or_stack_id: str) -> None:
+        stack = next((s for s in self.stacks.values()
+                      if name_or_stack_id in (s.stack_id, s.name)), None)
+        try:
+            original(self, name_or_stack_id)
+        except Exception:
+            if stack is None or stack.status != "DELETE_FAILED":
+                raise
+            # The stack and its remaining resources stay, as in CloudFormation.
+            self.stacks[stack.stack_id] = stack
+            self.deleted_stacks.pop(stack.stack_id, None)
+
+    return delete_stack
+
+
+def _resource_class_from_type(original: Callable[[str], Any]) -> Callable[[str], Any]:
+    @functools.wraps(original)
+    def resource_class_from_type(resource_type: str) -> Any:
+        if resource_type.startswith("Custom::") and resource_type in parsing.get_model_map():
+            return parsing.get_model_map()[resource_type]
+        return original(resource_type)
+
+    return resource_class_from_type
+
+
+def install() -> None:
+    """Apply both changes once (idempotent)."""
+    if getattr(Stack, "_envsync_failure_states", False):
+        return
+    Stack.create_resources = _create_resources(Stack.create_resources)  # type: ignore[method-assign]
+    Stack.update = _update(Stack.update)  # type: ignore[method-assign]
+    Stack.delete = _delete(Stack.delete)  # type: ignore[method-assign]
+    CloudFormationBackend.delete_stack = _delete_stack(  # type: ignore[method-assign]
+        CloudFormationBackend.delete_stack)
+    parsing.resource_class_from_type = _resource_class_from_type(  # type: ignore[assignment]
+        parsing.resource_class_from_type)
+    Stack._envsync_failure_states = True  # type: ignore[attr-defined]
+    assert cfn_models.Stack is Stack
