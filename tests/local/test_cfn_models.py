@@ -5,13 +5,14 @@ staging (mapped to a closed port), prod (not mapped)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Dict, Iterator
 
 import boto3
 import pytest
 
 from envsync_local.mariadb import free_port
-from envsync_local.moto_server import MotoServer
+from envsync_local.moto_server import MotoServer, MotoServerError
 from envsync_local.moto_server import start as start_moto
 
 DEV, STAGING, PROD = "111111111111", "222222222222", "333333333333"
@@ -240,3 +241,149 @@ def test_alarm_properties_read_back_update_delete(dev: Account):
 
     dev.delete("envsync-alarms")
     assert cw.describe_alarms()["MetricAlarms"] == []
+
+
+# --- RDS --------------------------------------------------------------------------------------
+
+def cluster_template(retention: int, with_reader: bool = False) -> Dict[str, Any]:
+    resources: Dict[str, Any] = {
+        "Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*",
+                                                    "Principal": {"AWS": "*"}, "Resource": "*"}]}}},
+        "ParameterGroup": {
+            "Type": "AWS::RDS::DBClusterParameterGroup",
+            "Properties": {"Description": "envsync TLS", "Family": "aurora-mysql5.7",
+                           "Parameters": {"require_secure_transport": "ON", "binlog_format": "ROW"}},
+        },
+        "Cluster": {
+            "Type": "AWS::RDS::DBCluster",
+            "Properties": {
+                "DBClusterIdentifier": "envsync-dev",
+                "Engine": "aurora-mysql",
+                "EngineVersion": "5.7.mysql_aurora.2.12.2",
+                "EngineLifecycleSupport": "open-source-rds-extended-support",
+                "MasterUsername": "envsync_admin",
+                "ManageMasterUserPassword": True,
+                "MasterUserSecret": {"KmsKeyId": {"Fn::GetAtt": ["Key", "Arn"]}},
+                "StorageEncrypted": True,
+                "KmsKeyId": {"Fn::GetAtt": ["Key", "Arn"]},
+                "BackupRetentionPeriod": retention,
+                "PreferredBackupWindow": "03:00-04:00",
+                "PreferredMaintenanceWindow": "sun:05:00-sun:06:00",
+                "DeletionProtection": False,
+                "CopyTagsToSnapshot": True,
+                "EnableIAMDatabaseAuthentication": True,
+                "EnableCloudwatchLogsExports": ["error", "slowquery"],
+                "DBClusterParameterGroupName": {"Ref": "ParameterGroup"},
+                "VpcSecurityGroupIds": ["sg-12345678"],
+            },
+        },
+        "Writer": {
+            "Type": "AWS::RDS::DBInstance",
+            "Properties": {"DBClusterIdentifier": {"Ref": "Cluster"}, "Engine": "aurora-mysql",
+                           "DBInstanceClass": "db.r5.large", "DBInstanceIdentifier": "envsync-dev-1"},
+        },
+    }
+    if with_reader:
+        resources["Reader"] = {
+            "Type": "AWS::RDS::DBInstance",
+            "Properties": {"DBClusterIdentifier": {"Ref": "Cluster"}, "Engine": "aurora-mysql",
+                           "DBInstanceClass": "db.r5.large", "DBInstanceIdentifier": "envsync-dev-2"},
+        }
+    return {
+        "Resources": resources,
+        "Outputs": {
+            "Host": {"Value": {"Fn::GetAtt": ["Cluster", "Endpoint.Address"]}},
+            "Port": {"Value": {"Fn::GetAtt": ["Cluster", "Endpoint.Port"]}},
+            "ReaderHost": {"Value": {"Fn::GetAtt": ["Cluster", "ReadEndpoint.Address"]}},
+            "Arn": {"Value": {"Fn::GetAtt": ["Cluster", "DBClusterArn"]}},
+            "ResourceId": {"Value": {"Fn::GetAtt": ["Cluster", "DBClusterResourceId"]}},
+            "MasterSecret": {"Value": {"Fn::GetAtt": ["Cluster", "MasterUserSecret.SecretArn"]}},
+            "KeyArn": {"Value": {"Fn::GetAtt": ["Key", "Arn"]}},
+            "WriterHost": {"Value": {"Fn::GetAtt": ["Writer", "Endpoint.Address"]}},
+        },
+    }
+
+
+def test_cluster_maps_to_local_database_with_managed_secret(dev: Account, machine_mariadb):
+    stack = dev.create("envsync-aurora", cluster_template(7))
+    assert stack["StackStatus"] == "CREATE_COMPLETE", dev.failure_reasons("envsync-aurora")
+    outputs = dev.outputs(stack)
+    assert (outputs["Host"], outputs["Port"]) == ("127.0.0.1", str(machine_mariadb["port"]))
+    assert outputs["ReaderHost"] == "127.0.0.1" and outputs["WriterHost"] == "127.0.0.1"
+    assert outputs["Arn"] == f"arn:aws:rds:us-east-1:{DEV}:cluster:envsync-dev"
+    assert outputs["ResourceId"].startswith("cluster-")
+
+    rds = dev.client("rds")
+    cluster = rds.describe_db_clusters(DBClusterIdentifier="envsync-dev")["DBClusters"][0]
+    assert cluster["Endpoint"] == "127.0.0.1" and cluster["Port"] == machine_mariadb["port"]
+    assert (cluster["Engine"], cluster["EngineVersion"]) == ("aurora-mysql", "5.7.mysql_aurora.2.12.2")
+    assert cluster["StorageEncrypted"] is True and cluster["KmsKeyId"] == outputs["KeyArn"]
+    assert cluster["BackupRetentionPeriod"] == 7
+    assert cluster["PreferredBackupWindow"] == "03:00-04:00"
+    assert cluster["PreferredMaintenanceWindow"] == "sun:05:00-sun:06:00"
+    assert cluster["DeletionProtection"] is False and cluster["CopyTagsToSnapshot"] is True
+    assert cluster["IAMDatabaseAuthenticationEnabled"] is True
+    assert cluster["EnabledCloudwatchLogsExports"] == ["error", "slowquery"]
+    assert cluster["DBClusterParameterGroup"] == cluster_parameter_group(rds)["DBClusterParameterGroupName"]
+    assert [g["VpcSecurityGroupId"] for g in cluster["VpcSecurityGroups"]] == ["sg-12345678"]
+    assert cluster["MasterUserSecret"]["SecretArn"] == outputs["MasterSecret"]
+    assert [m["DBInstanceIdentifier"] for m in cluster["DBClusterMembers"]] == ["envsync-dev-1"]
+
+    secret = json.loads(dev.client("secretsmanager").get_secret_value(
+        SecretId=outputs["MasterSecret"])["SecretString"])
+    assert secret["username"] == "envsync_admin" and len(secret["password"]) == 32
+    instance = rds.describe_db_instances(DBInstanceIdentifier="envsync-dev-1")["DBInstances"][0]
+    assert instance["DBClusterIdentifier"] == "envsync-dev"
+    assert instance["Endpoint"] == {"Address": "127.0.0.1", "Port": machine_mariadb["port"],
+                                    "HostedZoneId": instance["Endpoint"].get("HostedZoneId")} or \
+        instance["Endpoint"]["Address"] == "127.0.0.1"
+    params = {p["ParameterName"]: p["ParameterValue"] for p in rds.describe_db_cluster_parameters(
+        DBClusterParameterGroupName=cluster["DBClusterParameterGroup"])["Parameters"]}
+    assert params["require_secure_transport"] == "ON"
+
+    stack = dev.update("envsync-aurora", cluster_template(14, with_reader=True))
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", dev.failure_reasons("envsync-aurora")
+    cluster = rds.describe_db_clusters(DBClusterIdentifier="envsync-dev")["DBClusters"][0]
+    assert cluster["BackupRetentionPeriod"] == 14
+    assert sorted(m["DBInstanceIdentifier"] for m in cluster["DBClusterMembers"]) == [
+        "envsync-dev-1", "envsync-dev-2"]
+
+    dev.delete("envsync-aurora")
+    assert rds.describe_db_clusters()["DBClusters"] == []
+    assert rds.describe_db_instances()["DBInstances"] == []
+    with pytest.raises(dev.client("secretsmanager").exceptions.ResourceNotFoundException):
+        dev.client("secretsmanager").get_secret_value(SecretId=outputs["MasterSecret"])
+
+
+def cluster_parameter_group(rds: Any) -> Dict[str, Any]:
+    groups = rds.describe_db_cluster_parameter_groups()["DBClusterParameterGroups"]
+    return next(g for g in groups if g["Description"] == "envsync TLS")
+
+
+@pytest.mark.parametrize("who, reason", [
+    ("prod", f"no local database is mapped to account {PROD}"),
+    ("staging", "does not accept connections"),
+])
+def test_cluster_without_reachable_local_database_fails_clearly(request, who, reason):
+    account: Account = request.getfixturevalue(who)
+    stack = account.create("envsync-aurora-bad", cluster_template(7))
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    reasons = account.failure_reasons("envsync-aurora-bad")
+    assert reason in reasons and "[Cluster]" in reasons
+    events = account.client("cloudformation").describe_stack_events(
+        StackName="envsync-aurora-bad")["StackEvents"]
+    assert any(e["LogicalResourceId"] == "Cluster" and e["ResourceStatus"] == "CREATE_FAILED"
+               for e in events)
+    # Rolled back: the parameter group made before the cluster is gone again.
+    assert account.client("rds").describe_db_cluster_parameter_groups()["DBClusterParameterGroups"] == [] \
+        or all(g["Description"] != "envsync TLS" for g in account.client("rds")
+               .describe_db_cluster_parameter_groups()["DBClusterParameterGroups"])
+    account.delete("envsync-aurora-bad")
+
+
+def test_bad_endpoint_map_stops_the_server_at_start(tmp_path: Path):
+    endpoints = tmp_path / "endpoints.json"
+    endpoints.write_text(json.dumps({"qa": {"account_id": "12345", "host": "127.0.0.1", "port": 1}}))
+    with pytest.raises(MotoServerError, match="'qa': account_id '12345' is not 12 digits"):
+        start_moto(free_port(), tmp_path / "moto.log", endpoints_file=endpoints, timeout=30)

@@ -244,9 +244,8 @@ class AuroraCluster(CloudFormationModel):
         return original_resource
 
     def delete(self, account_id: str, region_name: str) -> None:
-        backend: RDSBackend = rds_backends[account_id][region_name]
-        if self.cluster.db_cluster_identifier in backend.clusters:
-            backend.delete_db_cluster(self.cluster.db_cluster_identifier)
+        self.delete_from_cloudformation_json(
+            self.cluster.db_cluster_identifier, {}, account_id, region_name)
 
     @classmethod
     def delete_from_cloudformation_json(  # type: ignore[misc]
@@ -254,8 +253,15 @@ class AuroraCluster(CloudFormationModel):
         region_name: str,
     ) -> None:
         backend: RDSBackend = rds_backends[account_id][region_name]
-        if resource_name in backend.clusters:
-            backend.delete_db_cluster(resource_name)
+        if resource_name not in backend.clusters:
+            return
+        backend.delete_db_cluster(resource_name)
+        # RDS deletes a cluster's automated backups with it (moto keeps them, so a cluster of
+        # the same name created again within the minute would clash with the old snapshot).
+        for snapshot_id, snapshot in list(backend.cluster_snapshots.items()):
+            if snapshot.snapshot_type == "automated" and \
+                    snapshot.cluster.db_cluster_identifier == resource_name:
+                backend.cluster_snapshots.pop(snapshot_id)
 
 
 class AuroraClusterParameterGroup(CloudFormationModel):
@@ -389,7 +395,7 @@ class ClusterAwareDBInstance(CloudFormationModel):
             "engine": properties.get("Engine", cluster.engine),
             "availability_zone": properties.get("AvailabilityZone"),
             "db_subnet_group_name": _name(properties.get("DBSubnetGroupName"))
-            or cluster.db_subnet_group_name,
+            or (cluster.db_subnet_group_name if cluster.db_subnet_group_name != "default" else None),
             "db_parameter_group_name": _name(properties.get("DBParameterGroupName")),
             "auto_minor_version_upgrade": _as_bool(properties.get("AutoMinorVersionUpgrade", True)),
             "publicly_accessible": _as_bool(properties.get("PubliclyAccessible", False)),

@@ -65,6 +65,10 @@ def _create_resources(original: Callable[[Stack], None]) -> Callable[[Stack], No
                 self.status = "ROLLBACK_FAILED"
                 self._add_stack_event("ROLLBACK_FAILED", resource_status_reason=str(rollback_error))
                 return
+            # Nothing is left: describing the stack's resources or outputs must not
+            # (lazily) create them again.
+            self.resource_map._resource_json_map = {}
+            self.output_map = parsing.OutputMap(self.resource_map, {}, self.stack_id)
             self.status = "ROLLBACK_COMPLETE"
             self._add_stack_event("ROLLBACK_COMPLETE")
 
