@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 __all__ = [
@@ -253,6 +254,7 @@ _INTEGER_WIDTH = re.compile(r"\b(tinyint|smallint|mediumint|int|integer|bigint)\
 _YEAR_WIDTH = re.compile(r"\byear\(4\)", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)  # thousands of columns share a few dozen values
 def normalise_column_type(column_type: Optional[str]) -> str:
     """``int(11) unsigned`` -> ``int unsigned``; keeps widths under ZEROFILL; ``year(4)`` -> ``year``."""
     if column_type is None:
@@ -267,6 +269,7 @@ def normalise_column_type(column_type: Optional[str]) -> str:
     )
 
 
+@lru_cache(maxsize=4096)  # thousands of columns share a few dozen values
 def normalise_charset(charset: Optional[str]) -> Optional[str]:
     if not charset:
         return None
@@ -274,6 +277,7 @@ def normalise_charset(charset: Optional[str]) -> Optional[str]:
     return "utf8mb3" if charset == "utf8" else charset
 
 
+@lru_cache(maxsize=4096)  # thousands of columns share a few dozen values
 def normalise_collation(collation: Optional[str]) -> Optional[str]:
     if not collation:
         return None
@@ -368,6 +372,7 @@ _NOW = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)  # thousands of columns share a few dozen values
 def normalise_expression(text: Optional[str]) -> Optional[str]:
     """Lower-case outside quotes, drop layout, one pair of outer parentheses, canonical now()."""
     if text is None:
@@ -427,6 +432,7 @@ def _unescape_mariadb_literal(quoted: str) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=4096)  # thousands of columns share a few dozen values
 def normalise_default(
     raw: Optional[str], extra: Optional[str], data_type: Optional[str], mariadb: bool
 ) -> Optional[str]:
@@ -459,6 +465,7 @@ def normalise_default(
 _ON_UPDATE = re.compile(r"on update (\S+)", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)  # thousands of columns share a few dozen values
 def normalise_extra(extra: Optional[str]) -> str:
     words = (extra or "").strip()
     words = re.sub(r"\bDEFAULT_GENERATED\b", "", words, flags=re.IGNORECASE)
@@ -493,12 +500,12 @@ def _rows(conn: Any, sql: str, args: Sequence[Any]) -> List[Tuple[Any, ...]]:
         names = [d[0] for d in cursor.description or ()]
     finally:
         cursor.close()
-    result: List[Tuple[Any, ...]] = []
-    for row in rows:
-        if isinstance(row, dict):
-            row = tuple(row[name] for name in names)
-        result.append(tuple(_text(value) for value in row))
-    return result
+    if rows and isinstance(rows[0], dict):
+        rows = [tuple(row[name] for name in names) for row in rows]
+    # Decode only when some value came back as bytes (checking is far cheaper than converting).
+    if {type(value) for row in rows for value in row} & {bytes, bytearray}:
+        rows = [tuple(_text(value) for value in row) for row in rows]
+    return list(rows)
 
 
 _TABLES_SQL = """
