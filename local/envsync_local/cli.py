@@ -89,7 +89,8 @@ class LocalStack:
     def write_descriptions(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.endpoints_file.write_text(json.dumps({
-            name: {"account_id": self.envs[name].account_id, "host": db.host, "port": db.port}
+            name: {"account_id": self.envs[name].account_id, "host": db.host, "port": db.port,
+                   "ca_bundle": str(db.ca_bundle), "admin_user": "root", "admin_password": ""}
             for name, db in self.databases.items()
         }, indent=2))
         self.envs_file.write_text(json.dumps({
