@@ -41,6 +41,7 @@ BASE_SCHEMA = [
          status VARCHAR(20) NOT NULL DEFAULT 'new',
          note VARCHAR(200) NULL,
          updated_at DATETIME NULL ON UPDATE CURRENT_TIMESTAMP,
+         amount_cents BIGINT AS (ROUND(amount * 100)) VIRTUAL,
          KEY ix_orders_customer_status (customer_id, status),
          CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id)
            ON DELETE CASCADE,
@@ -114,6 +115,10 @@ POSITIVE_CASES: Dict[str, tuple] = {
         ["ALTER TABLE orders MODIFY updated_at DATETIME NULL"],
         ["column orders.updated_at: extra on update current_timestamp != ''"],
     ),
+    "column_generation_expression": (
+        ["ALTER TABLE orders MODIFY amount_cents BIGINT AS (ROUND(amount * 1000)) VIRTUAL"],
+        ["column orders.amount_cents: generation round(amount*100,0) != round(amount*1000,0)"],
+    ),
     "column_charset": (
         ["ALTER TABLE orders MODIFY note VARCHAR(200) CHARACTER SET latin1 NULL"],
         ["column orders.note: charset utf8mb4 != latin1"],
@@ -155,6 +160,11 @@ POSITIVE_CASES: Dict[str, tuple] = {
         ["ALTER TABLE customers DROP INDEX ix_customers_name,"
          " ADD INDEX ix_customers_name (name(20) DESC, email)"],
         ["index customers.ix_customers_name: columns (name(20), email) != (name(20) DESC, email)"],
+    ),
+    "index_type": (
+        ["ALTER TABLE customers DROP INDEX ix_customers_name, ADD FULLTEXT INDEX ix_customers_name (name, email)"],
+        ["index customers.ix_customers_name: type BTREE != FULLTEXT",
+         "index customers.ix_customers_name: columns (name(20), email) != (name, email)"],
     ),
     "foreign_key_added": (
         # customer_id already leads an index, so the server adds no implicit one.
