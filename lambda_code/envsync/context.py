@@ -1,0 +1,172 @@
+"""Handler configuration (environment variables set by the sync stack) and the connections it implies.
+
+Variables
+- ENVSYNC_ENV                           this env's name (dev, staging, prod)
+- ENVSYNC_CONNECTION_PARAMETER          SSM SecureString with this env's writer ConnectionInfo
+- ENVSYNC_MIGRATION_BUCKET              this env's migration bucket (required where there is no upstream)
+- ENVSYNC_UPSTREAM_ENV                  empty for dev; else the upstream's env name
+- ENVSYNC_UPSTREAM_READER_ROLE_ARN      the upstream's source-reader role   } required when
+- ENVSYNC_UPSTREAM_EXTERNAL_ID          its sts:ExternalId                  } ENVSYNC_UPSTREAM_ENV
+- ENVSYNC_UPSTREAM_CONNECTION_PARAMETER the upstream reader's SSM parameter } is set
+- ENVSYNC_UPSTREAM_BUCKET               the upstream's migration bucket (optional)
+- ENVSYNC_CA_BUNDLE                     CA bundle for TLS (default: the RDS bundle in the package)
+- ENVSYNC_SNS_TOPIC_ARN                 failure notifications (optional)
+- ENVSYNC_REFDATA_CONFIG                JSON for the refdata handler (optional elsewhere)
+- ENVSYNC_MASTER_SECRET_ARN, ENVSYNC_READER_SECRET_ARN, ENVSYNC_WRITER_SECRET_ARN
+                                        the bootstrap handler's secrets (optional elsewhere)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from envsync import aws
+from envsync.db import ConnectionInfo, connect
+from envsync.migrate import UpstreamHistorySource
+
+ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+class ConfigError(ValueError):
+    """The handler's environment variables are missing or invalid (all problems listed)."""
+
+
+@dataclass(frozen=True)
+class HandlerConfig:
+    env: str
+    connection_parameter: str
+    migration_bucket: Optional[str]
+    upstream_env: Optional[str]
+    upstream_reader_role_arn: Optional[str]
+    upstream_external_id: Optional[str]
+    upstream_connection_parameter: Optional[str]
+    upstream_bucket: Optional[str]
+    ca_bundle: Optional[str]
+    sns_topic_arn: Optional[str]
+    refdata_config: Optional[Dict[str, Any]]
+    master_secret_arn: Optional[str]
+    reader_secret_arn: Optional[str]
+    writer_secret_arn: Optional[str]
+
+    @classmethod
+    def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> HandlerConfig:
+        environ = os.environ if environ is None else environ
+
+        def get(name: str) -> Optional[str]:
+            value = environ.get(name, "").strip()
+            return value or None
+
+        problems: List[str] = []
+        env = get("ENVSYNC_ENV")
+        if env is None:
+            problems.append("ENVSYNC_ENV is not set")
+        elif not ENV_NAME.match(env):
+            problems.append(f"ENVSYNC_ENV={env!r} is not an env name (lowercase letters, digits, -)")
+        if get("ENVSYNC_CONNECTION_PARAMETER") is None:
+            problems.append("ENVSYNC_CONNECTION_PARAMETER is not set")
+        upstream_env = get("ENVSYNC_UPSTREAM_ENV")
+        if upstream_env:
+            for name in ("ENVSYNC_UPSTREAM_READER_ROLE_ARN", "ENVSYNC_UPSTREAM_EXTERNAL_ID",
+                         "ENVSYNC_UPSTREAM_CONNECTION_PARAMETER"):
+                if get(name) is None:
+                    problems.append(f"{name} is not set (required because ENVSYNC_UPSTREAM_ENV is {upstream_env})")
+            role = get("ENVSYNC_UPSTREAM_READER_ROLE_ARN")
+            if role and not role.startswith("arn:aws"):
+                problems.append(f"ENVSYNC_UPSTREAM_READER_ROLE_ARN={role!r} is not an ARN")
+            if upstream_env == env:
+                problems.append("ENVSYNC_UPSTREAM_ENV must differ from ENVSYNC_ENV")
+        elif get("ENVSYNC_MIGRATION_BUCKET") is None:
+            problems.append("ENVSYNC_MIGRATION_BUCKET is not set (required without ENVSYNC_UPSTREAM_ENV: "
+                            "the env authors its migrations in its bucket)")
+        refdata_config = None
+        if get("ENVSYNC_REFDATA_CONFIG"):
+            try:
+                refdata_config = json.loads(get("ENVSYNC_REFDATA_CONFIG") or "")
+                if not isinstance(refdata_config, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as error:
+                problems.append(f"ENVSYNC_REFDATA_CONFIG is not a JSON object: {error}")
+        if problems:
+            raise ConfigError("invalid handler configuration: " + "; ".join(problems))
+        return cls(
+            env=env or "", connection_parameter=get("ENVSYNC_CONNECTION_PARAMETER") or "",
+            migration_bucket=get("ENVSYNC_MIGRATION_BUCKET"), upstream_env=upstream_env,
+            upstream_reader_role_arn=get("ENVSYNC_UPSTREAM_READER_ROLE_ARN"),
+            upstream_external_id=get("ENVSYNC_UPSTREAM_EXTERNAL_ID"),
+            upstream_connection_parameter=get("ENVSYNC_UPSTREAM_CONNECTION_PARAMETER"),
+            upstream_bucket=get("ENVSYNC_UPSTREAM_BUCKET"), ca_bundle=get("ENVSYNC_CA_BUNDLE"),
+            sns_topic_arn=get("ENVSYNC_SNS_TOPIC_ARN"), refdata_config=refdata_config,
+            master_secret_arn=get("ENVSYNC_MASTER_SECRET_ARN"),
+            reader_secret_arn=get("ENVSYNC_READER_SECRET_ARN"),
+            writer_secret_arn=get("ENVSYNC_WRITER_SECRET_ARN"),
+        )
+
+    def require(self, *attributes: str) -> None:
+        missing = [f"ENVSYNC_{name.upper()}" for name in attributes if not getattr(self, name)]
+        if missing:
+            raise ConfigError(f"invalid handler configuration: {', '.join(missing)} not set")
+
+
+class EnvContext:
+    """The connections one invocation needs, built lazily from SSM, Secrets Manager and STS."""
+
+    def __init__(self, config: HandlerConfig, session: Any = None) -> None:
+        self.config = config
+        self.session = session
+        self._upstream_session: Any = None
+        self._connections: List[Any] = []
+        self.target_info: Optional[ConnectionInfo] = None
+
+    def _connect(self, info: ConnectionInfo, password: str, env_name: str) -> Any:
+        connection = connect(info, password, ca_bundle=self.config.ca_bundle, env_name=env_name)
+        self._connections.append(connection)
+        return connection
+
+    def target_info_and_password(self) -> Tuple[ConnectionInfo, str]:
+        info = aws.read_connection_info(aws.client("ssm", self.session), self.config.connection_parameter)
+        credentials = aws.read_credentials(aws.client("secretsmanager", self.session), info.secret_arn)
+        self.target_info = info
+        return info, credentials.password
+
+    def target_connection(self) -> Any:
+        """This env's writer (its own account's parameter and secret)."""
+        info, password = self.target_info_and_password()
+        return self._connect(info, password, self.config.env)
+
+    def upstream_session(self) -> Any:
+        if self._upstream_session is None:
+            self.config.require("upstream_env")
+            self._upstream_session = aws.assume_role_session(
+                self.config.upstream_reader_role_arn or "", self.config.upstream_external_id or "",
+                f"envsync-{self.config.env}-from-{self.config.upstream_env}",
+            )
+        return self._upstream_session
+
+    def upstream_connection(self) -> Any:
+        """The upstream's read-only user, read with the upstream's source-reader role."""
+        session = self.upstream_session()
+        info = aws.read_connection_info(aws.client("ssm", session), self.config.upstream_connection_parameter or "")
+        credentials = aws.read_credentials(aws.client("secretsmanager", session), info.secret_arn)
+        return self._connect(info, credentials.password, self.config.upstream_env or "upstream")
+
+    def script_source(self) -> Any:
+        """dev: its bucket's scripts; downstream: the upstream's successful history."""
+        if self.config.upstream_env:
+            return UpstreamHistorySource(self.upstream_connection(), self.config.upstream_env)
+        return aws.S3ScriptSource(aws.client("s3", self.session), self.config.migration_bucket or "",
+                                  env_name=self.config.env)
+
+    def sns(self) -> Any:
+        return aws.client("sns", self.session)
+
+    def close(self) -> None:
+        for connection in self._connections:
+            try:
+                connection.close()
+            except Exception:  # noqa: S110 - closing is best effort; the work is already done
+                pass
+        self._connections = []

@@ -1,0 +1,190 @@
+"""Lambda handlers: event in, dict out. Thin: configuration, connections, one engine call, log, metrics.
+
+Contract (what the Step Functions state machine relies on)
+- Every handler returns a JSON-able dict with "status" and "env":
+  "done" (finished), "continue" (time budget used up; call again with the returned "cursor"),
+  or "failed" (with "error": what, where and what to do).
+- On "failed" the handler also increments SyncFailures, logs the error and publishes to
+  ENVSYNC_SNS_TOPIC_ARN when set. It does not raise, so a Choice state on $.status routes the
+  failure; an event with {"raise_on_failure": true} makes it raise `SyncFailed` instead, for a
+  Catch/Retry.
+- The time budget is the Lambda's remaining time minus a safety margin (`deadline`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Dict, Optional
+
+from envsync import aws, migrate
+from envsync.context import EnvContext, HandlerConfig
+from envsync.observability import emit_metrics, log_action, logger
+
+SAFETY_MARGIN_SECONDS = 30.0
+DEFAULT_BUDGET_SECONDS = 270.0  # when called without a Lambda context (local mode)
+
+
+class SyncFailed(RuntimeError):
+    """Raised instead of returning status failed when the event asks for it."""
+
+
+def _deadline(context: Any) -> float:
+    remaining = None
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        remaining = context.get_remaining_time_in_millis() / 1000.0 - SAFETY_MARGIN_SECONDS
+    return time.monotonic() + max(1.0, remaining if remaining is not None else DEFAULT_BUDGET_SECONDS)
+
+
+def _run(action: str, event: Optional[Dict[str, Any]], context: Any,
+         body: Callable[[EnvContext, Dict[str, Any], float], Dict[str, Any]]) -> Dict[str, Any]:
+    event = event or {}
+    started = time.monotonic()
+    env = "unknown"
+    env_context: Optional[EnvContext] = None
+    config: Optional[HandlerConfig] = None
+    try:
+        config = HandlerConfig.from_environ()
+        env = config.env
+        logger.append_keys(env=env, handler=action)
+        log_action(f"{action} started", event={k: v for k, v in event.items() if k != "cursor"})
+        env_context = EnvContext(config)
+        result = body(env_context, event, _deadline(context))
+    except Exception as error:  # every failure becomes a result the state machine can route
+        result = {"status": "failed", "error": str(error), "error_type": type(error).__name__}
+    finally:
+        if env_context is not None:
+            env_context.close()
+    result = {"env": env, "action": action, **result,
+              "duration_ms": int((time.monotonic() - started) * 1000)}
+    if result["status"] == "failed":
+        _report_failure(action, env, config, result)
+    log_action(f"{action} finished", result=result)
+    if result["status"] == "failed" and event.get("raise_on_failure"):
+        raise SyncFailed(f"{action} in {env}: {result.get('error')}")
+    return result
+
+
+def _report_failure(action: str, env: str, config: Optional[HandlerConfig], result: Dict[str, Any]) -> None:
+    logger.error(f"{action} failed", extra={"action": f"{action} failed", "error": result.get("error")})
+    try:
+        emit_metrics(env, SyncFailures=1)
+    except Exception as error:  # a metrics problem must not hide the sync failure
+        logger.warning("metrics failed", extra={"error": str(error)})
+    if config is not None and config.sns_topic_arn:
+        try:
+            aws.publish_failure(aws.client("sns"), config.sns_topic_arn,
+                                f"envsync {action} failed in {env}", str(result.get("error")))
+        except Exception as error:
+            logger.warning("SNS publish failed", extra={"error": str(error)})
+
+
+# ---------------------------------------------------------------- migrations
+
+def _migration_status(result: migrate.MigrationResult) -> str:
+    return {"up_to_date": "done", "applied": "done", "continue": "continue"}.get(result.status, "failed")
+
+
+def _migrate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
+    connection = ctx.target_connection()
+    source = ctx.script_source()
+    result = migrate.apply(
+        connection, source, schema=ctx.target_info.database if ctx.target_info else "",
+        lock_timeout=int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT)), deadline=deadline,
+        log=lambda message, **fields: log_action(message, **fields),
+    )
+    return {**result.to_dict(), "status": _migration_status(result), "migration_status": result.status}
+
+
+def _plan(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
+    plan = migrate.make_plan(ctx.target_connection(), ctx.script_source())
+    return {"status": "done", **plan.to_dict()}
+
+
+def _validate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
+    plan = migrate.make_plan(ctx.target_connection(), ctx.script_source())
+    issues = [i.to_dict() for i in plan.issues]
+    if issues:
+        return {"status": "failed", "issues": issues, "error": "; ".join(i["message"] for i in issues)}
+    return {"status": "done", "issues": [], "pending": [p.script.name for p in plan.pending]}
+
+
+# ---------------------------------------------------------------- drift and reference data
+
+def _drift(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
+    from envsync import introspect, schemadiff
+
+    if not ctx.config.upstream_env:
+        return {"status": "done", "skipped": f"{ctx.config.env} has no upstream to compare with"}
+    upstream = ctx.upstream_connection()
+    target = ctx.target_connection()
+    schema = ctx.target_info.database if ctx.target_info else ""
+    upstream_schema = upstream.db.decode() if isinstance(upstream.db, bytes) else upstream.db
+    report = schemadiff.diff(introspect.load_schema(upstream, upstream_schema),
+                             introspect.load_schema(target, schema))
+    emit_metrics(ctx.config.env, SchemaDriftCount=report.count)
+    for line in report.lines():
+        log_action("schema drift", difference=line)
+    return {"status": "done", "drift_count": report.count, "report": report.to_dict()}
+
+
+def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
+    from envsync import refdata
+
+    ctx.config.require("upstream_env", "refdata_config")
+    config = refdata.RefdataConfig.from_dict(ctx.config.refdata_config or {})
+    run = refdata.plan if event.get("mode") == "plan" else refdata.apply
+    result = run(ctx.upstream_connection(), ctx.target_connection(), config,
+                 deadline=deadline, cursor=event.get("cursor")).to_dict()
+    metrics = {"RowsChanged": result.get("rows_changed", 0)}
+    if result.get("status") == "done" and result.get("replication_lag_seconds") is not None:
+        metrics["ReplicationLagSeconds"] = result["replication_lag_seconds"]
+    emit_metrics(ctx.config.env, **metrics)
+    return result
+
+
+# ---------------------------------------------------------------- bootstrap
+
+def _bootstrap(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
+    from envsync import bootstrap_users
+    from envsync.db import ConnectionInfo
+
+    ctx.config.require("master_secret_arn", "reader_secret_arn", "writer_secret_arn")
+    secrets = aws.client("secretsmanager", ctx.session)
+    writer_info = aws.read_connection_info(aws.client("ssm", ctx.session), ctx.config.connection_parameter)
+    master = aws.read_credentials(secrets, ctx.config.master_secret_arn or "")
+    reader = aws.read_credentials(secrets, ctx.config.reader_secret_arn or "")
+    writer = aws.read_credentials(secrets, ctx.config.writer_secret_arn or "")
+    master_info = ConnectionInfo(host=writer_info.host, port=writer_info.port, database="",
+                                 user=master.username, secret_arn=ctx.config.master_secret_arn or "",
+                                 tls=writer_info.tls)
+    connection = ctx._connect(master_info, master.password, ctx.config.env)
+    statements = bootstrap_users.ensure_sync_users(
+        connection, schema=writer_info.database, require_tls=writer_info.tls,
+        reader={"username": reader.username, "password": reader.password},
+        writer={"username": writer.username, "password": writer.password},
+    )
+    return {"status": "done", "schema": writer_info.database, "statements": statements}
+
+
+def migrate_handler(event: Optional[Dict[str, Any]], context: Any = None) -> Dict[str, Any]:
+    return _run("migrate", event, context, _migrate)
+
+
+def plan_handler(event: Optional[Dict[str, Any]], context: Any = None) -> Dict[str, Any]:
+    return _run("plan", event, context, _plan)
+
+
+def validate_handler(event: Optional[Dict[str, Any]], context: Any = None) -> Dict[str, Any]:
+    return _run("validate", event, context, _validate)
+
+
+def drift_handler(event: Optional[Dict[str, Any]], context: Any = None) -> Dict[str, Any]:
+    return _run("drift", event, context, _drift)
+
+
+def refdata_handler(event: Optional[Dict[str, Any]], context: Any = None) -> Dict[str, Any]:
+    return _run("refdata", event, context, _refdata)
+
+
+def bootstrap_handler(event: Optional[Dict[str, Any]], context: Any = None) -> Dict[str, Any]:
+    return _run("bootstrap", event, context, _bootstrap)

@@ -1,0 +1,245 @@
+"""Lambda handlers in-process against moto (SSM SecureString + KMS, Secrets Manager, STS into
+another account, S3, SNS) and the real MariaDB stand-ins, as the deployed functions run them."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Dict
+
+import boto3
+import pymysql
+import pytest
+
+from envsync import handlers, history, observability
+from envsync.db import ConnectionInfo, DatabaseUnreachable, connect
+from tests.engine.conftest import EnvDB
+
+ACCOUNTS = {"dev": "111111111111", "staging": "222222222222"}
+EXTERNAL_ID = "envsync-staging-pulls-dev"
+
+
+def account_credentials(account: str) -> Dict[str, str]:
+    """Credentials that moto books into `account` (it honours assumed-role accounts)."""
+    sts = boto3.client("sts", region_name="us-east-1")
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/test-admin",
+                            RoleSessionName="test")["Credentials"]
+    return {"AWS_ACCESS_KEY_ID": creds["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": creds["SessionToken"]}
+
+
+@dataclass
+class EnvAccount:
+    name: str
+    credentials: Dict[str, str]
+    variables: Dict[str, str]
+    passwords: Dict[str, str]
+    users: Dict[str, str]
+    queue_url: str = ""
+
+
+def _session(credentials: Dict[str, str]) -> boto3.session.Session:
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"], region_name="us-east-1")
+
+
+def provision(name: str, db: EnvDB, suffix: str) -> EnvAccount:
+    """What the env's stacks create: CMK, secrets, SecureString connection strings, bucket, topic."""
+    credentials = account_credentials(ACCOUNTS[name])
+    session = _session(credentials)
+    kms, ssm, sm = session.client("kms"), session.client("ssm"), session.client("secretsmanager")
+    key_id = kms.create_key(Description=f"envsync {name}")["KeyMetadata"]["KeyId"]
+    passwords = {"master": "", "reader": f"Rd-{uuid.uuid4().hex}", "writer": f"Wr-{uuid.uuid4().hex}"}
+    users = {"master": "root", "reader": f"r_{suffix}", "writer": f"w_{suffix}"}
+    arns = {}
+    for role in ("master", "reader", "writer"):
+        arns[role] = sm.create_secret(
+            Name=f"envsync/{name}/{role}-{suffix}", KmsKeyId=key_id,
+            SecretString=json.dumps({"username": users[role], "password": passwords[role],
+                                     "engine": "mysql"}))["ARN"]
+    params = {}
+    for role in ("reader", "writer"):
+        params[role] = f"/envsync/{name}/db/{role}-{suffix}/connection"
+        info = ConnectionInfo(host=db.host, port=db.port, database=db.database, user=users[role],
+                              secret_arn=arns[role], tls=True)
+        ssm.put_parameter(Name=params[role], Type="SecureString", KeyId=key_id, Value=info.to_json())
+    bucket = f"envsync-{name}-migrations-{suffix}"
+    session.client("s3").create_bucket(Bucket=bucket)
+    sns, sqs = session.client("sns"), session.client("sqs")
+    topic = sns.create_topic(Name=f"envsync-{name}-{suffix}")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=f"failures-{name}-{suffix}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
+                  Attributes={"RawMessageDelivery": "true"})
+    session.client("iam").create_role(
+        RoleName=f"envsync-{name}-source-reader-{suffix}", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": {"AWS": "*"}, "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}}]}))
+    variables = {
+        "ENVSYNC_ENV": name, "ENVSYNC_CONNECTION_PARAMETER": params["writer"],
+        "ENVSYNC_MIGRATION_BUCKET": bucket, "ENVSYNC_CA_BUNDLE": db.ca_bundle,
+        "ENVSYNC_SNS_TOPIC_ARN": topic, "ENVSYNC_MASTER_SECRET_ARN": arns["master"],
+        "ENVSYNC_READER_SECRET_ARN": arns["reader"], "ENVSYNC_WRITER_SECRET_ARN": arns["writer"],
+        "_READER_PARAMETER": params["reader"],
+    }
+    return EnvAccount(name, credentials, variables, passwords, users, queue_url)
+
+
+@pytest.fixture
+def accounts(aws_env: Dict[str, str], chain: Dict[str, EnvDB]) -> Dict[str, EnvAccount]:
+    suffix = uuid.uuid4().hex[:8]
+    dev = provision("dev", chain["dev"], suffix)
+    staging = provision("staging", chain["staging"], suffix)
+    staging.variables.update({
+        "ENVSYNC_UPSTREAM_ENV": "dev",
+        "ENVSYNC_UPSTREAM_READER_ROLE_ARN":
+            f"arn:aws:iam::{ACCOUNTS['dev']}:role/envsync-dev-source-reader-{suffix}",
+        "ENVSYNC_UPSTREAM_EXTERNAL_ID": EXTERNAL_ID,
+        "ENVSYNC_UPSTREAM_CONNECTION_PARAMETER": dev.variables["_READER_PARAMETER"],
+    })
+    del staging.variables["ENVSYNC_MIGRATION_BUCKET"]
+    return {"dev": dev, "staging": staging}
+
+
+def invoke(monkeypatch: pytest.MonkeyPatch, account: EnvAccount, handler, event=None) -> dict:
+    """Run a handler as the env's Lambda: its account's credentials, its stack's variables."""
+    with monkeypatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith("ENVSYNC_")]:
+            patch.delenv(key)
+        for key, value in {**account.credentials, **account.variables}.items():
+            if not key.startswith("_"):
+                patch.setenv(key, value)
+        return handler(event or {})
+
+
+def upload(account: EnvAccount, scripts: Dict[str, str]) -> None:
+    s3 = _session(account.credentials).client("s3")
+    for name, body in scripts.items():
+        s3.put_object(Bucket=account.variables["ENVSYNC_MIGRATION_BUCKET"], Key=f"migrations/{name}",
+                      Body=body.encode())
+
+
+def user_connect(db: EnvDB, account: EnvAccount, role: str):
+    info = ConnectionInfo(host=db.host, port=db.port, database=db.database, user=account.users[role],
+                          secret_arn="", tls=True)
+    return connect(info, account.passwords[role], ca_bundle=db.ca_bundle)
+
+
+@pytest.fixture
+def json_logs() -> io.StringIO:
+    """Every line the handlers' Logger writes, through its own (redacting) formatter."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(observability.logger.registered_formatter)
+    observability.logger.addHandler(handler)
+    yield buffer
+    observability.logger.removeHandler(handler)
+
+
+def test_bootstrap_migrate_promote_drift_and_failure(
+    accounts: Dict[str, EnvAccount], chain: Dict[str, EnvDB], monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture, json_logs: io.StringIO, caplog: pytest.LogCaptureFixture,
+) -> None:
+    dev, staging = accounts["dev"], accounts["staging"]
+
+    for name in ("dev", "staging"):
+        boot = invoke(monkeypatch, accounts[name], handlers.bootstrap_handler)
+        assert boot["status"] == "done", boot
+        again = invoke(monkeypatch, accounts[name], handlers.bootstrap_handler)
+        assert again["status"] == "done", again  # idempotent
+
+    # least privilege: the reader reads only, the writer cannot touch mysql.*
+    reader = user_connect(chain["dev"], dev, "reader")
+    with reader.cursor() as cursor, pytest.raises(pymysql.err.OperationalError) as denied:
+        cursor.execute("CREATE TABLE nope (id INT)")
+    assert denied.value.args[0] == 1142
+    writer = user_connect(chain["dev"], dev, "writer")
+    with writer.cursor() as cursor:
+        for sql in ("SELECT * FROM mysql.user", "CREATE TABLE mysql.nope (id INT)",
+                    "CREATE DATABASE other_schema"):
+            with pytest.raises(pymysql.err.OperationalError) as denied:
+                cursor.execute(sql)
+            assert denied.value.args[0] in (1044, 1142), sql
+    writer.close()
+
+    upload(dev, {"V1__accounts.sql": "CREATE TABLE accounts (id BIGINT PRIMARY KEY, name VARCHAR(40));",
+                 "V2__index.sql": "CREATE INDEX ix_name ON accounts (name);\n"})
+    plan = invoke(monkeypatch, dev, handlers.plan_handler)
+    assert [p["script_name"] for p in plan["pending"]] == ["V1__accounts.sql", "V2__index.sql"]
+    result = invoke(monkeypatch, dev, handlers.migrate_handler)
+    assert (result["status"], result["migration_status"], len(result["applied"])) == ("done", "applied", 2)
+    assert invoke(monkeypatch, dev, handlers.validate_handler)["status"] == "done"
+
+    # staging pulls through dev's source-reader role (another account) and dev's reader user
+    promoted = invoke(monkeypatch, staging, handlers.migrate_handler)
+    assert promoted["status"] == "done", promoted
+    assert [a["script_name"] for a in promoted["applied"]] == ["V1__accounts.sql", "V2__index.sql"]
+    staging_rows = chain["staging"].query(f"SELECT version, source_env, state FROM {history.TABLE}")
+    assert sorted(staging_rows) == [("1", "dev", "success"), ("2", "dev", "success")]
+
+    drift = invoke(monkeypatch, staging, handlers.drift_handler)
+    assert (drift["status"], drift["drift_count"]) == ("done", 0), drift
+    chain["staging"].query("CREATE TABLE hotfix (id INT PRIMARY KEY)")
+    drift = invoke(monkeypatch, staging, handlers.drift_handler)
+    assert drift["drift_count"] >= 1
+
+    # a failing script in dev: failed result, SyncFailures metric, SNS message; staging waits
+    upload(dev, {"V3__bad.sql": "CREATE TABLE ok3 (id INT);\nALTER TABLE nope ADD COLUMN x INT;\n"})
+    capfd.readouterr()
+    failed = invoke(monkeypatch, dev, handlers.migrate_handler)
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("V3__bad.sql statement 2 (line 2): [1146]")
+    out = capfd.readouterr().out
+    emf = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    assert any(m.get("SyncFailures") == [1.0] and m["Env"] == "dev" for m in emf), out
+    assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Env"]]
+    sqs = _session(dev.credentials).client("sqs")
+    messages = sqs.receive_message(QueueUrl=dev.queue_url, WaitTimeSeconds=1).get("Messages", [])
+    assert messages and "V3__bad.sql statement 2 (line 2)" in messages[0]["Body"]
+    waits = invoke(monkeypatch, staging, handlers.migrate_handler)
+    assert waits["status"] == "done" and [w["version"] for w in waits["withheld"]] == ["3"]
+
+    with pytest.raises(handlers.SyncFailed, match=r"V3__bad\.sql"):
+        invoke(monkeypatch, dev, handlers.migrate_handler, {"raise_on_failure": True})
+
+    # logs are JSON lines and never carry a password
+    everything = out + capfd.readouterr().out + json_logs.getvalue() + caplog.text
+    for account in (dev, staging):
+        for role in ("reader", "writer"):
+            assert account.passwords[role] not in everything
+    actions = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    assert {"migrate started", "migrate finished"} <= {a.get("action") for a in actions}
+
+
+def test_configuration_errors_are_listed_in_one_failed_result(
+    accounts: Dict[str, EnvAccount], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = EnvAccount("staging", accounts["staging"].credentials,
+                        {"ENVSYNC_ENV": "staging", "ENVSYNC_UPSTREAM_ENV": "dev"}, {}, {})
+    result = invoke(monkeypatch, broken, handlers.migrate_handler)
+    assert result["status"] == "failed"
+    for name in ("ENVSYNC_CONNECTION_PARAMETER", "ENVSYNC_UPSTREAM_READER_ROLE_ARN",
+                 "ENVSYNC_UPSTREAM_EXTERNAL_ID", "ENVSYNC_UPSTREAM_CONNECTION_PARAMETER"):
+        assert name in result["error"]
+    missing_param = EnvAccount("dev", accounts["dev"].credentials,
+                               {**accounts["dev"].variables, "ENVSYNC_CONNECTION_PARAMETER": "/nope"}, {}, {})
+    result = invoke(monkeypatch, missing_param, handlers.migrate_handler)
+    assert result["status"] == "failed" and "cannot read SSM parameter /nope: ParameterNotFound" in result["error"]
+
+
+def test_connection_contract() -> None:
+    good = {"host": "h", "port": 3306, "database": "app", "user": "u", "secret_arn": "arn:x", "tls": True}
+    assert ConnectionInfo.from_json(json.dumps(good)).port == 3306
+    with pytest.raises(ValueError, match="'password' key"):
+        ConnectionInfo.from_json(json.dumps({**good, "password": "x"}))
+    with pytest.raises(ValueError, match=r"missing keys \['tls'\].*unknown keys \['ssl'\]"):
+        ConnectionInfo.from_json(json.dumps({**{k: v for k, v in good.items() if k != "tls"}, "ssl": 1}))
+    info = ConnectionInfo(host="127.0.0.1", port=1, database="app", user="u", secret_arn="", tls=False)
+    with pytest.raises(DatabaseUnreachable, match=r"cannot connect to u@127.0.0.1:1/app \(prod\)"):
+        connect(info, "pw", env_name="prod", connect_timeout=2)
