@@ -116,6 +116,8 @@ def main(argv: Optional[list] = None) -> None:
     # AWS managed policies (e.g. AWSLambdaVPCAccessExecutionRole) must exist for
     # ManagedPolicyArns; moto loads them only when asked, before any backend is created.
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    # Handlers run by the custom resource models call back into this server.
+    os.environ["MOTO_PORT"] = str(args.port)
     from moto.server import ThreadedMotoServer
 
     from envsync_local import cfn_models
