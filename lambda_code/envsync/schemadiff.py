@@ -198,7 +198,8 @@ def _diff_table(out: List[Difference], name: str, left: Table, right: Table) -> 
     _attributes(out, "table", name, left, right, table_attributes)
 
     left_names = [c.name for c in left.columns]
-    right_only = [c.name for c in right.columns if c.name not in set(left_names)]
+    known = set(left_names)
+    right_only = [c.name for c in right.columns if c.name not in known]
     _diff_named(
         out, "column", left.columns, right.columns, _column_summary, _diff_column,
         prefix=left.name + ".", order=left_names + right_only,

@@ -1,9 +1,10 @@
 """The normalisations that make MariaDB 10.11, MySQL 5.7 and MySQL 8.0 reports compare equal.
 
-We run only MariaDB here, so the MySQL side of each pair is the value MySQL's
-information_schema reports for the same DDL (from the MySQL reference manual's descriptions of
-COLUMNS.COLUMN_DEFAULT/EXTRA and 8.0.19's display-width change); the MariaDB side is what the
-server in this suite really returns (the drift tests prove those end to end).
+Only MariaDB runs here, so the MySQL side of each pair is what MySQL's information_schema
+reports for the same DDL as its reference manual describes it (COLUMN_DEFAULT is the raw value,
+NULL for no default or a NULL default; EXTRA carries DEFAULT_GENERATED for expression defaults
+in 8.0.13+; 8.0.19+ drops integer display widths), not a value read from a MySQL server. The
+MariaDB side is what the server in this suite returns (test_drift.py proves it end to end).
 """
 
 from __future__ import annotations
