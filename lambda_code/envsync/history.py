@@ -208,3 +208,9 @@ def mark_pending(connection: Any, version: str, *, statements_applied: int, note
             "error_text = %s, updated_at = %s WHERE version = %s",
             (PENDING, statements_applied, note, _now(), version),
         )
+
+
+def delete(connection: Any, version: str) -> None:
+    """`repair` of an attempt that applied nothing: the version is free again."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM `{TABLE}` WHERE version = %s AND state <> %s", (version, SUCCESS))

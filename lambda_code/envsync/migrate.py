@@ -400,6 +400,12 @@ def repair(connection: Any, *, schema: str, version: str, resolution: Optional[s
                 "whether it took effect with --resolution applied|not-applied"
             )
         done = row.statements_applied + (1 if resolution == "applied" else 0)
+        if done == 0:
+            # Nothing of it ran: forget the attempt, so a fixed, renamed or withdrawn script is
+            # free to replace it and downstream promotion is not held by a row that means nothing.
+            history.delete(connection, row.version)
+            return (f"{row.script_name}: removed from history (no statement of it took effect); "
+                    "the next apply runs the source's script of that version from statement 1, if any")
         note = (f"repaired: statement {row.statements_applied + 1} marked {resolution or 'not-applied'}"
                 f" (was {row.state}: {row.error_text or 'run interrupted'})")
         history.mark_pending(connection, row.version, statements_applied=done, note=note)

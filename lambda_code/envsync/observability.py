@@ -46,7 +46,11 @@ def redact(value: Any) -> Any:
                 for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact(item) for item in value]
-    return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    # Anything else (an exception object in a stack trace, a datetime) would be str()-ed by the
+    # JSON serializer after this guard: do it here so the guard sees the text.
+    return redact(str(value))
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):

@@ -201,3 +201,22 @@ def test_deadline_stops_between_statements_and_resumes(chain: Dict[str, EnvDB], 
     assert (rows(dev)[0].state, rows(dev)[0].statements_applied) == ("pending", 0)
     assert run(dev, DirectorySource(str(folder), "dev")).status == "applied"
     assert rows(dev)[0].state == "success"
+
+
+def test_repair_of_an_attempt_that_ran_nothing_frees_the_version(
+    chain: Dict[str, EnvDB], tmp_path: Path
+) -> None:
+    dev, staging = chain["dev"], chain["staging"]
+    folder = write_scripts(tmp_path / "s", {"V1__a.sql": "CREATE TABLE a (id INT);",
+                                            "V2__bad.sql": "CREATE TABLE a (id INT);"})
+    assert run(dev, DirectorySource(str(folder), "dev")).status == "failed"
+    (folder / "V2__bad.sql").unlink()  # withdrawn by its author
+    write_scripts(folder, {"V3__c.sql": "CREATE TABLE c (id INT);"})
+    connection = dev.connect()
+    assert "removed from history" in migrate.repair(connection, schema=dev.database, version="2")
+    assert run(dev, DirectorySource(str(folder), "dev")).status == "applied"
+    assert [(r.version, r.state) for r in rows(dev)] == [("1", "success"), ("3", "success")]
+    assert run(staging, upstream(dev)).status == "applied"
+    assert [r.version for r in rows(staging)] == ["1", "3"]
+    with pytest.raises(migrate.MigrationError, match="nothing to repair"):
+        migrate.repair(connection, schema=dev.database, version="3")
