@@ -6,7 +6,11 @@
    resource event with the reason and ends in `ROLLBACK_COMPLETE` (create: the resources made
    so far are deleted), `UPDATE_ROLLBACK_FAILED` (moto cannot undo a partial update) or
    `DELETE_FAILED` (the stack stays). Sceptre reads those states and prints the reasons.
-2. Specific custom resource types. moto sends every `Custom::*` type to its generic
+2. Delete order. moto deletes a stack's resources in set order and retries what fails;
+   CloudFormation deletes dependents first (reverse order of Ref / Fn::GetAtt / Fn::Sub /
+   DependsOn). Order matters when a delete has an effect, e.g. a custom resource's Delete runs
+   its Lambda function, which must still exist.
+3. Specific custom resource types. moto sends every `Custom::*` type to its generic
    `CustomModel` (which needs a Lambda container); a model registered for an exact
    `Custom::Name` type is used instead.
 """
@@ -15,13 +19,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable, Optional
+import re
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.cloudformation.models import CloudFormationBackend, Event, Stack
 
 logger = logging.getLogger(__name__)
+SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 
 
 class ResourceFailed(Exception):
@@ -124,6 +130,77 @@ def _delete_stack(original: Callable[..., None]) -> Callable[..., None]:
     return delete_stack
 
 
+def _references(node: Any) -> Set[str]:
+    """Logical ids a template fragment refers to (Ref, Fn::GetAtt, Fn::Sub)."""
+    found: Set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                target = value[0] if isinstance(value, list) else str(value).split(".")[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                if isinstance(text, str):
+                    found.update(name.split(".")[0] for name in SUB_VARIABLE.findall(text))
+                found |= _references(value)
+            else:
+                found |= _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _references(item)
+    return found
+
+
+def deletion_order(resources: Dict[str, Any]) -> List[str]:
+    """Logical ids, every resource before the resources it depends on."""
+    depends: Dict[str, Set[str]] = {}
+    for logical_id, resource in resources.items():
+        explicit = resource.get("DependsOn") or []
+        explicit = [explicit] if isinstance(explicit, str) else list(explicit)
+        depends[logical_id] = (_references(resource) | set(explicit)) & set(resources) - {logical_id}
+    created: List[str] = []
+    visiting: Set[str] = set()
+
+    def visit(logical_id: str) -> None:
+        if logical_id in created or logical_id in visiting:
+            return
+        visiting.add(logical_id)
+        for dependency in sorted(depends[logical_id]):
+            visit(dependency)
+        visiting.discard(logical_id)
+        created.append(logical_id)
+
+    for logical_id in resources:
+        visit(logical_id)
+    return list(reversed(created))
+
+
+def _resource_map_delete(self: parsing.ResourceMap) -> None:
+    """moto's ResourceMap.delete (retry what fails while progress is made), in dependency order."""
+    remaining = [key for key in deletion_order(self._resource_json_map)
+                 if self._resource_json_map[key].get("DeletionPolicy") != "Retain"]
+    last_error: Optional[Exception] = None
+    previous = len(remaining) + 1
+    while remaining and len(remaining) < previous:
+        previous = len(remaining)
+        for logical_id in list(remaining):
+            parsed = self._parsed_resources.get(logical_id)
+            try:
+                if parsed is not None and not isinstance(parsed, str):
+                    self._delete_resource(parsed, self._resource_json_map[logical_id])
+                    self._parsed_resources.pop(logical_id)
+            except Exception as error:
+                last_error = ResourceFailed(logical_id, self._resource_json_map[logical_id]["Type"],
+                                            getattr(error, "reason", None) or getattr(error, "message", None)
+                                            or str(error))
+            else:
+                remaining.remove(logical_id)
+    if remaining and last_error is not None:
+        raise last_error
+
+
 def _resource_class_from_type(original: Callable[[str], Any]) -> Callable[[str], Any]:
     @functools.wraps(original)
     def resource_class_from_type(resource_type: str) -> Any:
@@ -141,6 +218,7 @@ def install() -> None:
     Stack.create_resources = _create_resources(Stack.create_resources)  # type: ignore[method-assign]
     Stack.update = _update(Stack.update)  # type: ignore[method-assign]
     Stack.delete = _delete(Stack.delete)  # type: ignore[method-assign]
+    parsing.ResourceMap.delete = _resource_map_delete  # type: ignore[method-assign]
     CloudFormationBackend.delete_stack = _delete_stack(  # type: ignore[method-assign]
         CloudFormationBackend.delete_stack)
     parsing.resource_class_from_type = _resource_class_from_type(  # type: ignore[assignment]
