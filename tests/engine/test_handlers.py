@@ -243,3 +243,34 @@ def test_connection_contract() -> None:
     info = ConnectionInfo(host="127.0.0.1", port=1, database="app", user="u", secret_arn="", tls=False)
     with pytest.raises(DatabaseUnreachable, match=r"cannot connect to u@127.0.0.1:1/app \(prod\)"):
         connect(info, "pw", env_name="prod", connect_timeout=2)
+
+
+def test_refdata_handler_pulls_reference_rows_from_upstream(
+    accounts: Dict[str, EnvAccount], chain: Dict[str, EnvDB], monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture,
+) -> None:
+    dev, staging = accounts["dev"], accounts["staging"]
+    for name in ("dev", "staging"):
+        assert invoke(monkeypatch, accounts[name], handlers.bootstrap_handler)["status"] == "done"
+    upload(dev, {"V1__currency.sql": "CREATE TABLE currency (code CHAR(3) PRIMARY KEY, name VARCHAR(40));\n"
+                                     "INSERT INTO currency VALUES ('EUR', 'Euro'), ('USD', 'US dollar');\n"})
+    assert invoke(monkeypatch, dev, handlers.migrate_handler)["status"] == "done"
+    # staging gets the schema through the gate; its rows then differ (the INSERT ran in both,
+    # so change dev's reference data after promotion)
+    assert invoke(monkeypatch, staging, handlers.migrate_handler)["status"] == "done"
+    chain["dev"].query("INSERT INTO currency VALUES ('CHF', 'Swiss franc')")
+    chain["dev"].query("UPDATE currency SET name = 'euro' WHERE code = 'EUR'")
+    staging.variables["ENVSYNC_REFDATA_CONFIG"] = json.dumps({"tables": [{"name": "currency"}]})
+
+    planned = invoke(monkeypatch, staging, handlers.refdata_handler, {"mode": "plan"})
+    assert (planned["status"], planned["rows_changed"]) == ("done", 2), planned
+    assert chain["staging"].query("SELECT COUNT(*) FROM currency") == [(2,)]  # plan writes nothing
+    capfd.readouterr()
+    applied = invoke(monkeypatch, staging, handlers.refdata_handler)
+    assert (applied["status"], applied["rows_changed"]) == ("done", 2), applied
+    emf = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert any(m.get("RowsChanged") == [2.0] and m["Env"] == "staging" for m in emf)
+    assert chain["staging"].query("SELECT code, name FROM currency ORDER BY code") == [
+        ("CHF", "Swiss franc"), ("EUR", "euro"), ("USD", "US dollar")]
+    missing = invoke(monkeypatch, dev, handlers.refdata_handler)
+    assert missing["status"] == "failed" and "ENVSYNC_UPSTREAM_ENV" in missing["error"]
