@@ -4,6 +4,11 @@
   (deterministic, see packaging.py), uploads it to the env's artifacts bucket if absent, and
   resolves to its S3 key. A resolver rather than a hook because its result is a value the
   stack needs (Code.S3Key); it runs on launch/diff/validate, never on generate.
+- `!envsync_stack_output {stack, output, role[, default]}`: an output of a stack in another
+  account, read with that account's deployer role. Sceptre's `!stack_output_external` takes
+  the role as `PROFILE::REGION::ROLE`, which a role ARN (`arn:aws:iam::...`) cannot pass, and
+  `!stack_output` would add a cross-account dependency (Sceptre issue #1262). With `default`,
+  a stack that does not exist yet resolves to it (the peering return routes: first pass).
 - `!envsync_json_file <path>`: a JSON file (the Step Functions definition) checked and
   minified into one parameter string, so the file stays plain ASL JSON for the local
   orchestrator while the template loads it through DefinitionString.
@@ -15,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Mapping
 
+from botocore.exceptions import ClientError
 from sceptre.exceptions import SceptreException
 from sceptre.resolvers import Resolver
 
@@ -67,3 +73,38 @@ class JsonFile(Resolver):
         if not self.argument:
             raise SceptreException(f"{self.stack.name}: !envsync_json_file needs a path")
         return minified_json(Path(str(self.argument)))
+
+
+class CrossAccountStackOutput(Resolver):
+    """Argument: {stack: full stack name, output: key, role: role ARN, default: optional}."""
+
+    def resolve(self) -> str:
+        argument: Mapping[str, Any] = self.argument if isinstance(self.argument, dict) else {}
+        stack_name, output, role = argument.get("stack"), argument.get("output"), argument.get("role")
+        if not stack_name or not output or not role:
+            raise SceptreException(
+                f"{self.stack.name}: !envsync_stack_output needs {{stack, output, role}}, "
+                f"got {self.argument!r}"
+            )
+        has_default = "default" in argument
+        try:
+            response = self.stack.connection_manager.call(
+                service="cloudformation", command="describe_stacks",
+                kwargs={"StackName": str(stack_name)}, sceptre_role=str(role),
+            )
+        except ClientError as err:
+            if has_default and "does not exist" in str(err):
+                return str(argument["default"] or "")
+            raise SceptreException(
+                f"{self.stack.name}: cannot read stack {stack_name} as {role}: {err}"
+            ) from err
+        stacks = response.get("Stacks", [])
+        outputs = {item["OutputKey"]: item["OutputValue"] for item in (stacks[0].get("Outputs", []) if stacks else [])}
+        if output in outputs:
+            return str(outputs[output])
+        if has_default:
+            return str(argument["default"] or "")
+        raise SceptreException(
+            f"{self.stack.name}: stack {stack_name} has no output {output} "
+            f"(outputs: {', '.join(sorted(outputs)) or 'none'}); launch it first"
+        )

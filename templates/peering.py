@@ -1,0 +1,284 @@
+"""envsync peering: one VPC peering per promotion link (dev<->staging, staging<->prod), never prod<->dev.
+
+Sceptre Python template with two sides, chosen by `sceptre_user_data.side`:
+
+- `requester` (stack in the DOWNSTREAM account, config/<downstream>/peering-upstream.yaml):
+  the VPCPeeringConnection (PeerOwnerId, PeerVpcId, PeerRoleArn), routes to the upstream CIDR
+  in the private route tables, the Lambda SG egress on 3306 and the NACL entries.
+- `accepter` (stack in the UPSTREAM account, config/<upstream>/peering-downstream.yaml): the
+  role the requester's CloudFormation assumes to accept (only peering from the downstream
+  account's VPCs into this VPC), the DB SG ingress on 3306 from the downstream CIDR, the NACL
+  entries and - once the peering exists - the return routes (Condition HasPeering).
+
+Traffic to and from the peer CIDR is TCP 3306 from downstream to upstream and its return path
+only; NACL rules 100-199 are this stack's (the network stack's start at 200), so the deny of
+everything else from/to the peer CIDR comes before the network's own 0.0.0.0/0 rules.
+Nothing here lets the upstream open a connection into the downstream: prod is never a source.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any, Dict, List
+
+MYSQL_PORT = 3306
+EPHEMERAL_PORTS = (1024, 65535)
+AZ_COUNT = 2
+# NACL rule numbers within the 100-199 band the network stack reserves for peering.
+RULES = {
+    "requester": {"allow": 100, "deny": 150},
+    "accepter": {"allow": 110, "deny": 160},
+}
+SIDES = ("requester", "accepter")
+
+
+def _ref(name: str) -> Dict[str, str]:
+    return {"Ref": name}
+
+
+def _sub(text: str) -> Dict[str, str]:
+    return {"Fn::Sub": text}
+
+
+def _tags(env: str, peer_env: str) -> List[Dict[str, str]]:
+    return [
+        {"Key": "Name", "Value": f"envsync-{env}-to-{peer_env}"},
+        {"Key": "Env", "Value": env},
+    ]
+
+
+def _nacl_entry(egress: bool, number: int, cidr: str, action: str, protocol: int,
+                ports: Any = None) -> Dict[str, Any]:
+    properties: Dict[str, Any] = {
+        "NetworkAclId": _ref("PrivateNetworkAclId"),
+        "RuleNumber": number,
+        "Protocol": protocol,
+        "RuleAction": action,
+        "Egress": egress,
+        "CidrBlock": cidr,
+    }
+    if ports is not None:
+        properties["PortRange"] = {"From": ports[0], "To": ports[1]}
+    return {"Type": "AWS::EC2::NetworkAclEntry", "Properties": properties}
+
+
+def nacl_entries(side: str, peer_cidr: str) -> Dict[str, Any]:
+    """MySQL one way (downstream -> upstream) and its replies; all else to/from the peer denied."""
+    allow, deny = RULES[side]["allow"], RULES[side]["deny"]
+    mysql, ephemeral = (MYSQL_PORT, MYSQL_PORT), EPHEMERAL_PORTS
+    if side == "requester":  # our Lambdas connect out to the upstream's database
+        allowed = {
+            "PeerNaclOutMysql": _nacl_entry(True, allow, peer_cidr, "allow", 6, mysql),
+            "PeerNaclInReplies": _nacl_entry(False, allow, peer_cidr, "allow", 6, ephemeral),
+        }
+    else:  # our database answers the downstream's Lambdas
+        allowed = {
+            "PeerNaclInMysql": _nacl_entry(False, allow, peer_cidr, "allow", 6, mysql),
+            "PeerNaclOutReplies": _nacl_entry(True, allow, peer_cidr, "allow", 6, ephemeral),
+        }
+    denied = {
+        "PeerNaclInDenyRest": _nacl_entry(False, deny, peer_cidr, "deny", -1),
+        "PeerNaclOutDenyRest": _nacl_entry(True, deny, peer_cidr, "deny", -1),
+    }
+    return {**allowed, **denied}
+
+
+def _routes(peer_cidr: str, condition: str = "") -> Dict[str, Any]:
+    routes: Dict[str, Any] = {}
+    for number in range(1, AZ_COUNT + 1):
+        route: Dict[str, Any] = {
+            "Type": "AWS::EC2::Route",
+            "Properties": {
+                "RouteTableId": _ref(f"PrivateRouteTable{number}Id"),
+                "DestinationCidrBlock": peer_cidr,
+                "VpcPeeringConnectionId": _ref("PeeringConnection" if not condition
+                                               else "PeeringConnectionId"),
+            },
+        }
+        if condition:
+            route["Condition"] = condition
+        routes[f"PeerRoute{number}"] = route
+    return routes
+
+
+def _own_network_parameters() -> Dict[str, Any]:
+    parameters: Dict[str, Any] = {
+        "VpcId": {"Type": "AWS::EC2::VPC::Id", "Description": "This env's VPC (network stack)."},
+        "PrivateNetworkAclId": {"Type": "String", "AllowedPattern": "^acl-[a-f0-9]+$"},
+    }
+    for number in range(1, AZ_COUNT + 1):
+        parameters[f"PrivateRouteTable{number}Id"] = {
+            "Type": "String", "AllowedPattern": "^rtb-[a-f0-9]+$",
+        }
+    return parameters
+
+
+def requester_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: str) -> Dict[str, Any]:
+    parameters = _own_network_parameters()
+    parameters.update({
+        "LambdaSecurityGroupId": {"Type": "AWS::EC2::SecurityGroup::Id"},
+        "PeerVpcId": {
+            "Type": "String", "AllowedPattern": "^vpc-[a-f0-9]+$",
+            "Description": f"{peer_env}'s VPC (its network stack, read with its deployer role).",
+        },
+        "PeerRoleArn": {
+            "Type": "String",
+            "AllowedPattern": f"^arn:aws:iam::{peer_account_id}:role/[\\w+=,.@/-]+$",
+            "Description": f"The accepter role in {peer_env}'s account (its peering-downstream stack).",
+        },
+    })
+    resources: Dict[str, Any] = {
+        "PeeringConnection": {
+            "Type": "AWS::EC2::VPCPeeringConnection",
+            "Properties": {
+                "VpcId": _ref("VpcId"),
+                "PeerVpcId": _ref("PeerVpcId"),
+                "PeerOwnerId": peer_account_id,
+                "PeerRoleArn": _ref("PeerRoleArn"),
+                "PeerRegion": _ref("AWS::Region"),
+                "Tags": _tags(env, peer_env),
+            },
+        },
+        "LambdaEgressToPeerMysql": {
+            "Type": "AWS::EC2::SecurityGroupEgress",
+            "Properties": {
+                "GroupId": _ref("LambdaSecurityGroupId"),
+                "Description": f"MySQL to {peer_env}'s Aurora over the peering",
+                "IpProtocol": "tcp",
+                "FromPort": MYSQL_PORT,
+                "ToPort": MYSQL_PORT,
+                "CidrIp": peer_cidr,
+            },
+        },
+    }
+    resources.update(_routes(peer_cidr))
+    resources.update(nacl_entries("requester", peer_cidr))
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"envsync peering {env} -> {peer_env} (requester, in {env}'s account): "
+                       f"MySQL 3306 to {peer_cidr} only",
+        "Parameters": parameters,
+        "Resources": resources,
+        "Outputs": {
+            "PeeringConnectionId": {"Value": _ref("PeeringConnection")},
+            "PeerCidr": {"Value": peer_cidr},
+        },
+    }
+
+
+def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: str) -> Dict[str, Any]:
+    parameters = _own_network_parameters()
+    parameters.update({
+        "DbSecurityGroupId": {"Type": "AWS::EC2::SecurityGroup::Id"},
+        "PeeringConnectionId": {
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": "^(pcx-[a-f0-9]+)?$",
+            "Description": f"{peer_env}'s peering connection once it exists ('' before: no routes yet).",
+        },
+    })
+    own_vpc_arn = _sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc/${VpcId}")
+    resources: Dict[str, Any] = {
+        # Assumed by CloudFormation in the downstream account to accept the peering; it can
+        # accept nothing but a peering from that account's VPCs into this env's VPC.
+        "AccepterRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": f"envsync-{env}-peering-accepter-{peer_env}",
+                "Description": f"Accepts the VPC peering requested by {peer_env} ({peer_account_id})",
+                "MaxSessionDuration": 3600,
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": {"AWS": _sub(f"arn:${{AWS::Partition}}:iam::{peer_account_id}:root")},
+                        "Action": "sts:AssumeRole",
+                    }],
+                },
+                "Policies": [{
+                    "PolicyName": "accept-peering-from-downstream",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "AcceptFromDownstreamVpcIntoThisVpc",
+                                "Effect": "Allow",
+                                "Action": "ec2:AcceptVpcPeeringConnection",
+                                # The connection id is unknown until the downstream creates it.
+                                "Resource": _sub(
+                                    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}"
+                                    ":vpc-peering-connection/*"
+                                ),
+                                "Condition": {
+                                    "ArnLike": {"ec2:RequesterVpc": _sub(
+                                        f"arn:${{AWS::Partition}}:ec2:${{AWS::Region}}:{peer_account_id}:vpc/*"
+                                    )},
+                                    "ArnEquals": {"ec2:AccepterVpc": own_vpc_arn},
+                                },
+                            },
+                            {
+                                "Sid": "ThisVpcOnly",
+                                "Effect": "Allow",
+                                "Action": "ec2:AcceptVpcPeeringConnection",
+                                "Resource": own_vpc_arn,
+                            },
+                        ],
+                    },
+                }],
+            },
+        },
+        "DbIngressFromPeerMysql": {
+            "Type": "AWS::EC2::SecurityGroupIngress",
+            "Properties": {
+                "GroupId": _ref("DbSecurityGroupId"),
+                "Description": f"MySQL from {peer_env}'s sync Lambdas over the peering",
+                "IpProtocol": "tcp",
+                "FromPort": MYSQL_PORT,
+                "ToPort": MYSQL_PORT,
+                "CidrIp": peer_cidr,
+            },
+        },
+    }
+    resources.update(_routes(peer_cidr, condition="HasPeering"))
+    resources.update(nacl_entries("accepter", peer_cidr))
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"envsync peering {peer_env} -> {env} (accepter, in {env}'s account): "
+                       f"MySQL 3306 from {peer_cidr} only",
+        "Parameters": parameters,
+        "Conditions": {"HasPeering": {"Fn::Not": [{"Fn::Equals": [_ref("PeeringConnectionId"), ""]}]}},
+        "Resources": resources,
+        "Outputs": {
+            "AccepterRoleArn": {"Value": {"Fn::GetAtt": ["AccepterRole", "Arn"]}},
+            "PeerCidr": {"Value": peer_cidr},
+        },
+    }
+
+
+def build_template(user_data: Dict[str, Any]) -> Dict[str, Any]:
+    try:
+        side, env = str(user_data["side"]), str(user_data["env"])
+        peer_env, peer_cidr = str(user_data["peer_env"]), str(user_data["peer_cidr"])
+        peer_account_id = str(user_data["peer_account_id"])
+    except (KeyError, TypeError) as err:
+        raise ValueError(
+            "peering.py: sceptre_user_data needs side, env, peer_env, peer_cidr, peer_account_id "
+            f"({err})"
+        ) from err
+    if side not in SIDES:
+        raise ValueError(f"peering.py ({env}): side '{side}' must be one of {', '.join(SIDES)}")
+    if {env, peer_env} == {"dev", "prod"}:
+        raise ValueError(f"peering.py: {env} and {peer_env} are never peered (prod<->dev)")
+    try:
+        ipaddress.ip_network(peer_cidr, strict=True)
+    except ValueError as err:
+        raise ValueError(f"peering.py ({env}): peer_cidr '{peer_cidr}' is invalid: {err}") from err
+    if side == "accepter" and bool(user_data.get("is_prod")):
+        raise ValueError(f"peering.py ({env}): a prod env is never a source, so never an accepter")
+    builder = requester_template if side == "requester" else accepter_template
+    return builder(env, peer_env, peer_cidr, peer_account_id)
+
+
+def sceptre_handler(sceptre_user_data: Dict[str, Any]) -> str:
+    return json.dumps(build_template(sceptre_user_data), indent=2)
