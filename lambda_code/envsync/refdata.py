@@ -1,0 +1,418 @@
+"""Reference-data sync: make the listed tables on the target equal to the source's.
+
+Public API (the Lambda handler and `envsync refdata plan|apply` use only this):
+
+    config = RefdataConfig.from_dict({"tables": [{"name": "currency"}], "chunk_rows": 1000})
+    result = apply(source_conn, target_conn, config, deadline=time.monotonic() + 240)
+    result.to_dict()   # {"status": "done"|"continue", "cursor": ..., "tables": [...], ...}
+
+Both connections are PyMySQL connections to the same-named schema on two servers; the source
+is only read. What happens, per listed table (allow-list: nothing else is touched):
+
+1. Shapes are read from information_schema on both sides. No primary key -> `RefdataError`.
+   A table or compared column missing on one side, or a different column type or key, is
+   *drift*: reported for that table, and the table is not synchronised.
+2. The diff (`refdata_diff`) walks the key in chunks with checksums computed on each server
+   and fetches only the changed rows.
+3. The delta is applied (`refdata_apply`) in one transaction per table - per group of tables
+   linked by foreign keys, so parents' inserts precede children's and children's deletes
+   precede parents'.
+
+Time budget: `deadline` (a `time.monotonic()` value) is checked between chunks and between
+tables. When it passes, the work done so far is applied (a table cut mid-way has its covered
+key range applied in one transaction) and the result says `"continue"` with a JSON cursor; the
+next call with that cursor resumes there. Every call makes progress (at least one chunk).
+Tables linked by foreign keys are always finished as one unit inside a call.
+
+ReplicationLagSeconds: the age of the oldest upstream change still missing after the call,
+on the source server's UTC clock. With `updated_at_column` it is the oldest `updated_at` among
+rows still differing (plan: the whole delta; apply: 0 for finished tables, and for the part
+not reached yet the oldest source row newer than anything the target holds there). Deletes
+and tables without such a column carry no timestamp: their missing changes are dated from when
+the run (the chain of calls sharing a cursor) started, a lower bound; a table not compared yet
+and without the column adds nothing. DATETIME columns are taken as UTC (Aurora's default).
+
+Session settings: the engine sets `time_zone = '+00:00'` (TIMESTAMP values compare and copy as
+UTC) and a large `group_concat_max_len` on both connections, and restores them afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from envsync.refdata_apply import apply_statements, group_statements
+from envsync.refdata_diff import HASHES, TableDelta, diff_table
+from envsync.refdata_schema import (
+    RefdataError,
+    TablePlan,
+    TableShape,
+    compare_shapes,
+    decode_key,
+    encode_key,
+    fk_groups,
+    quote_ident,
+    read_foreign_keys,
+    read_shapes,
+)
+
+__all__ = ["RefdataConfig", "RefdataConfigError", "RefdataError", "SyncResult", "TableConfig", "apply", "plan"]
+
+LOG = logging.getLogger("envsync.refdata")
+CURSOR_VERSION = 1
+GROUP_CONCAT_MAX_LEN = 64 * 1024 * 1024
+_IDENT = re.compile(r"^[^`\x00]{1,64}$")
+
+
+class RefdataConfigError(ValueError):
+    """The refdata configuration is invalid; the message names the key and the value."""
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    name: str
+    exclude_columns: Tuple[str, ...] = ()
+    where: Optional[str] = None
+    updated_at_column: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class RefdataConfig:
+    """The allow-list of reference tables for one env pair."""
+
+    tables: Tuple[TableConfig, ...]
+    chunk_rows: int = 1000
+    hash: str = "crc32"
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> RefdataConfig:
+        if not isinstance(d, dict):
+            raise RefdataConfigError(f"refdata config: expected a mapping, got {type(d).__name__}")
+        unknown = sorted(set(d) - {"tables", "chunk_rows", "hash"})
+        if unknown:
+            raise RefdataConfigError(f"refdata config: unknown key(s) {', '.join(unknown)}")
+        tables_value = d.get("tables")
+        if not isinstance(tables_value, list) or not tables_value:
+            raise RefdataConfigError(f"tables: expected a non-empty list of tables, got {tables_value!r}")
+        chunk_rows = d.get("chunk_rows", 1000)
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or not 1 <= chunk_rows <= 100000:
+            raise RefdataConfigError(f"chunk_rows: expected an integer from 1 to 100000, got {chunk_rows!r}")
+        hash_name = d.get("hash", "crc32")
+        if hash_name not in HASHES:
+            raise RefdataConfigError(f"hash: expected one of {', '.join(HASHES)}, got {hash_name!r}")
+        tables: List[TableConfig] = []
+        for i, item in enumerate(tables_value):
+            tables.append(_table_from_dict(item, f"tables[{i}]"))
+        names = [t.name for t in tables]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise RefdataConfigError(f"tables: listed more than once: {', '.join(duplicates)}")
+        return cls(tables=tuple(tables), chunk_rows=chunk_rows, hash=hash_name)
+
+
+def _table_from_dict(item: Any, where: str) -> TableConfig:
+    if isinstance(item, str):
+        item = {"name": item}
+    if not isinstance(item, dict):
+        raise RefdataConfigError(f"{where}: expected a mapping with 'name', got {item!r}")
+    unknown = sorted(set(item) - {"name", "exclude_columns", "where", "updated_at_column"})
+    if unknown:
+        raise RefdataConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    name = item.get("name")
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise RefdataConfigError(f"{where}.name: expected a table name, got {name!r}")
+    excludes = item.get("exclude_columns", [])
+    if not isinstance(excludes, list) or not all(isinstance(c, str) and _IDENT.match(c) for c in excludes):
+        raise RefdataConfigError(f"{where}.exclude_columns: expected a list of column names, got {excludes!r}")
+    row_filter = item.get("where")
+    if row_filter is not None and (not isinstance(row_filter, str) or not row_filter.strip()
+                                   or ";" in row_filter or "--" in row_filter or "/*" in row_filter
+                                   or "#" in row_filter):
+        raise RefdataConfigError(
+            f"{where}.where: expected one SQL condition without ';' or comments, got {row_filter!r}"
+        )
+    updated_at = item.get("updated_at_column")
+    if updated_at is not None and (not isinstance(updated_at, str) or not _IDENT.match(updated_at)):
+        raise RefdataConfigError(f"{where}.updated_at_column: expected a column name, got {updated_at!r}")
+    if updated_at is not None and updated_at in excludes:
+        raise RefdataConfigError(f"{where}.updated_at_column: {updated_at!r} is also in exclude_columns")
+    return TableConfig(name=name, exclude_columns=tuple(excludes), where=row_filter, updated_at_column=updated_at)
+
+
+@dataclass
+class TableResult:
+    table: str
+    state: str = "pending"  # in_sync | changed | drift | partial | not_reached
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    chunks_compared: int = 0
+    chunks_differing: int = 0
+    sql: List[str] = field(default_factory=list)
+    drift: List[Dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self, with_sql: bool) -> Dict[str, Any]:
+        data: Dict[str, Any] = {
+            "table": self.table, "state": self.state, "inserted": self.inserted, "updated": self.updated,
+            "deleted": self.deleted, "chunks_compared": self.chunks_compared,
+            "chunks_differing": self.chunks_differing, "drift": self.drift,
+        }
+        if with_sql:
+            data["sql"] = self.sql
+        return data
+
+
+@dataclass
+class SyncResult:
+    mode: str  # plan | apply
+    status: str  # done | continue
+    cursor: Optional[Dict[str, Any]]
+    tables: List[TableResult]
+    replication_lag_seconds: float
+
+    @property
+    def rows_changed(self) -> int:
+        """Rows written (apply) or that would be written (plan)."""
+        return sum(t.inserted + t.updated + t.deleted for t in self.tables)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "mode": self.mode, "status": self.status, "cursor": self.cursor,
+            "tables": [t.to_dict(with_sql=self.mode == "plan") for t in self.tables],
+            "rows_changed": self.rows_changed,
+            "replication_lag_seconds": round(self.replication_lag_seconds, 3),
+        }
+
+
+def plan(source_conn, target_conn, config: RefdataConfig, *, deadline: Optional[float] = None,
+         cursor: Optional[Dict[str, Any]] = None) -> SyncResult:
+    """Dry run: per-table counts and the SQL apply would run; writes nothing."""
+    return _run(source_conn, target_conn, config, deadline, cursor, write=False)
+
+
+def apply(source_conn, target_conn, config: RefdataConfig, *, deadline: Optional[float] = None,
+          cursor: Optional[Dict[str, Any]] = None) -> SyncResult:
+    """Apply the delta to the target, one transaction per table (or FK-linked group)."""
+    return _run(source_conn, target_conn, config, deadline, cursor, write=True)
+
+
+# --- the run -----------------------------------------------------------------------------
+
+@dataclass
+class _Resume:
+    group: int = 0
+    after: Optional[Tuple[Any, ...]] = None
+    started_at: float = 0.0
+
+
+def _parse_cursor(cursor: Optional[Dict[str, Any]], groups: List[List[str]]) -> _Resume:
+    if not cursor:
+        return _Resume(started_at=time.time())
+    try:
+        if cursor.get("v") != CURSOR_VERSION:
+            raise RefdataError(f"cursor version {cursor.get('v')!r} is not {CURSOR_VERSION}")
+        table = cursor["table"]
+        index = next((i for i, g in enumerate(groups) if g[0] == table), None)
+        if index is None:
+            raise RefdataError(f"cursor points at table {table!r}, which no longer starts a listed group")
+        return _Resume(group=index, after=decode_key(cursor.get("after")),
+                       started_at=float(cursor.get("started_at") or time.time()))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RefdataError(f"cursor {cursor!r} is malformed ({exc}); start over without a cursor") from exc
+
+
+def _cursor(groups: List[List[str]], index: int, after: Optional[Tuple[Any, ...]], started_at: float):
+    return {"v": CURSOR_VERSION, "table": groups[index][0], "after": encode_key(after),
+            "started_at": started_at}
+
+
+class _Session:
+    """Session settings the diff depends on, restored on exit."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self.saved: Optional[Tuple[Any, Any]] = None
+
+    def __enter__(self):
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT @@SESSION.time_zone, @@SESSION.group_concat_max_len")
+            self.saved = cur.fetchone()
+            cur.execute(f"SET SESSION time_zone = '+00:00', SESSION group_concat_max_len = {GROUP_CONCAT_MAX_LEN}")
+        if not self.conn.get_autocommit():
+            self.conn.rollback()  # end any open snapshot so this run reads current data
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.saved is None:
+            return
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SET SESSION time_zone = %s, SESSION group_concat_max_len = %s", self.saved)
+        except Exception:  # noqa: S110 - a broken connection must not mask the real error
+            pass
+
+
+def _run(source, target, config: RefdataConfig, deadline: Optional[float],
+         cursor: Optional[Dict[str, Any]], write: bool) -> SyncResult:
+    mode = "apply" if write else "plan"
+    with _Session(source), _Session(target):
+        names = [t.name for t in config.tables]
+        by_name = {t.name: t for t in config.tables}
+        source_shapes = read_shapes(source, names)
+        target_shapes = read_shapes(target, names)
+        for name in names:
+            for side, shape in (("source", source_shapes[name]), ("target", target_shapes[name])):
+                if shape.exists and not shape.primary_key:
+                    raise RefdataError(
+                        f"table {name!r} has no primary key on the {side}: reference-data sync compares "
+                        "rows by primary key; add one (or remove the table from the refdata allow-list)"
+                    )
+        groups = fk_groups(names, read_foreign_keys(target, names))
+        resume = _parse_cursor(cursor, groups)
+        results = {name: TableResult(table=name, state="not_reached") for name in names}
+        lag_since: List[Any] = []  # datetimes (server UTC) or wall-clock epochs of missing changes
+        next_cursor: Optional[Dict[str, Any]] = None
+        for index in range(resume.group, len(groups)):
+            group = groups[index]
+            if index > resume.group and deadline is not None and time.monotonic() >= deadline:
+                next_cursor = _cursor(groups, index, None, resume.started_at)
+                _lag_not_reached(source, target, group, by_name, source_shapes, None, lag_since)
+                for later in groups[index + 1:]:
+                    _lag_not_reached(source, target, later, by_name, source_shapes, None, lag_since)
+                break
+            start_after = resume.after if index == resume.group else None
+            table_deadline = deadline if len(group) == 1 else None  # FK groups finish as one unit
+            done = _sync_group(source, target, config, group, by_name, source_shapes, target_shapes,
+                               start_after, table_deadline, write, results, lag_since, resume.started_at)
+            if done is not None:  # cut at the deadline inside a single table
+                next_cursor = _cursor(groups, index, done, resume.started_at)
+                _lag_not_reached(source, target, group, by_name, source_shapes, done, lag_since)
+                for later in groups[index + 1:]:
+                    _lag_not_reached(source, target, later, by_name, source_shapes, None, lag_since)
+                break
+        lag = _lag_seconds(source, lag_since)
+    ordered = [results[name] for group in groups for name in group]
+    return SyncResult(mode=mode, status="continue" if next_cursor else "done", cursor=next_cursor,
+                      tables=ordered, replication_lag_seconds=lag)
+
+
+def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_name, source_shapes,
+                target_shapes, start_after, deadline, write: bool, results: Dict[str, TableResult],
+                lag_since: List[Any], started_at: float) -> Optional[Tuple[Any, ...]]:
+    """Diff and (when writing) apply one FK group; returns the cut key when stopped early."""
+    diffed: List[Tuple[TablePlan, TableDelta]] = []
+    timings: Dict[str, float] = {}
+    for name in group:
+        began = time.monotonic()
+        table_config = by_name[name]
+        result = results[name]
+        drift = compare_shapes(source_shapes[name], target_shapes[name], table_config.exclude_columns)
+        if drift:
+            result.state, result.drift = "drift", drift
+            _log(result, "plan" if not write else "apply", time.monotonic() - began)
+            continue
+        table_plan = _table_plan(source_shapes[name], table_config)
+        delta = diff_table(source, target, table_plan, chunk_rows=config.chunk_rows, hash_name=config.hash,
+                           start_after=start_after, deadline=deadline)
+        result.inserted, result.updated, result.deleted = len(delta.inserts), len(delta.updates), len(delta.deletes)
+        result.chunks_compared, result.chunks_differing = delta.chunks_compared, delta.chunks_differing
+        result.state = ("changed" if delta.changes else "in_sync") if delta.complete else "partial"
+        diffed.append((table_plan, delta))
+        timings[name] = time.monotonic() - began
+    ordered, per_table = group_statements(target, diffed)
+    began = time.monotonic()
+    if write:
+        apply_statements(target, ordered)
+    apply_seconds = time.monotonic() - began
+    for table_plan, delta in diffed:
+        result = results[table_plan.name]
+        if not write:
+            result.sql = per_table[table_plan.name]
+            _lag_from_delta(table_plan, delta, by_name[table_plan.name], lag_since, started_at)
+        _log(result, "apply" if write else "plan", timings[table_plan.name] + apply_seconds)
+    cut = next((d for _, d in diffed if not d.complete), None)
+    return cut.covered_to if cut is not None else None
+
+
+def _table_plan(shape: TableShape, table_config: TableConfig) -> TablePlan:
+    excluded = set(table_config.exclude_columns)
+    bad = [c for c in shape.primary_key if c in excluded]
+    if bad:
+        raise RefdataError(f"table {shape.name!r}: primary key column(s) {', '.join(bad)} cannot be excluded")
+    if table_config.updated_at_column and table_config.updated_at_column not in shape.columns:
+        raise RefdataError(
+            f"table {shape.name!r}: updated_at_column {table_config.updated_at_column!r} does not exist"
+        )
+    columns = [c for c in shape.columns.values() if c.name not in excluded]
+    key = [shape.columns[name] for name in shape.primary_key]
+    return TablePlan(name=shape.name, columns=columns, key=key, where=table_config.where)
+
+
+# --- replication lag ------------------------------------------------------------------------
+
+def _lag_from_delta(table_plan: TablePlan, delta: TableDelta, table_config: TableConfig,
+                    lag_since: List[Any], started_at: float) -> None:
+    """Plan mode: the delta is still missing on the target."""
+    column = table_config.updated_at_column
+    rows = delta.inserts + delta.updates
+    if column:
+        position = [c.name for c in table_plan.columns].index(column)
+        stamps = [row[position] for row in rows if isinstance(row[position], _dt.datetime)]
+        if stamps:
+            lag_since.append(min(stamps))
+        if delta.deletes or len(stamps) < len(rows):
+            lag_since.append(started_at)
+    elif delta.changes:
+        lag_since.append(started_at)
+
+
+def _lag_not_reached(source, target, group, by_name, source_shapes, after, lag_since: List[Any]) -> None:
+    """Tables (or the rest of one) not compared in this call: oldest source change newer than the target."""
+    for name in group:
+        column = by_name[name].updated_at_column
+        shape = source_shapes[name]
+        if not column or not shape.exists or column not in shape.columns:
+            continue
+        table_plan = _table_plan(shape, by_name[name])
+        where, args = table_plan.range_where(after, None)
+        col = quote_ident(column)
+        with target.cursor() as cur:
+            cur.execute(f"SELECT MAX({col}) FROM {table_plan.qname}{where}", args)
+            newest_target = cur.fetchone()[0]
+        extra = f" {'AND' if where else 'WHERE'} {col} > %s" if newest_target is not None else ""
+        with source.cursor() as cur:
+            cur.execute(f"SELECT MIN({col}) FROM {table_plan.qname}{where}{extra}",
+                        args + ([newest_target] if newest_target is not None else []))
+            oldest_missing = cur.fetchone()[0]
+        if isinstance(oldest_missing, _dt.datetime):
+            lag_since.append(oldest_missing)
+
+
+def _lag_seconds(source, lag_since: List[Any]) -> float:
+    if not lag_since:
+        return 0.0
+    with source.cursor() as cur:
+        cur.execute("SELECT UTC_TIMESTAMP(6)")
+        server_now = cur.fetchone()[0]
+    ages = []
+    for since in lag_since:
+        if isinstance(since, _dt.datetime):
+            ages.append((server_now - since).total_seconds())
+        else:
+            ages.append(time.time() - float(since))
+    return max(0.0, max(ages))
+
+
+def _log(result: TableResult, mode: str, seconds: float) -> None:
+    # Counts and drift only: never row values (excluded columns are not even read).
+    LOG.info(json.dumps({
+        "event": "refdata_table", "mode": mode, "table": result.table, "state": result.state,
+        "inserted": result.inserted, "updated": result.updated, "deleted": result.deleted,
+        "chunks_compared": result.chunks_compared, "chunks_differing": result.chunks_differing,
+        "drift": result.drift, "seconds": round(seconds, 3),
+    }, default=str))

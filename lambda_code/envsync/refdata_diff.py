@@ -1,0 +1,176 @@
+"""Reference-data sync, diff side: find the delta between two copies of a table.
+
+Walk the primary key in chunks of `chunk_rows` source rows. For each chunk both servers
+compute a fingerprint at the same time (the target's query runs on a worker thread while the
+source computes its own and the next chunk boundary), so the per-row work stays on the
+servers and they work in parallel:
+
+- *aggregate* mode: `COUNT(*), BIT_XOR(<row hash>)`, one small row per chunk and side;
+- *row* mode: `COUNT(*), GROUP_CONCAT(<key>:<row hash>)`, one string per chunk and side.
+  Equal strings mean an equal chunk; otherwise the two strings are split and compared as
+  sets in C (str.split, set difference), and only the keys of the differing entries are
+  decoded in Python.
+
+A chunk that differs in aggregate mode is re-read in row mode. When most recent chunks
+differ (changes spread over the table), the walk switches to row mode directly to avoid
+reading those chunks twice, and back when chunks come out clean again.
+
+Row hash: `crc32` (CRC32 of the row image, 32 bits) or `md5` (first 64 bits of MD5).
+Only the changed rows are fetched in full, from the source, by key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Sequence, Set, Tuple
+
+from envsync.refdata_schema import RefdataError, TablePlan, value_expr
+
+HASHES = ("crc32", "md5")
+FETCH_BATCH = 500
+ADAPT_WINDOW = 8
+
+
+@dataclass
+class TableDelta:
+    inserts: List[Tuple[Any, ...]] = field(default_factory=list)  # full source rows
+    updates: List[Tuple[Any, ...]] = field(default_factory=list)  # full source rows
+    deletes: List[Tuple[Any, ...]] = field(default_factory=list)  # target keys
+    chunks_compared: int = 0
+    chunks_differing: int = 0
+    complete: bool = True  # False: stopped at the deadline after `covered_to`
+    covered_to: Optional[Tuple[Any, ...]] = None  # last key of the covered range when incomplete
+
+    @property
+    def changes(self) -> int:
+        return len(self.inserts) + len(self.updates) + len(self.deletes)
+
+
+def _row_hash(plan: TablePlan, hash_name: str) -> Tuple[str, str]:
+    """(aggregate expression, per-row expression) for the chosen hash."""
+    image = plan.row_image()
+    if hash_name == "md5":
+        return f"BIT_XOR(CONV(LEFT(MD5({image}), 16), 16, 10))", f"LEFT(MD5({image}), 16)"
+    return f"BIT_XOR(CRC32({image}))", f"CRC32({image})"
+
+
+class _ChunkQueries:
+    def __init__(self, plan: TablePlan, chunk_rows: int, hash_name: str) -> None:
+        if hash_name not in HASHES:
+            raise RefdataError(f"unknown hash {hash_name!r}: use one of {', '.join(HASHES)}")
+        self.plan = plan
+        self.chunk_rows = chunk_rows
+        aggregate, per_row = _row_hash(plan, hash_name)
+        self.aggregate_sql = f"SELECT COUNT(*), {aggregate} FROM {plan.qname}"
+        self.rows_sql = (
+            f"SELECT COUNT(*), GROUP_CONCAT({plan.key_encoding()}, ':', {per_row} SEPARATOR ',') "
+            f"FROM {plan.qname}"
+        )
+        key_values = ", ".join(value_expr(c) for c in plan.key)  # FLOAT keys widened too
+        self.boundary_sql = f"SELECT {key_values} FROM {plan.qname}"
+
+    def boundary(self, conn, after: Optional[Tuple[Any, ...]]) -> Optional[Tuple[Any, ...]]:
+        """Key of the chunk_rows-th source row after `after`, or None when fewer remain."""
+        where, args = self.plan.range_where(after, None)
+        sql = f"{self.boundary_sql}{where} ORDER BY {self.plan.key_list} LIMIT 1 OFFSET {self.chunk_rows - 1}"
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            row = cur.fetchone()
+        return tuple(row) if row else None
+
+    def fingerprint(self, conn, lower, upper, row_mode: bool) -> Tuple[int, Any]:
+        where, args = self.plan.range_where(lower, upper)
+        with conn.cursor() as cur:
+            cur.execute((self.rows_sql if row_mode else self.aggregate_sql) + where, args)
+            count, value = cur.fetchone()
+        return int(count), value
+
+    def fetch_rows(self, conn, keys: Sequence[Tuple[Any, ...]]) -> List[Tuple[Any, ...]]:
+        rows: List[Tuple[Any, ...]] = []
+        for start in range(0, len(keys), FETCH_BATCH):
+            batch = keys[start:start + FETCH_BATCH]
+            condition, args = self.plan.key_in(batch)
+            if self.plan.where:
+                condition += f" AND ({self.plan.where})"
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT {self.plan.select_list} FROM {self.plan.qname} WHERE {condition}", args)
+                rows.extend(tuple(r) for r in cur.fetchall())
+        return rows
+
+
+def _entries(count: int, text: Optional[Any], side: str, table: str) -> Set[str]:
+    if not count:
+        return set()
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("ascii")
+    entries = set(text.split(","))
+    if len(entries) != count:
+        raise RefdataError(
+            f"{table}: {side} chunk fingerprint lists {len(entries)} rows for COUNT(*) = {count}; "
+            "GROUP_CONCAT was truncated (raise max_allowed_packet or lower chunk_rows)"
+        )
+    return entries
+
+
+def diff_table(
+    source,
+    target,
+    plan: TablePlan,
+    *,
+    chunk_rows: int,
+    hash_name: str,
+    start_after: Optional[Tuple[Any, ...]] = None,
+    deadline: Optional[float] = None,
+) -> TableDelta:
+    """Compare the table chunk by chunk from `start_after`; stop early at `deadline`.
+
+    At least one chunk is compared per call, so repeated calls always make progress.
+    """
+    queries = _ChunkQueries(plan, chunk_rows, hash_name)
+    delta = TableDelta()
+    insert_keys: List[Tuple[Any, ...]] = []
+    update_keys: List[Tuple[Any, ...]] = []
+    recent: deque = deque(maxlen=ADAPT_WINDOW)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="refdata-target") as pool:
+        lower = start_after
+        upper = queries.boundary(source, lower)
+        while True:
+            row_mode = len(recent) >= 2 and sum(recent) * 2 >= len(recent)
+            pending = pool.submit(queries.fingerprint, target, lower, upper, row_mode)
+            try:
+                source_print = queries.fingerprint(source, lower, upper, row_mode)
+                next_upper = queries.boundary(source, upper) if upper is not None else None
+            finally:
+                target_print = pending.result()
+            delta.chunks_compared += 1
+            differs = source_print != target_print
+            if differs and not row_mode:
+                pending = pool.submit(queries.fingerprint, target, lower, upper, True)
+                try:
+                    source_print = queries.fingerprint(source, lower, upper, True)
+                finally:
+                    target_print = pending.result()
+                differs = source_print != target_print
+            recent.append(1 if differs else 0)
+            if differs:
+                delta.chunks_differing += 1
+                source_entries = _entries(*source_print, "source", plan.name)
+                target_entries = _entries(*target_print, "target", plan.name)
+                source_only = {e.rsplit(":", 1)[0] for e in source_entries - target_entries}
+                target_only = {e.rsplit(":", 1)[0] for e in target_entries - source_entries}
+                update_keys.extend(plan.decode_key(k) for k in source_only & target_only)
+                insert_keys.extend(plan.decode_key(k) for k in source_only - target_only)
+                delta.deletes.extend(plan.decode_key(k) for k in target_only - source_only)
+            if upper is None:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                delta.complete = False
+                delta.covered_to = upper
+                break
+            lower, upper = upper, next_upper
+    delta.inserts = queries.fetch_rows(source, insert_keys)
+    delta.updates = queries.fetch_rows(source, update_keys)
+    return delta

@@ -1,0 +1,334 @@
+"""Reference-data sync, schema side: what a listed table looks like on each server.
+
+Reads `information_schema` (SQL common to MariaDB 10.11, MySQL 5.7 and 8.0), finds the
+primary key, the columns to compare, the drift between the two sides, the foreign-key order
+among the listed tables, and builds the per-row SQL expressions the diff runs on the server:
+
+- the *row image*: `CONCAT_WS('|', <null bitmap>, ...)` where every string-like value is
+  preceded by its byte length, so `('a|b','c')` and `('a','b|c')` give different images and a
+  NULL is told from `''` by the bitmap (CONCAT_WS skips NULLs). FLOAT is widened to DOUBLE
+  (`+ 0e0`) because the text protocol prints FLOAT with 6 significant digits.
+- the *key encoding*: integers as decimal, everything else as HEX of its bytes, so a key
+  travels inside a GROUP_CONCAT without any separator ambiguity and decodes exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
+BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit"}
+TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json"}
+FLOAT_TYPES = {"float"}
+DECIMAL_TYPES = {"decimal", "numeric"}
+REAL_TYPES = {"double", "real", "double precision"}
+
+
+class RefdataError(RuntimeError):
+    """A listed table cannot be synchronised as configured (no primary key, bad cursor...)."""
+
+
+def quote_ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str  # lower-case DATA_TYPE
+    column_type: str  # full COLUMN_TYPE, e.g. "decimal(18,4) unsigned"
+    nullable: bool
+    charset: Optional[str]
+    collation: Optional[str]
+
+    @property
+    def signature(self) -> Tuple[str, Optional[str], Optional[str], bool]:
+        return (self.column_type.lower(), self.charset, self.collation, self.nullable)
+
+
+@dataclass
+class TableShape:
+    """One table as seen on one server (None fields when the table is missing)."""
+
+    name: str
+    columns: Dict[str, Column] = field(default_factory=dict)  # in ordinal order
+    primary_key: List[str] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.columns)
+
+
+def read_shapes(conn, names: Sequence[str]) -> Dict[str, TableShape]:
+    """Columns and primary keys of the named tables in the connection's current schema."""
+    shapes = {name: TableShape(name) for name in names}
+    if not names:
+        return shapes
+    marks = ",".join(["%s"] * len(names))
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, "
+            "CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
+            f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks}) "
+            "ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            list(names),
+        )
+        for table, column, data_type, column_type, nullable, charset, collation in cur.fetchall():
+            shapes[table].columns[column] = Column(
+                name=column, data_type=str(data_type).lower(), column_type=str(column_type),
+                nullable=nullable == "YES", charset=charset, collation=collation,
+            )
+        cur.execute(
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE "
+            f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks}) "
+            "AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            list(names),
+        )
+        for table, column in cur.fetchall():
+            shapes[table].primary_key.append(column)
+    return shapes
+
+
+def read_foreign_keys(conn, names: Sequence[str]) -> List[Tuple[str, str]]:
+    """(child, parent) pairs among the named tables, from the target's information_schema."""
+    if not names:
+        return []
+    marks = ",".join(["%s"] * len(names))
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE "
+            f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks}) "
+            "AND REFERENCED_TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL",
+            list(names),
+        )
+        return [(child, parent) for child, parent in cur.fetchall() if parent in names]
+
+
+def fk_groups(names: Sequence[str], edges: Sequence[Tuple[str, str]]) -> List[List[str]]:
+    """Listed tables grouped by FK connectivity, each group parents-first, groups in config order.
+
+    Tables linked by foreign keys are applied in one transaction (children's deletes after
+    the parents' inserts), so both orders hold without a half-applied table in between.
+    A self-reference is ignored for ordering; a cycle keeps config order for its members.
+    """
+    parent_of: Dict[str, set] = {name: set() for name in names}
+    linked: Dict[str, set] = {name: set() for name in names}
+    for child, parent in edges:
+        if child != parent:
+            parent_of[child].add(parent)
+            linked[child].add(parent)
+            linked[parent].add(child)
+    seen: set = set()
+    groups: List[List[str]] = []
+    for name in names:
+        if name in seen:
+            continue
+        component, stack = [], [name]
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            component.append(current)
+            stack.extend(sorted(linked[current] - seen))
+        members = [n for n in names if n in component]  # config order
+        ordered: List[str] = []
+        remaining = list(members)
+        while remaining:
+            ready = [n for n in remaining if not (parent_of[n] & set(remaining)) - {n}]
+            pick = ready[0] if ready else remaining[0]  # cycle: fall back to config order
+            ordered.append(pick)
+            remaining.remove(pick)
+        groups.append(ordered)
+    return groups
+
+
+def compare_shapes(source: TableShape, target: TableShape, exclude: Sequence[str]) -> List[Dict[str, Any]]:
+    """Drift entries between the two sides for the compared (non-excluded) columns."""
+    drift: List[Dict[str, Any]] = []
+    for side, shape in (("source", source), ("target", target)):
+        if not shape.exists:
+            drift.append({"kind": "missing_table", "missing_on": side})
+    if drift:
+        return drift
+    excluded = set(exclude)
+    for name in source.columns:
+        if name not in excluded and name not in target.columns:
+            drift.append({"kind": "missing_column", "column": name, "missing_on": "target"})
+    for name in target.columns:
+        if name not in excluded and name not in source.columns:
+            drift.append({"kind": "missing_column", "column": name, "missing_on": "source"})
+    for name, column in source.columns.items():
+        other = target.columns.get(name)
+        if name in excluded or other is None:
+            continue
+        if column.signature != other.signature:
+            drift.append({
+                "kind": "column_type", "column": name,
+                "source": _describe(column), "target": _describe(other),
+            })
+    if source.primary_key != target.primary_key:
+        drift.append({"kind": "primary_key", "source": source.primary_key, "target": target.primary_key})
+    return drift
+
+
+def _describe(column: Column) -> str:
+    text = column.column_type + ("" if column.nullable else " NOT NULL")
+    return text + (f" {column.charset}/{column.collation}" if column.charset else "")
+
+
+@dataclass
+class TablePlan:
+    """The SQL pieces the diff and apply use for one table (built from the source's shape)."""
+
+    name: str
+    columns: List[Column]  # compared and copied columns, PK included, in table order
+    key: List[Column]
+    where: Optional[str]
+
+    @property
+    def qname(self) -> str:
+        return quote_ident(self.name)
+
+    @property
+    def column_list(self) -> str:
+        return ", ".join(quote_ident(c.name) for c in self.columns)
+
+    @property
+    def select_list(self) -> str:
+        """Columns as fetched for copying: FLOAT widened so no precision is lost."""
+        return ", ".join(value_expr(c) for c in self.columns)
+
+    @property
+    def key_list(self) -> str:
+        return ", ".join(quote_ident(c.name) for c in self.key)
+
+    def row_image(self) -> str:
+        parts: List[str] = []
+        nullable = [c for c in self.columns if c.nullable]
+        if nullable:
+            parts.append("CONCAT(" + ", ".join(f"ISNULL({quote_ident(c.name)})" for c in nullable) + ")")
+        for column in self.columns:
+            ident = quote_ident(column.name)
+            if column.data_type in TEXT_TYPES or column.data_type in BINARY_TYPES:
+                parts.append(f"LENGTH({ident})")
+                parts.append(ident)
+            else:
+                parts.append(value_expr(column))
+        return "CONCAT_WS('|', " + ", ".join(parts) + ")"
+
+    def key_encoding(self) -> str:
+        parts = [key_expr(c) for c in self.key]
+        return parts[0] if len(parts) == 1 else "CONCAT_WS('.', " + ", ".join(parts) + ")"
+
+    def decode_key(self, encoded: str) -> Tuple[Any, ...]:
+        pieces = encoded.split(".") if len(self.key) > 1 else [encoded]
+        return tuple(decode_key_part(c, p) for c, p in zip(self.key, pieces))
+
+    def after(self, key: Optional[Sequence[Any]]) -> Tuple[str, List[Any]]:
+        """SQL condition `key > given` (expanded, so every engine uses the PK range)."""
+        if key is None:
+            return "", []
+        return _tuple_compare(self.key, key, ">")
+
+    def upto(self, key: Optional[Sequence[Any]]) -> Tuple[str, List[Any]]:
+        if key is None:
+            return "", []
+        return _tuple_compare(self.key, key, "<=")
+
+    def key_in(self, keys: Sequence[Tuple[Any, ...]]) -> Tuple[str, List[Any]]:
+        if len(self.key) == 1:
+            marks = ", ".join(["%s"] * len(keys))
+            return f"{quote_ident(self.key[0].name)} IN ({marks})", [k[0] for k in keys]
+        row = "(" + ", ".join(["%s"] * len(self.key)) + ")"
+        args: List[Any] = []
+        for key in keys:
+            args.extend(key)
+        return f"({self.key_list}) IN ({', '.join([row] * len(keys))})", args
+
+    def range_where(self, lower: Optional[Sequence[Any]], upper: Optional[Sequence[Any]]) -> Tuple[str, List[Any]]:
+        conditions, args = [], []
+        for sql, values in (self.after(lower), self.upto(upper)):
+            if sql:
+                conditions.append(sql)
+                args.extend(values)
+        if self.where:
+            conditions.append(f"({self.where})")
+        return (" WHERE " + " AND ".join(conditions)) if conditions else "", args
+
+
+def _tuple_compare(key: Sequence[Column], values: Sequence[Any], op: str) -> Tuple[str, List[Any]]:
+    """(a, b) > (x, y) written as a > x OR (a = x AND b > y), which every optimizer ranges."""
+    strict = op.rstrip("=")
+    disjuncts, args = [], []
+    for i in range(len(key)):
+        terms = [f"{quote_ident(c.name)} = %s" for c in key[:i]]
+        last_op = op if i == len(key) - 1 else strict
+        terms.append(f"{quote_ident(key[i].name)} {last_op} %s")
+        disjuncts.append("(" + " AND ".join(terms) + ")")
+        args.extend(values[: i + 1])
+    return "(" + " OR ".join(disjuncts) + ")", args
+
+
+def value_expr(column: Column) -> str:
+    ident = quote_ident(column.name)
+    return f"({ident} + 0e0)" if column.data_type in FLOAT_TYPES else ident
+
+
+def key_expr(column: Column) -> str:
+    ident = quote_ident(column.name)
+    if column.data_type in INTEGER_TYPES:
+        return ident
+    if column.data_type in BINARY_TYPES:
+        return f"HEX({ident})"
+    return f"HEX(CONVERT({value_expr(column)} USING utf8mb4))"
+
+
+def decode_key_part(column: Column, text: str) -> Any:
+    if column.data_type in INTEGER_TYPES:
+        return int(text)
+    raw = bytes.fromhex(text)
+    if column.data_type in BINARY_TYPES:
+        return raw
+    value = raw.decode("utf-8")
+    if column.data_type in DECIMAL_TYPES:
+        return Decimal(value)
+    if column.data_type in FLOAT_TYPES or column.data_type in REAL_TYPES:
+        return float(value)
+    return value  # text and temporal values bind as strings
+
+
+# Cursor keys must be JSON: tag every value with its type.
+def encode_key(key: Optional[Sequence[Any]]) -> Optional[List[List[str]]]:
+    if key is None:
+        return None
+    encoded = []
+    for value in key:
+        if isinstance(value, bool) or value is None:
+            raise RefdataError(f"cannot encode key value of type {type(value).__name__} in a cursor")
+        if isinstance(value, int):
+            encoded.append(["i", str(value)])
+        elif isinstance(value, (bytes, bytearray)):
+            encoded.append(["b", bytes(value).hex()])
+        elif isinstance(value, Decimal):
+            encoded.append(["d", str(value)])
+        elif isinstance(value, float):
+            encoded.append(["f", repr(value)])
+        elif isinstance(value, (_dt.datetime, _dt.date, _dt.timedelta)):
+            encoded.append(["s", str(value)])
+        else:
+            encoded.append(["s", str(value)])
+    return encoded
+
+
+def decode_key(encoded: Optional[Sequence[Sequence[str]]]) -> Optional[Tuple[Any, ...]]:
+    if encoded is None:
+        return None
+    decoders = {"i": int, "b": bytes.fromhex, "d": Decimal, "f": float, "s": str}
+    try:
+        return tuple(decoders[tag](text) for tag, text in encoded)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RefdataError(f"cursor key {encoded!r} is not one this engine wrote: {exc}") from exc
