@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from envsync import history
 from tests.engine.conftest import EnvDB, write_scripts
@@ -20,6 +20,13 @@ ENVSYNC = [sys.executable, "-m", "envsync.cli"]
 def envsync(*args: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
     return subprocess.run([*ENVSYNC, *args], capture_output=True, text=True, timeout=120,
                           env=env, check=False)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
 
 
 def rows(db: EnvDB) -> List[history.HistoryRow]:
@@ -83,9 +90,7 @@ def test_two_concurrent_applies_one_waits_then_fails_nothing_twice(
     }))
     first = subprocess.Popen([*ENVSYNC, "apply", "--target", dev.url, "--scripts", folder],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not dev.query("SELECT IS_USED_LOCK(%s)", (f"envsync:{dev.database}",))[0][0]:
-        time.sleep(0.05)
+    wait_until(lambda: dev.query("SELECT IS_USED_LOCK(%s)", (f"envsync:{dev.database}",))[0][0])
     started = time.monotonic()
     second = envsync("apply", "--target", dev.url, "--scripts", folder, "--lock-timeout", "1")
     waited = time.monotonic() - started
@@ -112,12 +117,7 @@ def test_kill_9_mid_script_then_rerun_names_the_statement_in_doubt(
     }))
     victim = subprocess.Popen([*ENVSYNC, "apply", "--target", dev.url, "--scripts", folder],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        progress = [(r.version, r.state, r.statements_applied) for r in rows(dev)]
-        if ("2", "running", 1) in progress:
-            break
-        time.sleep(0.05)
+    wait_until(lambda: ("2", "running", 1) in [(r.version, r.state, r.statements_applied) for r in rows(dev)])
     time.sleep(0.3)  # let statement 2 (the SLEEP) start
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
@@ -141,3 +141,26 @@ def test_kill_9_mid_script_then_rerun_names_the_statement_in_doubt(
     assert {"a", "b", "c", "d"} <= {t for (t,) in dev.query("SHOW TABLES")}
     assert [(r.version, r.state, r.statements_applied) for r in rows(dev)] == [
         ("1", "success", 1), ("2", "success", 3), ("3", "success", 1)]
+
+
+def test_drift_and_refdata_commands(chain: Dict[str, EnvDB], tmp_path: Path) -> None:
+    dev, staging = chain["dev"], chain["staging"]
+    folder = str(write_scripts(tmp_path / "s", {
+        "V1__currency.sql": "CREATE TABLE currency (code CHAR(3) PRIMARY KEY, name VARCHAR(40));\n"}))
+    for db in (dev, staging):
+        assert envsync("apply", "--target", db.url, "--scripts", folder).returncode == 0
+    assert envsync("drift", "--target", staging.url, "--upstream", dev.url).returncode == 0
+    staging.query("ALTER TABLE currency ADD COLUMN symbol VARCHAR(3)")
+    drift = envsync("drift", "--target", staging.url, "--upstream", dev.url)
+    assert drift.returncode == 1 and "symbol" in drift.stdout
+    staging.query("ALTER TABLE currency DROP COLUMN symbol")
+
+    dev.query("INSERT INTO currency VALUES ('EUR', 'Euro'), ('USD', 'US dollar')")
+    config = tmp_path / "refdata.json"
+    config.write_text(json.dumps({"tables": [{"name": "currency"}]}))
+    common = ["--target", staging.url, "--upstream", dev.url, "--config", str(config)]
+    planned = envsync("--json", "refdata", "plan", *common)
+    assert planned.returncode == 1 and json.loads(planned.stdout)["rows_changed"] == 2
+    assert envsync("refdata", "apply", *common).returncode == 0
+    assert envsync("refdata", "plan", *common).returncode == 0
+    assert staging.query("SELECT COUNT(*) FROM currency") == [(2,)]
