@@ -122,6 +122,8 @@ class EnvContext:
         self.target_info: Optional[ConnectionInfo] = None
 
     def _connect(self, info: ConnectionInfo, password: str, env_name: str) -> Any:
+        if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and not info.tls:
+            raise ConfigError(f"{env_name} connection string has tls=false: TLS is required in AWS")
         connection = connect(info, password, ca_bundle=self.config.ca_bundle, env_name=env_name)
         self._connections.append(connection)
         return connection

@@ -31,7 +31,7 @@ import datetime
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from envsync import history
 from envsync.history import FAILED, PENDING, RUNNING, SUCCESS, HistoryRow
@@ -47,6 +47,17 @@ class MigrationError(RuntimeError):
 
 
 # ---------------------------------------------------------------- sources
+
+class ScriptSource(Protocol):
+    """Where an env's migrations come from: `DirectorySource`, `aws.S3ScriptSource` (dev's
+    bucket) or `UpstreamHistorySource` (staging, prod)."""
+
+    env_name: str  # recorded as the history row's source_env
+
+    def describe(self) -> str: ...
+
+    def view(self) -> SourceView: ...
+
 
 @dataclass
 class SourceView:
@@ -251,7 +262,7 @@ def _safe_statements(row: HistoryRow) -> List[Any]:
         return []
 
 
-def make_plan(connection: Any, source: Any, now: Optional[float] = None) -> Plan:
+def make_plan(connection: Any, source: ScriptSource, now: Optional[float] = None) -> Plan:
     """What an apply would run; reads only."""
     view = source.view()
     rows = history.read_rows(connection)
@@ -293,7 +304,7 @@ class MigrationResult:
 
 def apply(
     connection: Any,
-    source: Any,
+    source: ScriptSource,
     *,
     schema: str,
     lock_timeout: int = DEFAULT_LOCK_TIMEOUT,

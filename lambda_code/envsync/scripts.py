@@ -90,6 +90,12 @@ def load_script(name: str, body: bytes, uploaded_at: Optional[float] = None) -> 
         statements = split_statements(text)
     except ScriptError as error:
         raise ScriptError(f"{name}: {error}") from error
+    for statement in statements:
+        # History rows are written unqualified into the app schema on the same session, and a
+        # script is promoted to other envs' app schemas: switching schema would break both.
+        if re.match(r"(?i)use\s", statement.sql):
+            raise ScriptError(f"{name}: statement {statement.number} (line {statement.line}): USE is "
+                              "not allowed; a migration applies to its env's app schema")
     return Script(name=name, version=version, description=description, body=body,
                   uploaded_at=uploaded_at, statements=statements)
 
