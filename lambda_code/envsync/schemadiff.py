@@ -111,9 +111,15 @@ def diff(
     *,
     left_name: str = "left",
     right_name: str = "right",
+    ignore_kinds: Iterable[str] = (),
 ) -> DriftReport:
-    """Every difference between schema ``a`` (left) and ``b`` (right)."""
+    """Every difference between schema ``a`` (left) and ``b`` (right).
+
+    ``ignore_kinds`` leaves out whole kinds (``trigger``, ``procedure``, ``function``, ``view``,
+    ...): for a side read by a user that cannot see them (see ``load_schema``).
+    """
     patterns = tuple(ignore_tables)
+    skipped_kinds = frozenset(kind.lower() for kind in ignore_kinds)
 
     def ignored(name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
@@ -136,6 +142,8 @@ def diff(
             out, routine_type.lower(), [r for r in a.routines if r.type == routine_type],
             [r for r in b.routines if r.type == routine_type], _routine_summary, _diff_routine,
         )
+    if skipped_kinds:
+        out = [d for d in out if d.kind not in skipped_kinds]
     return DriftReport(
         differences=tuple(out), left_name=left_name, right_name=right_name, ignored_tables=patterns
     )

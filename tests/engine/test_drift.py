@@ -459,3 +459,43 @@ def test_report_order_is_deterministic(
     assert [line.split(":")[0] for line in lines] == [
         "table aa_first", "column orders.note", "table settings", "table zz_last",
     ]
+
+
+def test_reader_privileges_decide_what_is_visible(
+    machine_mariadb: Dict[str, object], left_schema: SchemaModel, right_conn: pymysql.Connection,
+    scratch_schema: str,
+) -> None:
+    """A SELECT + SHOW VIEW user sees tables and views but no triggers and no routines."""
+    user = f"envsync_rd_{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex
+    hosts = ("localhost", "127.0.0.1", "%")
+    with right_conn.cursor() as cursor:
+        for host in hosts:
+            cursor.execute(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'")  # hex
+            cursor.execute(f"GRANT SELECT, SHOW VIEW ON `{scratch_schema}`.* TO '{user}'@'{host}'")
+    try:
+        reader = dict(machine_mariadb, user=user, password=password)
+        conn = _connect(reader, scratch_schema)
+        seen = load_schema(conn, scratch_schema)
+        conn.close()
+        assert (len(seen.tables), len(seen.views), seen.triggers, seen.routines) == (
+            len(left_schema.tables), 1, (), ()
+        )
+        assert diff(left_schema, seen).lines() == [
+            "trigger trg_orders_amount: only in left: BEFORE INSERT ON orders",
+            "function fee: only in left: (IN amount decimal(12,2)) RETURNS decimal(12,2)",
+            "procedure close_order: only in left: (IN order_id bigint)",
+        ]
+        assert diff(left_schema, seen, ignore_kinds=("trigger", "procedure", "function")).in_sync
+
+        with right_conn.cursor() as cursor:
+            for host in hosts:
+                cursor.execute(f"GRANT TRIGGER ON `{scratch_schema}`.* TO '{user}'@'{host}'")
+                cursor.execute(f"GRANT SELECT ON mysql.proc TO '{user}'@'{host}'")
+        conn = _connect(reader, scratch_schema)
+        assert diff(left_schema, load_schema(conn, scratch_schema)).in_sync
+        conn.close()
+    finally:
+        with right_conn.cursor() as cursor:
+            for host in hosts:
+                cursor.execute(f"DROP USER IF EXISTS '{user}'@'{host}'")
