@@ -24,7 +24,7 @@ class Responses:
         bodies: List[Dict[str, Any]] = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:
                 assert self.headers.get("Content-Type", "") == ""
                 bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 self.send_response(200)

@@ -6,98 +6,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict
 
-import boto3
 import pytest
 
 from envsync_local.mariadb import free_port
-from envsync_local.moto_server import MotoServer, MotoServerError
+from envsync_local.moto_server import MotoServerError
 from envsync_local.moto_server import start as start_moto
-
-DEV, STAGING, PROD = "111111111111", "222222222222", "333333333333"
-
-
-@pytest.fixture(scope="session")
-def closed_port() -> int:
-    return free_port()
-
-
-@pytest.fixture(scope="session")
-def models_server(tmp_path_factory: pytest.TempPathFactory, machine_mariadb: Dict[str, Any],
-                  closed_port: int) -> Iterator[MotoServer]:
-    """A moto server whose endpoint map sends dev to the machine's MariaDB."""
-    base = tmp_path_factory.mktemp("cfn_models")
-    endpoints = base / "endpoints.json"
-    endpoints.write_text(json.dumps({
-        "dev": {"account_id": DEV, "host": "127.0.0.1", "port": machine_mariadb["port"]},
-        "staging": {"account_id": STAGING, "host": "127.0.0.1", "port": closed_port},
-    }))
-    server = start_moto(free_port(), base / "moto.log", endpoints_file=endpoints)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-class Account:
-    """boto3 clients in one simulated account (moto maps assumed-role keys to the account)."""
-
-    def __init__(self, server: MotoServer, account_id: str):
-        base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                             region_name="us-east-1")
-        sts = base.client("sts", endpoint_url=server.endpoint_url)
-        credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account_id}:role/deployer",
-                                      RoleSessionName="tests")["Credentials"]
-        self.account_id = account_id
-        self.endpoint_url = server.endpoint_url
-        self.session = boto3.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"], region_name="us-east-1")
-
-    def client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint_url)
-
-    def create(self, name: str, template: Dict[str, Any], **parameters: str) -> Dict[str, Any]:
-        cfn = self.client("cloudformation")
-        cfn.create_stack(StackName=name, TemplateBody=json.dumps(template),
-                         Parameters=[{"ParameterKey": k, "ParameterValue": v}
-                                     for k, v in parameters.items()])
-        return cfn.describe_stacks(StackName=name)["Stacks"][0]
-
-    def update(self, name: str, template: Dict[str, Any], **parameters: str) -> Dict[str, Any]:
-        cfn = self.client("cloudformation")
-        cfn.update_stack(StackName=name, TemplateBody=json.dumps(template),
-                         Parameters=[{"ParameterKey": k, "ParameterValue": v}
-                                     for k, v in parameters.items()])
-        return cfn.describe_stacks(StackName=name)["Stacks"][0]
-
-    def delete(self, name: str) -> None:
-        self.client("cloudformation").delete_stack(StackName=name)
-
-    def outputs(self, stack: Dict[str, Any]) -> Dict[str, str]:
-        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-
-    def failure_reasons(self, name: str) -> str:
-        events = self.client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
-        return "\n".join(e.get("ResourceStatusReason") or "" for e in events)
-
-
-@pytest.fixture(scope="session")
-def dev(models_server: MotoServer) -> Account:
-    return Account(models_server, DEV)
-
-
-@pytest.fixture(scope="session")
-def staging(models_server: MotoServer) -> Account:
-    return Account(models_server, STAGING)
-
-
-@pytest.fixture(scope="session")
-def prod(models_server: MotoServer) -> Account:
-    return Account(models_server, PROD)
-
+from tests.local.conftest import DEV, PROD, Account
 
 # --- Secrets Manager -------------------------------------------------------------------------
 
@@ -387,3 +303,180 @@ def test_bad_endpoint_map_stops_the_server_at_start(tmp_path: Path):
     endpoints.write_text(json.dumps({"qa": {"account_id": "12345", "host": "127.0.0.1", "port": 1}}))
     with pytest.raises(MotoServerError, match="'qa': account_id '12345' is not 12 digits"):
         start_moto(free_port(), tmp_path / "moto.log", endpoints_file=endpoints, timeout=30)
+
+
+# --- S3 and IAM -------------------------------------------------------------------------------
+
+def bucket_template(lifecycle_days: int, versioning: str = "Enabled") -> Dict[str, Any]:
+    return {"Resources": {"Bucket": {
+        "Type": "AWS::S3::Bucket",
+        "Properties": {
+            "BucketName": "envsync-dev-migrations",
+            "VersioningConfiguration": {"Status": versioning},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [{
+                "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
+                                                  "KMSMasterKeyID": "alias/envsync/dev"}}]},
+            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "IgnorePublicAcls": True,
+                                               "BlockPublicPolicy": True, "RestrictPublicBuckets": True},
+            "LifecycleConfiguration": {"Rules": [{
+                "Id": "expire-scripts", "Status": "Enabled",
+                "ExpirationInDays": lifecycle_days,
+                "NoncurrentVersionExpiration": {"NoncurrentDays": lifecycle_days},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+            }]},
+            "Tags": [{"Key": "Env", "Value": "dev"}],
+        },
+    }}}
+
+
+def test_bucket_versioning_lifecycle_public_access_block(dev: Account):
+    dev.create("envsync-bucket", bucket_template(30))
+    s3 = dev.client("s3")
+    assert s3.get_bucket_versioning(Bucket="envsync-dev-migrations")["Status"] == "Enabled"
+    rule = s3.get_bucket_lifecycle_configuration(Bucket="envsync-dev-migrations")["Rules"][0]
+    assert rule["ID"] == "expire-scripts" and rule["Status"] == "Enabled"
+    assert rule["Expiration"]["Days"] == 30
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+    block = s3.get_public_access_block(Bucket="envsync-dev-migrations")["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    encryption = s3.get_bucket_encryption(Bucket="envsync-dev-migrations")
+    default = encryption["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]
+    assert default == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "alias/envsync/dev"}
+
+    dev.update("envsync-bucket", bucket_template(14, versioning="Suspended"))
+    assert s3.get_bucket_versioning(Bucket="envsync-dev-migrations")["Status"] == "Suspended"
+    rule = s3.get_bucket_lifecycle_configuration(Bucket="envsync-dev-migrations")["Rules"][0]
+    assert rule["Expiration"]["Days"] == 14
+
+    dev.delete("envsync-bucket")
+    assert "envsync-dev-migrations" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def role_template(managed: list) -> Dict[str, Any]:
+    return {"Resources": {
+        "ReadScripts": {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {"ManagedPolicyName": "envsync-dev-read-scripts", "PolicyDocument": {
+                "Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::envsync-dev-migrations/*"}]}},
+        },
+        "SyncRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": "envsync-dev-sync",
+                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole"}]},
+                "ManagedPolicyArns": managed,
+                "Policies": [{"PolicyName": "logs", "PolicyDocument": {
+                    "Version": "2012-10-17", "Statement": [{
+                        "Effect": "Allow", "Action": "logs:PutLogEvents",
+                        "Resource": "arn:aws:logs:us-east-1:111111111111:log-group:/envsync/*"}]}}],
+            },
+        },
+    }}
+
+
+VPC_ACCESS = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+
+
+def test_role_managed_policy_arns_attached_updated_detached(dev: Account):
+    read_scripts = f"arn:aws:iam::{DEV}:policy/envsync-dev-read-scripts"
+    dev.create("envsync-role", role_template([VPC_ACCESS, {"Ref": "ReadScripts"}]))
+    iam = dev.client("iam")
+    attached = iam.list_attached_role_policies(RoleName="envsync-dev-sync")["AttachedPolicies"]
+    assert sorted(p["PolicyArn"] for p in attached) == sorted([VPC_ACCESS, read_scripts])
+    assert iam.list_role_policies(RoleName="envsync-dev-sync")["PolicyNames"] == ["logs"]
+
+    dev.update("envsync-role", role_template([{"Ref": "ReadScripts"}]))
+    attached = iam.list_attached_role_policies(RoleName="envsync-dev-sync")["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [read_scripts]
+
+    dev.delete("envsync-role")
+    assert "envsync-dev-sync" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+
+
+# --- EC2: routes and peering, across accounts --------------------------------------------------
+
+def vpc_template(cidr: str) -> Dict[str, Any]:
+    return {
+        "Resources": {
+            "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": cidr}},
+            "Subnet": {"Type": "AWS::EC2::Subnet", "Properties": {
+                "VpcId": {"Ref": "Vpc"}, "CidrBlock": cidr.replace("0.0/16", "0.0/18"),
+                "AvailabilityZone": "us-east-1a"}},
+            "RouteTable": {"Type": "AWS::EC2::RouteTable", "Properties": {"VpcId": {"Ref": "Vpc"}}},
+            "Association": {"Type": "AWS::EC2::SubnetRouteTableAssociation", "Properties": {
+                "SubnetId": {"Ref": "Subnet"}, "RouteTableId": {"Ref": "RouteTable"}}},
+            "S3Endpoint": {"Type": "AWS::EC2::VPCEndpoint", "Properties": {
+                "VpcId": {"Ref": "Vpc"}, "ServiceName": "com.amazonaws.us-east-1.s3",
+                "RouteTableIds": [{"Ref": "RouteTable"}]}},
+        },
+        "Outputs": {"VpcId": {"Value": {"Ref": "Vpc"}},
+                    "RouteTableId": {"Value": {"Ref": "RouteTable"}}},
+    }
+
+
+def peering_template(peer_vpc: str, peer_cidr: str, peer_owner: str) -> Dict[str, Any]:
+    return {"Parameters": {"VpcId": {"Type": "String"}, "RouteTableId": {"Type": "String"}},
+            "Resources": {
+                "Peering": {"Type": "AWS::EC2::VPCPeeringConnection", "Properties": {
+                    "VpcId": {"Ref": "VpcId"}, "PeerVpcId": peer_vpc, "PeerOwnerId": peer_owner,
+                    "PeerRoleArn": f"arn:aws:iam::{peer_owner}:role/envsync-peering-accepter"}},
+                "RouteToPeer": {"Type": "AWS::EC2::Route", "Properties": {
+                    "RouteTableId": {"Ref": "RouteTableId"}, "DestinationCidrBlock": peer_cidr,
+                    "VpcPeeringConnectionId": {"Ref": "Peering"}}},
+            },
+            "Outputs": {"PeeringId": {"Value": {"Ref": "Peering"}}}}
+
+
+def test_network_and_cross_account_peering_launch_delete_launch(staging: Account, prod: Account):
+    for _attempt in range(2):
+        requester = staging.outputs(staging.create("envsync-net", vpc_template("10.2.0.0/16")))
+        accepter = prod.outputs(prod.create("envsync-net", vpc_template("10.3.0.0/16")))
+        ec2 = staging.client("ec2")
+        table = ec2.describe_route_tables(RouteTableIds=[requester["RouteTableId"]])["RouteTables"][0]
+        assert [a.get("SubnetId", "")[:7] for a in table["Associations"]] == ["subnet-"]
+
+        peering = staging.create("envsync-peering", peering_template(
+            accepter["VpcId"], "10.3.0.0/16", prod.account_id),
+            VpcId=requester["VpcId"], RouteTableId=requester["RouteTableId"])
+        assert peering["StackStatus"] == "CREATE_COMPLETE", staging.failure_reasons("envsync-peering")
+        pcx_id = staging.outputs(peering)["PeeringId"]
+        pcx = prod.client("ec2").describe_vpc_peering_connections(
+            VpcPeeringConnectionIds=[pcx_id])["VpcPeeringConnections"][0]
+        assert pcx["Status"]["Code"] == "active"
+        assert (pcx["RequesterVpcInfo"]["OwnerId"], pcx["AccepterVpcInfo"]["OwnerId"]) == (
+            staging.account_id, prod.account_id)
+        routes = ec2.describe_route_tables(RouteTableIds=[requester["RouteTableId"]])["RouteTables"][0]["Routes"]
+        assert {"10.3.0.0/16": pcx_id} == {r["DestinationCidrBlock"]: r.get("VpcPeeringConnectionId")
+                                           for r in routes if r.get("VpcPeeringConnectionId")}
+
+        staging.delete("envsync-peering")
+        staging.delete("envsync-net")
+        prod.delete("envsync-net")
+        for account in (staging, prod):
+            cfn = account.client("cloudformation")
+            left = [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+            assert left == [], [account.failure_reasons(name) for name in left]
+        assert ec2.describe_vpc_peering_connections(
+            VpcPeeringConnectionIds=[pcx_id])["VpcPeeringConnections"][0]["Status"]["Code"] == "deleted"
+        assert not [v for v in ec2.describe_vpcs()["Vpcs"] if v["CidrBlock"] == "10.2.0.0/16"]
+        assert not [t for t in ec2.describe_route_tables()["RouteTables"]
+                    if t["RouteTableId"] == requester["RouteTableId"]]
+
+
+def test_deletion_order_puts_dependents_first():
+    from envsync_local.cfn_models.template_graph import deletion_order
+
+    order = deletion_order({
+        "Fn": {"Properties": {"Role": {"Fn::GetAtt": ["Role", "Arn"]}}},
+        "Param": {"Properties": {"ServiceToken": {"Fn::Sub": "${Fn.Arn}"}, "Key": {"Ref": "Key"}}},
+        "Role": {},
+        "Key": {},
+        "Alarm": {"DependsOn": "Param"},
+    })
+    assert order.index("Alarm") < order.index("Param") < order.index("Fn") < order.index("Role")
+    assert order.index("Param") < order.index("Key")

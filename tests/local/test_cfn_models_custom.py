@@ -10,14 +10,7 @@ from typing import Any, Dict
 
 import pytest
 
-from tests.local.test_cfn_models import (  # noqa: F401 - fixtures
-    DEV,
-    Account,
-    closed_port,
-    dev,
-    models_server,
-    staging,
-)
+from tests.local.conftest import DEV, Account
 
 LAMBDA_CODE = "lambda_code/envsync"
 

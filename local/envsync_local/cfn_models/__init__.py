@@ -28,11 +28,13 @@ def register(endpoint_map: Mapping[str, Any]) -> None:
         cloudwatch,
         custom_resources,
         ec2,
+        ec2_filtering,
         iam,
         rds,
         s3,
         secretsmanager,
         stack_engine,
+        stepfunctions,
     )
 
     stack_engine.install()

@@ -91,7 +91,7 @@ class MetricAlarm(CloudFormationModel):
 
     @classmethod
     def _put(cls, name: str, properties: Dict[str, Any], account_id: str, region_name: str,
-             logical_id: Optional[str]) -> "MetricAlarm":
+             logical_id: Optional[str]) -> MetricAlarm:
         has_metric = "MetricName" in properties
         if has_metric == bool(properties.get("Metrics")):
             raise ResourceFailed(logical_id, cls.cloudformation_type(),
@@ -130,7 +130,7 @@ class MetricAlarm(CloudFormationModel):
     def create_from_cloudformation_json(  # type: ignore[misc]
         cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
         region_name: str, **kwargs: Any,
-    ) -> "MetricAlarm":
+    ) -> MetricAlarm:
         properties = cloudformation_json["Properties"]
         name = properties.get("AlarmName", resource_name)
         if name in _backend(account_id, region_name).alarms:
@@ -140,9 +140,9 @@ class MetricAlarm(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls, original_resource: "MetricAlarm", new_resource_name: str,
+        cls, original_resource: MetricAlarm, new_resource_name: str,
         cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
-    ) -> "MetricAlarm":
+    ) -> MetricAlarm:
         properties = cloudformation_json["Properties"]
         name = properties.get("AlarmName", original_resource.alarm.name)
         if name != original_resource.alarm.name:

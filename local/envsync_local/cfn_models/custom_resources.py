@@ -3,7 +3,8 @@
 moto's generic `CustomModel` invokes the function through Docker and waits for a response
 that never comes without it. A type registered here (`Custom::SecureStringParameter`) finds
 the ServiceToken's function in moto's Lambda backend and runs its real handler with the
-CloudFormation custom-resource event, in a child process of this interpreter:
+CloudFormation custom-resource event, in a child process of this interpreter (the child side
+of `envsync_local.lambda_runner`, shared with the offline Lambda invoker):
 
 - the function's deployment package (its zip, as stored by moto) on sys.path, falling back to
   the project's `lambda_code` when moto holds no zip;
@@ -40,6 +41,7 @@ from moto.sts.models import sts_backends
 from moto.utilities.utils import get_partition
 
 from envsync_local.cfn_models.stack_engine import ResourceFailed
+from envsync_local.lambda_runner import RESULT_MARKER
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 LOCAL_PACKAGES = PROJECT_ROOT / "local"
@@ -55,7 +57,7 @@ class _ResponseListener:
         received: Dict[str, Any] = {}
 
         class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+            def do_PUT(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 received["body"] = json.loads(self.rfile.read(length) or b"{}")
                 self.send_response(200)
@@ -72,7 +74,7 @@ class _ResponseListener:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/cfn-response"
 
-    def __enter__(self) -> "_ResponseListener":
+    def __enter__(self) -> _ResponseListener:
         self.thread.start()
         return self
 
@@ -108,8 +110,7 @@ def _function_env(function: LambdaFunction, account_id: str, region_name: str) -
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
-        "ENVSYNC_FUNCTION_ARN": function.function_arn,
-        "ENVSYNC_FUNCTION_TIMEOUT": str(function.timeout),
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout),
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONDONTWRITEBYTECODE": "1",
     })
@@ -135,17 +136,26 @@ def invoke_custom_resource_handler(function: LambdaFunction, event: Dict[str, An
         event = {**event, "ResponseURL": listener.url}
         try:
             result = subprocess.run(
-                [sys.executable, "-m", "envsync_local.cfn_models.lambda_runner", function.handler],
+                [sys.executable, "-m", "envsync_local.lambda_runner", function.handler],
                 input=json.dumps(event), capture_output=True, text=True, env=env,
                 timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"function {function.function_name} timed out after {timeout:.0f} s "
                                "without answering CloudFormation") from None
         if "body" not in listener.received:
-            tail = (result.stderr or result.stdout or "")[-OUTPUT_TAIL:]
-            raise RuntimeError(f"function {function.function_name} exited {result.returncode} "
-                               f"without answering CloudFormation: {tail}")
+            raise RuntimeError(f"function {function.function_name} did not answer CloudFormation: "
+                               f"{_failure(result)}")
         return listener.received["body"]
+
+
+def _failure(result: subprocess.CompletedProcess[str]) -> str:
+    """The handler's error as Lambda reports it, else the end of its output."""
+    last = (result.stdout or "").rstrip().splitlines()[-1:] or [""]
+    if last[0].startswith(RESULT_MARKER):
+        outcome = json.loads(last[0][len(RESULT_MARKER):])
+        if "errorType" in outcome:
+            return f"{outcome['errorType']}: {outcome['errorMessage']}"
+    return f"exit {result.returncode}: {(result.stderr or '')[-OUTPUT_TAIL:]}"
 
 
 class LambdaBackedCustomResource:
@@ -238,7 +248,7 @@ class LambdaBackedCustomResource:
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls, original_resource: "LambdaBackedCustomResource", new_resource_name: str,
+        cls, original_resource: LambdaBackedCustomResource, new_resource_name: str,
         cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
     ) -> Any:
         old = original_resource

@@ -122,14 +122,12 @@ class DeletableRoute(CloudFormationModel):
         cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
         region_name: str,
     ) -> None:
-        properties = cloudformation_json["Properties"]
+        # resource_name is the route's id; the template's RouteTableId may be an unresolved Ref.
         backend = _backend(account_id, region_name)
-        table = backend.route_tables.get(properties["RouteTableId"])
-        if table is None:
-            return
-        for route in list(table.routes):
-            if route.id == resource_name:
-                cls._delete_route(route, account_id, region_name)
+        for table in list(backend.route_tables.values()):
+            for route in list(table.routes):
+                if route.id == resource_name:
+                    cls._delete_route(route, account_id, region_name)
 
 
 class SubnetRouteTableAssociation(CloudFormationModel):
@@ -171,7 +169,7 @@ class SubnetRouteTableAssociation(CloudFormationModel):
     def create_from_cloudformation_json(  # type: ignore[misc]
         cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
         region_name: str, **kwargs: Any,
-    ) -> "SubnetRouteTableAssociation":
+    ) -> SubnetRouteTableAssociation:
         properties = cloudformation_json["Properties"]
         backend = _backend(account_id, region_name)
         association_id = backend.associate_route_table(
@@ -180,9 +178,9 @@ class SubnetRouteTableAssociation(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls, original_resource: "SubnetRouteTableAssociation", new_resource_name: str,
+        cls, original_resource: SubnetRouteTableAssociation, new_resource_name: str,
         cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
-    ) -> "SubnetRouteTableAssociation":
+    ) -> SubnetRouteTableAssociation:
         original_resource.delete(account_id, region_name)
         return cls.create_from_cloudformation_json(
             new_resource_name, cloudformation_json, account_id, region_name)
@@ -217,8 +215,11 @@ class DeletableVPCEndpoint(CloudFormationModel):
         cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
         region_name: str, **kwargs: Any,
     ) -> VPCEndPoint:
+        # CloudFormation's default type; moto keeps None and then cannot delete the endpoint.
+        properties = {"VpcEndpointType": "Gateway", **cloudformation_json["Properties"]}
         return VPCEndPoint.create_from_cloudformation_json(
-            resource_name, cloudformation_json, account_id, region_name, **kwargs)
+            resource_name, {**cloudformation_json, "Properties": properties}, account_id,
+            region_name, **kwargs)
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]

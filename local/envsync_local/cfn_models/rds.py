@@ -33,7 +33,7 @@ CLUSTER_REPLACEMENT_PROPERTIES = (
 INSTANCE_REPLACEMENT_PROPERTIES = (
     "DBInstanceIdentifier", "DBClusterIdentifier", "Engine", "AvailabilityZone",
 )
-MASTER_PASSWORD_EXCLUDED = "\"'@/\\"
+EXCLUDED_FROM_MASTER_SECRET = "\"'@/\\"
 
 
 def _name(value: Any) -> Any:
@@ -177,7 +177,7 @@ class AuroraCluster(CloudFormationModel):
 
     @classmethod
     def _create(cls, resource_name: str, properties: Dict[str, Any], account_id: str,
-                region_name: str, logical_id: Optional[str]) -> "AuroraCluster":
+                region_name: str, logical_id: Optional[str]) -> AuroraCluster:
         try:
             local = endpoints.for_account(account_id)
         except endpoints.EndpointUnavailable as error:
@@ -201,7 +201,7 @@ class AuroraCluster(CloudFormationModel):
         """RDS puts the real master username and a generated password in the managed secret."""
         secrets = backend.secretsmanager
         password = json.loads(secrets.get_random_password(
-            password_length=32, exclude_characters=MASTER_PASSWORD_EXCLUDED,
+            password_length=32, exclude_characters=EXCLUDED_FROM_MASTER_SECRET,
             exclude_numbers=False, exclude_punctuation=False, exclude_uppercase=False,
             exclude_lowercase=False, include_space=False, require_each_included_type=True,
         ))["RandomPassword"]
@@ -213,15 +213,15 @@ class AuroraCluster(CloudFormationModel):
     def create_from_cloudformation_json(  # type: ignore[misc]
         cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
         region_name: str, **kwargs: Any,
-    ) -> "AuroraCluster":
+    ) -> AuroraCluster:
         return cls._create(resource_name, cloudformation_json["Properties"], account_id,
                            region_name, kwargs.get("LogicalId"))
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls, original_resource: "AuroraCluster", new_resource_name: str,
+        cls, original_resource: AuroraCluster, new_resource_name: str,
         cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
-    ) -> "AuroraCluster":
+    ) -> AuroraCluster:
         properties = cloudformation_json["Properties"]
         if _replaced(original_resource.properties, properties, CLUSTER_REPLACEMENT_PROPERTIES):
             replacement = cls._create(new_resource_name, properties, account_id, region_name, None)
@@ -302,7 +302,7 @@ class AuroraClusterParameterGroup(CloudFormationModel):
     def create_from_cloudformation_json(  # type: ignore[misc]
         cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
         region_name: str, **kwargs: Any,
-    ) -> "AuroraClusterParameterGroup":
+    ) -> AuroraClusterParameterGroup:
         properties = cloudformation_json["Properties"]
         backend: RDSBackend = rds_backends[account_id][region_name]
         group = backend.create_db_cluster_parameter_group(
@@ -317,9 +317,9 @@ class AuroraClusterParameterGroup(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls, original_resource: "AuroraClusterParameterGroup", new_resource_name: str,
+        cls, original_resource: AuroraClusterParameterGroup, new_resource_name: str,
         cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
-    ) -> "AuroraClusterParameterGroup":
+    ) -> AuroraClusterParameterGroup:
         properties = cloudformation_json["Properties"]
         old = original_resource.properties
         if _replaced(old, properties, ("Family", "DBClusterParameterGroupName")):

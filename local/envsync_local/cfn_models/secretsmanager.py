@@ -113,7 +113,7 @@ class Secret(CloudFormationModel):
     def create_from_cloudformation_json(  # type: ignore[misc]
         cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
         region_name: str, **kwargs: Any,
-    ) -> "Secret":
+    ) -> Secret:
         properties = cloudformation_json["Properties"]
         backend = _backend(account_id, region_name)
         name = properties.get("Name", resource_name)
@@ -135,9 +135,9 @@ class Secret(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls, original_resource: "Secret", new_resource_name: str,
+        cls, original_resource: Secret, new_resource_name: str,
         cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
-    ) -> "Secret":
+    ) -> Secret:
         properties = cloudformation_json["Properties"]
         old = original_resource.properties
         backend = _backend(account_id, region_name)
@@ -239,7 +239,7 @@ class RotationSchedule(CloudFormationModel):
     def create_from_cloudformation_json(  # type: ignore[misc]
         cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
         region_name: str, **kwargs: Any,
-    ) -> "RotationSchedule":
+    ) -> RotationSchedule:
         properties = cloudformation_json["Properties"]
         secret = _find_secret(_backend(account_id, region_name), properties["SecretId"])
         if secret is None:
@@ -250,9 +250,9 @@ class RotationSchedule(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls, original_resource: "RotationSchedule", new_resource_name: str,
+        cls, original_resource: RotationSchedule, new_resource_name: str,
         cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
-    ) -> "RotationSchedule":
+    ) -> RotationSchedule:
         properties = cloudformation_json["Properties"]
         secret = _find_secret(_backend(account_id, region_name), properties["SecretId"])
         if secret is None:
@@ -307,7 +307,7 @@ class SecretTargetAttachment(CloudFormationModel):
 
     @classmethod
     def _attach(cls, properties: Dict[str, Any], account_id: str, region_name: str,
-                logical_id: Optional[str]) -> "SecretTargetAttachment":
+                logical_id: Optional[str]) -> SecretTargetAttachment:
         from moto.rds.models import rds_backends
 
         backend = _backend(account_id, region_name)
@@ -339,15 +339,15 @@ class SecretTargetAttachment(CloudFormationModel):
     def create_from_cloudformation_json(  # type: ignore[misc]
         cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
         region_name: str, **kwargs: Any,
-    ) -> "SecretTargetAttachment":
+    ) -> SecretTargetAttachment:
         return cls._attach(cloudformation_json["Properties"], account_id, region_name,
                            kwargs.get("LogicalId"))
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls, original_resource: "SecretTargetAttachment", new_resource_name: str,
+        cls, original_resource: SecretTargetAttachment, new_resource_name: str,
         cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
-    ) -> "SecretTargetAttachment":
+    ) -> SecretTargetAttachment:
         return cls._attach(cloudformation_json["Properties"], account_id, region_name, None)
 
     def delete(self, account_id: str, region_name: str) -> None:
