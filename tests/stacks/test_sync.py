@@ -1,0 +1,273 @@
+"""The sync stack as each env gets it: bucket, Lambdas, roles, alarms, schedule, state machine."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from tests.stacks.cfn_eval import as_list, statements
+
+ENVS = ("dev", "staging", "prod")
+SYNC_FUNCTIONS = ("validate", "plan", "migrate", "refdata", "drift")
+ASL = PROJECT_ROOT / "templates" / "statemachine" / "sync.asl.json"
+
+
+@pytest.fixture(params=ENVS)
+def sync(request, env_stacks):
+    return request.param, env_stacks.evaluated(f"{request.param}/sync"), env_stacks
+
+
+def test_migration_bucket_versioned_kms_private_tls_only(sync):
+    env, evaluated, stacks = sync
+    props = evaluated.props("MigrationBucket")
+    assert props["BucketName"] == f"envsync-{env}-migrations-{stacks.account(env)}"
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": evaluated.parameters["KmsKeyArn"]}
+    assert rule["BucketKeyEnabled"] is True
+    assert all(props["PublicAccessBlockConfiguration"][key] is True for key in (
+        "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    (policy,) = evaluated.of_type("AWS::S3::BucketPolicy").values()
+    (deny,) = statements(policy["Properties"]["PolicyDocument"])
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Principal"] == "*" and deny["Action"] == "s3:*"
+
+
+def test_migration_scripts_expire_after_30_days_including_old_versions(sync):
+    _, evaluated, _ = sync
+    (rule,) = evaluated.props("MigrationBucket")["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled"
+    assert rule["ExpirationInDays"] == 30
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] >= 1
+    assert "Prefix" not in rule and "Filter" not in rule  # every script
+
+
+def test_lambdas_timeout_300_in_vpc_json_logs_own_encrypted_log_group(sync):
+    env, evaluated, _ = sync
+    functions = evaluated.of_type("AWS::Lambda::Function")
+    handlers = {f["Properties"]["Handler"] for f in functions.values()}
+    assert {f"envsync.handlers.{name}" for name in SYNC_FUNCTIONS} <= handlers
+    log_groups = evaluated.of_type("AWS::Logs::LogGroup")
+    used_groups = set()
+    for name, function in functions.items():
+        props = function["Properties"]
+        assert props["Timeout"] == 300, name
+        assert props["Runtime"] == evaluated.parameters["LambdaRuntime"] == "python3.9"
+        assert props["Code"] == {"S3Bucket": evaluated.parameters["LambdaCodeBucket"],
+                                 "S3Key": evaluated.parameters["LambdaCodeKey"]}
+        assert props["VpcConfig"]["SubnetIds"] == evaluated.parameters["PrivateSubnetIds"]
+        assert props["VpcConfig"]["SecurityGroupIds"] == [evaluated.parameters["LambdaSecurityGroupId"]]
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        used_groups.add(group)
+        group_props = log_groups[group]["Properties"]
+        assert group_props["KmsKeyId"] == evaluated.parameters["KmsKeyArn"]
+        assert group_props["RetentionInDays"] >= 365
+        assert group_props["LogGroupName"] == f"/aws/lambda/{props['FunctionName']}"
+        variables = props["Environment"]["Variables"]
+        assert variables["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+        assert variables["ENVSYNC_ENV"] == env
+        assert props["KmsKeyArn"] == evaluated.parameters["KmsKeyArn"]
+    assert len(used_groups) == len(functions)  # one log group each
+
+
+def test_lambda_environment_points_at_the_upstream_or_nothing(sync, env_stacks):
+    env, evaluated, stacks = sync
+    variables = evaluated.props("MigrateFunction")["Environment"]["Variables"]
+    upstream = stacks.envs[env].upstream_env
+    assert variables["ENVSYNC_CONNECTION_PARAMETER"] == f"/envsync/{env}/db/envsync_writer/connection"
+    refdata = json.loads(variables["ENVSYNC_REFDATA_CONFIG"])
+    assert refdata["tables"] and all({"name", "exclude_columns", "where", "updated_at_column"}
+                                      <= set(table) for table in refdata["tables"])
+    if upstream is None:
+        assert not [key for key in variables if key.startswith("ENVSYNC_UPSTREAM")]
+        return
+    account = stacks.account(upstream)
+    assert variables["ENVSYNC_UPSTREAM_ENV"] == upstream
+    assert variables["ENVSYNC_UPSTREAM_READER_ROLE_ARN"] == (
+        f"arn:aws:iam::{account}:role/envsync-{upstream}-source-reader")
+    assert variables["ENVSYNC_UPSTREAM_CONNECTION_PARAMETER"] == (
+        f"/envsync/{upstream}/db/envsync_reader/connection")
+    assert variables["ENVSYNC_UPSTREAM_BUCKET"] == f"envsync-{upstream}-migrations-{account}"
+    # The external id the downstream sends is the one the upstream's reader role demands.
+    upstream_sync = env_stacks.evaluated(f"{upstream}/sync")
+    trust = upstream_sync.props("SourceReaderRole")["AssumeRolePolicyDocument"]
+    assert statements(trust)[0]["Condition"]["StringEquals"]["sts:ExternalId"] == (
+        variables["ENVSYNC_UPSTREAM_EXTERNAL_ID"])
+
+
+def test_runtime_is_a_parameter_defaulting_to_python39_with_one_justified_lint_exception(env_stacks):
+    template = env_stacks.rendered["prod/sync"]
+    assert template["Parameters"]["LambdaRuntime"]["Default"] == "python3.9"
+    for name in ("prod/sync", "prod/aurora"):
+        for function in (r for r in env_stacks.rendered[name]["Resources"].values()
+                         if r["Type"] == "AWS::Lambda::Function"):
+            assert function["Properties"]["Runtime"] == {"Ref": "LambdaRuntime"}
+            assert function["Metadata"]["cfn-lint"]["config"]["ignore_checks"] == ["W1030"]
+
+
+def test_source_reader_role_only_in_source_envs_trusting_only_the_downstream_sync_role(sync):
+    env, evaluated, stacks = sync
+    roles = evaluated.of_type("AWS::IAM::Role")
+    if env == "prod":
+        assert "SourceReaderRole" not in roles
+        assert "SourceReaderRoleArn" not in evaluated.outputs
+        return
+    downstream = next(e for e in ENVS if stacks.envs[e].upstream_env == env)
+    account = stacks.account(downstream)
+    props = roles["SourceReaderRole"]["Properties"]
+    (trust,) = statements(props["AssumeRolePolicyDocument"])
+    assert trust["Principal"] == {"AWS": f"arn:aws:iam::{account}:root"}
+    assert trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"]["ArnEquals"]["aws:PrincipalArn"] == (
+        f"arn:aws:iam::{account}:role/envsync-{downstream}-sync")
+    assert trust["Condition"]["StringEquals"]["sts:ExternalId"]
+    granted = {}
+    for policy in props["Policies"]:
+        for statement in statements(policy["PolicyDocument"]):
+            assert statement["Effect"] == "Allow"
+            for action in as_list(statement["Action"]):
+                granted.setdefault(action, []).extend(as_list(statement["Resource"]))
+    assert set(granted) == {"ssm:GetParameter", "secretsmanager:GetSecretValue", "kms:Decrypt",
+                            "s3:GetObject", "s3:ListBucket"}
+    assert granted["ssm:GetParameter"] == [
+        f"arn:aws:ssm:us-east-1:{stacks.account(env)}:parameter/envsync/{env}/db/envsync_reader/connection"]
+    assert granted["secretsmanager:GetSecretValue"] == [evaluated.parameters["ReaderSecretArn"]]
+    assert "envsync_reader" in granted["secretsmanager:GetSecretValue"][0]
+    assert granted["kms:Decrypt"] == [evaluated.parameters["KmsKeyArn"]]
+    assert granted["s3:ListBucket"] == [{"Fn::GetAtt": ["MigrationBucket", "Arn"]}]
+    kms_statement = next(s for p in props["Policies"] for s in statements(p["PolicyDocument"])
+                         if s["Action"] == "kms:Decrypt")
+    assert "kms:ViaService" in kms_statement["Condition"]["StringEquals"]
+
+
+def test_sync_role_assumes_only_the_upstream_reader(sync):
+    env, evaluated, stacks = sync
+    props = evaluated.props("SyncRole")
+    assert props["RoleName"] == f"envsync-{env}-sync"
+    assume = [s for p in props["Policies"] for s in statements(p["PolicyDocument"])
+              if "sts:AssumeRole" in as_list(s["Action"])]
+    upstream = stacks.envs[env].upstream_env
+    if upstream is None:
+        assert assume == []
+    else:
+        (statement,) = assume
+        assert statement["Resource"] == (
+            f"arn:aws:iam::{stacks.account(upstream)}:role/envsync-{upstream}-source-reader")
+
+
+def alarms_of(evaluated):
+    return {a["Properties"]["MetricName"]: a["Properties"]
+            for a in evaluated.of_type("AWS::CloudWatch::Alarm").values()}
+
+
+def test_replication_lag_alarms_at_60_seconds_to_the_topic(sync):
+    env, evaluated, stacks = sync
+    alarms = alarms_of(evaluated)
+    topic = {"Ref": "SyncTopic"}
+    failures = alarms["SyncFailures"]
+    assert failures["Threshold"] == 1 and failures["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert failures["AlarmActions"] == [topic]
+    if stacks.envs[env].upstream_env:
+        lag = alarms["ReplicationLagSeconds"]
+        assert lag["Namespace"] == "envsync"
+        assert lag["Dimensions"] == [{"Name": "Env", "Value": env}]
+        assert lag["Threshold"] == 60 and lag["ComparisonOperator"] == "GreaterThanThreshold"
+        assert lag["TreatMissingData"] == "breaching"
+        assert lag["AlarmActions"] == [topic]
+        assert evaluated.template["Parameters"]["ReplicationLagThresholdSeconds"]["MaxValue"] == 60
+    else:  # dev has nothing to replicate from
+        assert "ReplicationLagSeconds" not in alarms
+    if env == "prod":  # the only cluster with a reader
+        replica = alarms["AuroraReplicaLagMaximum"]
+        assert replica["Namespace"] == "AWS/RDS"
+        assert replica["Threshold"] == 60000  # milliseconds
+        assert replica["Dimensions"] == [{"Name": "DBClusterIdentifier",
+                                          "Value": evaluated.parameters["ClusterIdentifier"]}]
+        assert replica["AlarmActions"] == [topic]
+    else:
+        assert "AuroraReplicaLagMaximum" not in alarms
+
+
+def test_topic_encrypted_schedule_starts_the_state_machine(sync):
+    env, evaluated, stacks = sync
+    assert evaluated.props("SyncTopic")["KmsMasterKeyId"] == evaluated.parameters["KmsKeyArn"]
+    (rule,) = evaluated.of_type("AWS::Events::Rule").values()
+    props = rule["Properties"]
+    assert props["ScheduleExpression"] == "rate(15 minutes)"
+    assert props["State"] == "ENABLED"
+    (target,) = props["Targets"]
+    assert target["Arn"] == {"Ref": "SyncStateMachine"}
+    schedule_role = evaluated.props("ScheduleRole")
+    (statement,) = statements(schedule_role["Policies"][0]["PolicyDocument"])
+    assert statement["Action"] == "states:StartExecution"
+    assert statement["Resource"] == {"Ref": "SyncStateMachine"}
+
+
+def test_schedule_can_be_disabled_and_email_subscribed_from_config(env_stacks):
+    from tests.stacks.cfn_eval import Evaluated
+
+    template = env_stacks.rendered["staging/sync"]
+    values = env_stacks.parameter_values("staging/sync")
+    values.update(ScheduleEnabled="false", NotificationEmail="ops@example.com")
+    evaluated = Evaluated(template, values, env_stacks.account("staging"))
+    assert evaluated.props("SyncSchedule")["State"] == "DISABLED"
+    assert evaluated.props("SyncTopic")["Subscription"] == [
+        {"Protocol": "email", "Endpoint": "ops@example.com"}]
+
+
+def test_state_machine_definition_comes_from_its_file(sync):
+    _, evaluated, _ = sync
+    props = evaluated.props("SyncStateMachine")
+    assert json.loads(props["DefinitionString"]) == json.loads(ASL.read_text())
+    substitutions = props["DefinitionSubstitutions"]
+    assert substitutions["SyncFailureTopicArn"] == {"Ref": "SyncTopic"}
+    for name in SYNC_FUNCTIONS:
+        key = f"{name.capitalize()}FunctionArn"
+        assert substitutions[key] == {"Fn::GetAtt": [f"{name.capitalize()}Function", "Arn"]}
+    text = ASL.read_text()
+    import re
+    assert set(re.findall(r"\$\{(\w+)\}", text)) == set(substitutions)
+
+
+def test_state_machine_flow_retries_loop_and_failure_branch():
+    definition = json.loads(ASL.read_text())
+    states = definition["States"]
+    flow, current = [], definition["StartAt"]
+    while current in states and states[current]["Type"] == "Task" and current != "NotifyFailure":
+        flow.append(current)
+        current = states[current].get("Next")
+        if states.get(current, {}).get("Type") == "Choice":
+            choice = states[current]
+            (loop,) = choice["Choices"]
+            assert loop["Next"] == "RefData" and loop["StringEquals"] == "continue"
+            assert loop["Variable"] == "$.refdata.status"
+            current = choice["Default"]
+    assert flow == ["Validate", "Plan", "Migrate", "RefData", "Drift"]
+    for name in flow:
+        state = states[name]
+        assert state["Retry"] and state["Retry"][0]["MaxAttempts"] >= 2
+        assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"]
+        assert state["Catch"][0]["Next"] == "NotifyFailure"
+    notify = states["NotifyFailure"]
+    assert notify["Resource"] == "arn:aws:states:::sns:publish"
+    assert notify["Parameters"]["TopicArn"] == "${SyncFailureTopicArn}"
+    assert states[notify["Next"]]["Type"] == "Fail"
+
+
+def test_state_machine_role_invokes_only_the_five_functions_and_publishes_only_to_the_topic(sync):
+    _, evaluated, _ = sync
+    granted = {}
+    for policy in evaluated.props("StateMachineRole")["Policies"]:
+        for statement in statements(policy["PolicyDocument"]):
+            for action in as_list(statement["Action"]):
+                granted[action] = as_list(statement["Resource"])
+    assert granted["lambda:InvokeFunction"] == [
+        {"Fn::GetAtt": [f"{name.capitalize()}Function", "Arn"]} for name in SYNC_FUNCTIONS]
+    assert granted["sns:Publish"] == [{"Ref": "SyncTopic"}]
+    assert set(granted) == {"lambda:InvokeFunction", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
+    assert granted["kms:Decrypt"] == [evaluated.parameters["KmsKeyArn"]]
