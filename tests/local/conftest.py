@@ -28,7 +28,8 @@ def models_server(tmp_path_factory: pytest.TempPathFactory, machine_mariadb: Dic
     base = tmp_path_factory.mktemp("cfn_models")
     endpoints = base / "endpoints.json"
     endpoints.write_text(json.dumps({
-        "dev": {"account_id": DEV, "host": "127.0.0.1", "port": machine_mariadb["port"]},
+        "dev": {"account_id": DEV, "host": "127.0.0.1", "port": machine_mariadb["port"],
+                "admin_user": machine_mariadb["user"], "admin_password": machine_mariadb["password"]},
         "staging": {"account_id": STAGING, "host": "127.0.0.1", "port": closed_port},
     }))
     server = start_moto(free_port(), base / "moto.log", endpoints_file=endpoints)

@@ -5,9 +5,11 @@ staging (mapped to a closed port), prod (not mapped)."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Iterator
 
+import pymysql
 import pytest
 
 from envsync_local.mariadb import free_port
@@ -161,6 +163,9 @@ def test_alarm_properties_read_back_update_delete(dev: Account):
 
 # --- RDS --------------------------------------------------------------------------------------
 
+MASTER = f"cfnm_{uuid.uuid4().hex[:8]}"  # a user and database on the machine's shared MariaDB
+
+
 def cluster_template(retention: int, with_reader: bool = False) -> Dict[str, Any]:
     resources: Dict[str, Any] = {
         "Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {
@@ -178,7 +183,8 @@ def cluster_template(retention: int, with_reader: bool = False) -> Dict[str, Any
                 "Engine": "aurora-mysql",
                 "EngineVersion": "5.7.mysql_aurora.2.12.2",
                 "EngineLifecycleSupport": "open-source-rds-extended-support",
-                "MasterUsername": "envsync_admin",
+                "MasterUsername": MASTER,
+                "DatabaseName": MASTER,
                 "ManageMasterUserPassword": True,
                 "MasterUserSecret": {"KmsKeyId": {"Fn::GetAtt": ["Key", "Arn"]}},
                 "StorageEncrypted": True,
@@ -221,7 +227,16 @@ def cluster_template(retention: int, with_reader: bool = False) -> Dict[str, Any
     }
 
 
-def test_cluster_maps_to_local_database_with_managed_secret(dev: Account, machine_mariadb):
+@pytest.fixture
+def master_user_cleanup(machine_mariadb) -> Iterator[None]:
+    yield
+    with pymysql.connect(**machine_mariadb, autocommit=True) as root, root.cursor() as cursor:
+        cursor.execute(f"DROP USER IF EXISTS `{MASTER}`@'%'")
+        cursor.execute(f"DROP DATABASE IF EXISTS `{MASTER}`")
+
+
+def test_cluster_maps_to_local_database_with_managed_secret(dev: Account, machine_mariadb,
+                                                            master_user_cleanup):
     stack = dev.create("envsync-aurora", cluster_template(7))
     assert stack["StackStatus"] == "CREATE_COMPLETE", dev.failure_reasons("envsync-aurora")
     outputs = dev.outputs(stack)
@@ -248,7 +263,12 @@ def test_cluster_maps_to_local_database_with_managed_secret(dev: Account, machin
 
     secret = json.loads(dev.client("secretsmanager").get_secret_value(
         SecretId=outputs["MasterSecret"])["SecretString"])
-    assert secret["username"] == "envsync_admin" and len(secret["password"]) == 32
+    assert secret["username"] == MASTER and len(secret["password"]) == 32
+    # As on a new Aurora cluster: the master user exists with that password, and DatabaseName.
+    with pymysql.connect(host="127.0.0.1", port=machine_mariadb["port"], user=MASTER,
+                         password=secret["password"], database=MASTER) as master, master.cursor() as cursor:
+        cursor.execute("SELECT CURRENT_USER()")
+        assert cursor.fetchone()[0] == f"{MASTER}@%"
     instance = rds.describe_db_instances(DBInstanceIdentifier="envsync-dev-1")["DBInstances"][0]
     assert instance["DBClusterIdentifier"] == "envsync-dev"
     assert instance["Endpoint"] == {"Address": "127.0.0.1", "Port": machine_mariadb["port"],
@@ -326,6 +346,14 @@ def bucket_template(lifecycle_days: int, versioning: str = "Enabled") -> Dict[st
             }]},
             "Tags": [{"Key": "Env", "Value": "dev"}],
         },
+    }, "TlsOnly": {
+        "Type": "AWS::S3::BucketPolicy",
+        "Properties": {"Bucket": {"Ref": "Bucket"}, "PolicyDocument": {
+            "Version": "2012-10-17", "Statement": [{
+                "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::envsync-dev-migrations",
+                             "arn:aws:s3:::envsync-dev-migrations/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}},
     }}}
 
 
@@ -343,6 +371,8 @@ def test_bucket_versioning_lifecycle_public_access_block(dev: Account):
     encryption = s3.get_bucket_encryption(Bucket="envsync-dev-migrations")
     default = encryption["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]
     assert default == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "alias/envsync/dev"}
+    policy = json.loads(s3.get_bucket_policy(Bucket="envsync-dev-migrations")["Policy"])
+    assert policy["Statement"][0]["Sid"] == "TlsOnly"
 
     dev.update("envsync-bucket", bucket_template(14, versioning="Suspended"))
     assert s3.get_bucket_versioning(Bucket="envsync-dev-migrations")["Status"] == "Suspended"
@@ -480,3 +510,32 @@ def test_deletion_order_puts_dependents_first():
     })
     assert order.index("Alarm") < order.index("Param") < order.index("Fn") < order.index("Role")
     assert order.index("Param") < order.index("Key")
+
+
+YAML_CLUSTER = f"""
+Resources:
+  Cluster:
+    Type: AWS::RDS::DBCluster
+    Properties:
+      Engine: aurora-mysql
+      EngineVersion: 5.7.mysql_aurora.2.12.5
+      MasterUsername: {MASTER}
+      ManageMasterUserPassword: true
+Outputs:
+  Host:
+    Value: !GetAtt Cluster.Endpoint.Address
+  Port:
+    Value: !GetAtt Cluster.Endpoint.Port
+  MasterSecret:
+    Value: !GetAtt Cluster.MasterUserSecret.SecretArn
+"""
+
+
+def test_yaml_getatt_with_dotted_attribute(dev: Account, machine_mariadb, master_user_cleanup):
+    cfn = dev.client("cloudformation")
+    cfn.create_stack(StackName="envsync-yaml", TemplateBody=YAML_CLUSTER)
+    stack = cfn.describe_stacks(StackName="envsync-yaml")["Stacks"][0]
+    outputs = dev.outputs(stack)
+    assert (outputs["Host"], outputs["Port"]) == ("127.0.0.1", str(machine_mariadb["port"]))
+    assert outputs["MasterSecret"].startswith(f"arn:aws:secretsmanager:us-east-1:{DEV}:secret:rds!cluster-")
+    dev.delete("envsync-yaml")

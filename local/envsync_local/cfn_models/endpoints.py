@@ -1,7 +1,10 @@
 """Where each simulated account's database really is: the local MariaDB stand-in.
 
 The mapping is given to the launcher at start, one entry per env:
-`{"dev": {"account_id": "111111111111", "host": "127.0.0.1", "port": 33061}, ...}`.
+`{"dev": {"account_id": "111111111111", "host": "127.0.0.1", "port": 33061}, ...}`, optionally
+with `admin_user`/`admin_password` (and `ca_bundle` for TLS): then creating a cluster does on
+the stand-in what Aurora does on a new cluster, i.e. creates the master user with the
+password of the managed master secret, and the initial database (`DatabaseName`).
 A cluster created in an account reports that env's host and port as its endpoints, so the
 connection strings the stacks write point at the local databases.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 import re
 import socket
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 CONNECT_TIMEOUT_SECONDS = 2.0
@@ -31,6 +34,9 @@ class DatabaseEndpoint:
     account_id: str
     host: str
     port: int
+    admin_user: Optional[str] = None
+    admin_password: str = ""
+    ca_bundle: Optional[str] = None
 
 
 _BY_ACCOUNT: Dict[str, DatabaseEndpoint] = {}
@@ -61,7 +67,10 @@ def parse(mapping: Mapping[str, Any]) -> Dict[str, DatabaseEndpoint]:
             raise EndpointMapError(
                 f"{where}: account {account_id} is already mapped to env {by_account[account_id].env!r}"
             )
-        by_account[account_id] = DatabaseEndpoint(str(env), account_id, str(entry["host"]), port)
+        by_account[account_id] = DatabaseEndpoint(
+            str(env), account_id, str(entry["host"]), port,
+            admin_user=entry.get("admin_user"), admin_password=str(entry.get("admin_password") or ""),
+            ca_bundle=entry.get("ca_bundle"))
     return by_account
 
 
@@ -90,3 +99,35 @@ def for_account(account_id: str) -> DatabaseEndpoint:
             "start the MariaDB stand-ins first"
         ) from None
     return endpoint
+
+
+def provision_master_user(endpoint: DatabaseEndpoint, username: str, password: str,
+                          database: Optional[str]) -> None:
+    """What Aurora does on a new cluster: the master user (all privileges) and DatabaseName."""
+    if not endpoint.admin_user:
+        return
+    import pymysql  # the moto venv has it; only needed when a mapping names an admin
+
+    try:
+        connection = pymysql.connect(
+            host=endpoint.host, port=endpoint.port, user=endpoint.admin_user,
+            password=endpoint.admin_password, connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            ssl={"ca": endpoint.ca_bundle} if endpoint.ca_bundle else None, autocommit=True)
+    except pymysql.MySQLError as error:
+        raise EndpointUnavailable(
+            f"the local database of env {endpoint.env!r} at {endpoint.host}:{endpoint.port} refused "
+            f"the admin user {endpoint.admin_user!r}: {error}") from None
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (username, password))
+            cursor.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (username, password))
+            cursor.execute(f"GRANT ALL PRIVILEGES ON *.* TO {_quote(username)}@'%' WITH GRANT OPTION")
+            if database:
+                cursor.execute(f"CREATE DATABASE IF NOT EXISTS {_quote(database)} "
+                               "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    finally:
+        connection.close()
+
+
+def _quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"

@@ -192,12 +192,21 @@ class AuroraCluster(CloudFormationModel):
         cluster = LocalEndpointCluster(backend, local, **kwargs)
         backend.clusters[cluster_id] = cluster
         cluster.save_automated_backup()
+        password = properties.get("MasterUserPassword")
         if cluster.manage_master_user_password:
-            cls._set_master_password(backend, cluster)
+            password = cls._set_master_password(backend, cluster)
+        try:
+            endpoints.provision_master_user(local, cluster.master_username, str(password or ""),
+                                            cluster.database_name)
+        except endpoints.EndpointUnavailable as error:
+            backend.clusters.pop(cluster_id)
+            if cluster.manage_master_user_password:
+                cluster.master_user_secret.delete_secret()
+            raise ResourceFailed(logical_id, cls.cloudformation_type(), str(error)) from None
         return cls(cluster, properties)
 
     @staticmethod
-    def _set_master_password(backend: RDSBackend, cluster: DBCluster) -> None:
+    def _set_master_password(backend: RDSBackend, cluster: DBCluster) -> str:
         """RDS puts the real master username and a generated password in the managed secret."""
         secrets = backend.secretsmanager
         password = json.loads(secrets.get_random_password(
@@ -208,6 +217,7 @@ class AuroraCluster(CloudFormationModel):
         secret_value = json.dumps({"username": cluster.master_username, "password": password})
         secrets.put_secret_value(cluster.master_user_secret.secret_arn, secret_value, None,
                                  None, ["AWSCURRENT"])
+        return password
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[misc]

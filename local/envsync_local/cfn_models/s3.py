@@ -9,6 +9,7 @@ PutPublicAccessBlock), so `get_bucket_versioning` & co. see them.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, List
 
 from moto.core.common_models import CloudFormationModel
@@ -149,3 +150,59 @@ class ConfiguredBucket(CloudFormationModel):
     ) -> None:
         FakeBucket.delete_from_cloudformation_json(
             resource_name, cloudformation_json, account_id, region_name)
+
+
+class BucketPolicy(CloudFormationModel):
+    """AWS::S3::BucketPolicy (moto 5.2.5 has no model): PutBucketPolicy / DeleteBucketPolicy."""
+
+    def __init__(self, bucket_name: str, document: Any):
+        self.bucket_name = bucket_name
+        self.document = document
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.bucket_name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-s3-bucketpolicy.html
+        return "AWS::S3::BucketPolicy"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> BucketPolicy:
+        properties = cloudformation_json["Properties"]
+        bucket_name = getattr(properties["Bucket"], "name", properties["Bucket"])
+        document = properties["PolicyDocument"]
+        text = document if isinstance(document, str) else json.dumps(document)
+        _backend(account_id, region_name).put_bucket_policy(bucket_name, text.encode("utf-8"))
+        return cls(bucket_name, document)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls, original_resource: BucketPolicy, new_resource_name: str,
+        cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
+    ) -> BucketPolicy:
+        properties = cloudformation_json["Properties"]
+        if getattr(properties["Bucket"], "name", properties["Bucket"]) != original_resource.bucket_name:
+            original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        backend = _backend(account_id, region_name)
+        if self.bucket_name in backend.buckets:
+            backend.delete_bucket_policy(self.bucket_name)

@@ -10,7 +10,9 @@
    CloudFormation deletes dependents first (reverse order of Ref / Fn::GetAtt / Fn::Sub /
    DependsOn). Order matters when a delete has an effect, e.g. a custom resource's Delete runs
    its Lambda function, which must still exist.
-3. Specific custom resource types. moto sends every `Custom::*` type to its generic
+3. `!GetAtt Cluster.Endpoint.Address` in a YAML template names attribute "Endpoint.Address"
+   (CloudFormation splits at the first dot; moto at every dot, losing the attribute).
+4. Specific custom resource types. moto sends every `Custom::*` type to its generic
    `CustomModel` (which needs a Lambda container); a model registered for an exact
    `Custom::Name` type is used instead.
 """
@@ -23,6 +25,7 @@ from typing import Any, Callable, Optional
 
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
+from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation.models import CloudFormationBackend, Event, Stack
 
 from envsync_local.cfn_models.template_graph import deletion_order
@@ -164,6 +167,18 @@ def _resource_class_from_type(original: Callable[[str], Any]) -> Callable[[str],
     return resource_class_from_type
 
 
+def _yaml_tag_constructor(original: Callable[..., Any]) -> Callable[..., Any]:
+    """`!GetAtt A.B.C` is attribute "B.C" of A (moto splits at every dot)."""
+
+    @functools.wraps(original)
+    def yaml_tag_constructor(loader: Any, tag: Any, node: Any) -> Any:
+        if tag == "!GetAtt" and isinstance(node.value, str):
+            return {"Fn::GetAtt": node.value.split(".", 1)}
+        return original(loader, tag, node)
+
+    return yaml_tag_constructor
+
+
 def install() -> None:
     """Apply both changes once (idempotent)."""
     if getattr(Stack, "_envsync_failure_states", False):
@@ -176,5 +191,8 @@ def install() -> None:
         CloudFormationBackend.delete_stack)
     parsing.resource_class_from_type = _resource_class_from_type(  # type: ignore[assignment]
         parsing.resource_class_from_type)
+    for module in (cfn_models, cfn_responses):
+        module.yaml_tag_constructor = _yaml_tag_constructor(  # type: ignore[attr-defined]
+            module.yaml_tag_constructor)
     Stack._envsync_failure_states = True  # type: ignore[attr-defined]
     assert cfn_models.Stack is Stack
