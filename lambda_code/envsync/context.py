@@ -119,7 +119,8 @@ class EnvContext:
         self.session = session
         self._upstream_session: Any = None
         self._connections: List[Any] = []
-        self.target_info: Optional[ConnectionInfo] = None
+        self.target_info: Optional[ConnectionInfo] = None  # set by target_connection()
+        self.upstream_info: Optional[ConnectionInfo] = None  # set by upstream_connection()
 
     def _connect(self, info: ConnectionInfo, password: str, env_name: str) -> Any:
         if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and not info.tls:
@@ -152,6 +153,7 @@ class EnvContext:
         """The upstream's read-only user, read with the upstream's source-reader role."""
         session = self.upstream_session()
         info = aws.read_connection_info(aws.client("ssm", session), self.config.upstream_connection_parameter or "")
+        self.upstream_info = info
         credentials = aws.read_credentials(aws.client("secretsmanager", session), info.secret_arn)
         return self._connect(info, credentials.password, self.config.upstream_env or "upstream")
 

@@ -58,6 +58,8 @@ def _run(action: str, event: Optional[Dict[str, Any]], context: Any,
               "duration_ms": int((time.monotonic() - started) * 1000)}
     if result["status"] == "failed":
         _report_failure(action, env, config, result)
+    elif config is not None:
+        emit_metrics(env, SyncFailures=0)  # a steady series, so dashboards and alarms see runs
     log_action(f"{action} finished", result=result)
     if result["status"] == "failed" and event.get("raise_on_failure"):
         raise SyncFailed(f"{action} in {env}: {result.get('error')}")
@@ -117,10 +119,8 @@ def _drift(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str,
         return {"status": "done", "skipped": f"{ctx.config.env} has no upstream to compare with"}
     upstream = ctx.upstream_connection()
     target = ctx.target_connection()
-    schema = ctx.target_info.database if ctx.target_info else ""
-    upstream_schema = upstream.db.decode() if isinstance(upstream.db, bytes) else upstream.db
-    report = schemadiff.diff(introspect.load_schema(upstream, upstream_schema),
-                             introspect.load_schema(target, schema))
+    report = schemadiff.diff(introspect.load_schema(upstream, ctx.upstream_info.database),
+                             introspect.load_schema(target, ctx.target_info.database))
     emit_metrics(ctx.config.env, SchemaDriftCount=report.count)
     for line in report.lines():
         log_action("schema drift", difference=line)

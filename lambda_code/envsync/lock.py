@@ -11,6 +11,8 @@ import hashlib
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+import pymysql
+
 
 class LockTimeout(RuntimeError):
     """Another run holds the schema's migration lock."""
@@ -40,6 +42,9 @@ def schema_lock(connection: Any, schema: str, timeout_seconds: int) -> Iterator[
     try:
         yield name
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT RELEASE_LOCK(%s)", (name,))
-            cursor.fetchall()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT RELEASE_LOCK(%s)", (name,))
+                cursor.fetchall()
+        except pymysql.err.Error:
+            pass  # the session is gone, and the lock with it; keep the original error visible
