@@ -138,7 +138,7 @@ def checkov_report(rendered_bodies: Dict[str, str], tmp_path_factory) -> Dict[st
         (folder / f"{name.replace('/', '__')}.yaml").write_text(body)
     result = subprocess.run(
         [str(CHECKOV), "-d", str(folder), "--framework", "cloudformation", "--output", "json",
-         "--quiet", "--skip-download", "--compact"],
+         "--skip-download", "--compact"],
         capture_output=True, text=True, check=False, timeout=600,
         env={"PATH": "/usr/bin:/bin", "BC_SKIP_MAPPING": "TRUE", "HOME": str(folder)},
     )
