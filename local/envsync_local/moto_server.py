@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -129,6 +130,8 @@ def main(argv: Optional[list] = None) -> None:
     except (OSError, ValueError, EndpointMapError) as error:
         raise SystemExit(f"envsync moto server: bad --endpoints {args.endpoints}: {error}") from None
 
+    # Why a stack failed (with the traceback) goes to the server log.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     stop = {"now": False}

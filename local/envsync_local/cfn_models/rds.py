@@ -33,7 +33,7 @@ CLUSTER_REPLACEMENT_PROPERTIES = (
 INSTANCE_REPLACEMENT_PROPERTIES = (
     "DBInstanceIdentifier", "DBClusterIdentifier", "Engine", "AvailabilityZone",
 )
-EXCLUDED_FROM_MASTER_SECRET = "\"'@/\\"
+RDS_REFUSED_CHARACTERS = "\"'@/\\"
 
 
 def _name(value: Any) -> Any:
@@ -210,7 +210,7 @@ class AuroraCluster(CloudFormationModel):
         """RDS puts the real master username and a generated password in the managed secret."""
         secrets = backend.secretsmanager
         password = json.loads(secrets.get_random_password(
-            password_length=32, exclude_characters=EXCLUDED_FROM_MASTER_SECRET,
+            password_length=32, exclude_characters=RDS_REFUSED_CHARACTERS,
             exclude_numbers=False, exclude_punctuation=False, exclude_uppercase=False,
             exclude_lowercase=False, include_space=False, require_each_included_type=True,
         ))["RandomPassword"]

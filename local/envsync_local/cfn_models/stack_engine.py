@@ -64,7 +64,7 @@ def _create_resources(original: Callable[[Stack], None]) -> Callable[[Stack], No
         try:
             original(self)
         except Exception as error:
-            logger.warning("stack %s: create failed: %s", self.name, error)
+            logger.warning("stack %s: create failed: %s", self.name, error, exc_info=True)
             reason = _resource_event(self, "CREATE_FAILED", error)
             self.status = "ROLLBACK_IN_PROGRESS"
             self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
@@ -90,7 +90,7 @@ def _update(original: Callable[..., None]) -> Callable[..., None]:
         try:
             original(self, *args, **kwargs)
         except Exception as error:
-            logger.warning("stack %s: update failed: %s", self.name, error)
+            logger.warning("stack %s: update failed: %s", self.name, error, exc_info=True)
             reason = _resource_event(self, "UPDATE_FAILED", error)
             self.status = "UPDATE_ROLLBACK_FAILED"
             self._add_stack_event(
@@ -107,7 +107,7 @@ def _delete(original: Callable[[Stack], None]) -> Callable[[Stack], None]:
         try:
             original(self)
         except Exception as error:
-            logger.warning("stack %s: delete failed: %s", self.name, error)
+            logger.warning("stack %s: delete failed: %s", self.name, error, exc_info=True)
             reason = _resource_event(self, "DELETE_FAILED", error)
             self.status = "DELETE_FAILED"
             self._add_stack_event("DELETE_FAILED", resource_status_reason=reason)
