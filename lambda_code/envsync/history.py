@@ -13,6 +13,7 @@ even after the S3 lifecycle deleted the object.
 from __future__ import annotations
 
 import datetime
+import os
 import socket
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
@@ -74,7 +75,8 @@ def default_applied_by(connection: Any) -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT CURRENT_USER()")
         user = cursor.fetchone()[0]
-    return f"{user} via envsync on {socket.gethostname()}"
+    where = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or socket.gethostname()
+    return f"{user} via envsync on {where}"
 
 
 @dataclass(frozen=True)
