@@ -1,0 +1,142 @@
+"""The Lambda package: deterministic bytes, content-hash key, upload only if absent, clear errors."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+import boto3
+import pytest
+
+from envsync_sceptre.packaging import (
+    FIXED_DATE,
+    PackagingError,
+    build_package,
+    package_key,
+    publish,
+    read_pins,
+    resolve_distributions,
+    upload_if_absent,
+)
+from envsync_sceptre.resolvers import MAX_PARAMETER_BYTES, minified_json
+from tests.conftest import PROJECT_ROOT
+
+LAMBDA_CODE = PROJECT_ROOT / "lambda_code"
+
+
+@pytest.fixture(scope="module")
+def package() -> bytes:
+    return build_package(LAMBDA_CODE)
+
+
+def test_same_sources_give_the_same_bytes(tmp_path):
+    # Two copies taken together (others may be editing lambda_code while tests run).
+    original, copy = tmp_path / "a" / "lambda_code", tmp_path / "b" / "lambda_code"
+    shutil.copytree(LAMBDA_CODE, original, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(original, copy)
+    package = build_package(original)
+    # Other timestamps, permissions and creation order must not matter.
+    for index, path in enumerate(sorted(copy.rglob("*"), reverse=True)):
+        if path.is_file():
+            os.utime(path, (1_000_000 + index, 2_000_000 + index))
+            path.chmod(0o755 if index % 2 else 0o600)
+    assert build_package(copy) == package
+    assert package_key(build_package(copy)) == package_key(package)
+
+
+def test_a_changed_source_changes_the_key(tmp_path):
+    copy = tmp_path / "lambda_code"
+    shutil.copytree(LAMBDA_CODE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = package_key(build_package(copy))
+    init = copy / "envsync" / "__init__.py"
+    init.write_text(init.read_text() + "\n# changed\n")
+    assert package_key(build_package(copy)) != before
+
+
+def test_package_holds_envsync_and_pinned_deps_but_not_boto3(package):
+    archive = zipfile.ZipFile(io.BytesIO(package))
+    names = archive.namelist()
+    assert names == sorted(names)
+    top = {name.split("/")[0] for name in names}
+    assert {"envsync", "pymysql", "sqlparse", "aws_lambda_powertools"} <= top
+    assert not top & {"boto3", "botocore", "s3transfer"}
+    assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".so"))]
+    for info in archive.infolist():
+        assert info.date_time == FIXED_DATE
+        assert info.external_attr >> 16 == 0o100644
+    assert archive.read("envsync/__init__.py") == (LAMBDA_CODE / "envsync" / "__init__.py").read_bytes()
+    pins = read_pins(LAMBDA_CODE / "requirements.txt")
+    for dist_info in (n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA")):
+        name, version = dist_info[: -len(".dist-info")].rsplit("-", 1)
+        canonical = name.lower().replace("_", "-")
+        if canonical in pins:
+            assert pins[canonical] == version
+
+
+def test_key_is_the_sha256_of_the_zip(package):
+    import hashlib
+
+    assert package_key(package) == f"lambda/envsync-{hashlib.sha256(package).hexdigest()}.zip"
+
+
+def test_version_mismatch_and_unpinned_requirements_are_named(tmp_path):
+    class OtherVersion:
+        version = "0.0.1"
+        requires = []
+
+    with pytest.raises(PackagingError, match=r"pins pymysql==1\.2\.4 but the deploy venv has 0\.0\.1"):
+        resolve_distributions({"pymysql": "1.2.4"}, find=lambda name: OtherVersion())
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    with pytest.raises(PackagingError, match="'nosuchpkg' is not installed.*make venv"):
+        resolve_distributions({"nosuchpkg": "1.0"}, find=missing)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("PyMySQL>=1.0\n")
+    with pytest.raises(PackagingError, match=r"requirements.txt:1: 'PyMySQL>=1.0' is not pinned"):
+        read_pins(requirements)
+
+
+def s3_call(client):
+    return lambda command, kwargs: getattr(client, command)(**kwargs)
+
+
+def test_upload_happens_once_then_is_skipped(aws_env, package):
+    client = boto3.client("s3", region_name="us-east-1")
+    bucket = "envsync-dev-artifacts-test-upload"
+    client.create_bucket(Bucket=bucket)
+    first = publish(s3_call(client), bucket, LAMBDA_CODE, body=package)
+    second = publish(s3_call(client), bucket, LAMBDA_CODE, body=package)
+    assert first.uploaded is True and second.uploaded is False
+    assert first.key == second.key == package_key(package)
+    stored = client.get_object(Bucket=bucket, Key=first.key)["Body"].read()
+    assert stored == package
+    assert len(client.list_objects_v2(Bucket=bucket)["Contents"]) == 1
+
+
+def test_missing_bucket_fails_with_what_to_do(aws_env, package):
+    client = boto3.client("s3", region_name="us-east-1")
+    with pytest.raises(PackagingError) as caught:
+        upload_if_absent(s3_call(client), "envsync-dev-artifacts-nonexistent", package_key(package), package)
+    message = str(caught.value)
+    assert "s3://envsync-dev-artifacts-nonexistent/lambda/envsync-" in message
+    assert "launch the env's artifacts stack first" in message
+
+
+def test_state_machine_definition_fits_a_parameter():
+    text = minified_json(PROJECT_ROOT / "templates" / "statemachine" / "sync.asl.json")
+    assert len(text.encode()) <= MAX_PARAMETER_BYTES
+    from sceptre.exceptions import SceptreException
+
+    with pytest.raises(SceptreException, match="DefinitionS3Location"):
+        minified_json(PROJECT_ROOT / "templates" / "statemachine" / "sync.asl.json", limit=100)
+
+
+def test_missing_package_dir_is_reported(tmp_path: Path):
+    with pytest.raises(PackagingError, match="no envsync package"):
+        build_package(tmp_path)
