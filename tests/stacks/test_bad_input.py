@@ -1,0 +1,88 @@
+"""Bad per-env values are rejected before launch, with the file and the value in the message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from envsync_sceptre.envconfig import EnvConfigError, load_envs
+from tests.stacks.conftest import copy_project
+
+
+def edit(path: Path, pattern: str, replacement: str) -> None:
+    text = path.read_text()
+    changed, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
+    assert count, f"{pattern!r} not found in {path}"
+    path.write_text(changed)
+
+
+def append(path: Path, line: str) -> None:
+    path.write_text(path.read_text().rstrip("\n") + "\n" + line + "\n")
+
+
+CASES = {
+    "instance class below db.r5.large": (
+        lambda c: append(c / "prod" / "config.yaml", "db_instance_class: db.t3.medium"),
+        "config/prod/config.yaml: db_instance_class 'db.t3.medium' is not allowed"),
+    "older instance family": (
+        lambda c: append(c / "staging" / "config.yaml", "db_instance_class: db.r4.large"),
+        "config/staging/config.yaml: db_instance_class 'db.r4.large'"),
+    "retention other than 7 days": (
+        lambda c: edit(c / "config.yaml", r"^backup_retention_days: 7$", "backup_retention_days: 8"),
+        "config/config.yaml: backup_retention_days '8' must be 7"),
+    "retention override in one env": (
+        lambda c: append(c / "dev" / "config.yaml", "backup_retention_days: 1"),
+        "config/dev/config.yaml: backup_retention_days '1' must be 7"),
+    "lag threshold above 60 s": (
+        lambda c: append(c / "staging" / "config.yaml", "replication_lag_threshold_seconds: 61"),
+        "config/staging/config.yaml: replication_lag_threshold_seconds '61'"),
+    "runtime not python3.*": (
+        lambda c: append(c / "dev" / "config.yaml", "lambda_runtime: nodejs20.x"),
+        "config/dev/config.yaml: lambda_runtime 'nodejs20.x' is not a python3.* Lambda runtime"),
+    "python 2 runtime": (
+        lambda c: edit(c / "config.yaml", r"^lambda_runtime: python3\.9$", "lambda_runtime: python2.7"),
+        "config/config.yaml: lambda_runtime 'python2.7'"),
+    "missing upstream for staging": (
+        lambda c: edit(c / "staging" / "config.yaml", r"^upstream_env: dev$", "upstream_env: null"),
+        "config/staging/config.yaml: upstream_env is missing"),
+    "missing upstream for prod": (
+        lambda c: edit(c / "prod" / "config.yaml", r"^upstream_env: staging$", "upstream_env: null"),
+        "config/prod/config.yaml: upstream_env is missing"),
+    "prod as a source": (
+        lambda c: append(c / "prod" / "config.yaml", "downstream_env: dev"),
+        "config/prod/config.yaml: downstream_env 'dev' set on a prod env"),
+    "neighbour copy out of date": (
+        lambda c: edit(c / "prod" / "config.yaml", r"^upstream_vpc_cidr: .*$", "upstream_vpc_cidr: 10.9.0.0/16"),
+        "config/prod/config.yaml: upstream_vpc_cidr '10.9.0.0/16' differs from config/staging/config.yaml"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_value_is_rejected_naming_file_and_value(case, tmp_path):
+    config = copy_project(tmp_path, with_templates=False) / "config"
+    change, message = CASES[case]
+    change(config)
+    with pytest.raises(EnvConfigError) as caught:
+        load_envs(config)
+    assert message in str(caught.value)
+
+
+def test_the_shipped_config_is_accepted():
+    envs = load_envs(Path(__file__).resolve().parents[2] / "config")
+    assert {name: env.upstream_env for name, env in envs.items()} == {
+        "dev": None, "staging": "dev", "prod": "staging"}
+
+
+def test_sceptre_stops_before_rendering_a_bad_value(tmp_path):
+    """The real Sceptre run: the group-level !envsync_validate hook rejects it on generate."""
+    from sceptre.context import SceptreContext
+    from sceptre.plan.plan import SceptrePlan
+
+    project = copy_project(tmp_path)
+    append(project / "config" / "prod" / "config.yaml", "db_instance_class: db.t3.medium")
+    context = SceptreContext(project_path=str(project), command_path="prod/aurora.yaml",
+                             ignore_dependencies=True)
+    with pytest.raises(Exception, match=r"config/prod/config.yaml: db_instance_class 'db.t3.medium'"):
+        SceptrePlan(context).generate()
