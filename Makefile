@@ -2,10 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 MOTO_VENV := .venv-moto
+CHECKOV_VENV := .venv-checkov
 
 .PHONY: venv local stop wipe test lint
 
-venv: $(VENV)/.installed $(MOTO_VENV)/.installed
+venv: $(VENV)/.installed $(MOTO_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 # Deployer, engine and test tool chain.
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -21,6 +22,13 @@ $(MOTO_VENV)/.installed: requirements-moto.txt pyproject.toml
 	$(MOTO_VENV)/bin/python -m pip install -q --upgrade pip
 	$(MOTO_VENV)/bin/python -m pip install -q -r requirements-moto.txt
 	$(MOTO_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+# checkov (tests/stacks scan the rendered templates with it); its deps conflict with sceptre's.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements-checkov.txt
 	touch $@
 
 local: venv
