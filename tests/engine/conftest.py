@@ -9,6 +9,7 @@ from typing import Dict, Iterator
 
 import pytest
 
+from envsync import history
 from envsync.db import ConnectionInfo, connect
 from tests.conftest import root_connect
 
@@ -34,6 +35,13 @@ class EnvDB:
 
     def connect(self, **kwargs: object):
         return connect(self.info, "", ca_bundle=self.ca_bundle, env_name=self.name, **kwargs)
+
+    def history(self) -> list:
+        connection = self.connect()
+        try:
+            return history.read_rows(connection)
+        finally:
+            connection.close()
 
     def query(self, sql: str, args: object = None) -> list:
         connection = self.connect()
@@ -72,3 +80,7 @@ def write_scripts(folder: Path, scripts: Dict[str, str]) -> Path:
     for name, body in scripts.items():
         (folder / name).write_text(body)
     return folder
+
+
+def history_rows(db: EnvDB) -> list:
+    return db.history()

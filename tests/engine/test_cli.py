@@ -9,10 +9,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
-from envsync import history
 from tests.engine.conftest import EnvDB, write_scripts
+from tests.engine.conftest import history_rows as rows
 
 ENVSYNC = [sys.executable, "-m", "envsync.cli"]
 
@@ -27,14 +27,6 @@ def wait_until(condition: Callable[[], object], timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
-
-
-def rows(db: EnvDB) -> List[history.HistoryRow]:
-    connection = db.connect()
-    try:
-        return history.read_rows(connection)
-    finally:
-        connection.close()
 
 
 def test_exit_codes_and_json(chain: Dict[str, EnvDB], tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from envsync import history, migrate
 from envsync.migrate import DirectorySource, UpstreamHistorySource
 from tests.engine.conftest import EnvDB, write_scripts
+from tests.engine.conftest import history_rows as rows
 
 BASE = {
     "V1__create_accounts.sql": (
@@ -41,14 +42,6 @@ def run(env: EnvDB, source: object, **kwargs: object) -> migrate.MigrationResult
 
 def upstream(env: EnvDB) -> UpstreamHistorySource:
     return UpstreamHistorySource(env.connect(), env.name)
-
-
-def rows(env: EnvDB) -> list:
-    connection = env.connect()
-    try:
-        return history.read_rows(connection)
-    finally:
-        connection.close()
 
 
 def test_apply_dev_then_promote_to_staging_then_prod(chain: Dict[str, EnvDB], tmp_path: Path) -> None:
