@@ -373,6 +373,11 @@ def test_bucket_versioning_lifecycle_public_access_block(dev: Account):
     assert default == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "alias/envsync/dev"}
     policy = json.loads(s3.get_bucket_policy(Bucket="envsync-dev-migrations")["Policy"])
     assert policy["Statement"][0]["Sid"] == "TlsOnly"
+    # The TLS-only deny does not apply to the (HTTPS) API moto stands in for.
+    s3.put_object(Bucket="envsync-dev-migrations", Key="V1__init.sql", Body=b"CREATE TABLE t (id INT)")
+    assert s3.get_object(Bucket="envsync-dev-migrations", Key="V1__init.sql")["Body"].read()
+    for version in s3.list_object_versions(Bucket="envsync-dev-migrations")["Versions"]:
+        s3.delete_object(Bucket="envsync-dev-migrations", Key=version["Key"], VersionId=version["VersionId"])
 
     dev.update("envsync-bucket", bucket_template(14, versioning="Suspended"))
     assert s3.get_bucket_versioning(Bucket="envsync-dev-migrations")["Status"] == "Suspended"
@@ -539,3 +544,16 @@ def test_yaml_getatt_with_dotted_attribute(dev: Account, machine_mariadb, master
     assert (outputs["Host"], outputs["Port"]) == ("127.0.0.1", str(machine_mariadb["port"]))
     assert outputs["MasterSecret"].startswith(f"arn:aws:secretsmanager:us-east-1:{DEV}:secret:rds!cluster-")
     dev.delete("envsync-yaml")
+
+
+@pytest.mark.parametrize("statement, applies", [
+    ({"Effect": "Deny"}, True),
+    ({"Condition": {"Bool": {"aws:SecureTransport": "false"}}}, False),
+    ({"Condition": {"Bool": {"aws:SecureTransport": ["true"]}}}, True),
+    ({"Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-1"}}}, False),
+    ({"Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "true"}}}, True),
+])
+def test_bucket_policy_statement_conditions(statement, applies):
+    from envsync_local.cfn_models.policy_conditions import statement_applies
+
+    assert statement_applies(statement) is applies

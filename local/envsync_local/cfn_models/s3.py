@@ -16,6 +16,8 @@ from moto.core.common_models import CloudFormationModel
 from moto.s3.models import FakeBucket, S3Backend, s3_backends
 from moto.utilities.utils import get_partition
 
+from envsync_local.cfn_models.policy_conditions import statement_applies
+
 
 def _backend(account_id: str, region_name: str) -> S3Backend:
     return s3_backends[account_id][get_partition(region_name)]
@@ -206,3 +208,32 @@ class BucketPolicy(CloudFormationModel):
         backend = _backend(account_id, region_name)
         if self.bucket_name in backend.buckets:
             backend.delete_bucket_policy(self.bucket_name)
+
+
+# --- bucket policy conditions ------------------------------------------------------------------
+# moto evaluates a bucket policy for object requests but ignores conditions it cannot evaluate
+# (all but StringEquals), so `Deny s3:* if aws:SecureTransport = false` -- the TLS-only policy
+# every bucket of ours has -- denies every request. This evaluates the common condition
+# operators against the request context of the API endpoint moto stands in for (HTTPS);
+# a statement applies only when all of its conditions hold, unknown keys never hold.
+
+def _get_permission(self: FakeBucket, action: str, resource: str) -> Any:
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(self.policy.decode())
+    statements = document.get("Statement", [])
+    statements = statements if isinstance(statements, list) else [statements]
+    applicable = [{k: v for k, v in s.items() if k != "Condition"} for s in statements
+                  if statement_applies(s)]
+    return IAMPolicy(json.dumps({**document, "Statement": applicable})).is_action_permitted(
+        action, resource)
+
+
+def install() -> None:
+    """Evaluate bucket policy conditions (idempotent)."""
+    if getattr(FakeBucket, "_envsync_policy_conditions", False):
+        return
+    FakeBucket.get_permission = _get_permission  # type: ignore[method-assign]
+    FakeBucket._envsync_policy_conditions = True  # type: ignore[attr-defined]
