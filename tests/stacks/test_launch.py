@@ -1,0 +1,120 @@
+"""The data-plane stacks launched offline with real `sceptre launch` (moto, envsync's models).
+
+Uses the suite's `launched` project (dev, staging, prod in promotion order). The peering
+return routes need the downstream's peering to exist, so they come with a second launch of
+the upstream envs (dev, staging) - the documented order: dev, staging, prod, then dev, staging.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from envsync_local.cli import sceptre
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+ENVS = ("dev", "staging", "prod")
+DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+STACKS = {
+    "dev": {"artifacts", "aurora", "sync", "peering-downstream"},
+    "staging": {"artifacts", "aurora", "sync", "peering-upstream", "peering-downstream"},
+    "prod": {"artifacts", "aurora", "sync", "peering-upstream"},
+}
+CIDRS = {"dev": "10.1.0.0/16", "staging": "10.2.0.0/16", "prod": "10.3.0.0/16"}
+
+
+@pytest.fixture(scope="module")
+def second_pass(launched):
+    """Relaunch the upstream envs: their accepter stacks now find the peering and add routes."""
+    logs = {}
+    for env in ("dev", "staging"):
+        result = sceptre(launched.local, "launch", "-y", env, capture=True)
+        logs[env] = result.stdout + result.stderr
+        assert result.returncode == 0, f"second launch of {env} failed:\n{logs[env][-4000:]}"
+    return launched
+
+
+def test_data_plane_stacks_launch_into_their_own_accounts(launched):
+    for env in ENVS:
+        client = launched.client(env, "cloudformation")
+        stacks = {s["StackName"]: s for s in client.describe_stacks()["Stacks"]}
+        for stack in STACKS[env]:
+            described = stacks.get(f"envsync-{env}-{stack}")
+            assert described, f"envsync-{env}-{stack} missing from {env}'s account"
+            assert described["StackStatus"] in DONE, (stack, described["StackStatus"])
+            assert described["StackId"].split(":")[4] == launched.envs[env].account_id
+
+
+def test_lambda_code_is_uploaded_once_by_content_hash(launched):
+    keys = set()
+    for env in ENVS:
+        bucket = launched.outputs(env, "artifacts")["BucketName"]
+        objects = launched.client(env, "s3").list_objects_v2(Bucket=bucket).get("Contents", [])
+        packages = [o["Key"] for o in objects if o["Key"].startswith("lambda/envsync-")]
+        assert len(packages) == 1, packages  # aurora and sync share one upload
+        keys.add(packages[0].split("/")[-1])
+        function = launched.client(env, "lambda").get_function(FunctionName=f"envsync-{env}-migrate")
+        assert function["Configuration"]["Timeout"] == 300
+    assert len(keys) == 1  # same sources, same bytes, same key in every env
+
+
+def test_connection_strings_are_secure_strings_with_the_env_key(launched):
+    for env in ENVS:
+        key_arn = launched.outputs(env, "kms")["KeyArn"]
+        ssm = launched.client(env, "ssm")
+        users = ["envsync_writer"] + ([] if env == "prod" else ["envsync_reader"])
+        for user in users:
+            name = f"/envsync/{env}/db/{user}/connection"
+            (described,) = ssm.describe_parameters(
+                ParameterFilters=[{"Key": "Name", "Values": [name]}])["Parameters"]
+            assert described["Type"] == "SecureString"
+            assert described["KeyId"] in (key_arn, key_arn.split("/")[-1])
+            value = json.loads(ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
+            assert value["user"] == user and value["tls"] is True and "password" not in value
+
+
+def test_peering_is_active_with_routes_on_both_sides(second_pass):
+    for downstream, upstream in (("staging", "dev"), ("prod", "staging")):
+        peering_id = second_pass.outputs(downstream, "peering-upstream")["PeeringConnectionId"]
+        ec2 = second_pass.client(downstream, "ec2")
+        (connection,) = ec2.describe_vpc_peering_connections(
+            VpcPeeringConnectionIds=[peering_id])["VpcPeeringConnections"]
+        assert connection["AccepterVpcInfo"]["OwnerId"] == second_pass.envs[upstream].account_id
+        for env, peer in ((downstream, upstream), (upstream, downstream)):
+            tables = second_pass.outputs(env, "network")["PrivateRouteTableIds"].split(",")
+            routes = second_pass.client(env, "ec2").describe_route_tables(RouteTableIds=tables)["RouteTables"]
+            for table in routes:
+                assert any(r.get("DestinationCidrBlock") == CIDRS[peer]
+                           and r.get("VpcPeeringConnectionId") == peering_id for r in table["Routes"]), (env, peer)
+
+
+def test_diff_after_a_prod_instance_class_edit_shows_only_that_change(launched, tmp_path):
+    project = tmp_path / "project"
+    for folder in ("config", "templates", "lambda_code"):
+        shutil.copytree(PROJECT_ROOT / folder, project / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    config = project / "config" / "prod" / "config.yaml"
+    config.write_text(config.read_text() + "db_instance_class: db.r5.xlarge\n")
+    import os
+    import subprocess
+
+    from envsync_local.paths import tool
+
+    env = {**os.environ, **launched.local.moto.aws_env()}
+    env.pop("AWS_PROFILE", None)
+    result = subprocess.run(
+        [tool("sceptre"), "--dir", str(project), "--no-colour", "diff", "-t", "difflib", "prod/aurora.yaml"],
+        env=env, capture_output=True, text=True, check=False, timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    changed = [line for line in output.splitlines()
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert len(changed) == 2, output[-4000:]
+    removed, added = sorted(changed, key=lambda line: line[0] == "+")
+    assert "DbInstanceClass" in removed and "db.r5.large" in removed
+    assert "DbInstanceClass" in added and "db.r5.xlarge" in added
