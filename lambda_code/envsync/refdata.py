@@ -12,8 +12,9 @@ is only read. What happens, per listed table (allow-list: nothing else is touche
 1. Shapes are read from information_schema on both sides. No primary key -> `RefdataError`.
    A table or compared column missing on one side, or a different column type or key, is
    *drift*: reported for that table, and the table is not synchronised.
-2. The diff (`refdata_diff`) walks the key in chunks with checksums computed on each server
-   and fetches only the changed rows.
+2. The diff (`refdata_diff`) first compares CHECKSUM TABLE on both servers where that is sound
+   (whole table compared, 32-bit mode); otherwise, or when they differ, it walks the key in
+   chunks with checksums computed on each server and fetches only the changed rows.
 3. The delta is applied (`refdata_apply`) in one transaction per table - per group of tables
    linked by foreign keys, so parents' inserts precede children's and children's deletes
    precede parents'.
@@ -47,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from envsync.refdata_apply import apply_statements, group_statements
-from envsync.refdata_diff import HASHES, TableDelta, diff_table
+from envsync.refdata_diff import HASHES, TableDelta, diff_table, tables_checksum_equal
 from envsync.refdata_schema import (
     RefdataError,
     TablePlan,
@@ -153,6 +154,7 @@ class TableResult:
     deleted: int = 0
     chunks_compared: int = 0
     chunks_differing: int = 0
+    checked_by: str = ""  # checksum_table | chunks ("" when not compared)
     sql: List[str] = field(default_factory=list)
     drift: List[Dict[str, Any]] = field(default_factory=list)
 
@@ -160,7 +162,7 @@ class TableResult:
         data: Dict[str, Any] = {
             "table": self.table, "state": self.state, "inserted": self.inserted, "updated": self.updated,
             "deleted": self.deleted, "chunks_compared": self.chunks_compared,
-            "chunks_differing": self.chunks_differing, "drift": self.drift,
+            "chunks_differing": self.chunks_differing, "checked_by": self.checked_by, "drift": self.drift,
         }
         if with_sql:
             data["sql"] = self.sql
@@ -317,8 +319,15 @@ def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_
             _log(result, "plan" if not write else "apply", time.monotonic() - began)
             continue
         table_plan = _table_plan(source_shapes[name], table_config)
-        delta = diff_table(source, target, table_plan, chunk_rows=config.chunk_rows, hash_name=config.hash,
-                           start_after=start_after, deadline=deadline)
+        whole_table = (start_after is None and not table_config.where and not table_config.exclude_columns
+                       and config.hash == "crc32")
+        if whole_table and tables_checksum_equal(source, target, table_plan):
+            delta = TableDelta()
+            result.checked_by = "checksum_table"
+        else:
+            result.checked_by = "chunks"
+            delta = diff_table(source, target, table_plan, chunk_rows=config.chunk_rows,
+                               hash_name=config.hash, start_after=start_after, deadline=deadline)
         result.inserted, result.updated, result.deleted = len(delta.inserts), len(delta.updates), len(delta.deletes)
         result.chunks_compared, result.chunks_differing = delta.chunks_compared, delta.chunks_differing
         result.state = ("changed" if delta.changes else "in_sync") if delta.complete else "partial"
@@ -414,5 +423,5 @@ def _log(result: TableResult, mode: str, seconds: float) -> None:
         "event": "refdata_table", "mode": mode, "table": result.table, "state": result.state,
         "inserted": result.inserted, "updated": result.updated, "deleted": result.deleted,
         "chunks_compared": result.chunks_compared, "chunks_differing": result.chunks_differing,
-        "drift": result.drift, "seconds": round(seconds, 3),
+        "checked_by": result.checked_by, "drift": result.drift, "seconds": round(seconds, 3),
     }, default=str))
