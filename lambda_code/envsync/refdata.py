@@ -283,9 +283,9 @@ def _run(source, target, config: RefdataConfig, deadline: Optional[float],
             group = groups[index]
             if index > resume.group and deadline is not None and time.monotonic() >= deadline:
                 next_cursor = _cursor(groups, index, None, resume.started_at)
-                _lag_not_reached(source, target, group, by_name, source_shapes, None, lag_since)
+                _lag_not_reached(source, target, group, by_name, source_shapes, target_shapes, None, lag_since)
                 for later in groups[index + 1:]:
-                    _lag_not_reached(source, target, later, by_name, source_shapes, None, lag_since)
+                    _lag_not_reached(source, target, later, by_name, source_shapes, target_shapes, None, lag_since)
                 break
             start_after = resume.after if index == resume.group else None
             table_deadline = deadline if len(group) == 1 else None  # FK groups finish as one unit
@@ -293,9 +293,9 @@ def _run(source, target, config: RefdataConfig, deadline: Optional[float],
                                start_after, table_deadline, write, results, lag_since, resume.started_at)
             if done is not None:  # cut at the deadline inside a single table
                 next_cursor = _cursor(groups, index, done, resume.started_at)
-                _lag_not_reached(source, target, group, by_name, source_shapes, done, lag_since)
+                _lag_not_reached(source, target, group, by_name, source_shapes, target_shapes, done, lag_since)
                 for later in groups[index + 1:]:
-                    _lag_not_reached(source, target, later, by_name, source_shapes, None, lag_since)
+                    _lag_not_reached(source, target, later, by_name, source_shapes, target_shapes, None, lag_since)
                 break
         lag = _lag_seconds(source, lag_since)
     ordered = [results[name] for group in groups for name in group]
@@ -380,13 +380,16 @@ def _lag_from_delta(table_plan: TablePlan, delta: TableDelta, table_config: Tabl
         lag_since.append(started_at)
 
 
-def _lag_not_reached(source, target, group, by_name, source_shapes, after, lag_since: List[Any]) -> None:
+def _lag_not_reached(source, target, group, by_name, source_shapes, target_shapes, after,
+                     lag_since: List[Any]) -> None:
     """Tables (or the rest of one) not compared in this call: oldest source change newer than the target."""
     for name in group:
         column = by_name[name].updated_at_column
         shape = source_shapes[name]
-        if not column or not shape.exists or column not in shape.columns:
+        if not column or column not in shape.columns:
             continue
+        if compare_shapes(shape, target_shapes[name], by_name[name].exclude_columns):
+            continue  # drift: reported as such when the table is reached
         table_plan = _table_plan(shape, by_name[name])
         where, args = table_plan.range_where(after, None)
         col = quote_ident(column)

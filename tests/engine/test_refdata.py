@@ -396,3 +396,27 @@ def test_dev_to_staging_over_tls(chain) -> None:
     finally:
         dev.close()
         staging.close()
+
+
+def test_in_sync_table_is_confirmed_by_checksum_table_without_a_chunk_walk(pair: Pair) -> None:
+    pair.both(CURRENCY, "INSERT INTO currency VALUES (1,'EUR','Euro',2,'2024-01-01 00:00:00.5')")
+    fast = table_result(apply(pair.source, pair.target, config("currency")), "currency")
+    assert (fast["checked_by"], fast["chunks_compared"], fast["state"]) == ("checksum_table", 0, "in_sync")
+    # md5 asks for 64-bit row hashes: the 32-bit CHECKSUM TABLE shortcut is not taken
+    walked = table_result(apply(pair.source, pair.target, config("currency", hash="md5")), "currency")
+    assert (walked["checked_by"], walked["chunks_compared"]) == ("chunks", 1)
+    # excluded columns or a row filter: CHECKSUM TABLE would cover rows/columns out of scope
+    filtered = apply(pair.source, pair.target, config({"name": "currency", "where": "minor_units = 2"}))
+    assert table_result(filtered, "currency")["checked_by"] == "chunks"
+
+
+def test_continue_skips_lag_queries_for_drifted_tables(pair: Pair) -> None:
+    _seed_numbers(pair, 500)
+    pair.run(pair.source, "CREATE TABLE later (id INT PRIMARY KEY, updated_at DATETIME)")
+    cfg = config({"name": "num", "updated_at_column": "updated_at"},
+                 {"name": "later", "updated_at_column": "updated_at"}, chunk_rows=100)
+    result = apply(pair.source, pair.target, cfg, deadline=time.monotonic())
+    assert result.status == "continue"
+    while result.status == "continue":
+        result = apply(pair.source, pair.target, cfg, deadline=time.monotonic(), cursor=result.cursor)
+    assert table_result(result, "later")["state"] == "drift" and pair.same("num", "id")
