@@ -10,7 +10,8 @@ TEMPLATE = {
     "Resources": {
         "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.77.0.0/16"}},
         "Subnet": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.77.0.0/20"}},
-        "Acl": {"Type": "AWS::EC2::NetworkAcl", "Properties": {"VpcId": {"Ref": "Vpc"}}},
+        "Acl": {"Type": "AWS::EC2::NetworkAcl", "Properties": {"VpcId": {"Ref": "Vpc"},
+                                                                "Tags": [{"Key": "Name", "Value": "private"}]}},
         "AllowMysqlIn": {"Type": "AWS::EC2::NetworkAclEntry", "Properties": {
             "NetworkAclId": {"Ref": "Acl"}, "RuleNumber": 100, "Protocol": 6, "RuleAction": "allow",
             "Egress": False, "CidrBlock": "10.78.0.0/16", "PortRange": {"From": 3306, "To": 3306}}},
@@ -42,6 +43,7 @@ def test_acls_and_egress_rules_are_created_readable_and_deleted(aws_env):
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
 
     (acl,) = ec2.describe_network_acls(NetworkAclIds=[outputs["AclId"]])["NetworkAcls"]
+    assert acl["Tags"] == [{"Key": "Name", "Value": "private"}]
     rules = {(e["RuleNumber"], e["Egress"], e["RuleAction"]) for e in acl["Entries"]}
     assert {(100, False, "allow"), (190, True, "deny")} <= rules
     mysql = next(e for e in acl["Entries"] if e["RuleNumber"] == 100)

@@ -64,8 +64,7 @@ class NetworkAcl(CloudFormationModel):
         region_name: str, **kwargs: Any,
     ) -> NetworkAcl:
         properties = cloudformation_json["Properties"]
-        tags = [{"ResourceType": "network-acl", "Tag": _tags(properties)}] if properties.get("Tags") else None
-        acl = _backend(account_id, region_name).create_network_acl(properties["VpcId"], tags=tags)
+        acl = _backend(account_id, region_name).create_network_acl(properties["VpcId"], tags=_tags(properties))
         return cls(acl.id)
 
     @classmethod
