@@ -34,9 +34,6 @@ def resolve_definition(properties: Dict[str, Any], account_id: str) -> str:
     else:
         text = properties.get("DefinitionString", "")
     substitutions = {key: str(value) for key, value in properties.get("DefinitionSubstitutions", {}).items()}
-    missing = sorted({name for name in _PLACEHOLDER.findall(text) if name not in substitutions})
-    if missing and substitutions:
-        raise ValueError(f"definition placeholders without a DefinitionSubstitutions value: {missing}")
     return _PLACEHOLDER.sub(lambda match: substitutions.get(match.group(1), match.group(0)), text)
 
 
