@@ -203,7 +203,10 @@ def cluster_template(retention: int, with_reader: bool = False) -> Dict[str, Any
         "Writer": {
             "Type": "AWS::RDS::DBInstance",
             "Properties": {"DBClusterIdentifier": {"Ref": "Cluster"}, "Engine": "aurora-mysql",
-                           "DBInstanceClass": "db.r5.large", "DBInstanceIdentifier": "envsync-dev-1"},
+                           "DBInstanceClass": "db.r5.large", "DBInstanceIdentifier": "envsync-dev-1",
+                           "MonitoringInterval": 60,
+                           "MonitoringRoleArn": f"arn:aws:iam::{DEV}:role/envsync-dev-monitoring",
+                           "EnablePerformanceInsights": True},
         },
     }
     if with_reader:
@@ -264,6 +267,10 @@ def test_cluster_maps_to_local_database_with_managed_secret(dev: Account, machin
     secret = json.loads(dev.client("secretsmanager").get_secret_value(
         SecretId=outputs["MasterSecret"])["SecretString"])
     assert secret["username"] == MASTER and len(secret["password"]) == 32
+    master_secret = dev.client("secretsmanager").describe_secret(SecretId=outputs["MasterSecret"])
+    assert master_secret["KmsKeyId"] == outputs["KeyArn"]
+    assert master_secret["RotationEnabled"] is True
+    assert master_secret["RotationRules"]["AutomaticallyAfterDays"] == 7
     # As on a new Aurora cluster: the master user exists with that password, and DatabaseName.
     with pymysql.connect(host="127.0.0.1", port=machine_mariadb["port"], user=MASTER,
                          password=secret["password"], database=MASTER) as master, master.cursor() as cursor:
@@ -271,6 +278,8 @@ def test_cluster_maps_to_local_database_with_managed_secret(dev: Account, machin
         assert cursor.fetchone()[0] == f"{MASTER}@%"
     instance = rds.describe_db_instances(DBInstanceIdentifier="envsync-dev-1")["DBInstances"][0]
     assert instance["DBClusterIdentifier"] == "envsync-dev"
+    assert instance["DBInstanceClass"] == "db.r5.large" and instance["MonitoringInterval"] == 60
+    assert instance["PerformanceInsightsEnabled"] is True
     assert instance["Endpoint"] == {"Address": "127.0.0.1", "Port": machine_mariadb["port"],
                                     "HostedZoneId": instance["Endpoint"].get("HostedZoneId")} or \
         instance["Endpoint"]["Address"] == "127.0.0.1"

@@ -10,6 +10,7 @@ stacks write point at the local MariaDB stand-in.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Dict, List, Optional
 
 from moto.core.common_models import CloudFormationModel
@@ -33,6 +34,7 @@ CLUSTER_REPLACEMENT_PROPERTIES = (
 INSTANCE_REPLACEMENT_PROPERTIES = (
     "DBInstanceIdentifier", "DBClusterIdentifier", "Engine", "AvailabilityZone",
 )
+MANAGED_SECRET_ROTATION_DAYS = 7
 RDS_REFUSED_CHARACTERS = "\"'@/\\"
 
 
@@ -217,6 +219,12 @@ class AuroraCluster(CloudFormationModel):
         secret_value = json.dumps({"username": cluster.master_username, "password": password})
         secrets.put_secret_value(cluster.master_user_secret.secret_arn, secret_value, None,
                                  None, ["AWSCURRENT"])
+        # RDS rotates a managed master secret every 7 days, without a Lambda function.
+        secret = cluster.master_user_secret.secret
+        secret.rotation_requested = True
+        secret.rotation_enabled = True
+        secret.auto_rotate_after_days = MANAGED_SECRET_ROTATION_DAYS
+        secret.next_rotation_date = int(time.time()) + MANAGED_SECRET_ROTATION_DAYS * 86400
         return password
 
     @classmethod
@@ -411,8 +419,9 @@ class ClusterAwareDBInstance(CloudFormationModel):
             "publicly_accessible": _as_bool(properties.get("PubliclyAccessible", False)),
             "promotion_tier": int(properties.get("PromotionTier", 1)),
             "port": cluster.port,
-            "monitoring_interval": properties.get("MonitoringInterval"),
-            "enable_performance_insights": properties.get("EnablePerformanceInsights"),
+            "monitoring_interval": (int(properties["MonitoringInterval"])
+                                    if "MonitoringInterval" in properties else None),
+            "monitoring_role_arn": properties.get("MonitoringRoleArn"),
             "tags": properties.get("Tags"),
         }
         db_kwargs = {key: value for key, value in db_kwargs.items() if value is not None}
@@ -425,6 +434,10 @@ class ClusterAwareDBInstance(CloudFormationModel):
         if database.engine != cluster.engine:
             raise ResourceFailed(kwargs.get("LogicalId"), cls.cloudformation_type(),
                                  f"engine {database.engine} does not match cluster engine {cluster.engine}")
+        # Not modelled by moto's DBInstance; kept so DescribeDBInstances shows them.
+        database.performance_insights_enabled = _as_bool(properties.get("EnablePerformanceInsights", False))
+        database.performance_insights_kms_key_id = properties.get("PerformanceInsightsKMSKeyId")
+        database.performance_insights_retention_period = properties.get("PerformanceInsightsRetentionPeriod")
         backend.databases[instance_id] = database
         database.add_event("DB_INSTANCE_CREATE")
         database.save_automated_backup()
