@@ -10,7 +10,7 @@ Run with the master user's credentials.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pymysql
 
@@ -55,16 +55,21 @@ def ensure_user(connection: Any, *, username: str, password: str, schema: str,
     return done
 
 
-def ensure_sync_users(connection: Any, *, schema: str, reader: Dict[str, str], writer: Dict[str, str],
+def ensure_sync_users(connection: Any, *, schema: str, reader: Optional[Dict[str, str]], writer: Dict[str, str],
                       require_tls: bool = True) -> Dict[str, List[str]]:
-    """`reader`/`writer`: {"username", "password"} from their Secrets Manager secrets."""
-    if reader["username"] == writer["username"]:
+    """`reader`/`writer`: {"username", "password"} from their Secrets Manager secrets.
+
+    reader is None in an env nothing reads from (prod): no read-only user is created there.
+    """
+    if reader is not None and reader["username"] == writer["username"]:
         raise ValueError("the reader and the writer must be different users")
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{schema.replace('`', '``')}`")
-    return {
-        "reader": ensure_user(connection, username=reader["username"], password=reader["password"],
-                              schema=schema, privileges=READER_PRIVILEGES, require_tls=require_tls),
+    statements = {
         "writer": ensure_user(connection, username=writer["username"], password=writer["password"],
                               schema=schema, privileges=WRITER_PRIVILEGES, require_tls=require_tls),
     }
+    if reader is not None:
+        statements["reader"] = ensure_user(connection, username=reader["username"], password=reader["password"],
+                                           schema=schema, privileges=READER_PRIVILEGES, require_tls=require_tls)
+    return statements

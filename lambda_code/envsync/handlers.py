@@ -63,7 +63,8 @@ def _run(action: str, event: Optional[Dict[str, Any]], context: Any,
     result = {"env": env, "action": action, **result,
               "duration_ms": int((time.monotonic() - started) * 1000)}
     if result["status"] == "failed":
-        _report_failure(action, env, config, result)
+        # A caller that asks for an exception (the state machine) reports the failure itself.
+        _report_failure(action, env, config, result, publish=not event.get("raise_on_failure"))
     elif config is not None:
         emit_metrics(env, SyncFailures=0)  # a steady series, so dashboards and alarms see runs
     log_action(f"{action} finished", result=result)
@@ -72,13 +73,14 @@ def _run(action: str, event: Optional[Dict[str, Any]], context: Any,
     return result
 
 
-def _report_failure(action: str, env: str, config: Optional[HandlerConfig], result: Dict[str, Any]) -> None:
+def _report_failure(action: str, env: str, config: Optional[HandlerConfig], result: Dict[str, Any],
+                    publish: bool = True) -> None:
     logger.error(f"{action} failed", extra={"action": f"{action} failed", "error": result.get("error")})
     try:
         emit_metrics(env, SyncFailures=1)
     except Exception as error:  # a metrics problem must not hide the sync failure
         logger.warning("metrics failed", extra={"error": str(error)})
-    if config is not None and config.sns_topic_arn:
+    if publish and config is not None and config.sns_topic_arn:
         try:
             aws.publish_failure(aws.client("sns"), config.sns_topic_arn,
                                 f"envsync {action} failed in {env}", str(result.get("error")))
@@ -139,7 +141,10 @@ def _drift(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str,
 def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
     from envsync import refdata
 
-    ctx.config.require("upstream_env", "refdata_config")
+    if not ctx.config.upstream_env:
+        return {"status": "done", "skipped": f"{ctx.config.env} has no upstream to pull reference data from",
+                "rows_changed": 0}
+    ctx.config.require("refdata_config")
     config = refdata.RefdataConfig.from_dict(ctx.config.refdata_config or {})
     run = refdata.plan if event.get("mode") == "plan" else refdata.apply
     result = run(ctx.upstream_connection(), ctx.target_connection(), config,
@@ -157,19 +162,20 @@ def _bootstrap(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[
     from envsync import bootstrap_users
     from envsync.db import ConnectionInfo
 
-    ctx.config.require("master_secret_arn", "reader_secret_arn", "writer_secret_arn")
+    ctx.config.require("master_secret_arn", "writer_secret_arn")
     secrets = aws.client("secretsmanager", ctx.session)
     writer_info = aws.read_connection_info(aws.client("ssm", ctx.session), ctx.config.connection_parameter)
     master = aws.read_credentials(secrets, ctx.config.master_secret_arn or "")
-    reader = aws.read_credentials(secrets, ctx.config.reader_secret_arn or "")
     writer = aws.read_credentials(secrets, ctx.config.writer_secret_arn or "")
+    # Only envs something reads from (a downstream pulls from them) have a read-only user.
+    reader = aws.read_credentials(secrets, ctx.config.reader_secret_arn) if ctx.config.reader_secret_arn else None
     master_info = ConnectionInfo(host=writer_info.host, port=writer_info.port, database="",
                                  user=master.username, secret_arn=ctx.config.master_secret_arn or "",
                                  tls=writer_info.tls)
     connection = ctx._connect(master_info, master.password, ctx.config.env)
     statements = bootstrap_users.ensure_sync_users(
         connection, schema=writer_info.database, require_tls=writer_info.tls,
-        reader={"username": reader.username, "password": reader.password},
+        reader={"username": reader.username, "password": reader.password} if reader else None,
         writer={"username": writer.username, "password": writer.password},
     )
     return {"status": "done", "schema": writer_info.database, "statements": statements}

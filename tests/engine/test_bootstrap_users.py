@@ -62,3 +62,19 @@ def test_reader_reads_writer_migrates_nothing_more(machine_mariadb: dict, scratc
 def test_schema_pattern_escapes_wildcards() -> None:
     assert schema_pattern("app_db") == "`app\\_db`"
     assert schema_pattern("a%b`c") == "`a\\%b``c`"
+
+
+def test_an_env_nothing_reads_from_gets_no_reader(machine_mariadb: dict, scratch_schema: str) -> None:
+    """prod: only the writer exists; there is no read-only user anything could pull with."""
+    writer = {"username": f"w_{uuid.uuid4().hex[:8]}", "password": "writer-pass-1"}
+    master = pymysql.connect(**machine_mariadb, autocommit=True)
+    try:
+        created = ensure_sync_users(master, schema=scratch_schema, reader=None, writer=writer, require_tls=False)
+        assert set(created) == {"writer"}
+        with master.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM mysql.user WHERE user = %s", (writer["username"],))
+            assert cursor.fetchone()[0] == 1
+    finally:
+        with master.cursor() as cursor:
+            cursor.execute("DROP USER IF EXISTS %s@'%%'", (writer["username"],))
+        master.close()

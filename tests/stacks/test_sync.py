@@ -237,16 +237,20 @@ def test_state_machine_definition_comes_from_its_file(sync):
 def test_state_machine_flow_retries_loop_and_failure_branch():
     definition = json.loads(ASL.read_text())
     states = definition["States"]
-    flow, current = [], definition["StartAt"]
+    assert definition["StartAt"] == "Init" and states["Init"]["Result"] == {"cursor": None}
+    flow, loops, current = [], {}, states["Init"]["Next"]
     while current in states and states[current]["Type"] == "Task" and current != "NotifyFailure":
         flow.append(current)
+        assert states[current]["Parameters"]["raise_on_failure"] is True
         current = states[current].get("Next")
         if states.get(current, {}).get("Type") == "Choice":
             choice = states[current]
             (loop,) = choice["Choices"]
-            assert loop["Next"] == "RefData" and loop["StringEquals"] == "continue"
-            assert loop["Variable"] == "$.refdata.status"
+            assert loop["StringEquals"] == "continue"
+            loops[loop["Next"]] = loop["Variable"]
             current = choice["Default"]
+    assert loops == {"Migrate": "$.migrate.status", "RefData": "$.refdata.status"}
+    assert states["RefData"]["Parameters"]["cursor.$"] == "$.refdata.cursor"
     assert flow == ["Validate", "Plan", "Migrate", "RefData", "Drift"]
     for name in flow:
         state = states[name]
