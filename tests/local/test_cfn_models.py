@@ -566,3 +566,36 @@ def test_bucket_policy_statement_conditions(statement, applies):
     from envsync_local.cfn_models.policy_conditions import statement_applies
 
     assert statement_applies(statement) is applies
+
+
+CONDITIONS = """
+Parameters:
+  IsProd: {Type: String}
+Conditions:
+  IsProd: !Equals [!Ref IsProd, "true"]
+  HasReader: !Condition IsProd
+  IsSourceEnv: !And [!Equals ["true", "true"], !Not [!Condition IsProd]]
+Resources:
+  Reader:
+    Type: AWS::SNS::Topic
+    Condition: HasReader
+  SourceOnly:
+    Type: AWS::SNS::Topic
+    Condition: IsSourceEnv
+Outputs:
+  Made:
+    Value: !If [HasReader, reader, source]
+"""
+
+
+@pytest.mark.parametrize("is_prod, made", [("true", "reader"), ("false", "source")])
+def test_yaml_condition_short_forms(dev: Account, is_prod, made):
+    cfn = dev.client("cloudformation")
+    name = f"envsync-conditions-{is_prod}"
+    cfn.create_stack(StackName=name, TemplateBody=CONDITIONS,
+                     Parameters=[{"ParameterKey": "IsProd", "ParameterValue": is_prod}])
+    stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    assert dev.outputs(stack)["Made"] == made
+    resources = [r["LogicalResourceId"] for r in cfn.describe_stack_resources(StackName=name)["StackResources"]]
+    assert resources == (["Reader"] if is_prod == "true" else ["SourceOnly"])
+    dev.delete(name)

@@ -10,9 +10,13 @@
    CloudFormation deletes dependents first (reverse order of Ref / Fn::GetAtt / Fn::Sub /
    DependsOn). Order matters when a delete has an effect, e.g. a custom resource's Delete runs
    its Lambda function, which must still exist.
-3. `!GetAtt Cluster.Endpoint.Address` in a YAML template names attribute "Endpoint.Address"
-   (CloudFormation splits at the first dot; moto at every dot, losing the attribute).
-4. Specific custom resource types. moto sends every `Custom::*` type to its generic
+3. YAML short forms: `!GetAtt Cluster.Endpoint.Address` names attribute "Endpoint.Address"
+   (CloudFormation splits at the first dot; moto at every dot, losing the attribute), and
+   `!Condition IsProd` is `{"Condition": "IsProd"}` (moto made it "Fn::Condition", which its
+   condition parser evaluates to None, so `!Not [!Condition IsProd]` was always true); a
+   condition defined as just another condition (`HasReader: !Condition IsProd`) is that one.
+4. Resources whose Condition is false are not listed by DescribeStackResources.
+5. Specific custom resource types. moto sends every `Custom::*` type to its generic
    `CustomModel` (which needs a Lambda container); a model registered for an exact
    `Custom::Name` type is used instead.
 """
@@ -174,9 +178,23 @@ def _yaml_tag_constructor(original: Callable[..., Any]) -> Callable[..., Any]:
     def yaml_tag_constructor(loader: Any, tag: Any, node: Any) -> Any:
         if tag == "!GetAtt" and isinstance(node.value, str):
             return {"Fn::GetAtt": node.value.split(".", 1)}
+        if tag == "!Condition":
+            return {"Condition": node.value}
         return original(loader, tag, node)
 
     return yaml_tag_constructor
+
+
+def _parse_condition(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A condition that is just another condition (`HasReader: !Condition IsProd`)."""
+
+    @functools.wraps(original)
+    def parse_condition(condition: Any, resources_map: Any, condition_map: Any) -> Any:
+        if isinstance(condition, dict) and list(condition) == ["Condition"]:
+            return condition_map[condition["Condition"]]
+        return original(condition, resources_map, condition_map)
+
+    return parse_condition
 
 
 def install() -> None:
@@ -191,6 +209,10 @@ def install() -> None:
         CloudFormationBackend.delete_stack)
     parsing.resource_class_from_type = _resource_class_from_type(  # type: ignore[assignment]
         parsing.resource_class_from_type)
+    parsing.parse_condition = _parse_condition(parsing.parse_condition)  # type: ignore[assignment]
+    # A resource whose Condition is false is no stack resource (moto lists it as an empty one).
+    Stack.stack_resources = property(  # type: ignore[assignment]
+        lambda self: [resource for resource in self.resource_map.values() if resource is not None])
     for module in (cfn_models, cfn_responses):
         module.yaml_tag_constructor = _yaml_tag_constructor(  # type: ignore[attr-defined]
             module.yaml_tag_constructor)
