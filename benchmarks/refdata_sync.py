@@ -39,6 +39,7 @@ from envsync.refdata import RefdataConfig
 from envsync.refdata import apply as refdata_apply
 
 SOURCE_DB, TARGET_DB, TABLE = "envsync_bench_src", "envsync_bench_dst", "ref_bench"
+CHUNK_ROWS = RefdataConfig.chunk_rows  # the engine's default unless --chunk-rows
 
 CREATE = f"""CREATE TABLE {TABLE} (
   id BIGINT NOT NULL PRIMARY KEY,
@@ -147,7 +148,7 @@ def envsync_run(server: Server, hash_name: str) -> Tuple[float, Dict[str, object
     source, target = server.connect(SOURCE_DB), server.connect(TARGET_DB)
     try:
         config = RefdataConfig.from_dict({"tables": [{"name": TABLE, "updated_at_column": "updated_at"}],
-                                          "chunk_rows": 1000, "hash": hash_name})
+                                          "chunk_rows": CHUNK_ROWS, "hash": hash_name})
         seconds, result = timed(lambda: refdata_apply(source, target, config))
         return seconds, result.to_dict()
     finally:
@@ -207,12 +208,16 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=3306)
     parser.add_argument("--user", default="root")
     parser.add_argument("--password", default="")
+    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS)
     parser.add_argument("--skip-pt", action="store_true", help="skip the pt-table-sync baseline")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     args = parser.parse_args()
+    global CHUNK_ROWS
+    CHUNK_ROWS = args.chunk_rows
     server = Server(args.host, args.port, args.user, args.password)
     rows = args.rows
-    print(f"refdata sync benchmark: {rows} rows x 10 columns, 1 % changed; load average {os.getloadavg()}")
+    print(f"refdata sync benchmark: {rows} rows x 10 columns, 1 % changed, chunk_rows {CHUNK_ROWS}; "
+          f"load average {os.getloadavg()}")
     seconds, _ = timed(lambda: setup(server, rows))
     print(f"setup: {seconds:.1f} s")
     rss_before_engine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

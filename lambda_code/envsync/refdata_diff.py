@@ -112,6 +112,11 @@ class _ChunkQueries:
 def _entries(count: int, text: Optional[Any], side: str, table: str) -> Set[str]:
     if not count:
         return set()
+    if text is None:  # the server returns NULL when the string would exceed max_allowed_packet
+        raise RefdataError(
+            f"{table}: {side} chunk fingerprint of {count} rows exceeds the server's max_allowed_packet; "
+            "lower chunk_rows for this table pair"
+        )
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("ascii")
     entries = set(text.split(","))
