@@ -146,6 +146,10 @@ def test_connection_strings_are_cmk_secure_strings_without_passwords(aurora):
     assert {p["Properties"]["Name"] for p in parameters.values()} == expected
     (handler,) = evaluated.of_type("AWS::Lambda::Function").values()
     assert handler["Properties"]["Handler"] == "envsync.secure_parameter.handler"
+    from tests.conftest import PROJECT_ROOT
+
+    source = (PROJECT_ROOT / "lambda_code" / "envsync" / "secure_parameter.py").read_text()
+    assert "\ndef handler(" in source  # the handler the template names exists in the package
     for parameter in parameters.values():
         props = parameter["Properties"]
         assert props["KeyId"] == evaluated.parameters["KmsKeyArn"]

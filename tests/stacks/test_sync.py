@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 
 import pytest
@@ -50,7 +51,16 @@ def test_lambdas_timeout_300_in_vpc_json_logs_own_encrypted_log_group(sync):
     env, evaluated, _ = sync
     functions = evaluated.of_type("AWS::Lambda::Function")
     handlers = {f["Properties"]["Handler"] for f in functions.values()}
-    assert {f"envsync.handlers.{name}" for name in SYNC_FUNCTIONS} <= handlers
+    assert {f"envsync.handlers.{name}_handler" for name in SYNC_FUNCTIONS} <= handlers
+    # Every handler the template names exists in the packaged code.
+    for handler in handlers:
+        module, function_name = handler.rsplit(".", 1)
+        source = PROJECT_ROOT / "lambda_code" / (module.replace(".", "/") + ".py")
+        tree = ast.parse(source.read_text())
+        defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        defined |= {target.id for node in tree.body if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)}
+        assert function_name in defined, f"{handler}: no {function_name} in {source}"
     log_groups = evaluated.of_type("AWS::Logs::LogGroup")
     used_groups = set()
     for name, function in functions.items():
