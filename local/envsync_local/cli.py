@@ -1,6 +1,8 @@
 """`envsync-local`: run the three envs offline on one machine.
 
-    envsync-local up       start the stand-ins, launch every env with real `sceptre launch`
+    envsync-local up       start the stand-ins, launch every env with real `sceptre launch`,
+                           then run the sync cycle (see envsync_local.cycle)
+    envsync-local sync     run the sync cycle again
     envsync-local status   what runs, and each env's stacks and outputs
     envsync-local down     stop exactly what `up` started (by pid); --wipe deletes the state
 
@@ -22,6 +24,7 @@ from typing import Dict, List, Optional
 
 import boto3
 
+from envsync_local.cycle import EnvHandle, run_cycle
 from envsync_local.mariadb import MariaDBError, MariaDBInstance
 from envsync_local.moto_server import MotoServer, MotoServerError
 from envsync_local.moto_server import start as start_moto
@@ -170,7 +173,25 @@ def print_outputs(local: LocalStack) -> None:
                 print(f"      {output['OutputKey']:<26} {output['OutputValue']}")
 
 
-def command_up(local: LocalStack, envs: Optional[List[str]]) -> int:
+def env_handles(local: LocalStack) -> List[EnvHandle]:
+    """Each env's account session and local database, upstream first."""
+    return [
+        EnvHandle(name=name, session=env_session(local, local.envs[name]), endpoint_url=local.moto.endpoint_url,
+                  db_host=local.databases[name].host, db_port=local.databases[name].port,
+                  ca_bundle=str(local.databases[name].ca_bundle), database=local.database)
+        for name in local.order
+    ]
+
+
+def command_sync(local: LocalStack) -> int:
+    if not local.moto_running():
+        raise LocalModeError("the stand-ins are not running: run `envsync-local up` first")
+    report = run_cycle(env_handles(local))
+    print(f"\nsync cycle (steps 1-5) took {report['seconds']:.1f}s")
+    return 0
+
+
+def command_up(local: LocalStack, envs: Optional[List[str]], with_sync: bool = True) -> int:
     started = time.monotonic()
     local.start()
     print(f"moto (AWS stand-in): {local.moto.endpoint_url}")
@@ -184,6 +205,9 @@ def command_up(local: LocalStack, envs: Optional[List[str]]) -> int:
                                  f"moto log: {local.root / 'moto.log'}")
     print_outputs(local)
     print(f"\nlaunched {', '.join(envs or local.order)} in {time.monotonic() - started:.1f}s")
+    if with_sync and not envs:
+        command_sync(local)
+        print(f"whole run: {time.monotonic() - started:.1f}s")
     return 0
 
 
@@ -214,7 +238,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help=f"first MariaDB port, one per env (default {DEFAULT_DB_PORT_BASE})")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start the stand-ins and launch the envs")
-    up.add_argument("envs", nargs="*", help="envs to launch (default: all, upstream first)")
+    up.add_argument("envs", nargs="*", help="envs to launch (default: all, upstream first, then a sync cycle)")
+    up.add_argument("--no-sync", action="store_true", help="launch only; skip the sync cycle")
+    commands.add_parser("sync", help="run the sync cycle (bootstrap, samples, dev -> staging -> prod, status)")
     commands.add_parser("status", help="show the stand-ins and the stacks")
     down = commands.add_parser("down", help="stop what `up` started")
     down.add_argument("--wipe", action="store_true", help="also delete the state directory")
@@ -226,7 +252,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             unknown = sorted(set(args.envs) - set(envs))
             if unknown:
                 raise LocalModeError(f"unknown env(s) {', '.join(unknown)}; known: {', '.join(local.order)}")
-            return command_up(local, args.envs)
+            return command_up(local, args.envs, with_sync=not args.no_sync)
+        if args.command == "sync":
+            return command_sync(local)
         if args.command == "status":
             return command_status(local)
         return command_down(local, args.wipe)

@@ -1,0 +1,253 @@
+"""The offline sync cycle README command 1 runs after launching the stacks.
+
+1. bootstrap the sync users in every env (each env's bootstrap Lambda, from its secrets);
+2. upload the sample migrations to dev's bucket; the dev application writes its reference data;
+3. run the deployed state machine for dev, then staging (pulling from dev through dev's
+   source-reader role), then prod (pulling from staging);
+4. print a status table per env;
+5. show a blocked promotion: a migration that fails in staging stops there, prod is untouched,
+   the failure is on the SNS topic and staging's SyncFailures alarm is in ALARM.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import boto3
+import pymysql
+
+from envsync_local.lambda_runner import invoke
+from envsync_local.orchestrate import SyncRun, run_sync
+from envsync_local.paths import PROJECT_ROOT
+
+SAMPLES = PROJECT_ROOT / "local" / "samples"
+MIGRATIONS_PREFIX = "migrations/"
+
+
+@dataclass
+class EnvHandle:
+    """One env as the cycle sees it: its account session, stack outputs and local database."""
+
+    name: str
+    session: boto3.Session
+    endpoint_url: str
+    db_host: str
+    db_port: int
+    ca_bundle: str
+    database: str
+    outputs: Dict[str, str] = field(default_factory=dict)
+    inbox_url: Optional[str] = None
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url)
+
+    def app_connection(self) -> pymysql.Connection:
+        """The env's application (the stand-in's admin), e.g. dev editing its reference data."""
+        return pymysql.connect(host=self.db_host, port=self.db_port, user="root", password="",
+                               database=self.database, ssl={"ca": self.ca_bundle}, autocommit=True)
+
+    @property
+    def runtime_env(self) -> Dict[str, str]:
+        """What differs between a Lambda container and this machine: the stand-ins' CA."""
+        return {"ENVSYNC_CA_BUNDLE": self.ca_bundle}
+
+
+def stack_outputs(handle: EnvHandle) -> Dict[str, str]:
+    outputs: Dict[str, str] = {}
+    for stack in handle.client("cloudformation").describe_stacks()["Stacks"]:
+        if stack["StackName"].startswith(f"envsync-{handle.name}-"):
+            outputs.update({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
+    return outputs
+
+
+def subscribe_inbox(handle: EnvHandle) -> str:
+    """An SQS queue subscribed to the env's sync topic, so local mode can show what was sent."""
+    sqs = handle.client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"envsync-{handle.name}-local-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns = handle.client("sns")
+    topic = handle.outputs["SyncTopicArn"]
+    existing = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    if not any(subscription["Endpoint"] == queue_arn for subscription in existing):
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return queue_url
+
+
+def inbox_messages(handle: EnvHandle) -> List[Dict[str, Any]]:
+    sqs = handle.client("sqs")
+    messages = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=handle.inbox_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return messages
+        for message in batch:
+            body = json.loads(message["Body"])
+            messages.append({"subject": body.get("Subject"), "message": body.get("Message")})
+            sqs.delete_message(QueueUrl=handle.inbox_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def bootstrap_users(handle: EnvHandle) -> Dict[str, Any]:
+    outcome = invoke(handle.session, handle.endpoint_url, handle.outputs["BootstrapFunctionName"], {},
+                     handle.runtime_env)
+    if outcome.result.get("status") != "done":
+        raise RuntimeError(f"bootstrap of {handle.name} failed: {outcome.result.get('error')}")
+    return outcome.result
+
+
+def upload_migrations(handle: EnvHandle, folder: Path) -> List[str]:
+    s3 = handle.client("s3")
+    names = []
+    for script in sorted(folder.glob("V*__*.sql")):
+        s3.put_object(Bucket=handle.outputs["MigrationBucketName"], Key=MIGRATIONS_PREFIX + script.name,
+                      Body=script.read_bytes())
+        names.append(script.name)
+    return names
+
+
+def run_sql_file(handle: EnvHandle, path: Path, **values: str) -> None:
+    text = path.read_text()
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    with handle.app_connection() as connection, connection.cursor() as cursor:
+        for statement in (part.strip() for part in text.split(";\n")):
+            if statement and not all(line.startswith("--") for line in statement.splitlines()):
+                cursor.execute(statement)
+
+
+def sync(handle: EnvHandle) -> SyncRun:
+    return run_sync(handle.session, handle.endpoint_url, handle.name, handle.runtime_env,
+                    execution_input={"trigger": "local"})
+
+
+@dataclass
+class EnvStatus:
+    env: str
+    execution: str
+    schema_version: str
+    pending: int
+    drift: Optional[int]
+    rows_synced: Optional[int]
+    lag_seconds: Optional[float]
+    alarms: Dict[str, str]
+    error: Optional[str] = None
+
+
+def history_summary(handle: EnvHandle) -> str:
+    with handle.app_connection() as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                       "AND TABLE_NAME = 'envsync_schema_history'")
+        if not cursor.fetchone()[0]:
+            return "-"
+        cursor.execute("SELECT version, state FROM envsync_schema_history")
+        rows = cursor.fetchall()
+    applied = sorted((tuple(int(p) for p in v.split(".")), v) for v, state in rows if state == "success")
+    failed = [v for v, state in rows if state in ("failed", "running")]
+    summary = f"V{applied[-1][1]}" if applied else "-"
+    return summary + (f" (V{', V'.join(failed)} failed)" if failed else "")
+
+
+def env_status(handle: EnvHandle, run: SyncRun) -> EnvStatus:
+    output = run.execution.output or {}
+    results = {record["function"].rsplit("-", 1)[-1]: record for record in run.invocations}
+    plan = results.get("plan", {}).get("result") or {}
+    drift = results.get("drift", {}).get("result") or {}
+    refdata = results.get("refdata", {}).get("result") or {}
+    rows = sum(r.get("result", {}).get("rows_changed", 0) for r in run.invocations
+               if r["function"].endswith("-refdata") and isinstance(r.get("result"), dict))
+    error = None
+    if run.execution.status != "SUCCEEDED":
+        failing = next((r for r in reversed(run.invocations) if "error" in r), None)
+        error = f"{failing['function']}: {failing['message']}" if failing else run.execution.cause
+    return EnvStatus(
+        env=handle.name,
+        execution=run.execution.status,
+        schema_version=history_summary(handle),
+        pending=len(plan.get("pending", [])) if "pending" in plan else len(output.get("plan", {}).get("pending", [])),
+        drift=drift.get("drift_count"),
+        rows_synced=rows if "refdata" in results and "skipped" not in refdata else None,
+        lag_seconds=refdata.get("replication_lag_seconds"),
+        alarms=run.alarms,
+        error=error,
+    )
+
+
+def format_status(statuses: List[EnvStatus]) -> str:
+    header = f"{'env':<8} {'run':<10} {'schema':<22} {'pending':>7} {'drift':>5} {'rows':>5} {'lag s':>6}  alarms"
+    lines = [header, "-" * len(header)]
+
+    def show(value: Any) -> str:
+        return "-" if value is None else (f"{value:.1f}" if isinstance(value, float) else str(value))
+
+    for status in statuses:
+        alarms = ", ".join(f"{name.split('-', 2)[-1]}={state}" for name, state in sorted(status.alarms.items()))
+        lines.append(f"{status.env:<8} {status.execution:<10} {status.schema_version:<22} {status.pending:>7} "
+                     f"{show(status.drift):>5} {show(status.rows_synced):>5} {show(status.lag_seconds):>6}  {alarms}")
+        if status.error:
+            lines.append(f"{'':<8} error: {status.error[:160]}")
+    return "\n".join(lines)
+
+
+def run_cycle(handles: List[EnvHandle], print_line=print) -> Dict[str, Any]:
+    """Steps 1-5 for handles ordered upstream first (dev, staging, prod). Returns a report."""
+    started = time.monotonic()
+    report: Dict[str, Any] = {"steps": []}
+    for handle in handles:
+        handle.outputs = stack_outputs(handle)
+        handle.inbox_url = subscribe_inbox(handle)
+    source, *downstream = handles
+
+    print_line("\n[1] bootstrap sync users from their secrets")
+    for handle in handles:
+        result = bootstrap_users(handle)
+        print_line(f"    {handle.name}: {', '.join(sorted(result['statements']))} ready on {result['schema']}")
+
+    print_line(f"\n[2] sample migrations -> s3://{source.outputs['MigrationBucketName']}/{MIGRATIONS_PREFIX}")
+    print_line("    " + ", ".join(upload_migrations(source, SAMPLES / "migrations")))
+
+    print_line("\n[3] sync dev, then staging (pulls from dev), then prod (pulls from staging)")
+    runs: Dict[str, SyncRun] = {}
+    for handle in handles:
+        runs[handle.name] = sync(handle)
+        if handle is source and runs[handle.name].execution.status == "SUCCEEDED":
+            # dev's application owns its reference data; customers exist in every env.
+            with handle.app_connection() as connection, connection.cursor() as cursor:
+                cursor.execute("SELECT COUNT(*) FROM currency")
+                seeded = cursor.fetchone()[0] > 0
+            if not seeded:
+                run_sql_file(handle, SAMPLES / "reference_data.sql")
+        if runs[handle.name].execution.status == "SUCCEEDED":
+            with handle.app_connection() as connection, connection.cursor() as cursor:
+                cursor.execute("SELECT COUNT(*) FROM customer_account")
+                has_customers = cursor.fetchone()[0] > 0
+            if not has_customers:
+                run_sql_file(handle, SAMPLES / "customer_data.sql", env=handle.name)
+        print_line(f"    {handle.name}: {runs[handle.name].execution.status} in {runs[handle.name].seconds:.1f}s")
+
+    print_line("\n[4] status")
+    statuses = [env_status(handle, runs[handle.name]) for handle in handles]
+    print_line(format_status(statuses))
+    report["status"] = statuses
+
+    print_line("\n[5] blocked promotion: staging has a hand-made index ix_country_name (drift); "
+               "V4 creates the same index")
+    staging = downstream[0]
+    with staging.app_connection() as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+                       "AND TABLE_NAME = 'country' AND INDEX_NAME = 'ix_country_name'")
+        if not cursor.fetchone()[0]:
+            cursor.execute("CREATE INDEX ix_country_name ON country (name)")
+    upload_migrations(source, SAMPLES / "failing")
+    blocked = {handle.name: sync(handle) for handle in handles}
+    statuses = [env_status(handle, blocked[handle.name]) for handle in handles]
+    print_line(format_status(statuses))
+    notices = inbox_messages(staging)
+    for notice in notices:
+        print_line(f"    SNS {staging.name}: {notice['subject']}: {str(notice['message'])[:140]}")
+    report["blocked"] = statuses
+    report["notices"] = notices
+    report["seconds"] = time.monotonic() - started
+    return report
