@@ -599,3 +599,26 @@ def test_yaml_condition_short_forms(dev: Account, is_prod, made):
     resources = [r["LogicalResourceId"] for r in cfn.describe_stack_resources(StackName=name)["StackResources"]]
     assert resources == (["Reader"] if is_prod == "true" else ["SourceOnly"])
     dev.delete(name)
+
+
+def log_group_template(retention: int) -> Dict[str, Any]:
+    return {"Resources": {
+        "Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*",
+                                                    "Principal": {"AWS": "*"}, "Resource": "*"}]}}},
+        "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "LogGroupName": "/aws/lambda/envsync-dev-sync", "RetentionInDays": retention,
+            "KmsKeyId": {"Fn::GetAtt": ["Key", "Arn"]}}},
+    }, "Outputs": {"KeyArn": {"Value": {"Fn::GetAtt": ["Key", "Arn"]}}}}
+
+
+def test_log_group_kms_key_and_retention(dev: Account):
+    stack = dev.create("envsync-logs", log_group_template(365))
+    logs = dev.client("logs")
+    group = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/envsync-dev-sync")["logGroups"][0]
+    assert group["retentionInDays"] == 365 and group["kmsKeyId"] == dev.outputs(stack)["KeyArn"]
+    dev.update("envsync-logs", log_group_template(731))
+    group = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/envsync-dev-sync")["logGroups"][0]
+    assert group["retentionInDays"] == 731
+    dev.delete("envsync-logs")
+    assert logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/envsync-dev-sync")["logGroups"] == []
