@@ -208,7 +208,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=3306)
     parser.add_argument("--user", default="root")
     parser.add_argument("--password", default="")
-    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS)
+    parser.add_argument("--chunk-rows", type=int, default=RefdataConfig.chunk_rows)
     parser.add_argument("--skip-pt", action="store_true", help="skip the pt-table-sync baseline")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     args = parser.parse_args()
