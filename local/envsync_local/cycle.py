@@ -128,7 +128,7 @@ class EnvStatus:
     env: str
     execution: str
     schema_version: str
-    pending: int
+    pending: Optional[int]
     drift: Optional[int]
     rows_synced: Optional[int]
     lag_seconds: Optional[float]
@@ -151,9 +151,9 @@ def history_summary(handle: EnvHandle) -> str:
 
 
 def env_status(handle: EnvHandle, run: SyncRun) -> EnvStatus:
-    output = run.execution.output or {}
     results = {record["function"].rsplit("-", 1)[-1]: record for record in run.invocations}
     plan = results.get("plan", {}).get("result") or {}
+    migrated = results.get("migrate", {}).get("result") or {}
     drift = results.get("drift", {}).get("result") or {}
     refdata = results.get("refdata", {}).get("result") or {}
     rows = sum(r.get("result", {}).get("rows_changed", 0) for r in run.invocations
@@ -166,7 +166,9 @@ def env_status(handle: EnvHandle, run: SyncRun) -> EnvStatus:
         env=handle.name,
         execution=run.execution.status,
         schema_version=history_summary(handle),
-        pending=len(plan.get("pending", [])) if "pending" in plan else len(output.get("plan", {}).get("pending", [])),
+        # After the run: what migrate left pending, or what plan saw when migrate did not finish.
+        pending=len(migrated["pending"]) if "pending" in migrated else (
+            len(plan["pending"]) if "pending" in plan else None),
         drift=drift.get("drift_count"),
         rows_synced=rows if "refdata" in results and "skipped" not in refdata else None,
         lag_seconds=refdata.get("replication_lag_seconds"),
@@ -184,7 +186,7 @@ def format_status(statuses: List[EnvStatus]) -> str:
 
     for status in statuses:
         alarms = ", ".join(f"{name.split('-', 2)[-1]}={state}" for name, state in sorted(status.alarms.items()))
-        lines.append(f"{status.env:<8} {status.execution:<10} {status.schema_version:<22} {status.pending:>7} "
+        lines.append(f"{status.env:<8} {status.execution:<10} {status.schema_version:<22} {show(status.pending):>7} "
                      f"{show(status.drift):>5} {show(status.rows_synced):>5} {show(status.lag_seconds):>6}  {alarms}")
         if status.error:
             lines.append(f"{'':<8} error: {status.error[:160]}")

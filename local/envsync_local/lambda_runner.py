@@ -31,10 +31,12 @@ RESULT_MARKER = "__envsync_lambda_result__"
 class LambdaInvocationError(Exception):
     """The handler raised (errorType is the exception class, as Lambda reports it)."""
 
-    def __init__(self, error_type: str, message: str):
+    def __init__(self, error_type: str, message: str, function_name: str = "", logs: str = ""):
         super().__init__(f"{error_type}: {message}")
         self.error_type = error_type
         self.message = message
+        self.function_name = function_name
+        self.logs = logs  # what the invocation printed before it failed (Lambda ships it too)
 
 @dataclass
 class Invocation:
@@ -84,16 +86,19 @@ def invoke(session: boto3.Session, endpoint_url: str, function: str, event: Any,
             input=json.dumps(event), capture_output=True, text=True, env=env, timeout=limit, check=False,
         )
     except subprocess.TimeoutExpired as err:
-        raise LambdaInvocationError("States.Timeout", f"{function} timed out after {limit:.0f}s") from err
+        printed = (err.stdout or b"").decode(errors="replace") if isinstance(err.stdout, bytes) else (err.stdout or "")
+        raise LambdaInvocationError("States.Timeout", f"{function} timed out after {limit:.0f}s",
+                                    config["FunctionName"], printed) from err
     duration = time.monotonic() - started
     lines = completed.stdout.rstrip().splitlines()
     logs = "\n".join(lines[:-1]) + completed.stderr
     if not lines or not lines[-1].startswith(RESULT_MARKER):
         raise LambdaInvocationError("Lambda.Unknown", f"{function} exited {completed.returncode}: "
-                                    f"{completed.stderr.strip()[-1500:]}")
+                                    f"{completed.stderr.strip()[-1500:]}", config["FunctionName"],
+                                    completed.stdout + completed.stderr)
     outcome = json.loads(lines[-1][len(RESULT_MARKER):])
     if "errorType" in outcome:
-        raise LambdaInvocationError(outcome["errorType"], outcome["errorMessage"])
+        raise LambdaInvocationError(outcome["errorType"], outcome["errorMessage"], config["FunctionName"], logs)
     return Invocation(config["FunctionName"], outcome["result"], duration, logs)
 
 class _Context:

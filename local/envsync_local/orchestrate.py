@@ -69,6 +69,8 @@ class TaskRunner:
                              timeout=self.lambda_timeout)
         except LambdaInvocationError as err:
             record.update(error=err.error_type, message=err.message)
+            if err.function_name:
+                publish_invocation(self.session, self.endpoint_url, err.function_name, err.logs)
             raise StatesError(err.error_type, err.message) from err
         record.update(result=outcome.result, seconds=round(outcome.duration_s, 2))
         publish_invocation(self.session, self.endpoint_url, outcome.function_name, outcome.logs)
