@@ -457,10 +457,23 @@ def vpc_template(cidr: str) -> Dict[str, Any]:
             "S3Endpoint": {"Type": "AWS::EC2::VPCEndpoint", "Properties": {
                 "VpcId": {"Ref": "Vpc"}, "ServiceName": "com.amazonaws.us-east-1.s3",
                 "RouteTableIds": [{"Ref": "RouteTable"}]}},
+            "DbGroup": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+                "GroupDescription": "db", "VpcId": {"Ref": "Vpc"}}},
+            "SubnetGroup": {"Type": "AWS::RDS::DBSubnetGroup", "Properties": {
+                "DBSubnetGroupDescription": "private", "SubnetIds": [{"Ref": "Subnet"}]}},
         },
         "Outputs": {"VpcId": {"Value": {"Ref": "Vpc"}},
-                    "RouteTableId": {"Value": {"Ref": "RouteTable"}}},
+                    "RouteTableId": {"Value": {"Ref": "RouteTable"}},
+                    "DbGroupId": {"Value": {"Fn::GetAtt": ["DbGroup", "GroupId"]}},
+                    "SubnetGroupName": {"Value": {"Ref": "SubnetGroup"}}},
     }
+
+
+def ingress_template(group_id: str, peer_cidr: str) -> Dict[str, Any]:
+    return {"Resources": {"MysqlFromPeer": {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": {
+        "GroupId": group_id, "IpProtocol": "tcp", "FromPort": 3306, "ToPort": 3306,
+        "CidrIp": peer_cidr, "Description": "MySQL from the downstream VPC"}}},
+        "Outputs": {"RuleId": {"Value": {"Ref": "MysqlFromPeer"}}}}
 
 
 def peering_template(peer_vpc: str, peer_cidr: str, peer_owner: str) -> Dict[str, Any]:
@@ -497,6 +510,19 @@ def test_network_and_cross_account_peering_launch_delete_launch(staging: Account
         routes = ec2.describe_route_tables(RouteTableIds=[requester["RouteTableId"]])["RouteTables"][0]["Routes"]
         assert {"10.3.0.0/16": pcx_id} == {r["DestinationCidrBlock"]: r.get("VpcPeeringConnectionId")
                                            for r in routes if r.get("VpcPeeringConnectionId")}
+
+        # A stack adding a rule to another stack's group: delete revokes it, relaunch works.
+        for _round in range(2):
+            rule = staging.create("envsync-ingress", ingress_template(requester["DbGroupId"], "10.3.0.0/16"))
+            assert rule["StackStatus"] == "CREATE_COMPLETE", staging.failure_reasons("envsync-ingress")
+            assert staging.outputs(rule)["RuleId"].startswith("sgr-")
+            staging.delete("envsync-ingress")
+            group = ec2.describe_security_groups(GroupIds=[requester["DbGroupId"]])["SecurityGroups"][0]
+            assert group["IpPermissions"] == []
+        assert requester["SubnetGroupName"].startswith("envsync-net-subnetgroup-")
+        subnet_group = staging.client("rds").describe_db_subnet_groups(
+            DBSubnetGroupName=requester["SubnetGroupName"])["DBSubnetGroups"][0]
+        assert len(subnet_group["Subnets"]) == 1
 
         staging.delete("envsync-peering")
         staging.delete("envsync-net")

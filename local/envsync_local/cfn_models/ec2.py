@@ -317,3 +317,96 @@ class CrossAccountPeeringConnection(CloudFormationModel):
         backend = _backend(account_id, region_name)
         if resource_name in backend.vpc_pcxs:
             backend.delete_vpc_peering_connection(resource_name)
+
+
+def _ingress_arguments(properties: Dict[str, Any]) -> Dict[str, Any]:
+    """AWS::EC2::SecurityGroupIngress properties -> moto's AuthorizeSecurityGroupIngress arguments."""
+    source: Dict[str, str] = {}
+    if properties.get("SourceSecurityGroupId"):
+        source["GroupId"] = properties["SourceSecurityGroupId"]
+    if properties.get("SourceSecurityGroupName"):
+        source["GroupName"] = properties["SourceSecurityGroupName"]
+    if properties.get("SourceSecurityGroupOwnerId"):
+        source["UserId"] = str(properties["SourceSecurityGroupOwnerId"])
+    ip_ranges = [{"CidrIp": properties["CidrIp"], "Description": properties.get("Description", "")}] \
+        if properties.get("CidrIp") else []
+    prefix_lists = [{"PrefixListId": properties["SourcePrefixListId"],
+                     "Description": properties.get("Description", "")}] \
+        if properties.get("SourcePrefixListId") else []
+    return {"ip_protocol": str(properties["IpProtocol"]), "from_port": properties.get("FromPort"),
+            "to_port": properties.get("ToPort"), "ip_ranges": ip_ranges,
+            "source_groups": [source] if source else [], "prefix_list_ids": prefix_lists}
+
+
+class RevocableSecurityGroupIngress(CloudFormationModel):
+    """AWS::EC2::SecurityGroupIngress with a physical id (the rule id) and a delete (revoke).
+
+    moto's model authorizes the rule but cannot revoke it, so a stack that adds a rule to
+    another stack's group (the peering stacks do) cannot be deleted and launched again.
+    """
+
+    def __init__(self, group_id: str, arguments: Dict[str, Any], rule_id: str):
+        self.group_id = group_id
+        self.arguments = arguments
+        self.rule_id = rule_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.rule_id
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-ec2-securitygroupingress.html
+        return "AWS::EC2::SecurityGroupIngress"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Id"
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        if attribute_name == "Id":
+            return self.rule_id
+        raise UnformattedGetAttTemplateException()
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> RevocableSecurityGroupIngress:
+        properties = cloudformation_json["Properties"]
+        backend = _backend(account_id, region_name)
+        arguments = _ingress_arguments(properties)
+        try:
+            group_key = properties.get("GroupId") or properties["GroupName"]
+            rules, group = backend.authorize_security_group_ingress(group_key, **arguments)
+        except Exception as error:
+            raise ResourceFailed(kwargs.get("LogicalId"), cls.cloudformation_type(),
+                                 str(getattr(error, "message", error))) from None
+        return cls(group.id, arguments, rules[0].id if rules else resource_name)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls, original_resource: RevocableSecurityGroupIngress, new_resource_name: str,
+        cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
+    ) -> RevocableSecurityGroupIngress:
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        backend = _backend(account_id, region_name)
+        try:
+            backend.revoke_security_group_ingress(self.group_id, **self.arguments)
+        except Exception as error:
+            # The group may be gone already (deleted by the same stack), and its rules with it.
+            if "does not exist" not in str(error) and "NotFound" not in type(error).__name__:
+                raise

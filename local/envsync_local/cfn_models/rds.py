@@ -19,6 +19,7 @@ from moto.rds.models import (
     DBClusterParameterGroup,
     DBInstance,
     DBInstanceClustered,
+    DBSubnetGroup,
     RDSBackend,
     rds_backends,
 )
@@ -367,6 +368,68 @@ class AuroraClusterParameterGroup(CloudFormationModel):
             backend.delete_db_cluster_parameter_group(resource_name)
 
 
+class SubnetGroup(CloudFormationModel):
+    """AWS::RDS::DBSubnetGroup: moto's, with a physical id (moto's `Ref` yields the object)."""
+
+    def __init__(self, group: Any):
+        self.group = group
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.group.name
+
+    @property
+    def name(self) -> str:
+        return self.group.name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return DBSubnetGroup.cloudformation_name_type()
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return DBSubnetGroup.cloudformation_type()
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> SubnetGroup:
+        name = str(cloudformation_json["Properties"].get("DBSubnetGroupName", resource_name)).lower()
+        return cls(DBSubnetGroup.create_from_cloudformation_json(
+            name, cloudformation_json, account_id, region_name, **kwargs))
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls, original_resource: SubnetGroup, new_resource_name: str,
+        cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
+    ) -> SubnetGroup:
+        properties = cloudformation_json["Properties"]
+        if str(properties.get("DBSubnetGroupName", original_resource.name)).lower() != original_resource.name:
+            replacement = cls.create_from_cloudformation_json(
+                new_resource_name, cloudformation_json, account_id, region_name)
+            original_resource.delete(account_id, region_name)
+            return replacement
+        from moto.ec2.models import ec2_backends
+
+        ec2 = ec2_backends[account_id][region_name]
+        original_resource.group.subnets = [ec2.get_subnet(subnet_id) for subnet_id in properties["SubnetIds"]]
+        original_resource.group.description = properties["DBSubnetGroupDescription"]
+        return original_resource
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        backend: RDSBackend = rds_backends[account_id][region_name]
+        if self.group.name in backend.subnet_groups:
+            backend.delete_subnet_group(self.group.name)
+
+
 class ClusterAwareDBInstance(CloudFormationModel):
     """AWS::RDS::DBInstance: moto's model, plus instances that join a DBCluster.
 
@@ -397,10 +460,15 @@ class ClusterAwareDBInstance(CloudFormationModel):
     ) -> DBInstance:
         properties = cloudformation_json["Properties"]
         cluster_id = properties.get("DBClusterIdentifier")
-        if not cluster_id:
-            return DBInstance.create_from_cloudformation_json(
-                resource_name, cloudformation_json, account_id, region_name, **kwargs)
         backend: RDSBackend = rds_backends[account_id][region_name]
+        if not cluster_id:
+            # moto's model wants the subnet group object where the template has its name.
+            group_name = _name(properties.get("DBSubnetGroupName"))
+            if group_name:
+                properties = {**properties, "DBSubnetGroupName": backend.subnet_groups[group_name]}
+            return DBInstance.create_from_cloudformation_json(
+                resource_name, {**cloudformation_json, "Properties": properties}, account_id,
+                region_name, **kwargs)
         cluster = backend.clusters.get(str(cluster_id).lower())
         if cluster is None:
             raise ResourceFailed(kwargs.get("LogicalId"), cls.cloudformation_type(),
