@@ -648,3 +648,14 @@ def test_log_group_kms_key_and_retention(dev: Account):
     assert group["retentionInDays"] == 731
     dev.delete("envsync-logs")
     assert logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/envsync-dev-sync")["logGroups"] == []
+
+
+def test_unchanged_update_is_no_update(dev: Account):
+    template = {"Parameters": {"Days": {"Type": "Number", "Default": 30}, "Name": {"Type": "String"}},
+                "Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Ref": "Name"}}}}}
+    dev.create("envsync-noop", template, Days="30", Name="envsync-noop")
+    cfn = dev.client("cloudformation")
+    with pytest.raises(cfn.exceptions.ClientError, match="No updates are to be performed"):
+        dev.update("envsync-noop", template, Days="30", Name="envsync-noop")
+    assert dev.update("envsync-noop", template, Days="31", Name="envsync-noop")["StackStatus"] == "UPDATE_COMPLETE"
+    dev.delete("envsync-noop")

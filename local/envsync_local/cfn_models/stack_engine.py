@@ -15,7 +15,8 @@
    `!Condition IsProd` is `{"Condition": "IsProd"}` (moto made it "Fn::Condition", which its
    condition parser evaluates to None, so `!Not [!Condition IsProd]` was always true); a
    condition defined as just another condition (`HasReader: !Condition IsProd`) is that one.
-4. Resources whose Condition is false are not listed by DescribeStackResources.
+4. Resources whose Condition is false are not listed by DescribeStackResources, and an
+   update with the same template and parameter values is "No updates are to be performed".
 5. Specific custom resource types. moto sends every `Custom::*` type to its generic
    `CustomModel` (which needs a Lambda container); a model registered for an exact
    `Custom::Name` type is used instead.
@@ -197,6 +198,22 @@ def _parse_condition(original: Callable[..., Any]) -> Callable[..., Any]:
     return parse_condition
 
 
+def _validate_different_update(self: Any, incoming_params: Any, stack_body: str, old_stack: Stack) -> None:
+    """"No updates are to be performed" when template and parameter values are unchanged.
+
+    moto compared the stack's typed parameters (Number -> int, defaults filled in) with the
+    incoming strings, so a stack with a Number parameter was "updated" on every launch.
+    """
+    from moto.cloudformation.exceptions import ValidationError
+
+    if stack_body is None or old_stack.template != stack_body:
+        return
+    new_params = self._get_param_values(incoming_params or [], old_stack.parameters)
+    old_params = {key: str(value) for key, value in (old_stack.parameters or {}).items()}
+    if old_params == {key: str(value) for key, value in new_params.items()}:
+        raise ValidationError(old_stack.name, message="No updates are to be performed.")
+
+
 def install() -> None:
     """Apply both changes once (idempotent)."""
     if getattr(Stack, "_envsync_failure_states", False):
@@ -210,6 +227,8 @@ def install() -> None:
     parsing.resource_class_from_type = _resource_class_from_type(  # type: ignore[assignment]
         parsing.resource_class_from_type)
     parsing.parse_condition = _parse_condition(parsing.parse_condition)  # type: ignore[assignment]
+    cfn_responses.CloudFormationResponse._validate_different_update = (  # type: ignore[method-assign]
+        _validate_different_update)
     # A resource whose Condition is false is no stack resource (moto lists it as an empty one).
     Stack.stack_resources = property(  # type: ignore[assignment]
         lambda self: [resource for resource in self.resource_map.values() if resource is not None])
