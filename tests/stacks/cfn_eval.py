@@ -140,7 +140,7 @@ class Evaluated:
         else:
             text, variables = argument, {}
 
-        def replace(match: "re.Match[str]") -> str:
+        def replace(match: re.Match) -> str:
             name = match.group(1)
             if name in variables and isinstance(variables[name], (str, int)):
                 return str(variables[name])

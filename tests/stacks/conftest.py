@@ -30,6 +30,7 @@ CHECKOV = PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"
 def fake_output(output: str, env: str, account_id: str) -> str:
     """A well-formed stand-in for an output of a stack that is not evaluated here."""
     index = ENVS.index(env) + 1 if env in ENVS else 9
+    secrets = f"arn:aws:secretsmanager:us-east-1:{account_id}:secret:"
     fakes = {
         "KeyArn": f"arn:aws:kms:us-east-1:{account_id}:key/0000000{index}-0000-4000-8000-00000000000{index}",
         "PrivateSubnetIds": f"subnet-0a{index},subnet-0b{index}",
@@ -43,9 +44,9 @@ def fake_output(output: str, env: str, account_id: str) -> str:
         "PeeringConnectionId": f"pcx-0{index}",
         "AccepterRoleArn": f"arn:aws:iam::{account_id}:role/envsync-{env}-peering-accepter",
         "ClusterIdentifier": f"envsync-{env}-aurora-cluster-abc123",
-        "MasterSecretArn": f"arn:aws:secretsmanager:us-east-1:{account_id}:secret:rds!cluster-1-AbCdEf",
-        "WriterSecretArn": f"arn:aws:secretsmanager:us-east-1:{account_id}:secret:envsync/{env}/db/envsync_writer-AbCdEf",
-        "ReaderSecretArn": f"arn:aws:secretsmanager:us-east-1:{account_id}:secret:envsync/{env}/db/envsync_reader-AbCdEf",
+        "MasterSecretArn": f"{secrets}rds!cluster-1-AbCdEf",
+        "WriterSecretArn": f"{secrets}envsync/{env}/db/envsync_writer-AbCdEf",
+        "ReaderSecretArn": f"{secrets}envsync/{env}/db/envsync_reader-AbCdEf",
     }
     if output not in fakes:
         raise KeyError(f"no stand-in for output {output} of {env}")

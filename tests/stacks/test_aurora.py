@@ -119,7 +119,7 @@ def test_sync_user_secrets_generated_encrypted_and_rotated(aurora):
     assert users == ({"envsync_writer"} if env == "prod" else {"envsync_writer", "envsync_reader"})
     rotations = evaluated.of_type("AWS::SecretsManager::RotationSchedule")
     assert {r["Properties"]["SecretId"]["Ref"] for r in rotations.values()} == set(secrets)
-    for name, secret in secrets.items():
+    for secret in secrets.values():
         props = secret["Properties"]
         assert props["KmsKeyId"] == evaluated.parameters["KmsKeyArn"]
         assert props["GenerateSecretString"]["GenerateStringKey"] == "password"
@@ -156,8 +156,14 @@ def test_connection_strings_are_cmk_secure_strings_without_passwords(aurora):
         assert props["ServiceToken"] == {"Fn::GetAtt": ["SecureParameterFunction", "Arn"]}
         pieces = props["Value"]["Fn::Join"][1]
         # Stand in the deploy-time pieces, then it must be the agreed JSON document.
-        stand_in = {"Fn::GetAtt": "db.example", "Ref": "arn:aws:secretsmanager:us-east-1:1:secret:x"}
-        text = "".join(p if isinstance(p, str) else stand_in[next(iter(p))] for p in pieces)
+        def stand_in(piece):
+            if isinstance(piece, str):
+                return piece
+            if "Ref" in piece:
+                return "arn:aws:secretsmanager:us-east-1:1:secret:x"
+            return "3306" if piece["Fn::GetAtt"][1].endswith(".Port") else "db.example"
+
+        text = "".join(stand_in(piece) for piece in pieces)
         document = json.loads(text)
         assert set(document) == {"host", "port", "database", "user", "secret_arn", "tls"}
         assert document["tls"] is True and document["port"] == 3306

@@ -87,7 +87,7 @@ def test_key_is_the_sha256_of_the_zip(package):
 def test_version_mismatch_and_unpinned_requirements_are_named(tmp_path):
     class OtherVersion:
         version = "0.0.1"
-        requires = []
+        requires = ()
 
     with pytest.raises(PackagingError, match=r"pins pymysql==1\.2\.4 but the deploy venv has 0\.0\.1"):
         resolve_distributions({"pymysql": "1.2.4"}, find=lambda name: OtherVersion())
@@ -95,7 +95,7 @@ def test_version_mismatch_and_unpinned_requirements_are_named(tmp_path):
     def missing(name):
         raise metadata.PackageNotFoundError(name)
 
-    with pytest.raises(PackagingError, match="'nosuchpkg' is not installed.*make venv"):
+    with pytest.raises(PackagingError, match=r"'nosuchpkg' is not installed.*make venv"):
         resolve_distributions({"nosuchpkg": "1.0"}, find=missing)
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("PyMySQL>=1.0\n")

@@ -139,7 +139,7 @@ def test_peer_traffic_is_mysql_3306_and_its_return_path_only(env_stacks, stack):
     (rule,) = groups
     assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"], rule["CidrIp"]) == ("tcp", 3306, 3306, peer)
     kind = "AWS::EC2::SecurityGroupEgress" if side == "requester" else "AWS::EC2::SecurityGroupIngress"
-    assert list(evaluated.of_type(kind).values())[0]["Properties"] == rule
+    assert next(iter(evaluated.of_type(kind).values()))["Properties"] == rule
 
 
 def test_network_rules_come_after_the_peering_band(env_stacks):

@@ -204,7 +204,7 @@ def test_replication_lag_alarms_at_60_seconds_to_the_topic(sync):
 
 
 def test_topic_encrypted_schedule_starts_the_state_machine(sync):
-    env, evaluated, stacks = sync
+    _, evaluated, _ = sync
     assert evaluated.props("SyncTopic")["KmsMasterKeyId"] == evaluated.parameters["KmsKeyArn"]
     (rule,) = evaluated.of_type("AWS::Events::Rule").values()
     props = rule["Properties"]
