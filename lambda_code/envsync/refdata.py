@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from envsync.refdata_apply import apply_statements, group_statements
-from envsync.refdata_diff import HASHES, TableDelta, diff_table, tables_checksum_equal
+from envsync.refdata_diff import HASHES, TableDelta, diff_table, first_chunk_equal, tables_checksum_equal
 from envsync.refdata_schema import (
     RefdataError,
     TablePlan,
@@ -323,7 +323,9 @@ def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_
         table_plan = _table_plan(source_shapes[name], table_config)
         whole_table = (start_after is None and not table_config.where and not table_config.exclude_columns
                        and config.hash == "crc32")
-        if whole_table and tables_checksum_equal(source, target, table_plan):
+        if (whole_table
+                and first_chunk_equal(source, target, table_plan, chunk_rows=config.chunk_rows, hash_name=config.hash)
+                and tables_checksum_equal(source, target, table_plan)):
             delta = TableDelta()
             result.checked_by = "checksum_table"
         else:

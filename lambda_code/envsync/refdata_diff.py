@@ -16,7 +16,8 @@ mode, not resumed mid-table), `CHECKSUM TABLE ... EXTENDED` runs on both servers
 equal checksums mean the table is in sync and the walk is skipped. This is the engines' own C
 loop over raw records (the benchmark's floor), so the common in-sync case costs about one
 CHECKSUM TABLE. It is only a shortcut: checksums that differ for equal data (e.g. another
-engine version's record format) just lead to the chunk walk. Its 32-bit strength equals the
+engine version's record format) just lead to the chunk walk. It is skipped when the first
+chunk already differs (`first_chunk_equal`), where it could only add its cost. Its 32-bit strength equals the
 `crc32` row hash; with `md5` the shortcut is not taken.
 
 A chunk that differs in aggregate mode is re-read in row mode. When most recent chunks
@@ -131,6 +132,29 @@ def _entries(count: int, text: Optional[Any], side: str, table: str) -> Set[str]
 CHECKSUM_MAX_ROWS = 20_000_000  # one statement: keep it well inside a Lambda invocation
 
 
+def _on_both(source, target, work):
+    """work(source) here and work(target) on a worker thread, at the same time."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="refdata-target") as pool:
+        pending = pool.submit(work, target)
+        try:
+            source_value = work(source)
+        finally:
+            target_value = pending.result()
+    return source_value, target_value
+
+
+def first_chunk_equal(source, target, plan: TablePlan, *, chunk_rows: int, hash_name: str) -> bool:
+    """Aggregate fingerprints of the first chunk on both sides (a cheap probe, ~1/N of a walk).
+
+    A differing first chunk says the table differs, so a whole-table CHECKSUM TABLE would
+    only add its cost before the walk.
+    """
+    queries = _ChunkQueries(plan, chunk_rows, hash_name)
+    upper = queries.boundary(source, None)
+    source_print, target_print = _on_both(source, target, lambda conn: queries.fingerprint(conn, None, upper, False))
+    return source_print == target_print
+
+
 def tables_checksum_equal(source, target, plan: TablePlan) -> bool:
     """CHECKSUM TABLE on both servers at once; True when both give the same non-NULL value."""
 
@@ -145,12 +169,7 @@ def tables_checksum_equal(source, target, plan: TablePlan) -> bool:
             row = cur.fetchone()
         return None if row is None or row[1] is None else int(row[1])
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="refdata-target") as pool:
-        pending = pool.submit(checksum, target)
-        try:
-            source_sum = checksum(source)
-        finally:
-            target_sum = pending.result()
+    source_sum, target_sum = _on_both(source, target, checksum)
     return source_sum is not None and source_sum == target_sum
 
 
