@@ -659,3 +659,31 @@ def test_unchanged_update_is_no_update(dev: Account):
         dev.update("envsync-noop", template, Days="30", Name="envsync-noop")
     assert dev.update("envsync-noop", template, Days="31", Name="envsync-noop")["StackStatus"] == "UPDATE_COMPLETE"
     dev.delete("envsync-noop")
+
+
+def test_master_user_on_tls_stand_in(tmp_path: Path, mariadb_instances):
+    """The launcher's mapping (admin user + CA bundle): the master user is created over TLS."""
+    instance = mariadb_instances["dev"]
+    endpoints = tmp_path / "endpoints.json"
+    endpoints.write_text(json.dumps({"dev": {
+        "account_id": DEV, "host": instance.host, "port": instance.port,
+        "admin_user": "root", "admin_password": "", "ca_bundle": str(instance.ca_bundle)}}))
+    server = start_moto(free_port(), tmp_path / "moto.log", endpoints_file=endpoints)
+    try:
+        dev = Account(server, DEV)
+        cfn = dev.client("cloudformation")
+        cfn.create_stack(StackName="envsync-tls", TemplateBody=YAML_CLUSTER.replace(
+            "ManageMasterUserPassword: true", "ManageMasterUserPassword: true\n      DatabaseName: appdb"))
+        stack = cfn.describe_stacks(StackName="envsync-tls")["Stacks"][0]
+        assert stack["StackStatus"] == "CREATE_COMPLETE", dev.failure_reasons("envsync-tls")
+        outputs = dev.outputs(stack)
+        assert (outputs["Host"], outputs["Port"]) == (instance.host, str(instance.port))
+        secret = json.loads(dev.client("secretsmanager").get_secret_value(
+            SecretId=outputs["MasterSecret"])["SecretString"])
+        with pymysql.connect(host=instance.host, port=instance.port, user=secret["username"],
+                             password=secret["password"], database="appdb",
+                             ssl={"ca": str(instance.ca_bundle)}) as master, master.cursor() as cursor:
+            cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            assert cursor.fetchone()[1]
+    finally:
+        server.stop()
