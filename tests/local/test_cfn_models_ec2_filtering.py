@@ -62,3 +62,22 @@ def test_acls_and_egress_rules_are_created_readable_and_deleted(aws_env):
     remaining = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [outputs["VpcId"]]}])["NetworkAcls"]
     assert [acl["NetworkAclId"] for acl in remaining if not acl["IsDefault"]] == []
     assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [outputs["VpcId"]]}])["Vpcs"] == []
+
+
+def test_egress_added_to_another_stacks_group_is_revoked_with_its_stack(aws_env):
+    cloudformation, ec2 = boto3.client("cloudformation"), boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.79.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="shared", Description="shared", VpcId=vpc)["GroupId"]
+    rule = {"Type": "AWS::EC2::SecurityGroupEgress", "Properties": {
+        "GroupId": {"Ref": "Group"}, "IpProtocol": "tcp", "FromPort": 3306, "ToPort": 3306, "CidrIp": "10.80.0.0/16"}}
+    template = {"Parameters": {"Group": {"Type": "String"}}, "Resources": {"PeerMysql": rule}}
+    cloudformation.create_stack(StackName="egress-rule", TemplateBody=json.dumps(template),
+                                Parameters=[{"ParameterKey": "Group", "ParameterValue": group}])
+
+    def mysql_egress():
+        (described,) = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"]
+        return [r for r in described["IpPermissionsEgress"] if r.get("FromPort") == 3306]
+
+    assert [r["IpRanges"][0]["CidrIp"] for r in mysql_egress()] == ["10.80.0.0/16"]
+    cloudformation.delete_stack(StackName="egress-rule")
+    assert mysql_egress() == []

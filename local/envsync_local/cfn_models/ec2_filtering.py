@@ -12,11 +12,7 @@ from contextlib import suppress
 from typing import Any, Dict, List, Optional
 
 from moto.core.common_models import CloudFormationModel
-from moto.ec2.exceptions import (
-    InvalidNetworkAclIdError,
-    InvalidPermissionNotFoundError,
-    InvalidSecurityGroupNotFoundError,
-)
+from moto.ec2.exceptions import InvalidNetworkAclIdError
 from moto.ec2.models import EC2Backend, ec2_backends
 from moto.ec2.models.security_groups import SecurityGroup
 
@@ -256,11 +252,14 @@ class SecurityGroupEgress(CloudFormationModel):
     def delete_from_cloudformation_json(  # type: ignore[misc]
         cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
     ) -> None:
-        properties = cloudformation_json["Properties"]
-        # The group may already be gone, and its rules with it.
-        with suppress(InvalidSecurityGroupNotFoundError, InvalidPermissionNotFoundError):
-            _backend(account_id, region_name).revoke_security_group_egress(
-                properties["GroupId"], **_egress_arguments(properties))
+        """Revoke by rule id (the physical id): the template's GroupId may be an unresolved Ref."""
+        backend = _backend(account_id, region_name)
+        for groups in backend.groups.values():
+            for group in groups.values():
+                if any(rule.id == resource_name for rule in group.egress_rules):
+                    backend.revoke_security_group_egress(group.id, None, None, None, [],
+                                                         security_rule_ids=[resource_name])
+                    return
 
 
 class SecurityGroupWithEgress(CloudFormationModel):
