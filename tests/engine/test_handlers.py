@@ -3,6 +3,7 @@ another account, S3, SNS) and the real MariaDB stand-ins, as the deployed functi
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -276,5 +277,10 @@ def test_refdata_handler_pulls_reference_rows_from_upstream(
     assert any(m.get("RowsChanged") == [2.0] and m["Env"] == "staging" for m in emf)
     assert chain["staging"].query("SELECT code, name FROM currency ORDER BY code") == [
         ("CHF", "Swiss franc"), ("EUR", "euro"), ("USD", "US dollar")]
-    missing = invoke(monkeypatch, dev, handlers.refdata_handler)
-    assert missing["status"] == "failed" and "ENVSYNC_UPSTREAM_ENV" in missing["error"]
+    # dev has no upstream: nothing to pull, and nothing is touched (the state machine runs it anyway).
+    source = invoke(monkeypatch, dev, handlers.refdata_handler)
+    assert (source["status"], source["rows_changed"]) == ("done", 0) and "no upstream" in source["skipped"]
+    missing_config = dict(staging.variables)
+    missing_config.pop("ENVSYNC_REFDATA_CONFIG")
+    refused = invoke(monkeypatch, dataclasses.replace(staging, variables=missing_config), handlers.refdata_handler)
+    assert refused["status"] == "failed" and "ENVSYNC_REFDATA_CONFIG" in refused["error"], refused
