@@ -4,7 +4,7 @@ VENV := .venv
 MOTO_VENV := .venv-moto
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: venv local stop wipe test lint
+.PHONY: venv local stop wipe test lint ca-bundle
 
 venv: $(VENV)/.installed $(MOTO_VENV)/.installed $(CHECKOV_VENV)/.installed
 
@@ -30,6 +30,12 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements-checkov.txt
 	touch $@
+
+# The RDS CA bundle the Lambda package ships as envsync/certs/ (TLS to Aurora in AWS).
+ca-bundle: lambda_code/certs/rds-global-bundle.pem
+lambda_code/certs/rds-global-bundle.pem:
+	mkdir -p $(@D)
+	curl -fsSL -o $@ https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
 
 local: venv
 	$(VENV)/bin/envsync-local up

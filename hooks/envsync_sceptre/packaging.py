@@ -31,6 +31,7 @@ TARGET_PYTHON = "3.9"
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644 << 16
 KEY_PREFIX = "lambda/envsync-"
+CERTS_ARCNAME = "envsync/certs"
 PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;#]+)")
 
 
@@ -140,6 +141,13 @@ def build_package(
     entries: Dict[str, bytes] = {}
     for name, path in _source_files(package_dir):
         entries[name] = path.read_bytes()
+    # TLS trust for MySQL: lambda_code/certs/*.pem (the RDS global bundle, from
+    # https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem) ships as
+    # envsync/certs/<name>, where envsync.db looks for it.
+    certs_dir = lambda_code_dir / "certs"
+    if certs_dir.is_dir():
+        for path in sorted(certs_dir.glob("*.pem")):
+            entries[f"{CERTS_ARCNAME}/{path.name}"] = path.read_bytes()
     pins = read_pins(lambda_code_dir / "requirements.txt")
     for dist in resolve_distributions(pins, find):
         for name, path in _distribution_files(dist):

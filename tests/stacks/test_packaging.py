@@ -138,6 +138,17 @@ def test_state_machine_definition_fits_a_parameter():
         minified_json(PROJECT_ROOT / "templates" / "statemachine" / "sync.asl.json", limit=100)
 
 
+def test_ca_bundles_ship_where_the_engine_looks(tmp_path: Path):
+    copy = tmp_path / "lambda_code"
+    shutil.copytree(LAMBDA_CODE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "certs").mkdir(exist_ok=True)
+    (copy / "certs" / "rds-global-bundle.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    archive = zipfile.ZipFile(io.BytesIO(build_package(copy)))
+    assert archive.read("envsync/certs/rds-global-bundle.pem") == b"-----BEGIN CERTIFICATE-----\n"
+    db_source = (LAMBDA_CODE / "envsync" / "db.py").read_text()
+    assert '"certs" / "rds-global-bundle.pem"' in db_source
+
+
 def test_missing_package_dir_is_reported(tmp_path: Path):
     with pytest.raises(PackagingError, match="no envsync package"):
         build_package(tmp_path)
