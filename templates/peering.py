@@ -167,7 +167,8 @@ def requester_template(env: str, peer_env: str, peer_cidr: str, peer_account_id:
     }
 
 
-def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: str) -> Dict[str, Any]:
+def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: str,
+                      peer_assumer_role: str = "envsync-cfn-exec") -> Dict[str, Any]:
     parameters = _own_network_parameters()
     parameters.update({
         "DbSecurityGroupId": {"Type": "AWS::EC2::SecurityGroup::Id"},
@@ -194,6 +195,11 @@ def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: 
                         "Effect": "Allow",
                         "Principal": {"AWS": _sub(f"arn:${{AWS::Partition}}:iam::{peer_account_id}:root")},
                         "Action": "sts:AssumeRole",
+                        # Only the downstream's CloudFormation execution role, which creates the
+                        # peering (named by ARN in a condition: it may not exist yet).
+                        "Condition": {"ArnEquals": {"aws:PrincipalArn": _sub(
+                            f"arn:${{AWS::Partition}}:iam::{peer_account_id}:role/{peer_assumer_role}"
+                        )}},
                     }],
                 },
                 "Policies": [{
@@ -276,8 +282,10 @@ def build_template(user_data: Dict[str, Any]) -> Dict[str, Any]:
         raise ValueError(f"peering.py ({env}): peer_cidr '{peer_cidr}' is invalid: {err}") from err
     if side == "accepter" and bool(user_data.get("is_prod")):
         raise ValueError(f"peering.py ({env}): a prod env is never a source, so never an accepter")
-    builder = requester_template if side == "requester" else accepter_template
-    return builder(env, peer_env, peer_cidr, peer_account_id)
+    if side == "requester":
+        return requester_template(env, peer_env, peer_cidr, peer_account_id)
+    return accepter_template(env, peer_env, peer_cidr, peer_account_id,
+                             str(user_data.get("peer_assumer_role", "envsync-cfn-exec")))
 
 
 def sceptre_handler(sceptre_user_data: Dict[str, Any]) -> str:

@@ -100,6 +100,8 @@ def test_accepter_role_accepts_only_peering_from_the_downstream_account_into_thi
     (role,) = evaluated.of_type("AWS::IAM::Role").values()
     (trust,) = statements(role["Properties"]["AssumeRolePolicyDocument"])
     assert trust["Principal"] == {"AWS": f"arn:aws:iam::{env_stacks.account(downstream)}:root"}
+    assert trust["Condition"]["ArnEquals"]["aws:PrincipalArn"] == (
+        f"arn:aws:iam::{env_stacks.account(downstream)}:role/envsync-cfn-exec")
     (policy,) = role["Properties"]["Policies"]
     found = statements(policy["PolicyDocument"])
     assert {s["Action"] for s in found} == {"ec2:AcceptVpcPeeringConnection"}
