@@ -30,6 +30,7 @@ def register(endpoint_map: Mapping[str, Any]) -> None:
         ec2,
         ec2_filtering,
         iam,
+        kms,
         logs,
         rds,
         s3,
