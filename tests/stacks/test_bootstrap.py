@@ -1,0 +1,31 @@
+"""Bootstrap stack per env: the deployer is trusted by one principal; the execution role may
+assume exactly the upstream's peering accepter role for this env, and nothing in dev."""
+
+from __future__ import annotations
+
+from tests.stacks.cfn_eval import as_list, statements
+
+UPSTREAM_ACCEPTER = {
+    "staging": "arn:aws:iam::111111111111:role/envsync-dev-peering-accepter-staging",
+    "prod": "arn:aws:iam::222222222222:role/envsync-staging-peering-accepter-prod",
+}
+
+
+def assumable(evaluated) -> list:
+    role = evaluated.props("CfnExecutionRole")
+    return [resource for policy in role["Policies"] for statement in statements(policy["PolicyDocument"])
+            if "sts:AssumeRole" in as_list(statement["Action"]) for resource in as_list(statement["Resource"])]
+
+
+def test_execution_role_assumes_only_the_upstream_accepter(env_stacks):
+    for env in ("dev", "staging", "prod"):
+        evaluated = env_stacks.evaluated(f"{env}/bootstrap")
+        expected = [UPSTREAM_ACCEPTER[env]] if env in UPSTREAM_ACCEPTER else []
+        assert [str(resource) for resource in assumable(evaluated)] == expected, env
+
+
+def test_deployer_trusts_one_explicit_principal(env_stacks):
+    for env in ("dev", "staging", "prod"):
+        trust = env_stacks.evaluated(f"{env}/bootstrap").props("DeployerRole")["AssumeRolePolicyDocument"]
+        (statement,) = statements(trust)
+        assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/envsync-ci"}
