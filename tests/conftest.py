@@ -131,10 +131,11 @@ def rendered_templates(rendered_bodies: Dict[str, str]) -> Dict[str, dict]:
 def launched(tmp_path_factory: pytest.TempPathFactory):
     """Every env launched with real `sceptre launch` against fresh stand-ins on free ports.
 
-    Launched upstream first (dev, staging, prod); `stacks_before_prod` records what each
-    account held before prod was launched, so tests can prove prod's launch stayed in prod.
+    Launched as `envsync-local up` launches (upstream first, then the accepters' return routes);
+    `stacks_before_prod` records what each account held before prod was launched, so tests can
+    prove prod's launch stayed in prod.
     """
-    from envsync_local.cli import LocalStack, env_session, sceptre
+    from envsync_local.cli import LocalStack, env_session, launch_all
     from envsync_sceptre.envconfig import load_envs
 
     envs = load_envs(PROJECT_ROOT / "config")
@@ -149,15 +150,13 @@ def launched(tmp_path_factory: pytest.TempPathFactory):
             for name, env in envs.items()
         }
 
-    launch_logs = {}
-    snapshot = {}
+    launch_logs: Dict[str, str] = {}
+    snapshot: Dict[str, set] = {}
     try:
-        for name in local.order:
-            if envs[name].is_prod:
-                snapshot = stack_names()
-            result = sceptre(local, "launch", "-y", name, capture=True)
-            launch_logs[name] = result.stdout + result.stderr
-            assert result.returncode == 0, f"sceptre launch {name} failed:\n{launch_logs[name][-4000:]}"
+        upstream_of_prod = [name for name in local.order if not envs[name].is_prod]
+        launch_logs.update(launch_all(local, upstream_of_prod, capture=True))
+        snapshot = stack_names()
+        launch_logs.update(launch_all(local, [name for name in local.order if envs[name].is_prod], capture=True))
         yield LaunchedProject(local, envs, snapshot, launch_logs)
     finally:
         local.stop()

@@ -138,6 +138,38 @@ def sceptre(local: LocalStack, *args: str, capture: bool = False) -> subprocess.
     )
 
 
+def stack_exists(local: LocalStack, env: str, stack: str) -> bool:
+    cloudformation = env_session(local, local.envs[env]).client("cloudformation", endpoint_url=local.moto.endpoint_url)
+    try:
+        cloudformation.describe_stacks(StackName=f"envsync-{env}-{stack}")
+    except cloudformation.exceptions.ClientError:
+        return False
+    return True
+
+
+def launch_all(local: LocalStack, names: List[str], capture: bool = False) -> Dict[str, str]:
+    """`sceptre launch -y <env>` upstream first; then each upstream's accepter stack once more.
+
+    The accepter side's return routes need the downstream's peering connection, which exists
+    only once the downstream env is launched (see config/<env>/peering-downstream.yaml).
+    Returns each launch's output when capture is set.
+    """
+    logs: Dict[str, str] = {}
+    runs = [(name, name) for name in names]
+    for name in names:
+        upstream = local.envs[name].upstream_env
+        if upstream and (upstream in names or stack_exists(local, upstream, "peering-downstream")):
+            runs.append((f"{upstream}/peering-downstream.yaml", f"{name} return routes"))
+    for path, label in runs:
+        print(f"\n>>> sceptre launch -y {path}", flush=True)
+        result = sceptre(local, "launch", "-y", path, capture=capture)
+        logs[label] = (result.stdout or "") + (result.stderr or "")
+        if result.returncode != 0:
+            raise LocalModeError(f"sceptre launch {path} failed (exit {result.returncode}); "
+                                 f"moto log: {local.root / 'moto.log'}\n{logs[label][-3000:]}")
+    return logs
+
+
 def env_session(local: LocalStack, env: EnvConfig) -> boto3.Session:
     """A boto3 session in the env's simulated account, reached as in AWS: assume its deployer."""
     aws = local.moto.aws_env()
@@ -197,12 +229,7 @@ def command_up(local: LocalStack, envs: Optional[List[str]], with_sync: bool = T
     print(f"moto (AWS stand-in): {local.moto.endpoint_url}")
     for name, db in local.databases.items():
         print(f"MariaDB for {name}: {db.host}:{db.port} (TLS required, CA {db.ca_bundle})")
-    for name in envs or local.order:
-        print(f"\n>>> sceptre launch -y {name}", flush=True)
-        result = sceptre(local, "launch", "-y", name)
-        if result.returncode != 0:
-            raise LocalModeError(f"sceptre launch {name} failed (exit {result.returncode}); "
-                                 f"moto log: {local.root / 'moto.log'}")
+    launch_all(local, envs or local.order)
     print_outputs(local)
     print(f"\nlaunched {', '.join(envs or local.order)} in {time.monotonic() - started:.1f}s")
     if with_sync and not envs:

@@ -1,8 +1,8 @@
 """The data-plane stacks launched offline with real `sceptre launch` (moto, envsync's models).
 
-Uses the suite's `launched` project (dev, staging, prod in promotion order). The peering
-return routes need the downstream's peering to exist, so they come with a second launch of
-the upstream envs (dev, staging) - the documented order: dev, staging, prod, then dev, staging.
+Uses the suite's `launched` project, launched as `envsync-local up` does: dev, staging, prod,
+then each upstream's accepter stack once more, since the return routes need the downstream's
+peering connection to exist.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import shutil
 
 import pytest
 
-from envsync_local.cli import sceptre
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -25,17 +24,6 @@ STACKS = {
     "prod": {"artifacts", "aurora", "sync", "peering-upstream"},
 }
 CIDRS = {"dev": "10.1.0.0/16", "staging": "10.2.0.0/16", "prod": "10.3.0.0/16"}
-
-
-@pytest.fixture(scope="module")
-def second_pass(launched):
-    """Relaunch the upstream envs: their accepter stacks now find the peering and add routes."""
-    logs = {}
-    for env in ("dev", "staging"):
-        result = sceptre(launched.local, "launch", "-y", env, capture=True)
-        logs[env] = result.stdout + result.stderr
-        assert result.returncode == 0, f"second launch of {env} failed:\n{logs[env][-4000:]}"
-    return launched
 
 
 def test_data_plane_stacks_launch_into_their_own_accounts(launched):
@@ -84,16 +72,16 @@ def test_connection_strings_are_secure_strings_with_the_env_key(launched):
             assert value["user"] == user and value["tls"] is True and "password" not in value
 
 
-def test_peering_is_active_with_routes_on_both_sides(second_pass):
+def test_peering_is_active_with_routes_on_both_sides(launched):
     for downstream, upstream in (("staging", "dev"), ("prod", "staging")):
-        peering_id = second_pass.outputs(downstream, "peering-upstream")["PeeringConnectionId"]
-        ec2 = second_pass.client(downstream, "ec2")
+        peering_id = launched.outputs(downstream, "peering-upstream")["PeeringConnectionId"]
+        ec2 = launched.client(downstream, "ec2")
         (connection,) = ec2.describe_vpc_peering_connections(
             VpcPeeringConnectionIds=[peering_id])["VpcPeeringConnections"]
-        assert connection["AccepterVpcInfo"]["OwnerId"] == second_pass.envs[upstream].account_id
+        assert connection["AccepterVpcInfo"]["OwnerId"] == launched.envs[upstream].account_id
         for env, peer in ((downstream, upstream), (upstream, downstream)):
-            tables = second_pass.outputs(env, "network")["PrivateRouteTableIds"].split(",")
-            routes = second_pass.client(env, "ec2").describe_route_tables(RouteTableIds=tables)["RouteTables"]
+            tables = launched.outputs(env, "network")["PrivateRouteTableIds"].split(",")
+            routes = launched.client(env, "ec2").describe_route_tables(RouteTableIds=tables)["RouteTables"]
             for table in routes:
                 assert any(r.get("DestinationCidrBlock") == CIDRS[peer]
                            and r.get("VpcPeeringConnectionId") == peering_id for r in table["Routes"]), (env, peer)
