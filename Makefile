@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 MOTO_VENV := .venv-moto
 CHECKOV_VENV := .venv-checkov
+PY39_VENV := .venv39
+PYTHON39 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9*/bin/python3.9 /usr/local/bin/python3.9 /usr/bin/python3.9))
+# The engine's own tests, re-run on Python 3.9 (the Lambda runtime) by `make test-py39`.
+PY39_TESTS := tests/engine/test_scripts.py tests/engine/test_migrate.py tests/engine/test_refdata.py \
+	tests/engine/test_drift_normalise.py tests/engine/test_secure_parameter.py tests/engine/test_bootstrap_users.py
 
-.PHONY: venv local stop wipe test lint ca-bundle
+.PHONY: venv local stop wipe test test-py39 lint ca-bundle
 
 venv: $(VENV)/.installed $(MOTO_VENV)/.installed $(CHECKOV_VENV)/.installed
 
@@ -22,6 +27,14 @@ $(MOTO_VENV)/.installed: requirements-moto.txt pyproject.toml
 	$(MOTO_VENV)/bin/python -m pip install -q --upgrade pip
 	$(MOTO_VENV)/bin/python -m pip install -q -r requirements-moto.txt
 	$(MOTO_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+# Python 3.9, the Lambda runtime: the engine and its test tools only.
+$(PY39_VENV)/.installed: requirements-py39.txt lambda_code/requirements.txt
+	@test -n "$(PYTHON39)" || { echo "Python 3.9 not found: install it (e.g. pyenv install 3.9) or set PYTHON39=" >&2; exit 1; }
+	$(PYTHON39) -m venv $(PY39_VENV)
+	$(PY39_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PY39_VENV)/bin/python -m pip install -q -r requirements-py39.txt
 	touch $@
 
 # checkov (tests/stacks scan the rendered templates with it); its deps conflict with sceptre's.
@@ -48,6 +61,9 @@ wipe: venv
 
 test: venv
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-py39: venv $(PY39_VENV)/.installed
+	PYTHONPATH=lambda_code:local:. $(PY39_VENV)/bin/python -m pytest -p no:cacheprovider -q $(PY39_TESTS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
