@@ -343,7 +343,15 @@ class RevocableSecurityGroupIngress(CloudFormationModel):
 
     moto's model authorizes the rule but cannot revoke it, so a stack that adds a rule to
     another stack's group (the peering stacks do) cannot be deleted and launched again.
+    The egress twin (ec2_filtering) changes only the direction-specific parts below.
     """
+
+    authorize = "authorize_security_group_ingress"
+    revoke = "revoke_security_group_ingress"
+
+    @staticmethod
+    def rule_arguments(properties: Dict[str, Any]) -> Dict[str, Any]:
+        return _ingress_arguments(properties)
 
     def __init__(self, group_id: str, arguments: Dict[str, Any], rule_id: str):
         self.group_id = group_id
@@ -384,10 +392,10 @@ class RevocableSecurityGroupIngress(CloudFormationModel):
     ) -> RevocableSecurityGroupIngress:
         properties = cloudformation_json["Properties"]
         backend = _backend(account_id, region_name)
-        arguments = _ingress_arguments(properties)
+        arguments = cls.rule_arguments(properties)
         try:
             group_key = properties.get("GroupId") or properties["GroupName"]
-            rules, group = backend.authorize_security_group_ingress(group_key, **arguments)
+            rules, group = getattr(backend, cls.authorize)(group_key, **arguments)
         except Exception as error:
             raise ResourceFailed(kwargs.get("LogicalId"), cls.cloudformation_type(),
                                  str(getattr(error, "message", error))) from None
@@ -405,7 +413,7 @@ class RevocableSecurityGroupIngress(CloudFormationModel):
     def delete(self, account_id: str, region_name: str) -> None:
         backend = _backend(account_id, region_name)
         try:
-            backend.revoke_security_group_ingress(self.group_id, **self.arguments)
+            getattr(backend, self.revoke)(self.group_id, **self.arguments)
         except Exception as error:
             # The group may be gone already (deleted by the same stack), and its rules with it.
             if "does not exist" not in str(error) and "NotFound" not in type(error).__name__:

@@ -16,6 +16,7 @@ from moto.ec2.exceptions import InvalidNetworkAclIdError
 from moto.ec2.models import EC2Backend, ec2_backends
 from moto.ec2.models.security_groups import SecurityGroup
 
+from envsync_local.cfn_models.ec2 import RevocableSecurityGroupIngress
 from envsync_local.cfn_models.stack_engine import ResourceFailed
 
 
@@ -215,51 +216,19 @@ def _egress_arguments(rule: Dict[str, Any]) -> Dict[str, Any]:
     return arguments
 
 
-class SecurityGroupEgress(CloudFormationModel):
-    """AWS::EC2::SecurityGroupEgress."""
+class SecurityGroupEgress(RevocableSecurityGroupIngress, CloudFormationModel):
+    """AWS::EC2::SecurityGroupEgress: the ingress model (ec2.py) in the other direction."""
 
-    def __init__(self, group_id: str, rule: Dict[str, Any], rule_id: str):
-        self.group_id = group_id
-        self.rule = rule
-        self.rule_id = rule_id
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
+    authorize = "authorize_security_group_egress"
+    revoke = "revoke_security_group_egress"
 
     @staticmethod
     def cloudformation_type() -> str:
         return "AWS::EC2::SecurityGroupEgress"
 
-    @property
-    def physical_resource_id(self) -> str:
-        return self.rule_id
-
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
-        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
-        region_name: str, **kwargs: Any,
-    ) -> SecurityGroupEgress:
-        properties = cloudformation_json["Properties"]
-        try:
-            rules, _ = _backend(account_id, region_name).authorize_security_group_egress(
-                properties["GroupId"], **_egress_arguments(properties))
-        except Exception as error:
-            raise ResourceFailed(kwargs.get("LogicalId"), cls.cloudformation_type(), str(error)) from None
-        return cls(properties["GroupId"], properties, rules[0].id if rules else resource_name)
-
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[misc]
-        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
-    ) -> None:
-        """Revoke by rule id (the physical id): the template's GroupId may be an unresolved Ref."""
-        backend = _backend(account_id, region_name)
-        for groups in backend.groups.values():
-            for group in groups.values():
-                if any(rule.id == resource_name for rule in group.egress_rules):
-                    backend.revoke_security_group_egress(group.id, None, None, None, [],
-                                                         security_rule_ids=[resource_name])
-                    return
+    @staticmethod
+    def rule_arguments(properties: Dict[str, Any]) -> Dict[str, Any]:
+        return _egress_arguments(properties)
 
 
 class SecurityGroupWithEgress(CloudFormationModel):
