@@ -25,6 +25,20 @@ def _managed_policy_arns(properties: Dict[str, Any]) -> List[str]:
     return list(dict.fromkeys(properties.get("ManagedPolicyArns") or []))
 
 
+def policy_json(document: Any) -> str:
+    """An inline policy as IAM stores it: a JSON string.
+
+    moto's CloudFormation keeps the template's dict, which its IAM API then returns as a Python
+    repr (not JSON) and its IAM enforcement cannot evaluate (KeyError). A statement that is
+    `!If [cond, stmt, !Ref AWS::NoValue]` arrives as None; CloudFormation drops it.
+    """
+    if isinstance(document, str):
+        return document
+    if isinstance(document, dict) and isinstance(document.get("Statement"), list):
+        document = {**document, "Statement": [s for s in document["Statement"] if s is not None]}
+    return json.dumps(document)
+
+
 def sync_managed_policies(backend: IAMBackend, role: Role, wanted: List[str]) -> None:
     for arn in [arn for arn in role.managed_policies if arn not in wanted]:
         backend.detach_role_policy(arn, role.name)
@@ -57,6 +71,8 @@ class RoleWithManagedPolicies(CloudFormationModel):
     ) -> Role:
         role = Role.create_from_cloudformation_json(
             resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        for name, document in list(role.policies.items()):
+            role.put_policy(name, policy_json(document))
         sync_managed_policies(_backend(account_id, region_name), role,
                               _managed_policy_arns(cloudformation_json["Properties"]))
         return role
@@ -85,7 +101,7 @@ class RoleWithManagedPolicies(CloudFormationModel):
         for name in [name for name in role.policies if name not in wanted_inline]:
             role.delete_policy(name)
         for name, document in wanted_inline.items():
-            role.put_policy(name, document)
+            role.put_policy(name, policy_json(document))
         sync_managed_policies(backend, role, _managed_policy_arns(properties))
         return role
 
