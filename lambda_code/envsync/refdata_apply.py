@@ -103,5 +103,8 @@ def apply_statements(conn, statements: Sequence[str]) -> None:
                 cur.execute(statement)
         conn.commit()
     except BaseException:
-        conn.rollback()
+        try:
+            conn.rollback()
+        except Exception:  # noqa: S110 - connection lost: the server rolls back; keep the real error
+            pass
         raise
