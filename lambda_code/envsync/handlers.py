@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from envsync import aws, migrate
-from envsync.context import EnvContext, HandlerConfig
+from envsync.context import ConfigError, EnvContext, HandlerConfig
 from envsync.observability import emit_metrics, log_action, logger
 
 SAFETY_MARGIN_SECONDS = 30.0
@@ -145,7 +145,10 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         return {"status": "done", "skipped": f"{ctx.config.env} has no upstream to pull reference data from",
                 "rows_changed": 0}
     ctx.config.require("refdata_config")
-    config = refdata.RefdataConfig.from_dict(ctx.config.refdata_config or {})
+    try:
+        config = refdata.RefdataConfig.from_dict(ctx.config.refdata_config or {})
+    except refdata.RefdataConfigError as error:  # say where the bad value lives
+        raise ConfigError(f"ENVSYNC_REFDATA_CONFIG: {error}") from None
     run = refdata.plan if event.get("mode") == "plan" else refdata.apply
     result = run(ctx.upstream_connection(), ctx.target_connection(), config,
                  deadline=deadline, cursor=event.get("cursor")).to_dict()
