@@ -58,3 +58,18 @@ def test_moto_keeps_accounts_apart(aws_env):
     }
     assert "10.99.0.0/16" in cidrs["111111111111"]
     assert "10.99.0.0/16" not in cidrs["222222222222"]
+
+
+def test_tool_chain_versions_are_the_pinned_ones():
+    """sceptre 4.7 pins jsonschema<3.3, which would pull moto back to 4.x in a shared venv:
+    the moto server runs from its own venv with moto 5."""
+    import subprocess
+
+    import sceptre
+
+    from envsync_local.paths import moto_python
+
+    moto_version = subprocess.run([moto_python(), "-c", "import moto; print(moto.__version__)"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+    assert moto_version == "5.2.5"
+    assert sceptre.__version__ == "4.7.0"
