@@ -43,3 +43,11 @@ def system(launched) -> System:
     printed: List[str] = []
     report = run_cycle(handles, print_line=printed.append)
     return System(launched=launched, handles=handles, report=report, printed=printed)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The e2e tests change the shared `launched` project (new migrations, a repaired failure,
+    rotated passwords): run them after every other test that uses it, whatever the order given.
+    (pytest calls this hook with every collected item, not only this folder's.)"""
+    here = Path(__file__).resolve().parent
+    items.sort(key=lambda item: Path(str(item.fspath)).resolve().is_relative_to(here))
