@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -158,6 +160,42 @@ def ship(handle: EnvHandle, outcome: Any) -> None:
     name = outcome.function_name
     if name:
         publish_invocation(handle.session, handle.endpoint_url, name, logs)
+
+
+def _runner_children() -> List[int]:
+    """This process's children that run a Lambda handler (lambda_runner's child processes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == os.getpid() and b"envsync_local.lambda_runner" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_handler_inside(handle: EnvHandle, action: str, statement_like: str,
+                        event: Optional[Dict[str, Any]] = None, wait: float = 120.0) -> Any:
+    """Run the handler; once the server shows it executing `statement_like`, SIGKILL the
+    handler's process (kill -9 of the sync process, right inside that statement)."""
+    outcome: Dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: outcome.update(
+        result=run_handler(handle, action, event, ship_logs=False)))
+    thread.start()
+    try:
+        wait_for_statement(handle, statement_like, timeout=wait)
+    finally:
+        children = _runner_children()
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        thread.join(60)
+    assert len(children) == 1, f"expected one handler process, found {children}"
+    ship(handle, outcome["result"])
+    return outcome["result"]
 
 
 def result_of(outcome: Any) -> Dict[str, Any]:

@@ -20,6 +20,8 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from botocore.exceptions import ClientError
 
+from envsync_local.cycle import inbox_messages
+
 from .helpers import assume, credentials_session, iam_enforced
 from .iam_eval import ALLOW, DENY, Request, UnsupportedPolicy, evaluate
 
@@ -359,11 +361,14 @@ def test_secrets_never_appear_in_logs_outputs_parameters_or_printed_output(syste
     passwords = secret_values(system)
     assert len(passwords) >= 8 and all(len(p) >= 8 for p in passwords.values()), sorted(passwords)
     haystacks: Dict[str, List[str]] = {"printed by the local cycle": system.printed,
-                                       "sceptre launch output": list(system.launched.launch_logs.values())}
+                                       "sceptre launch output": list(system.launched.launch_logs.values()),
+                                       "SNS notices the cycle read": [json.dumps(system.report["notices"])]}
     for handle in system.handles:
         events = log_events(handle)
         assert sum(": " in e and "finished" in e for e in events) >= 5, f"{handle.name}: too few log events"
         haystacks[f"{handle.name} CloudWatch Logs"] = events
+        notices = inbox_messages(handle)  # what SNS delivered since (failure reports hold run state)
+        haystacks[f"{handle.name} SNS notices"] = [json.dumps(notices)]
         stacks = handle.client("cloudformation").describe_stacks()["Stacks"]
         haystacks[f"{handle.name} stack outputs and parameters"] = [
             json.dumps([stack.get("Outputs", []), stack.get("Parameters", [])]) for stack in stacks]
