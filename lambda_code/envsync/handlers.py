@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Optional
 
 from envsync import aws, migrate
 from envsync.context import ConfigError, EnvContext, HandlerConfig
+from envsync.lock import schema_lock
 from envsync.observability import emit_metrics, log_action, logger
 
 SAFETY_MARGIN_SECONDS = 30.0
@@ -149,9 +150,16 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         config = refdata.RefdataConfig.from_dict(ctx.config.refdata_config or {})
     except refdata.RefdataConfigError as error:  # say where the bad value lives
         raise ConfigError(f"ENVSYNC_REFDATA_CONFIG: {error}") from None
-    run = refdata.plan if event.get("mode") == "plan" else refdata.apply
-    result = run(ctx.upstream_connection(), ctx.target_connection(), config,
-                 deadline=deadline, cursor=event.get("cursor")).to_dict()
+    target = ctx.target_connection()
+    if event.get("mode") == "plan":
+        result = refdata.plan(ctx.upstream_connection(), target, config, deadline=deadline,
+                              cursor=event.get("cursor")).to_dict()
+    else:
+        # The schema's envsync lock: never two appliers (or an applier and a migration) at once.
+        lock_timeout = int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT))
+        with schema_lock(target, ctx.target_info.database if ctx.target_info else "", lock_timeout):
+            result = refdata.apply(ctx.upstream_connection(), target, config, deadline=deadline,
+                                   cursor=event.get("cursor")).to_dict()
     metrics = {"RowsChanged": result.get("rows_changed", 0)}
     if result.get("status") == "done" and result.get("replication_lag_seconds") is not None:
         metrics["ReplicationLagSeconds"] = result["replication_lag_seconds"]

@@ -1,4 +1,5 @@
-"""Per-schema advisory lock: at most one migration run per database schema at a time.
+"""Per-schema advisory lock: at most one envsync writer per database schema at a time
+(a migration run or a reference-data apply; they would otherwise interleave DDL and DML).
 
 `GET_LOCK` is held by the session, so the lock dies with the connection: a run killed with
 kill -9 cannot leave it behind. Names are limited to 64 characters on MySQL 5.7+, so a long

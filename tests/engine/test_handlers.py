@@ -18,6 +18,7 @@ import pytest
 
 from envsync import handlers, history, observability
 from envsync.db import ConnectionInfo, DatabaseUnreachable, connect
+from envsync.lock import lock_name
 from tests.engine.conftest import EnvDB
 
 ACCOUNTS = {"dev": "111111111111", "staging": "222222222222"}
@@ -277,6 +278,17 @@ def test_refdata_handler_pulls_reference_rows_from_upstream(
     assert any(m.get("RowsChanged") == [2.0] and m["Env"] == "staging" for m in emf)
     assert chain["staging"].query("SELECT code, name FROM currency ORDER BY code") == [
         ("CHF", "Swiss franc"), ("EUR", "euro"), ("USD", "US dollar")]
+    # Another writer of staging's schema holds its envsync lock: the apply waits, then refuses.
+    holder = chain["staging"].connect()
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT GET_LOCK(%s, 0)", (lock_name(chain["staging"].database),))
+        chain["dev"].query("UPDATE currency SET name = 'Euro' WHERE code = 'EUR'")
+        blocked = invoke(monkeypatch, staging, handlers.refdata_handler, {"lock_timeout": 1})
+        assert blocked["status"] == "failed" and "holds the migration lock" in blocked["error"], blocked
+        assert chain["staging"].query("SELECT name FROM currency WHERE code = 'EUR'") == [("euro",)]
+    finally:
+        holder.close()
     # dev has no upstream: nothing to pull, and nothing is touched (the state machine runs it anyway).
     source = invoke(monkeypatch, dev, handlers.refdata_handler)
     assert (source["status"], source["rows_changed"]) == ("done", 0) and "no upstream" in source["skipped"]
