@@ -140,7 +140,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory):
 
     envs = load_envs(PROJECT_ROOT / "config")
     local = LocalStack(tmp_path_factory.mktemp("local"), envs, moto_port=free_port(),
-                       db_port_base=free_port())
+                       db_ports={name: free_port() for name in envs})
     local.start()
 
     def stack_names() -> Dict[str, set]:

@@ -50,7 +50,7 @@ class LocalStack:
     """The stand-ins of one state directory: ports, pids and the files describing them."""
 
     def __init__(self, root: Path, envs: Dict[str, EnvConfig], moto_port: Optional[int] = None,
-                 db_port_base: Optional[int] = None):
+                 db_port_base: Optional[int] = None, db_ports: Optional[Dict[str, int]] = None):
         self.root = root
         self.envs = envs
         self.order = promotion_order(envs)
@@ -60,7 +60,7 @@ class LocalStack:
         self.moto = MotoServer(port=moto_port or int(state.get("moto_port", DEFAULT_MOTO_PORT)),
                                pid=state.get("moto_pid"))
         db_base = db_port_base or DEFAULT_DB_PORT_BASE
-        ports = {} if db_port_base else state.get("db_ports", {})
+        ports = db_ports or ({} if db_port_base else state.get("db_ports", {}))
         self.databases = {
             name: MariaDBInstance(
                 name=name,
