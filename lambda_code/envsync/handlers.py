@@ -150,15 +150,15 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         config = refdata.RefdataConfig.from_dict(ctx.config.refdata_config or {})
     except refdata.RefdataConfigError as error:  # say where the bad value lives
         raise ConfigError(f"ENVSYNC_REFDATA_CONFIG: {error}") from None
+    source = ctx.upstream_connection()  # the upstream first: an unreachable source stops here
     target = ctx.target_connection()
     if event.get("mode") == "plan":
-        result = refdata.plan(ctx.upstream_connection(), target, config, deadline=deadline,
-                              cursor=event.get("cursor")).to_dict()
+        result = refdata.plan(source, target, config, deadline=deadline, cursor=event.get("cursor")).to_dict()
     else:
         # The schema's envsync lock: never two appliers (or an applier and a migration) at once.
         lock_timeout = int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT))
         with schema_lock(target, ctx.target_info.database if ctx.target_info else "", lock_timeout):
-            result = refdata.apply(ctx.upstream_connection(), target, config, deadline=deadline,
+            result = refdata.apply(source, target, config, deadline=deadline,
                                    cursor=event.get("cursor")).to_dict()
     metrics = {"RowsChanged": result.get("rows_changed", 0)}
     if result.get("status") == "done" and result.get("replication_lag_seconds") is not None:
