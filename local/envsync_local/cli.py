@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import boto3
 
@@ -170,20 +170,29 @@ def launch_all(local: LocalStack, names: List[str], capture: bool = False) -> Di
     return logs
 
 
+def credentials_session(credentials: Dict[str, Any]) -> boto3.Session:
+    """A boto3 session from STS credentials (AssumeRole's `Credentials`)."""
+    return boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                         aws_secret_access_key=credentials["SecretAccessKey"],
+                         aws_session_token=credentials["SessionToken"], region_name="us-east-1")
+
+
+def assume_session(session: boto3.Session, endpoint_url: str, role_arn: str, external_id: Optional[str] = None,
+                   name: str = "envsync-local") -> boto3.Session:
+    """A session as `role_arn` (moto lands its calls in that role's account)."""
+    arguments: Dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": name}
+    if external_id:
+        arguments["ExternalId"] = external_id
+    sts = session.client("sts", endpoint_url=endpoint_url)
+    return credentials_session(sts.assume_role(**arguments)["Credentials"])
+
+
 def env_session(local: LocalStack, env: EnvConfig) -> boto3.Session:
     """A boto3 session in the env's simulated account, reached as in AWS: assume its deployer."""
     aws = local.moto.aws_env()
     base = boto3.Session(aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
                          aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
-    credentials = base.client("sts", endpoint_url=local.moto.endpoint_url).assume_role(
-        RoleArn=env.sceptre_role, RoleSessionName="envsync-local"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name="us-east-1",
-    )
+    return assume_session(base, local.moto.endpoint_url, env.sceptre_role)
 
 
 def stack_outputs(local: LocalStack, env: EnvConfig) -> List[dict]:

@@ -45,10 +45,10 @@ class EnvHandle:
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url)
 
-    def app_connection(self) -> pymysql.Connection:
+    def app_connection(self, **extra: Any) -> pymysql.Connection:
         """The env's application (the stand-in's admin), e.g. dev editing its reference data."""
         return pymysql.connect(host=self.db_host, port=self.db_port, user="root", password="",
-                               database=self.database, ssl={"ca": self.ca_bundle}, autocommit=True)
+                               database=self.database, ssl={"ca": self.ca_bundle}, autocommit=True, **extra)
 
     @property
     def runtime_env(self) -> Dict[str, str]:

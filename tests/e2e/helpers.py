@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import boto3
 import pymysql
 
+from envsync_local.cli import assume_session
 from envsync_local.cloudwatch_emulation import publish_invocation
 from envsync_local.cycle import MIGRATIONS_PREFIX, EnvHandle
 from envsync_local.lambda_runner import Invocation, LambdaInvocationError, invoke
@@ -32,9 +33,7 @@ CUSTOMER_TABLES = ("customer_account",)  # env-owned data: never synced, must ne
 
 def root(handle: EnvHandle, **extra: Any) -> pymysql.Connection:
     """The stand-in's admin (what a human operator would use to look)."""
-    return pymysql.connect(host=handle.db_host, port=handle.db_port, user="root", password="",
-                           database=handle.database, ssl={"ca": handle.ca_bundle}, autocommit=True,
-                           **extra)
+    return handle.app_connection(**extra)
 
 
 def query(handle: EnvHandle, sql: str, args: Sequence[Any] = ()) -> List[Tuple[Any, ...]]:
@@ -260,15 +259,6 @@ def iam_enforced(endpoint_url: str) -> Iterator[None]:
         set_moto_auth(endpoint_url, False)
 
 
-def credentials_session(credentials: Dict[str, Any]) -> boto3.Session:
-    return boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
-                         aws_secret_access_key=credentials["SecretAccessKey"],
-                         aws_session_token=credentials["SessionToken"], region_name="us-east-1")
-
-
 def assume(session: boto3.Session, endpoint_url: str, role_arn: str, external_id: Optional[str] = None,
            name: str = "e2e") -> boto3.Session:
-    kwargs: Dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": name}
-    if external_id:
-        kwargs["ExternalId"] = external_id
-    return credentials_session(session.client("sts", endpoint_url=endpoint_url).assume_role(**kwargs)["Credentials"])
+    return assume_session(session, endpoint_url, role_arn, external_id, name)

@@ -20,9 +20,10 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from botocore.exceptions import ClientError
 
+from envsync_local.cli import credentials_session
 from envsync_local.cycle import inbox_messages
 
-from .helpers import assume, credentials_session, iam_enforced
+from .helpers import assume, iam_enforced
 from .iam_eval import ALLOW, DENY, Request, UnsupportedPolicy, evaluate
 
 # ---------------------------------------------------------------- the evaluator itself
