@@ -20,6 +20,8 @@ EPHEMERAL_PORTS = (1024, 65535)
 # NACL rule numbers: 100-199 are the peering stacks' (allow 3306 / deny the rest of the peer
 # CIDR); the rules here come after them.
 NACL_RULE_BASE = 200
+# The bootstrap stack's permissions boundary: the execution role creates roles only with it.
+BOUNDARY = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/envsync-boundary"}
 
 
 def _ref(name: str) -> Dict[str, str]:
@@ -231,6 +233,7 @@ def _flow_logs(env: str) -> Dict[str, Any]:
         "FlowLogRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
+                "PermissionsBoundary": BOUNDARY,
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [{

@@ -31,6 +31,8 @@ RULES = {
     "accepter": {"allow": 110, "deny": 160},
 }
 SIDES = ("requester", "accepter")
+# The bootstrap stack's permissions boundary: the execution role creates roles only with it.
+BOUNDARY = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/envsync-boundary"}
 
 
 def _ref(name: str) -> Dict[str, str]:
@@ -186,6 +188,7 @@ def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: 
         "AccepterRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
+                "PermissionsBoundary": BOUNDARY,
                 "RoleName": f"envsync-{env}-peering-accepter-{peer_env}",
                 "Description": f"Accepts the VPC peering requested by {peer_env} ({peer_account_id})",
                 "MaxSessionDuration": 3600,

@@ -102,27 +102,35 @@ def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Dict[st
 
 # ---- rendered templates (Sceptre's own renderer, every stack of every env) -----------------
 
-@pytest.fixture(scope="session")
-def rendered_bodies() -> Dict[str, str]:
+def render_project(project: Path = PROJECT_ROOT) -> Dict[str, str]:
     """`sceptre generate` of every stack of every env, keyed 'env/stack' (e.g. 'prod/network')."""
     from sceptre.context import SceptreContext
     from sceptre.plan.plan import SceptrePlan
 
-    context = SceptreContext(project_path=str(PROJECT_ROOT), command_path="", ignore_dependencies=True)
+    context = SceptreContext(project_path=str(project), command_path="", ignore_dependencies=True)
     return {stack.name: body for stack, body in SceptrePlan(context).generate().items()}
 
 
-@pytest.fixture(scope="session")
-def rendered_templates(rendered_bodies: Dict[str, str]) -> Dict[str, dict]:
+def parse_templates(bodies: Dict[str, str]) -> Dict[str, dict]:
     """The rendered templates parsed (intrinsics such as !Sub kept as Fn:: dicts)."""
     from cfnlint.decode import decode_str
 
     parsed = {}
-    for name, body in rendered_bodies.items():
+    for name, body in bodies.items():
         template, errors = decode_str(body)
         assert not errors, f"{name}: {errors}"
         parsed[name] = template
     return parsed
+
+
+@pytest.fixture(scope="session")
+def rendered_bodies() -> Dict[str, str]:
+    return render_project()
+
+
+@pytest.fixture(scope="session")
+def rendered_templates(rendered_bodies: Dict[str, str]) -> Dict[str, dict]:
+    return parse_templates(rendered_bodies)
 
 
 # ---- the whole project launched offline (what README command 1 does) -----------------------

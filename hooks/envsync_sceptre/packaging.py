@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import zipfile
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644 << 16
 KEY_PREFIX = "lambda/envsync-"
 CERTS_ARCNAME = "envsync/certs"
+# Set by the local launcher to the stand-ins' CA directory (see ca_bundle_dir).
+CA_BUNDLE_DIR_ENV = "ENVSYNC_CA_BUNDLE_DIR"
 PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;#]+)")
 
 
@@ -130,11 +133,26 @@ def zip_entries(entries: Dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def ca_bundle_dir() -> Optional[Path]:
+    """Where the CA bundle comes from when not lambda_code/certs: ENVSYNC_CA_BUNDLE_DIR.
+
+    The local launcher points it at the stand-ins' CA, so the offline package carries the CA its
+    databases present, as a real package carries the RDS bundle.
+    """
+    configured = os.environ.get(CA_BUNDLE_DIR_ENV)
+    return Path(configured) if configured else None
+
+
 def build_package(
     lambda_code_dir: Path,
     find: Callable[[str], metadata.Distribution] = metadata.distribution,
+    ca_dir: Optional[Path] = None,
 ) -> bytes:
-    """The zip of lambda_code/envsync and its pinned deps from lambda_code/requirements.txt."""
+    """The zip of lambda_code/envsync, its CA bundle and its pinned deps (lambda_code/requirements.txt).
+
+    Refuses to build without a CA bundle: the engine verifies the database's certificate, so a
+    package without one could not connect to any cluster.
+    """
     package_dir = lambda_code_dir / "envsync"
     if not (package_dir / "__init__.py").is_file():
         raise PackagingError(f"{package_dir}: no envsync package (__init__.py) to bundle")
@@ -144,10 +162,16 @@ def build_package(
     # TLS trust for MySQL: lambda_code/certs/*.pem (the RDS global bundle, from
     # https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem) ships as
     # envsync/certs/<name>, where envsync.db looks for it.
-    certs_dir = lambda_code_dir / "certs"
-    if certs_dir.is_dir():
-        for path in sorted(certs_dir.glob("*.pem")):
-            entries[f"{CERTS_ARCNAME}/{path.name}"] = path.read_bytes()
+    certs_dir = ca_dir or lambda_code_dir / "certs"
+    bundles = sorted(certs_dir.glob("*.pem")) if certs_dir.is_dir() else []
+    if not bundles:
+        raise PackagingError(
+            f"no CA bundle (*.pem) in {certs_dir}: run `make ca-bundle` (the RDS CA bundle, "
+            "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem); without it the "
+            "Lambda functions cannot verify the cluster's TLS certificate and every connection fails"
+        )
+    for path in bundles:
+        entries[f"{CERTS_ARCNAME}/{path.name}"] = path.read_bytes()
     pins = read_pins(lambda_code_dir / "requirements.txt")
     for dist in resolve_distributions(pins, find):
         for name, path in _distribution_files(dist):
@@ -205,19 +229,19 @@ def _upload_hint(bucket: str, key: str, err: Exception) -> str:
     return f"Lambda package upload to s3://{bucket}/{key} failed: {hint} ({text})"
 
 
-_BUILD_CACHE: Dict[Path, bytes] = {}
+_BUILD_CACHE: Dict[Tuple[Path, Optional[Path]], bytes] = {}
 
 
-def cached_package(lambda_code_dir: Path) -> bytes:
+def cached_package(lambda_code_dir: Path, ca_dir: Optional[Path] = None) -> bytes:
     """Build once per process: every stack of a `sceptre launch` shares the same zip."""
-    resolved = lambda_code_dir.resolve()
+    resolved = (lambda_code_dir.resolve(), ca_dir.resolve() if ca_dir else None)
     if resolved not in _BUILD_CACHE:
-        _BUILD_CACHE[resolved] = build_package(resolved)
+        _BUILD_CACHE[resolved] = build_package(resolved[0], ca_dir=resolved[1])
     return _BUILD_CACHE[resolved]
 
 
 def publish(call: S3Call, bucket: str, lambda_code_dir: Path,
-            body: Optional[bytes] = None) -> UploadResult:
+            body: Optional[bytes] = None, ca_bundle_dir: Optional[Path] = None) -> UploadResult:
     """Build (or reuse) the package, upload it if absent, return its key."""
-    body = cached_package(lambda_code_dir) if body is None else body
+    body = cached_package(lambda_code_dir, ca_bundle_dir) if body is None else body
     return upload_if_absent(call, bucket, package_key(body), body)

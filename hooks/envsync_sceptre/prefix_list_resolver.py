@@ -5,12 +5,18 @@ Security groups can then allow HTTPS to the S3 gateway endpoint only, not to 0.0
 
 from __future__ import annotations
 
+from typing import Any, Dict, List
+
 from sceptre.exceptions import SceptreException
 from sceptre.resolvers import Resolver
 
 
 class AwsPrefixList(Resolver):
     """Argument: the service name (`s3`, `dynamodb`)."""
+
+    def required_calls(self) -> List[Dict[str, Any]]:
+        """What this resolver calls as the stack's sceptre_role (checked by the permission proof)."""
+        return [{"action": "ec2:DescribePrefixLists", "resource": "*"}]
 
     def resolve(self) -> str:
         service = str(self.argument or "").strip()

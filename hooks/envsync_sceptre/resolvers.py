@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, List, Mapping
 
 from botocore.exceptions import ClientError
 from sceptre.exceptions import SceptreException
 from sceptre.resolvers import Resolver
 
-from envsync_sceptre.packaging import PackagingError, publish
+from envsync_sceptre.packaging import PackagingError, ca_bundle_dir, publish
 
 # CloudFormation rejects a parameter value above 4096 bytes.
 MAX_PARAMETER_BYTES = 4096
@@ -32,6 +32,17 @@ MAX_PARAMETER_BYTES = 4096
 
 class LambdaPackage(Resolver):
     """Argument: {bucket: the env's artifacts bucket, source: the lambda_code directory}."""
+
+    def required_calls(self) -> List[Dict[str, Any]]:
+        """What this resolver calls as the stack's sceptre_role (checked by the permission proof).
+
+        `encrypted_with_bucket_key`: the bucket's default encryption (SSE-KMS) asks KMS for a
+        data key through S3 on the caller's behalf.
+        """
+        bucket = str(self.argument.get("bucket")) if isinstance(self.argument, dict) else ""
+        return [{"action": "s3:GetObject", "resource": f"arn:aws:s3:::{bucket}/lambda/*"},
+                {"action": "s3:PutObject", "resource": f"arn:aws:s3:::{bucket}/lambda/*",
+                 "encrypted_with_bucket_key": f"arn:aws:s3:::{bucket}"}]
 
     def resolve(self) -> str:
         argument: Mapping[str, Any] = self.argument if isinstance(self.argument, dict) else {}
@@ -46,7 +57,7 @@ class LambdaPackage(Resolver):
             return self.stack.connection_manager.call(service="s3", command=command, kwargs=kwargs)
 
         try:
-            result = publish(call, str(bucket), Path(str(source)))
+            result = publish(call, str(bucket), Path(str(source)), ca_bundle_dir=ca_bundle_dir())
         except PackagingError as err:
             raise SceptreException(f"{self.stack.name}: {err}") from err
         return result.key

@@ -20,13 +20,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import boto3
 
 from envsync_local.cycle import EnvHandle, run_cycle
 from envsync_local.mariadb import MariaDBError, MariaDBInstance
-from envsync_local.moto_server import MotoServer, MotoServerError
+from envsync_local.moto_server import LOCAL_CREDENTIALS, MotoServer, MotoServerError
 from envsync_local.moto_server import start as start_moto
 from envsync_local.paths import PROJECT_ROOT, state_dir, tool
 from envsync_local.process import is_alive
@@ -37,6 +37,7 @@ from envsync_sceptre.envconfig import (
     promotion_order,
     read_shared_values,
 )
+from envsync_sceptre.packaging import CA_BUNDLE_DIR_ENV
 
 DEFAULT_MOTO_PORT = 5599
 DEFAULT_DB_PORT_BASE = 33061
@@ -108,6 +109,23 @@ class LocalStack:
             for name, db in self.databases.items()
         }, indent=2))
 
+    @property
+    def calls_file(self) -> Path:
+        """Every AWS call the stand-in served, with its caller: the permission proof's input."""
+        return self.root / "aws-calls.jsonl"
+
+    @property
+    def ca_bundle_dir(self) -> Path:
+        """The stand-ins' CA certificate alone: what the Lambda package ships offline (no keys)."""
+        return self.root / "ca-bundle"
+
+    def write_ca_bundle(self) -> None:
+        ca = next(iter(self.databases.values())).ca_bundle
+        if ca is None:
+            raise LocalModeError("the MariaDB stand-ins have no CA certificate")
+        self.ca_bundle_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ca, self.ca_bundle_dir / "stand-ins-ca.pem")
+
     def moto_running(self) -> bool:
         return bool(self.moto.pid) and is_alive(int(self.moto.pid)) and self.moto.is_answering()
 
@@ -115,8 +133,10 @@ class LocalStack:
         for db in self.databases.values():
             db.start()
         self.write_descriptions()
+        self.write_ca_bundle()
         if not self.moto_running():
-            self.moto = start_moto(self.moto.port, self.root / "moto.log", self.endpoints_file)
+            self.moto = start_moto(self.moto.port, self.root / "moto.log", self.endpoints_file,
+                                   calls_file=self.calls_file)
         self.save()
 
     def stop(self) -> None:
@@ -131,6 +151,7 @@ def sceptre(local: LocalStack, *args: str, capture: bool = False) -> subprocess.
     """Run the real Sceptre CLI against the stand-ins (AWS_ENDPOINT_URL points at moto)."""
     env = dict(os.environ)
     env.update(local.moto.aws_env())
+    env[CA_BUNDLE_DIR_ENV] = str(local.ca_bundle_dir)
     env.pop("AWS_PROFILE", None)
     return subprocess.run(
         [tool("sceptre"), "--dir", str(PROJECT_ROOT), "--no-colour", *args],
@@ -232,6 +253,37 @@ def command_sync(local: LocalStack) -> int:
     return 0
 
 
+def permission_proof(local: LocalStack, limit: Optional[int] = None,
+                     adjust_world: Optional[Callable[[Any], None]] = None) -> Any:
+    """Evaluate the calls the stand-in recorded (the first `limit`) against the deployed policies.
+
+    `adjust_world` may change the deployed policies before the evaluation (a test that removes a
+    grant sees the proof fail)."""
+    from envsync_local.proof.dynamic import evaluate_calls, read_calls
+    from envsync_local.proof.world import external_principals, load_world
+
+    shared = read_shared_values(PROJECT_ROOT / "config")
+    calls = read_calls(local.calls_file, limit)
+    base = credentials_session({"AccessKeyId": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                                "SecretAccessKey": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                                "SessionToken": None})
+    world = load_world(base, local.moto.endpoint_url, {n: e.account_id for n, e in local.envs.items()},
+                       str(shared.get("bootstrap_role_name", "OrganizationAccountAccessRole")))
+    if adjust_world:
+        adjust_world(world)
+    return evaluate_calls(calls, world, external_principals(str(shared["deployer_trusted_principal"])))
+
+
+def command_proof(local: LocalStack) -> int:
+    if not local.moto_running():
+        raise LocalModeError("the stand-ins are not running: run `envsync-local up` first")
+    report = permission_proof(local)
+    print(f"\n{report.summary()}")
+    for denied in report.denied:
+        print(f"    DENIED {denied}")
+    return 1 if report.denied else 0
+
+
 def command_up(local: LocalStack, envs: Optional[List[str]], with_sync: bool = True) -> int:
     started = time.monotonic()
     local.start()
@@ -244,7 +296,7 @@ def command_up(local: LocalStack, envs: Optional[List[str]], with_sync: bool = T
     if with_sync and not envs:
         command_sync(local)
         print(f"whole run: {time.monotonic() - started:.1f}s")
-    return 0
+    return command_proof(local)
 
 
 def command_status(local: LocalStack) -> int:
@@ -278,6 +330,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     up.add_argument("--no-sync", action="store_true", help="launch only; skip the sync cycle")
     commands.add_parser("sync", help="run the sync cycle (bootstrap, samples, dev -> staging -> prod, status)")
     commands.add_parser("status", help="show the stand-ins and the stacks")
+    commands.add_parser("proof", help="evaluate every recorded AWS call against the deployed policies")
     down = commands.add_parser("down", help="stop what `up` started")
     down.add_argument("--wipe", action="store_true", help="also delete the state directory")
     args = parser.parse_args(argv)
@@ -293,6 +346,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return command_sync(local)
         if args.command == "status":
             return command_status(local)
+        if args.command == "proof":
+            return command_proof(local)
         return command_down(local, args.wipe)
     except (EnvConfigError, MariaDBError, MotoServerError, LocalModeError) as err:
         print(f"envsync-local: {err}", file=sys.stderr)

@@ -75,14 +75,20 @@ class MotoServer:
 
 
 def start(port: int, log_path: Path, endpoints_file: Optional[Path] = None,
-          timeout: float = 60.0) -> MotoServer:
-    """Spawn the moto server (with envsync's models) and wait until it answers."""
+          timeout: float = 60.0, calls_file: Optional[Path] = None) -> MotoServer:
+    """Spawn the moto server (with envsync's models) and wait until it answers.
+
+    With `calls_file`, every API call and stack resource operation is recorded there for the
+    permission proof (envsync_local.call_recorder).
+    """
     server = MotoServer(port=port)
     if server.is_answering():
         raise MotoServerError(f"something already answers on {server.endpoint_url}")
     args = [moto_python(), "-m", "envsync_local.moto_server", "--port", str(port)]
     if endpoints_file:
         args += ["--endpoints", str(endpoints_file)]
+    if calls_file:
+        args += ["--calls", str(calls_file)]
     env = dict(os.environ)
     env.update(LOCAL_CREDENTIALS)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -112,6 +118,7 @@ def main(argv: Optional[list] = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--endpoints", type=Path,
                         help="JSON {env: {account_id, host, port}}: where each env's cluster is")
+    parser.add_argument("--calls", type=Path, help="record every API call here (JSON lines)")
     args = parser.parse_args(argv)
 
     # AWS managed policies (e.g. AWSLambdaVPCAccessExecutionRole) must exist for
@@ -129,6 +136,11 @@ def main(argv: Optional[list] = None) -> None:
         cfn_models.register(endpoints)
     except (OSError, ValueError, EndpointMapError) as error:
         raise SystemExit(f"envsync moto server: bad --endpoints {args.endpoints}: {error}") from None
+
+    if args.calls:
+        from envsync_local import call_recorder
+
+        call_recorder.install(args.calls)
 
     # Why a stack failed (with the traceback) goes to the server log.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")

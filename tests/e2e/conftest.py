@@ -24,6 +24,8 @@ class System:
     printed: List[str]
     # Passwords replaced by the rotation test: still secrets, still scanned for.
     retired_passwords: List[str] = field(default_factory=list)
+    # How many AWS calls the stand-in had recorded when the launch and the cycle were done.
+    calls_after_cycle: int = 0
 
     def __getitem__(self, env: str) -> EnvHandle:
         return next(handle for handle in self.handles if handle.name == env)
@@ -42,7 +44,8 @@ def system(launched) -> System:
     handles = env_handles(launched.local)
     printed: List[str] = []
     report = run_cycle(handles, print_line=printed.append)
-    return System(launched=launched, handles=handles, report=report, printed=printed)
+    calls = launched.local.calls_file.read_text().count("\n")
+    return System(launched=launched, handles=handles, report=report, printed=printed, calls_after_cycle=calls)
 
 
 def pytest_collection_modifyitems(session, config, items):

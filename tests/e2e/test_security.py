@@ -22,9 +22,9 @@ from botocore.exceptions import ClientError
 
 from envsync_local.cli import credentials_session
 from envsync_local.cycle import inbox_messages
+from envsync_local.proof.policy import ALLOW, DENY, Request, UnsupportedPolicy, evaluate
 
 from .helpers import assume, iam_enforced
-from .iam_eval import ALLOW, DENY, Request, UnsupportedPolicy, evaluate
 
 # ---------------------------------------------------------------- the evaluator itself
 

@@ -43,6 +43,7 @@ def fake_output(output: str, env: str, account_id: str) -> str:
         "BucketName": f"envsync-{env}-artifacts-{account_id}",
         "PeeringConnectionId": f"pcx-0{index}",
         "AccepterRoleArn": f"arn:aws:iam::{account_id}:role/envsync-{env}-peering-accepter",
+        "DeployerRoleArn": f"arn:aws:iam::{account_id}:role/envsync-deployer",
         "ClusterIdentifier": f"envsync-{env}-aurora-cluster-abc123",
         "MasterSecretArn": f"{secrets}rds!cluster-1-AbCdEf",
         "WriterSecretArn": f"{secrets}envsync/{env}/db/envsync_writer-AbCdEf",
@@ -56,12 +57,12 @@ def fake_output(output: str, env: str, account_id: str) -> str:
 class EnvStacks:
     """Every stack of every env: raw Sceptre parameters and the evaluated templates."""
 
-    def __init__(self, rendered: Dict[str, dict]):
+    def __init__(self, rendered: Dict[str, dict], project: Path = PROJECT_ROOT):
         from sceptre.context import SceptreContext
         from sceptre.plan.plan import SceptrePlan
 
-        self.envs = load_envs(PROJECT_ROOT / "config")
-        context = SceptreContext(project_path=str(PROJECT_ROOT), command_path="",
+        self.envs = load_envs(project / "config")
+        context = SceptreContext(project_path=str(project), command_path="",
                                  ignore_dependencies=True)
         self.stacks = {stack.name: stack for stack in SceptrePlan(context).graph}
         self.rendered = rendered

@@ -133,7 +133,7 @@ def test_sync_user_secrets_generated_encrypted_and_rotated(aurora):
         assert hosted["KmsKeyArn"] == evaluated.parameters["KmsKeyArn"]
         assert re.match(r"^rate\(\d+ days\)$", rotation["Properties"]["RotationRules"]["ScheduleExpression"])
     # Hosted rotation is expanded by this transform.
-    assert evaluated.template["Transform"] == "AWS::SecretsManager-2020-07-23"
+    assert evaluated.template["Transform"] == "AWS::SecretsManager-2024-09-16"
 
 
 def test_connection_strings_are_cmk_secure_strings_without_passwords(aurora):

@@ -29,3 +29,20 @@ def test_deployer_trusts_one_explicit_principal(env_stacks):
         trust = env_stacks.evaluated(f"{env}/bootstrap").props("DeployerRole")["AssumeRolePolicyDocument"]
         (statement,) = statements(trust)
         assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/envsync-ci"}
+
+
+def test_only_prod_denies_the_deployer_key_deletion(env_stacks):
+    for env in ("dev", "staging", "prod"):
+        policy = env_stacks.evaluated(f"{env}/kms").props("EnvKey")["KeyPolicy"]
+        denied = [s for s in statements(policy) if s["Effect"] == "Deny"]
+        assert bool(denied) == (env == "prod"), env
+
+
+def test_every_role_of_every_stack_carries_the_bootstrap_boundary(env_stacks):
+    for name in env_stacks.rendered:
+        env, stack = name.split("/")
+        if stack == "bootstrap":
+            continue
+        boundary = f"arn:aws:iam::{env_stacks.account(env)}:policy/envsync-boundary"
+        for logical_id, role in env_stacks.evaluated(name).of_type("AWS::IAM::Role").items():
+            assert role["Properties"].get("PermissionsBoundary") == boundary, f"{name} {logical_id}"

@@ -29,32 +29,40 @@ LAMBDA_CODE = PROJECT_ROOT / "lambda_code"
 
 
 @pytest.fixture(scope="module")
-def package() -> bytes:
-    return build_package(LAMBDA_CODE)
+def ca(tmp_path_factory) -> Path:
+    """A CA bundle directory (what `make ca-bundle` or the local launcher provides)."""
+    folder = tmp_path_factory.mktemp("ca")
+    (folder / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    return folder
 
 
-def test_same_sources_give_the_same_bytes(tmp_path):
+@pytest.fixture(scope="module")
+def package(ca: Path) -> bytes:
+    return build_package(LAMBDA_CODE, ca_dir=ca)
+
+
+def test_same_sources_give_the_same_bytes(tmp_path, ca):
     # Two copies taken together (others may be editing lambda_code while tests run).
     original, copy = tmp_path / "a" / "lambda_code", tmp_path / "b" / "lambda_code"
     shutil.copytree(LAMBDA_CODE, original, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(original, copy)
-    package = build_package(original)
+    package = build_package(original, ca_dir=ca)
     # Other timestamps, permissions and creation order must not matter.
     for index, path in enumerate(sorted(copy.rglob("*"), reverse=True)):
         if path.is_file():
             os.utime(path, (1_000_000 + index, 2_000_000 + index))
             path.chmod(0o755 if index % 2 else 0o600)
-    assert build_package(copy) == package
-    assert package_key(build_package(copy)) == package_key(package)
+    assert build_package(copy, ca_dir=ca) == package
+    assert package_key(build_package(copy, ca_dir=ca)) == package_key(package)
 
 
-def test_a_changed_source_changes_the_key(tmp_path):
+def test_a_changed_source_changes_the_key(tmp_path, ca):
     copy = tmp_path / "lambda_code"
     shutil.copytree(LAMBDA_CODE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    before = package_key(build_package(copy))
+    before = package_key(build_package(copy, ca_dir=ca))
     init = copy / "envsync" / "__init__.py"
     init.write_text(init.read_text() + "\n# changed\n")
-    assert package_key(build_package(copy)) != before
+    assert package_key(build_package(copy, ca_dir=ca)) != before
 
 
 def test_package_holds_envsync_and_pinned_deps_but_not_boto3(package):
@@ -152,3 +160,23 @@ def test_ca_bundles_ship_where_the_engine_looks(tmp_path: Path):
 def test_missing_package_dir_is_reported(tmp_path: Path):
     with pytest.raises(PackagingError, match="no envsync package"):
         build_package(tmp_path)
+
+
+def test_a_package_without_a_ca_bundle_is_refused(tmp_path: Path):
+    copy = tmp_path / "lambda_code"
+    shutil.copytree(LAMBDA_CODE, copy, ignore=shutil.ignore_patterns("__pycache__", "certs"))
+    with pytest.raises(PackagingError, match=r"no CA bundle .*make ca-bundle"):
+        build_package(copy)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PackagingError, match="no CA bundle"):
+        build_package(copy, ca_dir=tmp_path / "empty")
+
+
+def test_the_configured_ca_directory_ships_instead_of_lambda_code_certs(tmp_path: Path, ca: Path, monkeypatch):
+    from envsync_sceptre.packaging import CA_BUNDLE_DIR_ENV, ca_bundle_dir
+
+    monkeypatch.setenv(CA_BUNDLE_DIR_ENV, str(ca))
+    copy = tmp_path / "lambda_code"
+    shutil.copytree(LAMBDA_CODE, copy, ignore=shutil.ignore_patterns("__pycache__", "certs"))
+    archive = zipfile.ZipFile(io.BytesIO(build_package(copy, ca_dir=ca_bundle_dir())))
+    assert archive.read("envsync/certs/ca.pem") == b"-----BEGIN CERTIFICATE-----\n"

@@ -213,9 +213,13 @@ def test_topic_encrypted_schedule_starts_the_state_machine(sync):
     (target,) = props["Targets"]
     assert target["Arn"] == {"Ref": "SyncStateMachine"}
     schedule_role = evaluated.props("ScheduleRole")
-    (statement,) = statements(schedule_role["Policies"][0]["PolicyDocument"])
-    assert statement["Action"] == "states:StartExecution"
-    assert statement["Resource"] == {"Ref": "SyncStateMachine"}
+    start, encrypt = statements(schedule_role["Policies"][0]["PolicyDocument"])
+    assert start["Action"] == "states:StartExecution"
+    assert start["Resource"] == {"Ref": "SyncStateMachine"}
+    # The execution input is encrypted with the machine's key: a data key for that machine only.
+    assert encrypt["Action"] == "kms:GenerateDataKey"
+    assert encrypt["Condition"]["StringEquals"]["kms:EncryptionContext:aws:states:stateMachineArn"] == {
+        "Ref": "SyncStateMachine"}
 
 
 def test_schedule_can_be_disabled_and_email_subscribed_from_config(env_stacks):

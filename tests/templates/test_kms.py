@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 ENVS = ("dev", "staging", "prod")
-SERVICES = {"rds", "ssm", "secretsmanager", "s3", "sns", "lambda"}
+SERVICES = {"rds", "ssm", "secretsmanager", "s3", "sns", "lambda", "states"}
 DATA_ACTIONS = {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"}
 
 
@@ -20,7 +20,11 @@ def test_key_rotates_and_has_the_env_alias(env, rendered_templates):
 @pytest.mark.parametrize("env", ENVS)
 def test_key_policy_limits_data_use_to_the_listed_services(env, rendered_templates):
     key = rendered_templates[f"{env}/kms"]["Resources"]["EnvKey"]
-    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    statements = []
+    for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+        if "Fn::If" in statement:  # prod-only statements
+            statement = statement["Fn::If"][1]
+        statements.append(statement)
     by_sid = {s["Sid"]: s for s in statements}
     for sid, statement in by_sid.items():
         actions = set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
@@ -28,14 +32,23 @@ def test_key_policy_limits_data_use_to_the_listed_services(env, rendered_templat
             via = statement["Condition"]["StringEquals"]["kms:ViaService"]
             services = {value["Fn::Sub"].split(".")[0] for value in via}
             assert services == SERVICES
+            assert "kms:CreateGrant" not in actions  # a grant would escape kms:ViaService
+        elif sid == "ServicesCreateGrants":
+            assert actions == {"kms:CreateGrant"}
+            assert statement["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
         elif sid == "CloudWatchLogsEncryptsLogGroups":
             assert statement["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}
             assert "kms:EncryptionContext:aws:logs:arn" in statement["Condition"]["ArnLike"]
         elif sid == "CloudWatchAlarmsPublishToTopic":
             assert actions == {"kms:Decrypt", "kms:GenerateDataKey*"}
+        elif sid == "DeployerNeverDeletesProdKey":
+            assert statement["Effect"] == "Deny" and "kms:ScheduleKeyDeletion" in actions
+        elif sid == "DeployerReadsKey":
+            assert not actions & DATA_ACTIONS and not [a for a in actions if a.startswith(("kms:Create", "kms:Put"))]
         else:
             assert sid == "AdministerKey"
             assert "kms:*" not in actions and not actions & DATA_ACTIONS
+            assert not [a for a in actions if a.startswith("kms:Create") or a == "kms:Put*"]
 
 
 def test_each_env_gets_its_own_key_in_its_own_account(launched):

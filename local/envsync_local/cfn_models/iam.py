@@ -97,6 +97,7 @@ class RoleWithManagedPolicies(CloudFormationModel):
             role.name, trust if isinstance(trust, str) else json.dumps(trust))
         backend.update_role(role.name, properties.get("Description", ""),
                             int(properties.get("MaxSessionDuration", 3600)))
+        role.permissions_boundary_arn = properties.get("PermissionsBoundary") or None
         wanted_inline = {p["PolicyName"]: p["PolicyDocument"] for p in properties.get("Policies", [])}
         for name in [name for name in role.policies if name not in wanted_inline]:
             role.delete_policy(name)

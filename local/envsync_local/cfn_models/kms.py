@@ -8,7 +8,6 @@ This model hands moto's KMS backend (the one the KMS API uses) what the API woul
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict
 
 from moto.core.common_models import CloudFormationModel
@@ -22,8 +21,9 @@ def _backend(account_id: str, region_name: str) -> KmsBackend:
 
 
 def _policy(properties: Dict[str, Any]) -> str:
-    policy = properties.get("KeyPolicy")
-    return policy if isinstance(policy, str) else json.dumps(policy)
+    from envsync_local.cfn_models.iam import policy_json
+
+    return policy_json(properties.get("KeyPolicy"))
 
 
 def _true(value: Any) -> bool:

@@ -1,0 +1,252 @@
+"""The dynamic permission proof: every call recorded during a launch and sync cycle, evaluated.
+
+Input: the stand-in's call record (`envsync_local.call_recorder`) and the deployed world — the
+roles' policies and boundaries, key policies, bucket policies, which key encrypts which
+parameter, secret, bucket, topic and state machine — read back from the stand-in. Each call
+made by the product (Sceptre as the deployer, the Lambda functions as their roles, the engine as
+the upstream's source-reader, CloudFormation as the execution role) is evaluated with `authorize`,
+together with the KMS calls the service makes on the caller's behalf (an SSE-KMS PutObject asks
+for a data key; a SecureString read decrypts through SSM...). Calls of the local harness
+(session names in HARNESS_SESSIONS) are counted, not judged: they stand for people and tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from envsync_local.proof.handler_permissions import VIA_SERVICE, namespace, required_permissions
+from envsync_local.proof.policy import Principal, Request, Verdict, authorize
+
+REGION = "us-east-1"
+HARNESS_SESSIONS = {"envsync-local", "test", "tests", "e2e"}
+
+
+@dataclass
+class World:
+    """The deployed policies and encryption settings, per ARN."""
+
+    roles: Dict[str, Principal] = field(default_factory=dict)          # role ARN -> principal
+    trust: Dict[str, Any] = field(default_factory=dict)                # role ARN -> trust policy
+    key_policies: Dict[str, Any] = field(default_factory=dict)         # key ARN -> policy
+    key_ids: Dict[str, str] = field(default_factory=dict)              # key id / alias -> key ARN
+    bucket_policies: Dict[str, Any] = field(default_factory=dict)      # bucket -> policy
+    encryption: Dict[str, str] = field(default_factory=dict)           # resource ARN -> key ARN
+
+    def key_arn(self, key: Optional[str]) -> Optional[str]:
+        if not key:
+            return None
+        return key if key.startswith("arn:aws:kms:") and ":key/" in key else self.key_ids.get(key, key)
+
+
+@dataclass(frozen=True)
+class Judged:
+    caller: str
+    action: str
+    resource: str
+    verdict: Verdict
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.action} on {self.resource} ({self.why}): {self.verdict.reason}"
+
+
+@dataclass
+class Report:
+    recorded: int = 0
+    harness: int = 0
+    evaluated: int = 0
+    denied: List[Judged] = field(default_factory=list)
+    by_caller: Counter = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        return (f"permission proof: {self.recorded} calls recorded, {self.evaluated} evaluated "
+                f"({self.harness} harness calls not judged), {len(self.denied)} denied")
+
+
+def read_calls(path: Path, limit: Optional[int] = None) -> List[Dict[str, Any]]:
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return [json.loads(line) for line in lines[:limit]]
+
+
+# ---- what a call is about --------------------------------------------------------------------
+
+def _arn(service: str, account: str, rest: str) -> str:
+    return f"arn:aws:{service}:{REGION}:{account}:{rest}"
+
+
+def resource_of(call: Dict[str, Any], world: World) -> str:
+    """The ARN IAM evaluates a recorded call against ("*" where the action has no resource)."""
+    params, account, action = call.get("params", {}), call["account"], call["action"]
+    service = action.split(":")[0]
+    if service == "s3":
+        return call.get("resource") or "*"
+    if service == "ssm" and "Name" in params:
+        return _arn("ssm", account, f"parameter{params['Name']}")
+    if service == "secretsmanager" and "SecretId" in params:
+        secret = str(params["SecretId"])
+        return secret if secret.startswith("arn:") else world.encryption.get(f"secret-name:{secret}", "*")
+    if service == "kms" and "KeyId" in params:
+        return world.key_arn(str(params["KeyId"])) or "*"
+    if service == "sts" and "RoleArn" in params:
+        return str(params["RoleArn"])
+    if service == "sns":
+        return str(params.get("TopicArn") or params.get("TargetArn") or "*")
+    if service == "states":
+        return str(params.get("stateMachineArn") or params.get("executionArn") or "*")
+    if service == "lambda" and "FunctionName" in params:
+        name = str(params["FunctionName"])
+        return name if name.startswith("arn:") else _arn("lambda", account, f"function:{name}")
+    if service == "logs" and "logGroupName" in params:
+        stream = params.get("logStreamName")
+        suffix = f":log-stream:{stream}" if stream else ""
+        return _arn("logs", account, f"log-group:{params['logGroupName']}{suffix}")
+    if service == "cloudformation" and "StackName" in params:
+        name = str(params["StackName"])
+        return name if name.startswith("arn:") else _arn("cloudformation", account, f"stack/{name}/*")
+    return "*"
+
+
+def implied_calls(call: Dict[str, Any], resource: str, world: World) -> List[Tuple[str, str, Dict[str, str], str]]:
+    """(action, resource, context, why) a service makes on the caller's behalf for this call."""
+    action, account = call["action"], call["account"]
+    implied: List[Tuple[str, str, Dict[str, str], str]] = []
+
+    def kms(actions: Iterable[str], via: str, key: Optional[str], extra: Optional[Dict[str, str]] = None) -> None:
+        if key:
+            context = {"kms:ViaService": f"{via}.{REGION}.amazonaws.com", "kms:CallerAccount": account,
+                       **(extra or {})}
+            implied.extend((a, key, context, f"{action} on {resource}") for a in actions)
+
+    if action in ("ssm:GetParameter", "ssm:GetParameters") and call["params"].get("WithDecryption") in (True, "true"):
+        kms(["kms:Decrypt"], "ssm", world.encryption.get(resource))
+    if action == "ssm:PutParameter" and call["params"].get("Type") == "SecureString":
+        kms(["kms:Encrypt"], "ssm", world.key_arn(call["params"].get("KeyId")))
+    if action == "secretsmanager:GetSecretValue":
+        kms(["kms:Decrypt"], "secretsmanager", world.encryption.get(resource))
+    if action in ("s3:GetObject", "s3:PutObject") and call.get("method") != "HEAD":  # HeadObject decrypts nothing
+        bucket = resource.split(":::", 1)[-1].split("/", 1)[0]
+        context = {"kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{bucket}"}
+        kms(["kms:Decrypt"] if action == "s3:GetObject" else ["kms:GenerateDataKey"], "s3",
+            world.encryption.get(f"arn:aws:s3:::{bucket}"), context)
+    if action == "sns:Publish":
+        kms(["kms:GenerateDataKey", "kms:Decrypt"], "sns", world.encryption.get(resource))
+    if action in ("states:StartExecution", "states:StartSyncExecution"):
+        kms(["kms:GenerateDataKey"], "states", world.encryption.get(resource),
+            {"kms:EncryptionContext:aws:states:stateMachineArn": resource})
+    if action in ("cloudformation:CreateStack", "cloudformation:UpdateStack") and call["params"].get("RoleARN"):
+        implied.append(("iam:PassRole", str(call["params"]["RoleARN"]),
+                        {"iam:PassedToService": "cloudformation.amazonaws.com"}, f"{action} {resource}"))
+    return implied
+
+
+# ---- judging ----------------------------------------------------------------------------------------
+
+def _decide(principal: Principal, action: str, resource: str, context: Dict[str, str], world: World) -> Verdict:
+    request = Request(action, resource, context=context)
+    if action.startswith("kms:"):
+        policy = world.key_policies.get(resource, {"Statement": []})
+        return authorize(principal, request, key_policy=policy, resource_account=resource.split(":")[4])
+    if action.startswith("s3:") and resource.startswith("arn:aws:s3:::"):
+        bucket = resource.split(":::", 1)[1].split("/", 1)[0]
+        return authorize(principal, request, resource_policy=world.bucket_policies.get(bucket),
+                         resource_account=principal.account, )
+    if action == "sts:AssumeRole":
+        trust = world.trust.get(resource)
+        if trust is None:
+            return Verdict("Deny", f"no role {resource} in the deployed world")
+        return authorize(principal, request, resource_policy=trust, resource_account=resource.split(":")[4])
+    return authorize(principal, request)
+
+
+def evaluate_calls(calls: List[Dict[str, Any]], world: World,
+                   external_principals: Callable[[Dict[str, Any]], Optional[Principal]]) -> Report:
+    """Judge every product call. `external_principals` names callers outside the project's
+    roles (the CI principal behind the base credentials, the Lambda service) or None to skip."""
+    report = Report()
+    for call in calls:
+        if call.get("kind") not in ("api", "cfn"):
+            continue
+        report.recorded += 1
+        judged = _judge_cfn(call, world) if call["kind"] == "cfn" else _judge_api(call, world, external_principals)
+        if judged is None:
+            report.harness += 1
+            continue
+        for item in judged:
+            report.evaluated += 1
+            report.by_caller[item.caller] += 1
+            if not item.verdict.allowed:
+                report.denied.append(item)
+    return report
+
+
+LAMBDA_SERVICE = Principal(arn="lambda.amazonaws.com", service=True)
+
+
+def _judge_api(call: Dict[str, Any], world: World,
+               external: Callable[[Dict[str, Any]], Optional[Principal]]) -> Optional[List[Judged]]:
+    resource = resource_of(call, world)
+    assumes = call["action"] == "sts:AssumeRole"
+    if assumes and resource not in world.trust and ":role/envsync-" not in resource:
+        return None  # the account admin's role (bootstrap): not a role the project defines
+    if assumes and str(call["params"].get("RoleSessionName", "")).startswith("lambda-"):
+        principal: Optional[Principal] = LAMBDA_SERVICE  # the local runner stands in for Lambda
+    elif call.get("session") in HARNESS_SESSIONS:
+        return None
+    else:
+        principal = world.roles.get(call.get("role_arn") or "") if call.get("role_arn") else None
+        principal = principal or external(call)
+    if principal is None:
+        return None
+    context = {}
+    if assumes:
+        context["aws:PrincipalArn"] = principal.arn
+        if principal.service:
+            context["aws:SourceAccount"] = resource.split(":")[4]
+        if call["params"].get("ExternalId") is not None:
+            context["sts:ExternalId"] = str(call["params"]["ExternalId"])
+    judged = [Judged(principal.arn, call["action"], resource,
+                     _decide(principal, call["action"], resource, context, world), "API call")]
+    for action, target, implied_context, why in implied_calls(call, resource, world):
+        judged.append(Judged(principal.arn, action, target,
+                             _decide(principal, action, target, implied_context, world), why))
+    return judged
+
+
+def _judge_cfn(call: Dict[str, Any], world: World) -> Optional[List[Judged]]:
+    role = call.get("execution_role")
+    principal = world.roles.get(role or "")
+    if principal is None:
+        return None  # a stack created without an execution role: the admin's bootstrap stack
+    kind, operation = call["type"], call["operation"]
+    properties: Dict[str, Any] = {"KmsKeyId": call["keys"][0]} if call.get("keys") else {}
+    if call.get("roles"):
+        properties["RoleArn"] = call["roles"][0]
+    if call.get("boundary"):
+        properties["PermissionsBoundary"] = call["boundary"]
+    judged = []
+    why = f"CloudFormation {operation}s {call.get('stack')}/{call['logical_id']} ({kind})"
+    resource = call.get("arn") or f"arn:aws:{namespace(kind).lower()}:{REGION}:{call['account']}:*"
+    for permission in required_permissions(kind, operation, properties):
+        targets: List[Tuple[str, Dict[str, str]]]
+        if kind.startswith("Custom::"):
+            targets = [(str(call.get("service_token")), {})]
+        elif permission == "iam:PassRole":
+            targets = [(role_arn, {}) for role_arn in call.get("roles", [])]
+        elif permission.startswith("kms:"):
+            via = VIA_SERVICE.get(namespace(kind), namespace(kind).lower())
+            context = {"kms:ViaService": f"{via}.{REGION}.amazonaws.com", "kms:CallerAccount": call["account"]}
+            if permission == "kms:CreateGrant":
+                context["kms:GrantIsForAWSResource"] = "true"
+            targets = [(world.key_arn(key) or key, context) for key in call.get("keys", [])]
+        elif permission.startswith("iam:") and call.get("boundary"):
+            targets = [(resource, {"iam:PermissionsBoundary": str(call["boundary"])})]
+        else:
+            targets = [(resource, {})]
+        for target, context in targets:
+            judged.append(Judged(principal.arn, permission, target,
+                                 _decide(principal, permission, target, context, world), why))
+    return judged

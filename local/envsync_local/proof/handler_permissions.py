@@ -1,0 +1,104 @@
+"""What CloudFormation calls as the execution role to create, update or delete a resource.
+
+The CloudFormation resource schemas (cfn-lint ships them) list each handler's permissions.
+They also list permissions for optional features a template may not use (an S3 bucket's
+replication, a function's code signing...), so the proof counts, per resource (ARCHITECTURE §7):
+- the permissions of the resource's own service,
+- `iam:PassRole` when the resource names a role,
+- `kms:*` permissions when the resource names a KMS key.
+A custom resource (`Custom::*`) is one `lambda:InvokeFunction` on its ServiceToken.
+cfn-lint is imported lazily: the moto server's venv does not have it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Dict, List, Mapping, Tuple
+
+REGION = "us-east-1"
+OPERATIONS = ("create", "update", "delete")
+
+# The IAM prefix of each CloudFormation service namespace envsync uses.
+SERVICE_PREFIX = {
+    "CloudFormation": "cloudformation", "CloudWatch": "cloudwatch", "EC2": "ec2", "Events": "events",
+    "IAM": "iam", "KMS": "kms", "Lambda": "lambda", "Logs": "logs", "RDS": "rds", "S3": "s3",
+    "SecretsManager": "secretsmanager", "SNS": "sns", "SSM": "ssm", "StepFunctions": "states",
+}
+# The service through which a resource of each namespace uses its KMS key (kms:ViaService).
+VIA_SERVICE = {"RDS": "rds", "S3": "s3", "SNS": "sns", "SecretsManager": "secretsmanager", "Lambda": "lambda",
+               "StepFunctions": "states", "SSM": "ssm", "Logs": "logs"}
+KEY_PROPERTIES = ("KmsKeyId", "KmsKeyArn", "KMSMasterKeyID", "KmsMasterKeyId", "PerformanceInsightsKMSKeyId",
+                  "MasterSecretKmsKeyArn")
+ROLE_SUFFIXES = ("Role", "RoleArn", "RoleARN")
+
+
+class UnknownResourceType(KeyError):
+    """No schema for this type: the proof cannot say what CloudFormation needs for it."""
+
+
+@functools.cache
+def schema_handlers(resource_type: str) -> Mapping[str, Any]:
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    try:
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(REGION, resource_type)
+    except Exception as error:  # cfn-lint raises its own ResourceNotFoundError
+        raise UnknownResourceType(f"{resource_type}: no CloudFormation resource schema ({error})") from error
+    return schema.schema.get("handlers") or {}
+
+
+def namespace(resource_type: str) -> str:
+    return resource_type.split("::")[1] if resource_type.startswith("AWS::") else ""
+
+
+def _walk(value: Any, path: Tuple[str, ...] = ()) -> List[Tuple[Tuple[str, ...], Any]]:
+    found: List[Tuple[Tuple[str, ...], Any]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.append(((*path, key), item))
+            found.extend(_walk(item, (*path, key)))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(_walk(item, path))
+    return found
+
+
+def named_keys(properties: Mapping[str, Any]) -> List[str]:
+    """The KMS keys a resource's properties name (plain strings only)."""
+    return sorted({value for path, value in _walk(properties)
+                   if path[-1] in KEY_PROPERTIES and isinstance(value, str) and value})
+
+
+def names_role(properties: Mapping[str, Any]) -> bool:
+    return any(path[-1].endswith(ROLE_SUFFIXES) and path[-1] != "RoleName" for path, _ in _walk(properties))
+
+
+def required_permissions(resource_type: str, operation: str, properties: Mapping[str, Any]) -> List[str]:
+    """The handler permissions the execution role needs for `operation` on this resource."""
+    if resource_type.startswith("Custom::"):
+        return ["lambda:InvokeFunction"]
+    handlers = schema_handlers(resource_type)
+    if operation not in handlers:
+        return []
+    own = SERVICE_PREFIX.get(namespace(resource_type))
+    # CloudFormation sets a boundary only when the template names one, and removes one only
+    # when the template drops it (ours never do; the execution role is denied that).
+    never = {"iam:DeleteRolePermissionsBoundary"}
+    if not properties.get("PermissionsBoundary"):
+        never.add("iam:PutRolePermissionsBoundary")
+    wants_key = bool(named_keys(properties))
+    wants_role = names_role(properties)
+    required = []
+    for permission in handlers[operation].get("permissions", []):
+        prefix = permission.split(":")[0]
+        if permission in never:
+            continue
+        if prefix == own or (permission == "iam:PassRole" and wants_role) or (prefix == "kms" and wants_key):
+            required.append(permission)
+    return sorted(set(required))
+
+
+def handler_permission_table(types: List[str]) -> Dict[str, Dict[str, List[str]]]:
+    """{type: {operation: all schema permissions}}: for a report, unfiltered."""
+    return {t: {op: list(schema_handlers(t).get(op, {}).get("permissions", [])) for op in OPERATIONS}
+            for t in types if not t.startswith("Custom::")}

@@ -1,0 +1,76 @@
+"""The static permission proof over one rendered project (ARCHITECTURE §7, layer 1).
+
+Builds the proof's inputs from `EnvStacks` (every stack of every env, parameters and
+Conditions evaluated): the execution and deployer roles and the key policy as the bootstrap
+and kms stacks define them for that env, each stack's resources, the resolvers Sceptre runs
+for it. The checks themselves are `envsync_local.proof.static`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from envsync_local.proof.static import (
+    Finding,
+    Namer,
+    Stack,
+    execution_role_calls,
+    key_user_calls,
+    prove,
+    resolver_calls,
+    role_principal,
+    sceptre_calls,
+)
+from tests.stacks.cfn_eval import as_list
+from tests.stacks.conftest import EnvStacks, fake_output
+
+# Created by the account's admin role before the deployer and execution role exist.
+ADMIN_STACKS = ("bootstrap",)
+
+
+def proof_stack(env_stacks: EnvStacks, name: str) -> Stack:
+    evaluated = env_stacks.evaluated(name)
+    transform = [t for t in as_list(evaluated.template.get("Transform")) if t]
+    return Stack(env_stacks.stacks[name].external_name, evaluated.resources, transform)
+
+
+def declared_resolver_calls(env_stacks: EnvStacks, name: str) -> List[Dict[str, Any]]:
+    """What the stack's resolvers say they call as its sceptre_role (built-in !stack_output too)."""
+    calls: List[Dict[str, Any]] = []
+    env = name.split("/")[0]
+    account = env_stacks.account(env)
+    for value in env_stacks.raw_parameters(name).values():
+        if hasattr(value, "required_calls"):
+            calls.extend(value.required_calls())
+        elif type(value).__name__ == "StackOutput":
+            other = str(value.argument).split("::")[0].replace(".yaml", "")
+            external = env_stacks.stacks[other].external_name
+            calls.append({"action": "cloudformation:DescribeStacks",
+                          "resource": f"arn:aws:cloudformation:us-east-1:{account}:stack/{external}/*"})
+    return calls
+
+
+def static_findings(env_stacks: EnvStacks, env: str) -> List[Finding]:
+    account = env_stacks.account(env)
+    bootstrap = proof_stack(env_stacks, f"{env}/bootstrap")
+    execution_role = role_principal(bootstrap, "CfnExecutionRole", account)
+    deployer = role_principal(bootstrap, "DeployerRole", account)
+    kms = proof_stack(env_stacks, f"{env}/kms")
+    key_arn = fake_output("KeyArn", env, account)
+    key_policy = Namer(kms, account).concrete(kms.resources["EnvKey"]["Properties"]["KeyPolicy"])
+    key_policies = {key_arn: key_policy}
+    boundary = Namer(bootstrap, account).concrete(bootstrap.resources["PermissionsBoundary"])
+    boundaries = {f"arn:aws:iam::{account}:policy/envsync-boundary": boundary["Properties"]["PolicyDocument"]}
+    findings: List[Finding] = []
+    for name in sorted(env_stacks.rendered):
+        stack_env, short = name.split("/")
+        if stack_env != env or short in ADMIN_STACKS:
+            continue
+        stack = proof_stack(env_stacks, name)
+        findings += prove(env, execution_role, execution_role_calls(stack, account), key_policies)
+        deployer_calls = sceptre_calls(stack, account, execution_role.arn)
+        deployer_calls += resolver_calls(stack, declared_resolver_calls(env_stacks, name), key_arn, account)
+        findings += prove(env, deployer, deployer_calls, key_policies)
+        for principal, call in key_user_calls(stack, account, boundaries):
+            findings += prove(env, principal, [call], key_policies)
+    return findings

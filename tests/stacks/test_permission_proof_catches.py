@@ -1,0 +1,72 @@
+"""The permission proof fails on each blocker a first real deploy would hit.
+
+Each case reintroduces one blocker on a copy of the project (config + templates), renders it
+with Sceptre, runs the static proof and expects a finding naming the call and the caller.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import parse_templates, render_project
+from tests.stacks.conftest import EnvStacks, copy_project
+from tests.stacks.permission_proof import static_findings
+
+
+def remove_statement(path: Path, sid: str) -> None:
+    """Drop the YAML list item `- Sid: <sid>` (and its indented body) from a template."""
+    lines = path.read_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if re.match(rf"^\s*- Sid: {sid}$", line))
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) > indent):
+        end += 1
+    path.write_text("".join(lines[:start] + lines[end:]))
+
+
+def remove_lines(path: Path, *texts: str) -> None:
+    text = path.read_text()
+    for line in texts:
+        assert line in text, f"{line!r} not in {path}"
+        text = text.replace(line, "", 1)
+    path.write_text(text)
+
+
+BLOCKERS = {
+    "deployer cannot resolve the S3 prefix list": (
+        lambda t: remove_statement(t / "bootstrap.yaml", "ResolvePrefixLists"),
+        "envsync-deployer may not ec2:DescribePrefixLists"),
+    "Lambda package upload cannot get a data key": (
+        lambda t: remove_statement(t / "bootstrap.yaml", "EncryptUploadsThroughS3"),
+        "envsync-deployer may not kms:GenerateDataKey on arn:aws:kms"),
+    "key policy admits no Step Functions use": (
+        lambda t: remove_lines(t / "kms.yaml", '                  - !Sub "states.${AWS::Region}.amazonaws.com"\n'),
+        "may not kms:GenerateDataKey on arn:aws:kms:us-east-1:111111111111:key/"),
+    "state machine role cannot use its key": (
+        lambda t: remove_statement(t / "sync.yaml.j2", "EncryptStateMachineData"),
+        "envsync-dev-sync-states may not kms:GenerateDataKey"),
+    "execution role cannot create the rotation's nested stack": (
+        lambda t: remove_statement(t / "bootstrap.yaml", "NestedRotationStacks"),
+        "envsync-cfn-exec may not cloudformation:CreateStack on arn:aws:cloudformation:us-east-1:111111111111:"
+        "stack/envsync-dev-aurora-SyncWriterSecretRotation"),
+    "execution role cannot list a role's policies to delete it": (
+        lambda t: remove_lines(t / "bootstrap.yaml", "                  - iam:ListRolePolicies\n"),
+        "envsync-cfn-exec may not iam:ListRolePolicies on arn:aws:iam::111111111111:role/envsync-dev-sync"),
+    "a role created without the permissions boundary": (
+        lambda t: remove_lines(t / "sync.yaml.j2", '      PermissionsBoundary: !Sub "arn:${AWS::Partition}:iam::'
+                                                   '${AWS::AccountId}:policy/envsync-boundary"\n'),
+        "envsync-cfn-exec may not iam:CreateRole on arn:aws:iam::111111111111:role/envsync-dev-sync "),
+}
+
+
+@pytest.mark.parametrize("blocker", sorted(BLOCKERS))
+def test_the_proof_fails_on_a_reintroduced_blocker(blocker, tmp_path):
+    reintroduce, expected = BLOCKERS[blocker]
+    project = copy_project(tmp_path)
+    reintroduce(project / "templates")
+    stacks = EnvStacks(parse_templates(render_project(project)), project)
+    findings = [str(finding) for finding in static_findings(stacks, "dev")]
+    assert any(expected in finding for finding in findings), "\n".join(findings) or "no finding"
