@@ -191,7 +191,47 @@ def _security_groups(env: str, vpc_cidr: str) -> Dict[str, Any]:
     }
 
 
-def _endpoints() -> Dict[str, Any]:
+# Without a policy an endpoint lets any principal reach any account's resources through it.
+INTERFACE_ENDPOINT_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{
+        "Sid": "ChainAccountsOnly",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "*",
+        "Resource": "*",
+        # This env's roles, and the upstream's source-reader role the sync assumes.
+        "Condition": {"StringEquals": {"aws:PrincipalAccount": _ref("TrustedAccountIds")}},
+    }],
+}
+
+
+def _s3_endpoint_policy(env: str) -> Dict[str, Any]:
+    """The buckets the code in this VPC uses: the env's own, and CloudFormation's response path
+    (a custom resource's function PUTs its result to a pre-signed URL there)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EnvsyncBuckets",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject"],
+                "Resource": [f"arn:aws:s3:::envsync-{env}-*", f"arn:aws:s3:::envsync-{env}-*/*"],
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": _ref("TrustedAccountIds")}},
+            },
+            {
+                "Sid": "CloudFormationResponses",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": _sub("arn:${AWS::Partition}:s3:::cloudformation-custom-resource-response-*/*"),
+            },
+        ],
+    }
+
+
+def _endpoints(env: str) -> Dict[str, Any]:
     resources: Dict[str, Any] = {}
     for service in INTERFACE_ENDPOINTS:
         logical = "".join(part.capitalize() for part in service.split("-"))
@@ -204,6 +244,7 @@ def _endpoints() -> Dict[str, Any]:
                 "PrivateDnsEnabled": True,
                 "SubnetIds": [_ref(f"PrivateSubnet{n + 1}") for n in range(AZ_COUNT)],
                 "SecurityGroupIds": [_ref("EndpointSecurityGroup")],
+                "PolicyDocument": INTERFACE_ENDPOINT_POLICY,
             },
         }
     resources["S3Endpoint"] = {
@@ -213,6 +254,7 @@ def _endpoints() -> Dict[str, Any]:
             "ServiceName": _sub("com.amazonaws.${AWS::Region}.s3"),
             "VpcEndpointType": "Gateway",
             "RouteTableIds": [_ref(f"PrivateRouteTable{n + 1}") for n in range(AZ_COUNT)],
+            "PolicyDocument": _s3_endpoint_policy(env),
         },
     }
     return resources
@@ -319,7 +361,7 @@ def build_template(env: str, vpc_cidr: str) -> Dict[str, Any]:
     resources.update(_subnets(env, vpc_cidr))
     resources.update(_nacl_entries(vpc_cidr))
     resources.update(_security_groups(env, vpc_cidr))
-    resources.update(_endpoints())
+    resources.update(_endpoints(env))
     resources.update(_flow_logs(env))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -334,6 +376,10 @@ def build_template(env: str, vpc_cidr: str) -> Dict[str, Any]:
                 "Type": "Number",
                 "Default": 365,
                 "AllowedValues": [90, 180, 365, 400, 545, 731, 1827, 3653],
+            },
+            "TrustedAccountIds": {
+                "Type": "CommaDelimitedList",
+                "Description": "Accounts whose principals may use this VPC's endpoints: this env's and its upstream's.",
             },
             "S3PrefixListId": {
                 "Type": "String",

@@ -27,7 +27,7 @@ EPHEMERAL_PORTS = (1024, 65535)
 AZ_COUNT = 2
 # NACL rule numbers within the 100-199 band the network stack reserves for peering.
 RULES = {
-    "requester": {"allow": 100, "deny": 150},
+    "requester": {"deny_mysql_in": 100, "allow": 101, "deny": 150},
     "accepter": {"allow": 110, "deny": 160},
 }
 SIDES = ("requester", "accepter")
@@ -71,6 +71,8 @@ def nacl_entries(side: str, peer_cidr: str) -> Dict[str, Any]:
     mysql, ephemeral = (MYSQL_PORT, MYSQL_PORT), EPHEMERAL_PORTS
     if side == "requester":  # our Lambdas connect out to the upstream's database
         allowed = {
+            # The replies' ephemeral range holds 3306: the side that only initiates refuses it.
+            "PeerNaclInDenyMysql": _nacl_entry(False, RULES[side]["deny_mysql_in"], peer_cidr, "deny", 6, mysql),
             "PeerNaclOutMysql": _nacl_entry(True, allow, peer_cidr, "allow", 6, mysql),
             "PeerNaclInReplies": _nacl_entry(False, allow, peer_cidr, "allow", 6, ephemeral),
         }
@@ -180,6 +182,12 @@ def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: 
             "AllowedPattern": "^(pcx-[a-f0-9]+)?$",
             "Description": f"{peer_env}'s peering connection once it exists ('' before: no routes yet).",
         },
+        "PeerLambdaSecurityGroupId": {
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": "^(sg-[a-f0-9]+)?$",
+            "Description": f"{peer_env}'s Lambda security group once it exists ('' before: no ingress yet).",
+        },
     })
     own_vpc_arn = _sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc/${VpcId}")
     resources: Dict[str, Any] = {
@@ -237,15 +245,19 @@ def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: 
                 }],
             },
         },
+        # Only the downstream's sync Lambdas (their security group, referenced across the
+        # peering), not its whole VPC. Added with the return routes, once the group exists.
         "DbIngressFromPeerMysql": {
             "Type": "AWS::EC2::SecurityGroupIngress",
+            "Condition": "HasPeerLambdaSecurityGroup",
             "Properties": {
                 "GroupId": _ref("DbSecurityGroupId"),
                 "Description": f"MySQL from {peer_env}'s sync Lambdas over the peering",
                 "IpProtocol": "tcp",
                 "FromPort": MYSQL_PORT,
                 "ToPort": MYSQL_PORT,
-                "CidrIp": peer_cidr,
+                "SourceSecurityGroupId": _ref("PeerLambdaSecurityGroupId"),
+                "SourceSecurityGroupOwnerId": peer_account_id,
             },
         },
     }
@@ -254,9 +266,12 @@ def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: 
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"envsync peering {peer_env} -> {env} (accepter, in {env}'s account): "
-                       f"MySQL 3306 from {peer_cidr} only",
+                       f"MySQL 3306 from {peer_env}'s sync Lambdas only",
         "Parameters": parameters,
-        "Conditions": {"HasPeering": {"Fn::Not": [{"Fn::Equals": [_ref("PeeringConnectionId"), ""]}]}},
+        "Conditions": {
+            "HasPeering": {"Fn::Not": [{"Fn::Equals": [_ref("PeeringConnectionId"), ""]}]},
+            "HasPeerLambdaSecurityGroup": {"Fn::Not": [{"Fn::Equals": [_ref("PeerLambdaSecurityGroupId"), ""]}]},
+        },
         "Resources": resources,
         "Outputs": {
             "AccepterRoleArn": {"Value": {"Fn::GetAtt": ["AccepterRole", "Arn"]}},

@@ -129,19 +129,32 @@ def test_peer_traffic_is_mysql_3306_and_its_return_path_only(env_stacks, stack):
     for egress in (True, False):
         ordered = sorted((r for r in rules if r["Egress"] is egress), key=lambda r: r["RuleNumber"])
         allows = [r for r in ordered if r["RuleAction"] == "allow"]
-        (deny,) = [r for r in ordered if r["RuleAction"] == "deny"]
-        assert deny["Protocol"] == -1 and all(a["RuleNumber"] < deny["RuleNumber"] for a in allows)
+        deny = next(r for r in ordered if r["RuleAction"] == "deny" and r["Protocol"] == -1)
+        assert ordered[-1] is deny and all(a["RuleNumber"] < deny["RuleNumber"] for a in allows)
         (allow,) = allows
         assert allow["Protocol"] == 6
         mysql_direction = egress if side == "requester" else not egress
         expected = (3306, 3306) if mysql_direction else (1024, 65535)
         assert (allow["PortRange"]["From"], allow["PortRange"]["To"]) == expected
+        if side == "requester" and not egress:
+            # The replies' range holds 3306: the initiating side refuses it first.
+            first = ordered[0]
+            assert (first["RuleAction"], first["Protocol"], first["PortRange"]) == (
+                "deny", 6, {"From": 3306, "To": 3306})
+            assert first["RuleNumber"] < allow["RuleNumber"]
     groups = [r["Properties"] for r in evaluated.resources.values()
               if r["Type"] in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")]
     (rule,) = groups
-    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"], rule["CidrIp"]) == ("tcp", 3306, 3306, peer)
-    kind = "AWS::EC2::SecurityGroupEgress" if side == "requester" else "AWS::EC2::SecurityGroupIngress"
-    assert next(iter(evaluated.of_type(kind).values()))["Properties"] == rule
+    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 3306, 3306)
+    if side == "requester":
+        assert rule["CidrIp"] == peer
+        assert next(iter(evaluated.of_type("AWS::EC2::SecurityGroupEgress").values()))["Properties"] == rule
+    else:
+        # The downstream's Lambda security group, across the peering; never a CIDR.
+        peer_env = env_stacks.user_data(stack)["peer_env"]
+        assert "CidrIp" not in rule
+        assert rule["SourceSecurityGroupOwnerId"] == env_stacks.account(peer_env)
+        assert rule["SourceSecurityGroupId"].startswith("sg-")
 
 
 def test_network_rules_come_after_the_peering_band(env_stacks):

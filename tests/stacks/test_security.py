@@ -163,9 +163,34 @@ def test_checkov_finds_nothing_and_every_skip_is_justified(checkov_report, env_s
 
 
 def test_checkov_finds_nothing_in_bootstrap(checkov_report):
-    """Only the CloudFormation execution role is skipped (CKV_AWS_107-111, justified inline)."""
+    """Only the CloudFormation execution role and the permissions boundary (a ceiling, not a grant)
+    are skipped (CKV_AWS_107-111, justified inline)."""
     failed = [c for c in checkov_report["results"]["failed_checks"] if "bootstrap" in c["file_path"]]
     assert not failed, [f"{c['file_path']} {c['check_id']}" for c in failed]
     skipped = {(c["resource"], c["check_id"]) for c in checkov_report["results"]["skipped_checks"]
                if "bootstrap" in c["file_path"]}
-    assert {resource for resource, _ in skipped} <= {"AWS::IAM::Role.CfnExecutionRole"}
+    assert {resource for resource, _ in skipped} <= {"AWS::IAM::Role.CfnExecutionRole",
+                                                      "AWS::IAM::ManagedPolicy.PermissionsBoundary"}
+
+
+CHAIN_ACCOUNTS = {"dev": ["111111111111"], "staging": ["222222222222", "111111111111"],
+                  "prod": ["333333333333", "222222222222"]}
+
+
+def test_endpoints_admit_only_the_chain_accounts_and_our_buckets(env_stacks):
+    for env, accounts in CHAIN_ACCOUNTS.items():
+        evaluated = env_stacks.evaluated(f"{env}/network")
+        endpoints = evaluated.of_type("AWS::EC2::VPCEndpoint")
+        assert len(endpoints) == 9, env
+        for logical_id, endpoint in endpoints.items():
+            policy = endpoint["Properties"]["PolicyDocument"]
+            for statement in statements(policy):
+                condition = statement.get("Condition", {}).get("StringEquals", {})
+                if statement["Sid"] == "CloudFormationResponses":
+                    assert statement["Action"] == "s3:PutObject"
+                    assert statement["Resource"].endswith(":s3:::cloudformation-custom-resource-response-*/*")
+                    continue
+                assert condition == {"aws:PrincipalAccount": accounts}, f"{env} {logical_id}"
+                if logical_id == "S3Endpoint":
+                    assert as_list(statement["Resource"]) == [f"arn:aws:s3:::envsync-{env}-*",
+                                                              f"arn:aws:s3:::envsync-{env}-*/*"]

@@ -11,7 +11,8 @@ rest.
 
 from __future__ import annotations
 
-from typing import Any, Dict
+import contextlib
+from typing import Any, Dict, Iterator
 
 from moto.core.common_models import CloudFormationModel
 from moto.ec2.models import EC2Backend, ec2_backends
@@ -19,6 +20,7 @@ from moto.ec2.models.route_tables import Route, RouteTable
 from moto.ec2.models.vpc_peering_connections import VPCPeeringConnection
 from moto.ec2.models.vpcs import VPCEndPoint
 
+from envsync_local.cfn_models.iam import policy_json
 from envsync_local.cfn_models.stack_engine import ResourceFailed
 
 
@@ -193,7 +195,7 @@ class SubnetRouteTableAssociation(CloudFormationModel):
 
 
 class DeletableVPCEndpoint(CloudFormationModel):
-    """AWS::EC2::VPCEndpoint (moto's, plus delete)."""
+    """AWS::EC2::VPCEndpoint (moto's, plus delete and the policy as JSON)."""
 
     @staticmethod
     def cloudformation_name_type() -> str:
@@ -217,6 +219,9 @@ class DeletableVPCEndpoint(CloudFormationModel):
     ) -> VPCEndPoint:
         # CloudFormation's default type; moto keeps None and then cannot delete the endpoint.
         properties = {"VpcEndpointType": "Gateway", **cloudformation_json["Properties"]}
+        # The API returns PolicyDocument as JSON text; moto would keep the template's dict.
+        if isinstance(properties.get("PolicyDocument"), dict):
+            properties["PolicyDocument"] = policy_json(properties["PolicyDocument"])
         return VPCEndPoint.create_from_cloudformation_json(
             resource_name, {**cloudformation_json, "Properties": properties}, account_id,
             region_name, **kwargs)
@@ -338,6 +343,38 @@ def _ingress_arguments(properties: Dict[str, Any]) -> Dict[str, Any]:
             "source_groups": [source] if source else [], "prefix_list_ids": prefix_lists}
 
 
+@contextlib.contextmanager
+def _peer_groups_visible(backend: EC2Backend, arguments: Dict[str, Any], region_name: str) -> Iterator[None]:
+    """Let a rule name another account's security group (AWS allows it across a peering).
+
+    moto resolves a rule's source group only in the rule's own account (its
+    `_add_source_group`); the upstream change would resolve `UserId` against that account's
+    backend. Until then the group is checked in its owner's account here, as AWS checks it, and
+    moto's own-account lookup is answered with it for the duration of the call.
+    """
+    peers = {item["GroupId"]: str(item["UserId"]) for item in arguments.get("source_groups", [])
+             if item.get("GroupId") and item.get("UserId") and item["UserId"] != backend.account_id}
+    if not peers:
+        yield
+        return
+    for group_id, owner in peers.items():
+        if not _backend(owner, region_name).get_security_group_by_name_or_id(group_id, None):
+            raise ResourceFailed(None, "AWS::EC2::SecurityGroupIngress",
+                                 f"The security group '{group_id}' does not exist in account {owner}")
+    own_lookup = backend.get_security_group_by_name_or_id
+
+    def lookup(name_or_id: str, vpc_id: Any = None) -> Any:
+        if name_or_id in peers:
+            return _backend(peers[name_or_id], region_name).get_security_group_by_name_or_id(name_or_id, None)
+        return own_lookup(name_or_id, vpc_id)
+
+    backend.get_security_group_by_name_or_id = lookup  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del backend.get_security_group_by_name_or_id  # the class's method again
+
+
 class RevocableSecurityGroupIngress(CloudFormationModel):
     """AWS::EC2::SecurityGroupIngress with a physical id (the rule id) and a delete (revoke).
 
@@ -395,7 +432,8 @@ class RevocableSecurityGroupIngress(CloudFormationModel):
         arguments = cls.rule_arguments(properties)
         try:
             group_key = properties.get("GroupId") or properties["GroupName"]
-            rules, group = getattr(backend, cls.authorize)(group_key, **arguments)
+            with _peer_groups_visible(backend, arguments, region_name):
+                rules, group = getattr(backend, cls.authorize)(group_key, **arguments)
         except Exception as error:
             raise ResourceFailed(kwargs.get("LogicalId"), cls.cloudformation_type(),
                                  str(getattr(error, "message", error))) from None
@@ -413,7 +451,8 @@ class RevocableSecurityGroupIngress(CloudFormationModel):
     def delete(self, account_id: str, region_name: str) -> None:
         backend = _backend(account_id, region_name)
         try:
-            getattr(backend, self.revoke)(self.group_id, **self.arguments)
+            with _peer_groups_visible(backend, self.arguments, region_name):
+                getattr(backend, self.revoke)(self.group_id, **self.arguments)
         except Exception as error:
             # The group may be gone already (deleted by the same stack), and its rules with it.
             if "does not exist" not in str(error) and "NotFound" not in type(error).__name__:

@@ -13,6 +13,7 @@ for a data key; a SecureString read decrypts through SSM...). Calls of the local
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,8 @@ class World:
     key_ids: Dict[str, str] = field(default_factory=dict)              # key id / alias -> key ARN
     bucket_policies: Dict[str, Any] = field(default_factory=dict)      # bucket -> policy
     encryption: Dict[str, str] = field(default_factory=dict)           # resource ARN -> key ARN
+    endpoints: Dict[Tuple[str, str], Any] = field(default_factory=dict)  # (account, service) -> policy
+    env_accounts: Dict[str, str] = field(default_factory=dict)         # env name -> account id
 
     def key_arn(self, key: Optional[str]) -> Optional[str]:
         if not key:
@@ -145,8 +148,26 @@ def implied_calls(call: Dict[str, Any], resource: str, world: World) -> List[Tup
 
 # ---- judging ----------------------------------------------------------------------------------------
 
-def _decide(principal: Principal, action: str, resource: str, context: Dict[str, str], world: World) -> Verdict:
+def vpc_account(call: Dict[str, Any], world: World) -> Optional[str]:
+    """The account whose VPC a call leaves from: a Lambda function's, or the env whose sync
+    assumed an upstream role (session `envsync-<env>-from-<upstream>`); None outside a VPC."""
+    session = str(call.get("session") or "")
+    if session.startswith("lambda-") and call.get("role_arn"):
+        return str(call["role_arn"]).split(":")[4]
+    match = re.match(r"^envsync-([a-z0-9-]+?)-from-[a-z0-9-]+$", session)
+    return world.env_accounts.get(match.group(1)) if match else None
+
+
+def _decide(principal: Principal, action: str, resource: str, context: Dict[str, str], world: World,
+            endpoint_policy: Any = None) -> Verdict:
     request = Request(action, resource, context=context)
+    if endpoint_policy is not None:
+        principal_account = {"aws:PrincipalAccount": principal.account or ""}
+        through = authorize(Principal(principal.arn, service=True),
+                            Request(action, resource, context={**context, **principal_account}),
+                            endpoint_policy=endpoint_policy)
+        if not through.allowed:
+            return Verdict("Deny", f"VPC endpoint: {through.reason}")
     if action.startswith("kms:"):
         policy = world.key_policies.get(resource, {"Statement": []})
         return authorize(principal, request, key_policy=policy, resource_account=resource.split(":")[4])
@@ -208,8 +229,11 @@ def _judge_api(call: Dict[str, Any], world: World,
             context["aws:SourceAccount"] = resource.split(":")[4]
         if call["params"].get("ExternalId") is not None:
             context["sts:ExternalId"] = str(call["params"]["ExternalId"])
+    account = vpc_account(call, world)
+    endpoint = world.endpoints.get((account, call.get("service", ""))) if account else None
     judged = [Judged(principal.arn, call["action"], resource,
-                     _decide(principal, call["action"], resource, context, world), "API call")]
+                     _decide(principal, call["action"], resource, context, world, endpoint),
+                     "API call" + (" through the VPC endpoint" if endpoint is not None else ""))]
     for action, target, implied_context, why in implied_calls(call, resource, world):
         judged.append(Judged(principal.arn, action, target,
                              _decide(principal, action, target, implied_context, world), why))

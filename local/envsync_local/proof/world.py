@@ -75,6 +75,11 @@ def load_account(world: World, session: boto3.Session, endpoint_url: str) -> Non
         key = sns.get_topic_attributes(TopicArn=topic["TopicArn"])["Attributes"].get("KmsMasterKeyId")
         if key:
             world.encryption[topic["TopicArn"]] = world.key_arn(key) or key
+    account = _account(session, endpoint_url)
+    for endpoint in client("ec2").describe_vpc_endpoints()["VpcEndpoints"]:
+        service = endpoint["ServiceName"].rsplit(".", 1)[-1]
+        if endpoint.get("PolicyDocument"):
+            world.endpoints[(account, service)] = _document(endpoint["PolicyDocument"])
     states = client("stepfunctions")
     for machine in states.list_state_machines()["stateMachines"]:
         described = states.describe_state_machine(stateMachineArn=machine["stateMachineArn"])
@@ -115,7 +120,7 @@ def load_world(base: boto3.Session, endpoint_url: str, accounts: Dict[str, str],
     """The deployed world of every account (env -> account id), read as each account's admin."""
     from envsync_local.cli import assume_session
 
-    world = World()
+    world = World(env_accounts=dict(accounts))
     for account in accounts.values():
         session = assume_session(base, endpoint_url, f"arn:aws:iam::{account}:role/{admin_role_name}")
         load_account(world, session, endpoint_url)
