@@ -260,12 +260,13 @@ def _endpoints(env: str) -> Dict[str, Any]:
     return resources
 
 
-def _flow_logs(env: str) -> Dict[str, Any]:
+def _flow_logs(env: str, retain: bool) -> Dict[str, Any]:
+    kept = "Retain" if retain else "Delete"  # prod keeps its flow logs when the stack goes
     return {
         "FlowLogGroup": {
             "Type": "AWS::Logs::LogGroup",
-            "DeletionPolicy": "Delete",
-            "UpdateReplacePolicy": "Delete",
+            "DeletionPolicy": kept,
+            "UpdateReplacePolicy": kept,
             "Properties": {
                 "LogGroupName": f"/envsync/{env}/vpc-flow-logs",
                 "RetentionInDays": _ref("FlowLogRetentionDays"),
@@ -339,7 +340,7 @@ def _outputs() -> Dict[str, Any]:
     return {name: {"Value": value} for name, value in values.items()}
 
 
-def build_template(env: str, vpc_cidr: str) -> Dict[str, Any]:
+def build_template(env: str, vpc_cidr: str, retain: bool = False) -> Dict[str, Any]:
     """The network stack for one env, as a CloudFormation template dict."""
     ipaddress.ip_network(vpc_cidr, strict=True)  # a malformed CIDR fails here, at generate
     resources: Dict[str, Any] = {
@@ -362,7 +363,7 @@ def build_template(env: str, vpc_cidr: str) -> Dict[str, Any]:
     resources.update(_nacl_entries(vpc_cidr))
     resources.update(_security_groups(env, vpc_cidr))
     resources.update(_endpoints(env))
-    resources.update(_flow_logs(env))
+    resources.update(_flow_logs(env, retain))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"envsync network for {env}: private VPC {vpc_cidr}, 2 AZs, endpoints",
@@ -398,7 +399,7 @@ def sceptre_handler(sceptre_user_data: Dict[str, Any]) -> str:
     except (KeyError, TypeError) as err:
         raise ValueError(f"network.py: sceptre_user_data needs env and vpc_cidr ({err})") from err
     try:
-        template = build_template(str(env), str(vpc_cidr))
+        template = build_template(str(env), str(vpc_cidr), bool(sceptre_user_data.get("retain", False)))
     except ValueError as err:
         raise ValueError(f"network.py ({env}): vpc_cidr '{vpc_cidr}' is invalid: {err}") from err
     return json.dumps(template, indent=2)

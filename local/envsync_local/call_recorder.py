@@ -121,7 +121,10 @@ def _record_resource(path: Path, operation: str, logical_id: str, resource_json:
                   "arn": getattr(resource, "arn", None) if resource is not None else None,
                   "keys": sorted(named["keys"]), "roles": sorted(named["roles"]),
                   "service_token": properties.get("ServiceToken") if isinstance(properties, dict) else None,
-                  "boundary": properties.get("PermissionsBoundary") if isinstance(properties, dict) else None})
+                  "boundary": properties.get("PermissionsBoundary") if isinstance(properties, dict) else None,
+                  # what a sub-resource acts on (a bucket's policy, a secret's rotation schedule)
+                  "parent": {k: properties[k] for k in ("Bucket", "SecretId", "FunctionName")
+                             if isinstance(properties, dict) and isinstance(properties.get(k), str)}})
 
 
 def install(path: Path) -> None:

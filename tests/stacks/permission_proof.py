@@ -67,7 +67,7 @@ def static_findings(env_stacks: EnvStacks, env: str) -> List[Finding]:
         if stack_env != env or short in ADMIN_STACKS:
             continue
         stack = proof_stack(env_stacks, name)
-        findings += prove(env, execution_role, execution_role_calls(stack, account), key_policies)
+        findings += prove(env, execution_role, execution_role_calls(stack, account, key_arn), key_policies)
         deployer_calls = sceptre_calls(stack, account, execution_role.arn)
         deployer_calls += resolver_calls(stack, declared_resolver_calls(env_stacks, name), key_arn, account)
         findings += prove(env, deployer, deployer_calls, key_policies)

@@ -5,7 +5,9 @@ They also list permissions for optional features a template may not use (an S3 b
 replication, a function's code signing...), so the proof counts, per resource (ARCHITECTURE §7):
 - the permissions of the resource's own service,
 - `iam:PassRole` when the resource names a role,
-- `kms:*` permissions when the resource names a KMS key.
+- `kms:*` permissions when the resource names a KMS key,
+- the other services' permissions of a feature the resource uses (FEATURE_PERMISSIONS: a
+  function's code read from S3, a cluster's managed master secret...).
 A custom resource (`Custom::*`) is one `lambda:InvokeFunction` on its ServiceToken.
 cfn-lint is imported lazily: the moto server's venv does not have it.
 """
@@ -13,7 +15,7 @@ cfn-lint is imported lazily: the moto server's venv does not have it.
 from __future__ import annotations
 
 import functools
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 REGION = "us-east-1"
 OPERATIONS = ("create", "update", "delete")
@@ -30,6 +32,40 @@ VIA_SERVICE = {"RDS": "rds", "S3": "s3", "SNS": "sns", "SecretsManager": "secret
 KEY_PROPERTIES = ("KmsKeyId", "KmsKeyArn", "KMSMasterKeyID", "KmsMasterKeyId", "PerformanceInsightsKMSKeyId",
                   "MasterSecretKmsKeyArn")
 ROLE_SUFFIXES = ("Role", "RoleArn", "RoleARN")
+
+
+# Permissions of other services a resource's handler calls because of a feature the resource
+# uses, as the schema lists them: (type, property that turns the feature on) -> permissions.
+FEATURE_PERMISSIONS = {
+    ("AWS::RDS::DBCluster", "ManageMasterUserPassword"): ("secretsmanager:CreateSecret", "secretsmanager:TagResource"),
+    ("AWS::RDS::DBInstance", "DBClusterIdentifier"): ("ec2:DescribeSecurityGroups", "ec2:DescribeSubnets",
+                                                      "ec2:DescribeVpcs", "ec2:DescribeAvailabilityZones"),
+    ("AWS::Lambda::Function", "Code"): ("s3:GetObject",),
+    ("AWS::Lambda::Function", "VpcConfig"): ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups",
+                                             "ec2:DescribeSubnets", "ec2:DescribeVpcs"),
+    ("AWS::EC2::FlowLog", "LogGroupName"): ("logs:CreateLogDelivery", "logs:DeleteLogDelivery"),
+}
+
+
+# Resources that act on another one are authorised on that one's ARN: type -> its property.
+PARENT_PROPERTY = {
+    "AWS::S3::BucketPolicy": "Bucket",
+    "AWS::SecretsManager::SecretTargetAttachment": "SecretId",
+    "AWS::SecretsManager::RotationSchedule": "SecretId",
+    "AWS::Lambda::Permission": "FunctionName",
+}
+
+
+def parent_arn(resource_type: str, properties: Mapping[str, Any], account: str) -> Optional[str]:
+    """The ARN a sub-resource (a bucket's policy, a secret's rotation) is authorised on."""
+    value = properties.get(PARENT_PROPERTY.get(resource_type, ""))
+    if not isinstance(value, str) or not value:
+        return None
+    if resource_type == "AWS::S3::BucketPolicy":
+        return f"arn:aws:s3:::{value}"
+    if resource_type == "AWS::Lambda::Permission" and not value.startswith("arn:"):
+        return f"arn:aws:lambda:{REGION}:{account}:function:{value}"
+    return value
 
 
 class UnknownResourceType(KeyError):
@@ -95,6 +131,10 @@ def required_permissions(resource_type: str, operation: str, properties: Mapping
             continue
         if prefix == own or (permission == "iam:PassRole" and wants_role) or (prefix == "kms" and wants_key):
             required.append(permission)
+    listed = set(handlers[operation].get("permissions", []))
+    for (kind, feature), permissions in FEATURE_PERMISSIONS.items():
+        if kind == resource_type and properties.get(feature) and operation != "delete":
+            required.extend(p for p in permissions if p in listed)
     return sorted(set(required))
 
 

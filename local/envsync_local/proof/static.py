@@ -21,10 +21,13 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from envsync_local.proof.handler_permissions import (
     OPERATIONS,
+    PARENT_PROPERTY,
     REGION,
+    SERVICE_PREFIX,
     VIA_SERVICE,
     named_keys,
     namespace,
+    parent_arn,
     required_permissions,
 )
 from envsync_local.proof.policy import Principal, Request, Verdict, authorize
@@ -78,6 +81,8 @@ NAME_PROPERTY = {
     "AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::Events::Rule": "Name",
     "AWS::S3::Bucket": "BucketName", "AWS::Logs::LogGroup": "LogGroupName", "AWS::SecretsManager::Secret": "Name",
     "AWS::CloudWatch::Alarm": "AlarmName", "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::RDS::DBCluster": "DBClusterIdentifier", "AWS::RDS::DBInstance": "DBInstanceIdentifier",
+    "AWS::RDS::DBSubnetGroup": "DBSubnetGroupName",
 }
 
 
@@ -97,6 +102,9 @@ class Namer:
 
     def arn(self, logical_id: str) -> str:
         kind = self.stack.resources[logical_id]["Type"]
+        parent = self._parent_arn(kind, self.stack.resources[logical_id].get("Properties") or {})
+        if parent:
+            return parent
         name, acct, region = self.name(logical_id), self.account, REGION
         arns = {
             "AWS::IAM::Role": f"arn:aws:iam::{acct}:role/{name}",
@@ -111,10 +119,20 @@ class Namer:
             "AWS::CloudWatch::Alarm": f"arn:aws:cloudwatch:{region}:{acct}:alarm:{name}",
             "AWS::KMS::Key": f"arn:aws:kms:{region}:{acct}:key/00000000-0000-4000-8000-{SUFFIX.lower()}",
             "AWS::CloudFormation::Stack": f"arn:aws:cloudformation:{region}:{acct}:stack/{name}/{SUFFIX}",
+            # RDS lower-cases the names CloudFormation generates.
+            "AWS::RDS::DBCluster": f"arn:aws:rds:{region}:{acct}:cluster:{name.lower()}",
+            "AWS::RDS::DBInstance": f"arn:aws:rds:{region}:{acct}:db:{name.lower()}",
+            "AWS::RDS::DBSubnetGroup": f"arn:aws:rds:{region}:{acct}:subgrp:{name.lower()}",
+            "AWS::RDS::DBClusterParameterGroup": f"arn:aws:rds:{region}:{acct}:cluster-pg:{name.lower()}",
         }
         # Types whose ARN holds an id CloudFormation learns only on create: any of this account's.
         service = namespace(kind).lower()
         return arns.get(kind, f"arn:aws:{service}:{region}:{acct}:*")
+
+    def _parent_arn(self, kind: str, properties: Mapping[str, Any]) -> Optional[str]:
+        if kind not in PARENT_PROPERTY:
+            return None
+        return parent_arn(kind, self.concrete(dict(properties)), self.account)
 
     def ref(self, logical_id: str) -> str:
         kind = self.stack.resources[logical_id]["Type"]
@@ -192,8 +210,26 @@ def key_context(via: str, account: str) -> Dict[str, str]:
     return {"kms:ViaService": f"{via}.{REGION}.amazonaws.com", "kms:CallerAccount": account}
 
 
-def execution_role_calls(stack: Stack, account: str) -> List[Call]:
-    """What CloudFormation calls as the execution role to create, update and delete `stack`."""
+def _feature_calls(permission: str, properties: Mapping[str, Any], account: str, why: str,
+                   bucket_key: Optional[str]) -> List[Call]:
+    """A permission of another service, on what the feature names (see FEATURE_PERMISSIONS)."""
+    if permission == "s3:GetObject":
+        code = properties.get("Code") or {}
+        bucket = f"arn:aws:s3:::{code.get('S3Bucket')}"
+        calls = [Call(permission, f"{bucket}/{code.get('S3Key')}", why=f"{why}: fetch the code")]
+        if bucket_key:  # the artifacts bucket encrypts with the env key
+            context = {**key_context("s3", account), "kms:EncryptionContext:aws:s3:arn": bucket}
+            calls.append(Call("kms:Decrypt", bucket_key, context, f"{why}: decrypt the code", bucket_key))
+        return calls
+    if permission.startswith("secretsmanager:"):  # RDS creates the managed master secret as the caller
+        return [Call(permission, f"arn:aws:secretsmanager:{REGION}:{account}:secret:rds!cluster-{SUFFIX}", why=why)]
+    return [Call(permission, "*", why=why)]  # describe and log-delivery calls take no resource
+
+
+def execution_role_calls(stack: Stack, account: str, bucket_key: Optional[str] = None) -> List[Call]:
+    """What CloudFormation calls as the execution role to create, update and delete `stack`.
+
+    `bucket_key`: the KMS key the env's buckets encrypt with (a function's code is read from one)."""
     namer = Namer(stack, account)
     calls: List[Call] = []
     for logical_id, raw in stack.resources.items():
@@ -217,6 +253,8 @@ def execution_role_calls(stack: Stack, account: str) -> List[Call]:
                         # The service creates the grant for the resource it manages.
                         context["kms:GrantIsForAWSResource"] = "true"
                     calls.extend(Call(permission, key, context, why, key_arn=key) for key in keys)
+                elif permission.split(":")[0] != SERVICE_PREFIX.get(namespace(kind)) and permission != "iam:PassRole":
+                    calls.extend(_feature_calls(permission, properties, account, why, bucket_key))
                 elif permission.startswith("iam:") and properties.get("PermissionsBoundary"):
                     calls.append(Call(permission, arn, {"iam:PermissionsBoundary": properties["PermissionsBoundary"]},
                                       why))
@@ -247,7 +285,8 @@ def _hosted_rotation_calls(stack: Stack, logical_id: str, hosted: Mapping[str, A
         "RotationLambda": {"Type": "AWS::Lambda::Function", "Properties": {
             "FunctionName": hosted.get("RotationLambdaName"),
             "Role": f"arn:aws:iam::{account}:role/{generated_name(nested_name, 'RotationLambdaRole')}"}},
-        "RotationLambdaPermission": {"Type": "AWS::Lambda::Permission", "Properties": {}},
+        "RotationLambdaPermission": {"Type": "AWS::Lambda::Permission",
+                                     "Properties": {"FunctionName": hosted.get("RotationLambdaName")}},
     })
     why = f"nested stack of {stack.name}/{logical_id} (hosted rotation)"
     # RotationType MySQLMultiUser is the application SecretsManagerRDSMySQLRotationMultiUser.
@@ -262,7 +301,7 @@ def _hosted_rotation_calls(stack: Stack, logical_id: str, hosted: Mapping[str, A
     calls += [Call(action, application, why=why) for action in
               ("serverlessrepo:GetApplication", "serverlessrepo:CreateCloudFormationTemplate",
                "serverlessrepo:GetCloudFormationTemplate")]
-    calls += [c for c in execution_role_calls(nested, account)]
+    calls += execution_role_calls(nested, account)
     return calls
 
 
@@ -274,6 +313,7 @@ SCEPTRE_STACK_ACTIONS = (
     "cloudformation:DescribeStackResources", "cloudformation:GetTemplate",
     "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet",
     "cloudformation:ExecuteChangeSet", "cloudformation:DeleteChangeSet",
+    "cloudformation:GetTemplateSummary",  # sceptre diff
 )
 
 
