@@ -73,12 +73,12 @@ class DbCredentials:
         return f"DbCredentials(username={self.username!r}, password='***')"
 
 
-def read_credentials(secrets: Any, secret_arn: str) -> DbCredentials:
-    """A DB user's secret (JSON with at least "username" and "password")."""
+def read_credentials(secrets: Any, secret_arn: str, stage: str = "AWSCURRENT") -> DbCredentials:
+    """A DB user's secret (JSON with at least "username" and "password"), at version `stage`."""
     try:
-        response = secrets.get_secret_value(SecretId=secret_arn)
+        response = secrets.get_secret_value(SecretId=secret_arn, VersionStage=stage)
     except (ClientError, BotoCoreError) as error:
-        raise _fail(f"cannot read secret {secret_arn}", error) from None
+        raise _fail(f"cannot read secret {secret_arn} ({stage})", error) from None
     try:
         data = json.loads(response["SecretString"])
         credentials = DbCredentials(username=str(data["username"]), password=str(data["password"]))

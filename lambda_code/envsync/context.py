@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from envsync import aws
-from envsync.db import ConnectionInfo, connect
+from envsync.db import ACCESS_DENIED, ConnectionInfo, DatabaseUnreachable, connect
 from envsync.migrate import UpstreamHistorySource
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
@@ -129,16 +129,38 @@ class EnvContext:
         self._connections.append(connection)
         return connection
 
-    def target_info_and_password(self) -> Tuple[ConnectionInfo, str]:
-        info = aws.read_connection_info(aws.client("ssm", self.session), self.config.connection_parameter)
-        credentials = aws.read_credentials(aws.client("secretsmanager", self.session), info.secret_arn)
-        self.target_info = info
-        return info, credentials.password
+    def _connect_as_secret(self, info: ConnectionInfo, secrets: Any, env_name: str) -> Tuple[Any, ConnectionInfo]:
+        """Connect as the user the secret names (username and password both from it).
+
+        A rotation can land between reading the secret and connecting: on access denied the
+        secret is read again, and while a rotation is between setting the new password and
+        promoting it, the pending version is tried as well. One retry each, then the error.
+        """
+        credentials = aws.read_credentials(secrets, info.secret_arn)
+        as_user = replace(info, user=credentials.username)
+        try:
+            return self._connect(as_user, credentials.password, env_name), as_user
+        except DatabaseUnreachable as error:
+            if error.code != ACCESS_DENIED:
+                raise
+            denied = error
+        for stage in ("AWSCURRENT", "AWSPENDING"):
+            try:
+                retry = aws.read_credentials(secrets, info.secret_arn, stage)
+            except aws.AwsConfigError:
+                continue  # no pending version: no rotation in flight
+            if retry == credentials:
+                continue
+            as_user = replace(info, user=retry.username)
+            return self._connect(as_user, retry.password, env_name), as_user
+        raise denied
 
     def target_connection(self) -> Any:
         """This env's writer (its own account's parameter and secret)."""
-        info, password = self.target_info_and_password()
-        return self._connect(info, password, self.config.env)
+        info = aws.read_connection_info(aws.client("ssm", self.session), self.config.connection_parameter)
+        connection, self.target_info = self._connect_as_secret(
+            info, aws.client("secretsmanager", self.session), self.config.env)
+        return connection
 
     def upstream_session(self) -> Any:
         if self._upstream_session is None:
@@ -153,9 +175,9 @@ class EnvContext:
         """The upstream's read-only user, read with the upstream's source-reader role."""
         session = self.upstream_session()
         info = aws.read_connection_info(aws.client("ssm", session), self.config.upstream_connection_parameter or "")
-        self.upstream_info = info
-        credentials = aws.read_credentials(aws.client("secretsmanager", session), info.secret_arn)
-        return self._connect(info, credentials.password, self.config.upstream_env or "upstream")
+        connection, self.upstream_info = self._connect_as_secret(
+            info, aws.client("secretsmanager", session), self.config.upstream_env or "upstream")
+        return connection
 
     def script_source(self) -> Any:
         """dev: its bucket's scripts; downstream: the upstream's successful history."""

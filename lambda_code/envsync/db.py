@@ -27,6 +27,14 @@ class ConnectionConfigError(ValueError):
 class DatabaseUnreachable(RuntimeError):
     """The database did not accept a connection (network, TLS or credentials)."""
 
+    def __init__(self, message: str, code: Optional[int] = None):
+        super().__init__(message)
+        self.code = code  # the server's error number, e.g. ACCESS_DENIED
+
+
+# ER_ACCESS_DENIED_ERROR: wrong user or password (also what a rotation in flight looks like).
+ACCESS_DENIED = 1045
+
 
 @dataclass(frozen=True)
 class ConnectionInfo:
@@ -144,6 +152,7 @@ def connect(
     except pymysql.err.OperationalError as error:
         code = error.args[0] if error.args else "?"
         message = error.args[1] if len(error.args) > 1 else str(error)
-        raise DatabaseUnreachable(f"cannot connect to {where}: [{code}] {message}") from None
+        raise DatabaseUnreachable(f"cannot connect to {where}: [{code}] {message}",
+                                  code if isinstance(code, int) else None) from None
     except (OSError, pymysql.err.Error) as error:
         raise DatabaseUnreachable(f"cannot connect to {where}: {error}") from None

@@ -119,6 +119,7 @@ def _record_resource(path: Path, operation: str, logical_id: str, resource_json:
                   "logical_id": logical_id, "stack": getattr(stack, "name", None),
                   "execution_role": getattr(stack, "role_arn", None),
                   "arn": getattr(resource, "arn", None) if resource is not None else None,
+                  "physical_id": getattr(resource, "physical_resource_id", None) if resource is not None else None,
                   "keys": sorted(named["keys"]), "roles": sorted(named["roles"]),
                   "service_token": properties.get("ServiceToken") if isinstance(properties, dict) else None,
                   "boundary": properties.get("PermissionsBoundary") if isinstance(properties, dict) else None,

@@ -124,7 +124,8 @@ class LocalStack:
         if ca is None:
             raise LocalModeError("the MariaDB stand-ins have no CA certificate")
         self.ca_bundle_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ca, self.ca_bundle_dir / "stand-ins-ca.pem")
+        # Named as the RDS bundle is in a real package, so the package layout is the same.
+        shutil.copyfile(ca, self.ca_bundle_dir / "rds-global-bundle.pem")
 
     def moto_running(self) -> bool:
         return bool(self.moto.pid) and is_alive(int(self.moto.pid)) and self.moto.is_answering()

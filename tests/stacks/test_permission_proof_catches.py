@@ -35,6 +35,17 @@ def remove_lines(path: Path, *texts: str) -> None:
     path.write_text(text)
 
 
+def use_hosted_rotation(path: Path) -> None:
+    """The rotation as AWS's hosted function (a nested stack from the transform) instead of ours."""
+    text = path.read_text()
+    transform = "Transform: AWS::SecretsManager-2024-09-16\n"
+    text = text.replace("AWSTemplateFormatVersion:", transform + "AWSTemplateFormatVersion:", 1)
+    hosted = ("      HostedRotationLambda:\n        RotationType: MySQLSingleUser\n"
+              '        RotationLambdaName: !Sub "envsync-${Env}-rotate-sync-writer"\n')
+    assert "      RotationLambdaARN: !GetAtt RotationFunction.Arn\n" in text
+    path.write_text(text.replace("      RotationLambdaARN: !GetAtt RotationFunction.Arn\n", hosted, 1))
+
+
 BLOCKERS = {
     "deployer cannot resolve the S3 prefix list": (
         lambda t: remove_statement(t / "bootstrap.yaml", "ResolvePrefixLists"),
@@ -48,8 +59,8 @@ BLOCKERS = {
     "state machine role cannot use its key": (
         lambda t: remove_statement(t / "sync.yaml.j2", "EncryptStateMachineData"),
         "envsync-dev-sync-states may not kms:GenerateDataKey"),
-    "execution role cannot create the rotation's nested stack": (
-        lambda t: remove_statement(t / "bootstrap.yaml", "NestedRotationStacks"),
+    "hosted rotation, whose nested stack the execution role may not create": (
+        lambda t: use_hosted_rotation(t / "aurora.yaml.j2"),
         "envsync-cfn-exec may not cloudformation:CreateStack on arn:aws:cloudformation:us-east-1:111111111111:"
         "stack/envsync-dev-aurora-SyncWriterSecretRotation"),
     "execution role cannot list a role's policies to delete it": (

@@ -1,8 +1,8 @@
 """Custom resource types whose Lambda handler runs locally instead of in a Lambda container.
 
 moto's generic `CustomModel` invokes the function through Docker and waits for a response
-that never comes without it. A type registered here (`Custom::SecureStringParameter`) finds
-the ServiceToken's function in moto's Lambda backend and runs its real handler with the
+that never comes without it. A type registered here (`Custom::SecureStringParameter`,
+`Custom::SyncUsers`) finds the ServiceToken's function in moto's Lambda backend and runs its real handler with the
 CloudFormation custom-resource event, in a child process of this interpreter (the child side
 of `envsync_local.lambda_runner`, shared with the offline Lambda invoker):
 
@@ -275,3 +275,11 @@ class SecureStringParameter(LambdaBackedCustomResource, CloudFormationModel):
     @staticmethod
     def cloudformation_type() -> str:
         return "Custom::SecureStringParameter"
+
+
+class SyncUsers(LambdaBackedCustomResource, CloudFormationModel):
+    """Custom::SyncUsers (lambda_code/envsync/sync_users.py)."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "Custom::SyncUsers"

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from envsync_local.proof.handler_permissions import VIA_SERVICE, namespace, parent_arn, required_permissions
+from envsync_local.proof.handler_permissions import (
+    VIA_SERVICE,
+    arn_for,
+    namespace,
+    parent_arn,
+    required_permissions,
+)
 from envsync_local.proof.policy import Principal, Request, Verdict, authorize
 
 REGION = "us-east-1"
@@ -253,7 +259,10 @@ def _judge_cfn(call: Dict[str, Any], world: World) -> Optional[List[Judged]]:
         properties["PermissionsBoundary"] = call["boundary"]
     judged = []
     why = f"CloudFormation {operation}s {call.get('stack')}/{call['logical_id']} ({kind})"
-    resource = (parent_arn(kind, call.get("parent") or {}, call["account"]) or call.get("arn")
+    physical = call.get("physical_id")
+    resource = (parent_arn(kind, call.get("parent") or {}, call["account"])
+                or (call["arn"] if str(call.get("arn") or "").startswith("arn:") else None)
+                or (arn_for(kind, str(physical), call["account"]) if isinstance(physical, str) else None)
                 or f"arn:aws:{namespace(kind).lower()}:{REGION}:{call['account']}:*")
     for permission in required_permissions(kind, operation, properties):
         targets: List[Tuple[str, Dict[str, str]]]

@@ -18,6 +18,8 @@ import functools
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 REGION = "us-east-1"
+# Stands for the id part of an ARN a name does not give (a key id, a stack id).
+STACK_ID_SUFFIX = "ABCDEFGHIJ12"
 OPERATIONS = ("create", "update", "delete")
 
 # The IAM prefix of each CloudFormation service namespace envsync uses.
@@ -66,6 +68,34 @@ def parent_arn(resource_type: str, properties: Mapping[str, Any], account: str) 
     if resource_type == "AWS::Lambda::Permission" and not value.startswith("arn:"):
         return f"arn:aws:lambda:{REGION}:{account}:function:{value}"
     return value
+
+
+def arn_for(resource_type: str, name: str, account: str, region: str = REGION) -> str:
+    """The ARN IAM sees for a resource of `resource_type` with physical name `name`."""
+    if name.startswith("arn:"):
+        return name  # types whose physical id is their ARN (secrets, topics, state machines)
+    acct = account
+    arns = {
+            "AWS::IAM::Role": f"arn:aws:iam::{acct}:role/{name}",
+            "AWS::IAM::ManagedPolicy": f"arn:aws:iam::{acct}:policy/{name}",
+            "AWS::Lambda::Function": f"arn:aws:lambda:{region}:{acct}:function:{name}",
+            "AWS::SNS::Topic": f"arn:aws:sns:{region}:{acct}:{name}",
+            "AWS::StepFunctions::StateMachine": f"arn:aws:states:{region}:{acct}:stateMachine:{name}",
+            "AWS::Events::Rule": f"arn:aws:events:{region}:{acct}:rule/{name}",
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+            "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{acct}:log-group:{name}:*",
+            "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{region}:{acct}:secret:{name}-AbCdEf",
+            "AWS::CloudWatch::Alarm": f"arn:aws:cloudwatch:{region}:{acct}:alarm:{name}",
+            "AWS::KMS::Key": f"arn:aws:kms:{region}:{acct}:key/00000000-0000-4000-8000-{STACK_ID_SUFFIX.lower()}",
+            "AWS::CloudFormation::Stack": f"arn:aws:cloudformation:{region}:{acct}:stack/{name}/{STACK_ID_SUFFIX}",
+            # RDS lower-cases the names CloudFormation generates.
+            "AWS::RDS::DBCluster": f"arn:aws:rds:{region}:{acct}:cluster:{name.lower()}",
+            "AWS::RDS::DBInstance": f"arn:aws:rds:{region}:{acct}:db:{name.lower()}",
+            "AWS::RDS::DBSubnetGroup": f"arn:aws:rds:{region}:{acct}:subgrp:{name.lower()}",
+            "AWS::RDS::DBClusterParameterGroup": f"arn:aws:rds:{region}:{acct}:cluster-pg:{name.lower()}",
+    }
+    # Types whose ARN holds an id CloudFormation learns only on create: any of this account's.
+    return arns.get(resource_type, f"arn:aws:{namespace(resource_type).lower()}:{region}:{acct}:*")
 
 
 class UnknownResourceType(KeyError):

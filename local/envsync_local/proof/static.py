@@ -24,7 +24,9 @@ from envsync_local.proof.handler_permissions import (
     PARENT_PROPERTY,
     REGION,
     SERVICE_PREFIX,
+    STACK_ID_SUFFIX,
     VIA_SERVICE,
+    arn_for,
     named_keys,
     namespace,
     parent_arn,
@@ -32,7 +34,7 @@ from envsync_local.proof.handler_permissions import (
 )
 from envsync_local.proof.policy import Principal, Request, Verdict, authorize
 
-SUFFIX = "ABCDEFGHIJ12"  # stands for the random suffix CloudFormation appends to generated names
+SUFFIX = STACK_ID_SUFFIX  # stands for the random suffix CloudFormation appends to generated names
 ROTATION_PUBLISHER = "297356227824"  # the Secrets Manager rotation applications in SAR
 TRANSFORM_ARN = "arn:aws:cloudformation:{region}:aws:transform/{name}"
 
@@ -105,29 +107,7 @@ class Namer:
         parent = self._parent_arn(kind, self.stack.resources[logical_id].get("Properties") or {})
         if parent:
             return parent
-        name, acct, region = self.name(logical_id), self.account, REGION
-        arns = {
-            "AWS::IAM::Role": f"arn:aws:iam::{acct}:role/{name}",
-            "AWS::IAM::ManagedPolicy": f"arn:aws:iam::{acct}:policy/{name}",
-            "AWS::Lambda::Function": f"arn:aws:lambda:{region}:{acct}:function:{name}",
-            "AWS::SNS::Topic": f"arn:aws:sns:{region}:{acct}:{name}",
-            "AWS::StepFunctions::StateMachine": f"arn:aws:states:{region}:{acct}:stateMachine:{name}",
-            "AWS::Events::Rule": f"arn:aws:events:{region}:{acct}:rule/{name}",
-            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
-            "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{acct}:log-group:{name}:*",
-            "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{region}:{acct}:secret:{name}-AbCdEf",
-            "AWS::CloudWatch::Alarm": f"arn:aws:cloudwatch:{region}:{acct}:alarm:{name}",
-            "AWS::KMS::Key": f"arn:aws:kms:{region}:{acct}:key/00000000-0000-4000-8000-{SUFFIX.lower()}",
-            "AWS::CloudFormation::Stack": f"arn:aws:cloudformation:{region}:{acct}:stack/{name}/{SUFFIX}",
-            # RDS lower-cases the names CloudFormation generates.
-            "AWS::RDS::DBCluster": f"arn:aws:rds:{region}:{acct}:cluster:{name.lower()}",
-            "AWS::RDS::DBInstance": f"arn:aws:rds:{region}:{acct}:db:{name.lower()}",
-            "AWS::RDS::DBSubnetGroup": f"arn:aws:rds:{region}:{acct}:subgrp:{name.lower()}",
-            "AWS::RDS::DBClusterParameterGroup": f"arn:aws:rds:{region}:{acct}:cluster-pg:{name.lower()}",
-        }
-        # Types whose ARN holds an id CloudFormation learns only on create: any of this account's.
-        service = namespace(kind).lower()
-        return arns.get(kind, f"arn:aws:{service}:{region}:{acct}:*")
+        return arn_for(kind, self.name(logical_id), self.account)
 
     def _parent_arn(self, kind: str, properties: Mapping[str, Any]) -> Optional[str]:
         if kind not in PARENT_PROPERTY:
