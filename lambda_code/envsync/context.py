@@ -12,8 +12,6 @@ Variables
 - ENVSYNC_CA_BUNDLE                     CA bundle for TLS (default: the RDS bundle in the package)
 - ENVSYNC_SNS_TOPIC_ARN                 failure notifications (optional)
 - ENVSYNC_REFDATA_CONFIG                JSON for the refdata handler (optional elsewhere)
-- ENVSYNC_MASTER_SECRET_ARN, ENVSYNC_READER_SECRET_ARN, ENVSYNC_WRITER_SECRET_ARN
-                                        the bootstrap handler's secrets (optional elsewhere)
 """
 
 from __future__ import annotations
@@ -48,9 +46,6 @@ class HandlerConfig:
     ca_bundle: Optional[str]
     sns_topic_arn: Optional[str]
     refdata_config: Optional[Dict[str, Any]]
-    master_secret_arn: Optional[str]
-    reader_secret_arn: Optional[str]
-    writer_secret_arn: Optional[str]
 
     @classmethod
     def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> HandlerConfig:
@@ -100,9 +95,6 @@ class HandlerConfig:
             upstream_connection_parameter=get("ENVSYNC_UPSTREAM_CONNECTION_PARAMETER"),
             upstream_bucket=get("ENVSYNC_UPSTREAM_BUCKET"), ca_bundle=get("ENVSYNC_CA_BUNDLE"),
             sns_topic_arn=get("ENVSYNC_SNS_TOPIC_ARN"), refdata_config=refdata_config,
-            master_secret_arn=get("ENVSYNC_MASTER_SECRET_ARN"),
-            reader_secret_arn=get("ENVSYNC_READER_SECRET_ARN"),
-            writer_secret_arn=get("ENVSYNC_WRITER_SECRET_ARN"),
         )
 
     def require(self, *attributes: str) -> None:

@@ -167,30 +167,7 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
     return result
 
 
-# ---------------------------------------------------------------- bootstrap
-
-def _bootstrap(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
-    from envsync import bootstrap_users
-    from envsync.db import ConnectionInfo
-
-    ctx.config.require("master_secret_arn", "writer_secret_arn")
-    secrets = aws.client("secretsmanager", ctx.session)
-    writer_info = aws.read_connection_info(aws.client("ssm", ctx.session), ctx.config.connection_parameter)
-    master = aws.read_credentials(secrets, ctx.config.master_secret_arn or "")
-    writer = aws.read_credentials(secrets, ctx.config.writer_secret_arn or "")
-    # Only envs something reads from (a downstream pulls from them) have a read-only user.
-    reader = aws.read_credentials(secrets, ctx.config.reader_secret_arn) if ctx.config.reader_secret_arn else None
-    master_info = ConnectionInfo(host=writer_info.host, port=writer_info.port, database="",
-                                 user=master.username, secret_arn=ctx.config.master_secret_arn or "",
-                                 tls=writer_info.tls)
-    connection = ctx._connect(master_info, master.password, ctx.config.env)
-    statements = bootstrap_users.ensure_sync_users(
-        connection, schema=writer_info.database, require_tls=writer_info.tls,
-        reader={"username": reader.username, "password": reader.password} if reader else None,
-        writer={"username": writer.username, "password": writer.password},
-    )
-    return {"status": "done", "schema": writer_info.database, "statements": statements}
-
+# ---------------------------------------------------------------- entry points
 
 def migrate_handler(event: Optional[Dict[str, Any]], context: Any = None) -> Dict[str, Any]:
     return _run("migrate", event, context, _migrate)
@@ -210,7 +187,3 @@ def drift_handler(event: Optional[Dict[str, Any]], context: Any = None) -> Dict[
 
 def refdata_handler(event: Optional[Dict[str, Any]], context: Any = None) -> Dict[str, Any]:
     return _run("refdata", event, context, _refdata)
-
-
-def bootstrap_handler(event: Optional[Dict[str, Any]], context: Any = None) -> Dict[str, Any]:
-    return _run("bootstrap", event, context, _bootstrap)

@@ -42,13 +42,16 @@ class RotationError(RuntimeError):
 def own_password_statement(server_version: str) -> str:
     """The statement a user changes its own password with, per server flavour.
 
-    MySQL 5.7 and 8.0: `ALTER USER USER() IDENTIFIED BY` (MySQL 5.7 Reference Manual, 13.7.1.1
-    ALTER USER: "USER() ... to change the password of the current user"). MariaDB: ALTER USER
-    takes CURRENT_USER (MariaDB docs, ALTER USER). `SET PASSWORD = '...'` is no way out: MariaDB
-    reads the string as an already hashed password.
+    MySQL 5.7 and 8.0: `ALTER USER USER() IDENTIFIED BY`, which any account may run for itself
+    (MySQL 5.7 Reference Manual, 13.7.1.1 ALTER USER: "USER() ... to change the password of the
+    current user"; `SET PASSWORD = PASSWORD(...)` is deprecated in 5.7 and gone in 8.0).
+    MariaDB: ALTER USER needs the CREATE USER privilege even for oneself (measured on 10.11:
+    error 1227), while `SET PASSWORD = PASSWORD(...)` needs none for one's own account (MariaDB
+    docs, SET PASSWORD). A bare `SET PASSWORD = '...'` is no way out: MariaDB reads the string
+    as an already hashed password.
     """
     if "mariadb" in server_version.lower():
-        return "ALTER USER CURRENT_USER() IDENTIFIED BY %s"
+        return "SET PASSWORD = PASSWORD(%s)"
     return "ALTER USER USER() IDENTIFIED BY %s"
 
 

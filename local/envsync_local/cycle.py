@@ -20,7 +20,6 @@ from typing import Any, Dict, List, Optional
 import boto3
 import pymysql
 
-from envsync_local.lambda_runner import invoke
 from envsync_local.orchestrate import SyncRun, run_sync
 from envsync_local.paths import PROJECT_ROOT
 
@@ -90,12 +89,33 @@ def inbox_messages(handle: EnvHandle) -> List[Dict[str, Any]]:
             sqs.delete_message(QueueUrl=handle.inbox_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def bootstrap_users(handle: EnvHandle) -> Dict[str, Any]:
-    outcome = invoke(handle.session, handle.endpoint_url, handle.outputs["BootstrapFunctionName"], {},
-                     handle.runtime_env)
-    if outcome.result.get("status") != "done":
-        raise RuntimeError(f"bootstrap of {handle.name} failed: {outcome.result.get('error')}")
-    return outcome.result
+SYNC_SECRET_OUTPUTS = ("WriterSecretArn", "ReaderSecretArn")
+
+
+def sync_user_secrets(handle: EnvHandle) -> List[str]:
+    """The env's sync-user secrets (writer; reader where a downstream reads from the env)."""
+    return [handle.outputs[key] for key in SYNC_SECRET_OUTPUTS if handle.outputs.get(key)]
+
+
+def log_in_as_sync_users(handle: EnvHandle) -> List[str]:
+    """Each sync user logs in with its secret's current version; returns the user names."""
+    secrets = handle.client("secretsmanager")
+    users = []
+    for arn in sync_user_secrets(handle):
+        value = json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])
+        connection = pymysql.connect(host=handle.db_host, port=handle.db_port, user=value["username"],
+                                     password=value["password"], ssl={"ca": handle.ca_bundle})
+        connection.close()
+        users.append(str(value["username"]))
+    return users
+
+
+def rotate_sync_users(handle: EnvHandle) -> List[str]:
+    """Rotate every sync-user secret of the env now (the rotation function runs its four steps)."""
+    secrets = handle.client("secretsmanager")
+    for arn in sync_user_secrets(handle):
+        secrets.rotate_secret(SecretId=arn, RotateImmediately=True)
+    return log_in_as_sync_users(handle)
 
 
 def upload_migrations(handle: EnvHandle, folder: Path) -> List[str]:
@@ -202,10 +222,11 @@ def run_cycle(handles: List[EnvHandle], print_line=print) -> Dict[str, Any]:
         handle.inbox_url = subscribe_inbox(handle)
     source, *downstream = handles
 
-    print_line("\n[1] bootstrap sync users from their secrets")
+    print_line("\n[1] sync users (created with each aurora stack) log in; then their passwords rotate")
     for handle in handles:
-        result = bootstrap_users(handle)
-        print_line(f"    {handle.name}: {', '.join(sorted(result['statements']))} ready on {result['schema']}")
+        users = log_in_as_sync_users(handle)
+        rotate_sync_users(handle)
+        print_line(f"    {handle.name}: {', '.join(users)} log in; rotated (single user), still log in")
 
     print_line(f"\n[2] sample migrations -> s3://{source.outputs['MigrationBucketName']}/{MIGRATIONS_PREFIX}")
     print_line("    " + ", ".join(upload_migrations(source, SAMPLES / "migrations")))

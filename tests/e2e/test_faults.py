@@ -14,12 +14,10 @@ waits for, and sends the kill once the server shows the statement waiting.
 
 from __future__ import annotations
 
-import json
 import string
 import threading
 from typing import Any, Dict, List
 
-import pymysql
 import pytest
 
 from envsync_local import lambda_runner
@@ -373,32 +371,6 @@ def test_assume_role_denied_by_iam_leaves_the_downstream_untouched(system, monke
     assert "not authorized to perform: sts:AssumeRole" in result["error"]
     assert (history(staging), schema_model(staging), refdata(staging)) == before
     assert result_of(run_handler(staging, "refdata", {"mode": "apply"}))["status"] == "done"
-    assert_converged(system.handles, customers)
-
-
-def test_rotated_secrets_are_picked_up_by_the_next_run(system):
-    """Rotation as the rotation Lambda does it: the database user gets the new password
-    (setSecret), then the secret's AWSCURRENT version carries it (finishSecret)."""
-    dev, staging, _prod = system.handles
-    customers = customer_data(system.handles)
-    for handle, output, user in ((staging, "WriterSecretArn", "envsync_writer"),
-                                 (dev, "ReaderSecretArn", "envsync_reader")):
-        secrets = handle.client("secretsmanager")
-        arn = handle.outputs[output]
-        current = json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])
-        new_password = secrets.get_random_password(PasswordLength=32, ExcludePunctuation=True)["RandomPassword"]
-        query(handle, "ALTER USER %s@'%%' IDENTIFIED BY %s", (user, new_password))
-        secrets.put_secret_value(SecretId=arn, SecretString=json.dumps({**current, "password": new_password}))
-        system.retired_passwords.append(current["password"])
-        with pytest.raises(pymysql.err.OperationalError, match="Access denied"):
-            pymysql.connect(host=handle.db_host, port=handle.db_port, user=user, password=current["password"],
-                            ssl={"ca": handle.ca_bundle}).close()
-
-    with root(dev) as connection, connection.cursor() as cursor:
-        cursor.execute("UPDATE country SET name = 'Zyland (rotated)' WHERE iso2 = 'ZY'")
-    # staging's writer (its target) and dev's reader (through dev's source-reader role), new passwords
-    assert result_of(run_handler(staging, "validate"))["status"] == "done"
-    refdata_downstream(system, expect_rows=1)
     assert_converged(system.handles, customers)
 
 

@@ -340,8 +340,11 @@ def secret_values(system) -> Dict[str, str]:
         secrets = handle.client("secretsmanager")
         for secret in secrets.list_secrets()["SecretList"]:
             for version in secrets.list_secret_version_ids(SecretId=secret["ARN"])["Versions"]:
-                value = json.loads(secrets.get_secret_value(SecretId=secret["ARN"],
-                                                            VersionId=version["VersionId"])["SecretString"])
+                try:
+                    stored = secrets.get_secret_value(SecretId=secret["ARN"], VersionId=version["VersionId"])
+                except ClientError:
+                    continue  # a version staged for a rotation that never stored a value
+                value = json.loads(stored["SecretString"])
                 found[f"{secret['Name']}@{version['VersionId'][:8]}"] = value["password"]
     for index, password in enumerate(system.retired_passwords):
         found[f"rotated-out #{index}"] = password

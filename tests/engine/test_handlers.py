@@ -16,7 +16,7 @@ import boto3
 import pymysql
 import pytest
 
-from envsync import handlers, history, observability
+from envsync import handlers, history, observability, sync_users
 from envsync.db import ConnectionInfo, DatabaseUnreachable, connect
 from envsync.lock import lock_name
 from tests.engine.conftest import EnvDB
@@ -86,9 +86,9 @@ def provision(name: str, db: EnvDB, suffix: str) -> EnvAccount:
     variables = {
         "ENVSYNC_ENV": name, "ENVSYNC_CONNECTION_PARAMETER": params["writer"],
         "ENVSYNC_MIGRATION_BUCKET": bucket, "ENVSYNC_CA_BUNDLE": db.ca_bundle,
-        "ENVSYNC_SNS_TOPIC_ARN": topic, "ENVSYNC_MASTER_SECRET_ARN": arns["master"],
-        "ENVSYNC_READER_SECRET_ARN": arns["reader"], "ENVSYNC_WRITER_SECRET_ARN": arns["writer"],
-        "_READER_PARAMETER": params["reader"],
+        "ENVSYNC_SNS_TOPIC_ARN": topic,
+        "_MASTER_SECRET_ARN": arns["master"], "_READER_SECRET_ARN": arns["reader"],
+        "_WRITER_SECRET_ARN": arns["writer"], "_READER_PARAMETER": params["reader"],
     }
     return EnvAccount(name, credentials, variables, passwords, users, queue_url)
 
@@ -118,6 +118,19 @@ def invoke(monkeypatch: pytest.MonkeyPatch, account: EnvAccount, handler, event=
             if not key.startswith("_"):
                 patch.setenv(key, value)
         return handler(event or {})
+
+
+def create_sync_users(monkeypatch: pytest.MonkeyPatch, account: EnvAccount, db: EnvDB) -> dict:
+    """What Custom::SyncUsers does while the env's aurora stack is created."""
+    def run(_event: dict) -> dict:
+        secrets = _session(account.credentials).client("secretsmanager")
+        return sync_users.ensure({
+            "MasterSecretArn": account.variables["_MASTER_SECRET_ARN"],
+            "WriterSecretArn": account.variables["_WRITER_SECRET_ARN"],
+            "ReaderSecretArn": account.variables["_READER_SECRET_ARN"],
+            "Host": db.host, "Port": str(db.port), "Database": db.database, "Tls": "true"}, secrets)
+
+    return invoke(monkeypatch, account, run)
 
 
 def upload(account: EnvAccount, scripts: Dict[str, str]) -> None:
@@ -151,10 +164,10 @@ def test_bootstrap_migrate_promote_drift_and_failure(
     dev, staging = accounts["dev"], accounts["staging"]
 
     for name in ("dev", "staging"):
-        boot = invoke(monkeypatch, accounts[name], handlers.bootstrap_handler)
-        assert boot["status"] == "done", boot
-        again = invoke(monkeypatch, accounts[name], handlers.bootstrap_handler)
-        assert again["status"] == "done", again  # idempotent
+        boot = create_sync_users(monkeypatch, accounts[name], chain[name])
+        assert boot["Users"].split(",") == [accounts[name].users["writer"], accounts[name].users["reader"]]
+        again = create_sync_users(monkeypatch, accounts[name], chain[name])
+        assert again == boot  # idempotent
 
     # least privilege: the reader reads only, the writer cannot touch mysql.*
     reader = user_connect(chain["dev"], dev, "reader")
@@ -257,7 +270,7 @@ def test_refdata_handler_pulls_reference_rows_from_upstream(
 ) -> None:
     dev, staging = accounts["dev"], accounts["staging"]
     for name in ("dev", "staging"):
-        assert invoke(monkeypatch, accounts[name], handlers.bootstrap_handler)["status"] == "done"
+        assert create_sync_users(monkeypatch, accounts[name], chain[name])["Database"] == chain[name].database
     upload(dev, {"V1__currency.sql": "CREATE TABLE currency (code CHAR(3) PRIMARY KEY, name VARCHAR(40));\n"
                                      "INSERT INTO currency VALUES ('EUR', 'Euro'), ('USD', 'US dollar');\n"})
     assert invoke(monkeypatch, dev, handlers.migrate_handler)["status"] == "done"

@@ -125,15 +125,31 @@ def test_sync_user_secrets_generated_encrypted_and_rotated(aurora):
         assert props["GenerateSecretString"]["GenerateStringKey"] == "password"
         assert props["GenerateSecretString"]["PasswordLength"] >= 32
     for rotation in rotations.values():
-        hosted = rotation["Properties"]["HostedRotationLambda"]
-        assert hosted["RotationType"] == "MySQLMultiUser"
-        assert hosted["MasterSecretArn"] == {"Fn::GetAtt": ["Cluster", "MasterUserSecret.SecretArn"]}
-        assert hosted["VpcSubnetIds"] == ",".join(evaluated.parameters["PrivateSubnetIds"])
-        assert hosted["VpcSecurityGroupIds"] == evaluated.parameters["LambdaSecurityGroupId"]
-        assert hosted["KmsKeyArn"] == evaluated.parameters["KmsKeyArn"]
+        # Our own single-user rotation function, after the users exist.
+        assert rotation["Properties"]["RotationLambdaARN"] == {"Fn::GetAtt": ["RotationFunction", "Arn"]}
+        assert {"SyncUsers", "RotationPermission"} <= set(rotation["DependsOn"])
         assert re.match(r"^rate\(\d+ days\)$", rotation["Properties"]["RotationRules"]["ScheduleExpression"])
-    # Hosted rotation is expanded by this transform.
-    assert evaluated.template["Transform"] == "AWS::SecretsManager-2024-09-16"
+    assert "Transform" not in evaluated.template  # no hosted rotation, no nested stack
+    function = evaluated.props("RotationFunction")
+    assert function["Handler"] == "envsync.rotation.handler"
+    assert function["VpcConfig"]["SecurityGroupIds"] == [evaluated.parameters["LambdaSecurityGroupId"]]
+    permission = evaluated.props("RotationPermission")
+    assert (permission["Principal"], permission["Action"]) == ("secretsmanager.amazonaws.com", "lambda:InvokeFunction")
+
+
+def test_sync_users_are_created_with_the_stack_from_their_secrets(aurora):
+    env, evaluated, _ = aurora
+    users = evaluated.resources["SyncUsers"]
+    assert users["Type"] == "Custom::SyncUsers"
+    props = users["Properties"]
+    assert props["ServiceToken"] == {"Fn::GetAtt": ["SyncUsersFunction", "Arn"]}
+    assert props["MasterSecretArn"] == {"Fn::GetAtt": ["Cluster", "MasterUserSecret.SecretArn"]}
+    assert props["WriterSecretArn"] == {"Ref": "SyncWriterSecret"}
+    assert props["ReaderSecretArn"] == ("" if env == "prod" else {"Ref": "SyncReaderSecret"})
+    # Only the sync-users role reads the master secret.
+    readers = [name for name, role in evaluated.of_type("AWS::IAM::Role").items()
+               if "MasterUserSecret" in json.dumps(role["Properties"].get("Policies", []))]
+    assert readers == ["SyncUsersRole"]
 
 
 def test_connection_strings_are_cmk_secure_strings_without_passwords(aurora):
@@ -144,12 +160,13 @@ def test_connection_strings_are_cmk_secure_strings_without_passwords(aurora):
     if env != "prod":
         expected.add(f"/envsync/{env}/db/envsync_reader/connection")
     assert {p["Properties"]["Name"] for p in parameters.values()} == expected
-    (handler,) = evaluated.of_type("AWS::Lambda::Function").values()
-    assert handler["Properties"]["Handler"] == "envsync.secure_parameter.handler"
+    assert evaluated.props("SecureParameterFunction")["Handler"] == "envsync.secure_parameter.handler"
     from tests.conftest import PROJECT_ROOT
 
-    source = (PROJECT_ROOT / "lambda_code" / "envsync" / "secure_parameter.py").read_text()
-    assert "\ndef handler(" in source  # the handler the template names exists in the package
+    for function in evaluated.of_type("AWS::Lambda::Function").values():
+        module, _, name = function["Properties"]["Handler"].rpartition(".")
+        source = (PROJECT_ROOT / "lambda_code" / (module.replace(".", "/") + ".py")).read_text()
+        assert f"\ndef {name}(" in source  # the handler the template names exists in the package
     for parameter in parameters.values():
         props = parameter["Properties"]
         assert props["KeyId"] == evaluated.parameters["KmsKeyArn"]

@@ -19,7 +19,8 @@ from tests.stacks.cfn_eval import as_list, statements
 ENVS = ("dev", "staging", "prod")
 DATA_PLANE = ("artifacts", "aurora", "sync", "peering-upstream", "peering-downstream")
 # Actions without resource-level permissions (AWS service authorization reference).
-NO_RESOURCE_LEVEL = {"ec2:DescribeNetworkInterfaces"}
+# Actions with no resource-level permissions (AWS service authorization reference).
+NO_RESOURCE_LEVEL = {"ec2:DescribeNetworkInterfaces", "secretsmanager:GetRandomPassword"}
 CIDRS = {"dev": "10.1.0.0/16", "staging": "10.2.0.0/16", "prod": "10.3.0.0/16"}
 
 

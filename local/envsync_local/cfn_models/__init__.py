@@ -41,6 +41,7 @@ def register(endpoint_map: Mapping[str, Any]) -> None:
 
     stack_engine.install()
     s3.install()
+    secretsmanager.install()
     # moto caches the type -> model map on first use.
     parsing.get_model_list.cache_clear()
     parsing.get_model_map.cache_clear()

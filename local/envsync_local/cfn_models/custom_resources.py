@@ -117,14 +117,13 @@ def _function_env(function: LambdaFunction, account_id: str, region_name: str) -
     return env
 
 
-def invoke_custom_resource_handler(function: LambdaFunction, event: Dict[str, Any],
-                                   account_id: str, region_name: str) -> Dict[str, Any]:
-    """Run the function's handler with `event`; return the response it PUT to ResponseURL."""
+def run_function(function: LambdaFunction, event: Dict[str, Any], account_id: str,
+                 region_name: str) -> subprocess.CompletedProcess[str]:
+    """Run the function's handler on `event` in a child process, as Lambda would."""
     if not function.handler:
         raise RuntimeError(f"function {function.function_name} has no Handler")
     timeout = min(float(function.timeout or 3), MAX_TIMEOUT_SECONDS)
-    with tempfile.TemporaryDirectory(prefix="envsync-lambda-") as package_dir, \
-            _ResponseListener() as listener:
+    with tempfile.TemporaryDirectory(prefix="envsync-lambda-") as package_dir:
         path = [str(LOCAL_PACKAGES)]
         if getattr(function, "code_bytes", b""):
             zipfile.ZipFile(io.BytesIO(function.code_bytes)).extractall(package_dir)
@@ -133,15 +132,32 @@ def invoke_custom_resource_handler(function: LambdaFunction, event: Dict[str, An
             path.insert(0, str(LAMBDA_CODE))
         env = _function_env(function, account_id, region_name)
         env["PYTHONPATH"] = os.pathsep.join(path)
-        event = {**event, "ResponseURL": listener.url}
         try:
-            result = subprocess.run(
+            return subprocess.run(
                 [sys.executable, "-m", "envsync_local.lambda_runner", function.handler],
                 input=json.dumps(event), capture_output=True, text=True, env=env,
                 timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
-            raise RuntimeError(f"function {function.function_name} timed out after {timeout:.0f} s "
-                               "without answering CloudFormation") from None
+            raise RuntimeError(f"function {function.function_name} timed out after {timeout:.0f} s") from None
+
+
+def invoke_function(function: LambdaFunction, event: Dict[str, Any], account_id: str,
+                    region_name: str) -> Any:
+    """Run the handler; its result, or RuntimeError with the error as Lambda reports it."""
+    result = run_function(function, event, account_id, region_name)
+    last = (result.stdout or "").rstrip().splitlines()[-1:] or [""]
+    if last[0].startswith(RESULT_MARKER):
+        outcome = json.loads(last[0][len(RESULT_MARKER):])
+        if "errorType" not in outcome:
+            return outcome.get("result")
+    raise RuntimeError(f"function {function.function_name} failed: {_failure(result)}")
+
+
+def invoke_custom_resource_handler(function: LambdaFunction, event: Dict[str, Any],
+                                   account_id: str, region_name: str) -> Dict[str, Any]:
+    """Run the function's handler with `event`; return the response it PUT to ResponseURL."""
+    with _ResponseListener() as listener:
+        result = run_function(function, {**event, "ResponseURL": listener.url}, account_id, region_name)
         if "body" not in listener.received:
             raise RuntimeError(f"function {function.function_name} did not answer CloudFormation: "
                                f"{_failure(result)}")

@@ -182,8 +182,9 @@ def rotation_days(rules: Dict[str, Any]) -> int:
 class RotationSchedule(CloudFormationModel):
     """AWS::SecretsManager::RotationSchedule: rotation enabled and its rules, on the secret.
 
-    No rotation runs (there is no Lambda runtime); a HostedRotationLambda is recorded as the
-    function CloudFormation would deploy (`RotationLambdaName` in the stack's account).
+    A RotationLambdaARN's function runs its four steps when RotateSecret is called (see
+    `rotate_with_function`); a HostedRotationLambda is recorded as the function CloudFormation
+    would deploy (`RotationLambdaName` in the stack's account).
     """
 
     def __init__(self, secret: FakeSecret, properties: Dict[str, Any]):
@@ -359,3 +360,110 @@ class SecretTargetAttachment(CloudFormationModel):
         region_name: str,
     ) -> None:
         """Nothing to undo."""
+
+
+# ---- rotation -------------------------------------------------------------------------------
+# moto's RotateSecret invokes the rotation function through its Lambda backend (a Docker
+# container) and then promotes the pending version itself, whatever the function did. The
+# stand-in runs the function's deployed code as Lambda would (custom_resources.run_function:
+# the function's role, environment and package) for the four steps, and leaves the stages to
+# the function, as Secrets Manager does. The upstream change: a pluggable Lambda invoker in moto.
+
+ROTATION_STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+
+
+class RotationFailed(RuntimeError):
+    """A step of the rotation function failed; AWSCURRENT is what it was."""
+
+
+def _record_lambda_error(function_name: str, account_id: str, region_name: str) -> None:
+    """Lambda's own Errors metric for a failed invocation (the rotation alarm watches it)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    cloudwatch_backends[account_id][region_name].put_metric_data(
+        "AWS/Lambda", [{"MetricName": "Errors", "Value": 1.0, "Unit": "Count",
+                        "Dimensions": [{"Name": "FunctionName", "Value": function_name}]}])
+
+
+def rotate_with_function(backend: SecretsManagerBackend, secret: FakeSecret, lambda_arn: str,
+                         token: Optional[str]) -> str:
+    """RotateSecret as AWS does it: a version staged AWSPENDING, then the function's four steps."""
+    import uuid
+
+    from moto.awslambda.utils import get_backend as get_lambda_backend
+    from moto.secretsmanager.exceptions import InvalidRequestException, ResourceNotFoundException
+
+    from envsync_local.cfn_models.custom_resources import invoke_function
+
+    account_id, region_name = backend.account_id, backend.region_name
+    try:
+        function = get_lambda_backend(account_id, region_name).get_function(lambda_arn)
+    except Exception:
+        raise ResourceNotFoundException(f"Resource not found for ARN '{lambda_arn}'.") from None
+    pending = [vid for vid, version in secret.versions.items()
+               if "AWSPENDING" in version["version_stages"] and "AWSCURRENT" not in version["version_stages"]]
+    if pending and token and token != pending[0]:
+        raise InvalidRequestException("A previous rotation isn't complete. That rotation will be reattempted.")
+    if pending:
+        token = pending[0]  # an unfinished rotation is retried with its own version, as AWS does
+    else:
+        token = token or str(uuid.uuid4())
+        secret.versions[token] = {"createdate": int(time.time()), "version_id": token,
+                                  "version_stages": ["AWSPENDING"]}
+    secret.rotation_lambda_arn = lambda_arn
+    for step in ROTATION_STEPS:
+        event = {"Step": step, "SecretId": secret.arn, "ClientRequestToken": token}
+        try:
+            invoke_function(function, event, account_id, region_name)
+        except RuntimeError as error:
+            _record_lambda_error(function.function_name, account_id, region_name)
+            raise RotationFailed(f"rotation of {secret.name} failed at {step}: {error}") from None
+    secret.last_rotation_date = int(time.time())
+    return token
+
+
+def install() -> None:
+    """RotateSecret runs the rotation function's steps (idempotent)."""
+    if getattr(SecretsManagerBackend, "_envsync_rotation", False):
+        return
+    original = SecretsManagerBackend.rotate_secret
+
+    def rotate_secret(self: SecretsManagerBackend, secret_id: str, client_request_token: Optional[str] = None,
+                      rotation_lambda_arn: Optional[str] = None, rotation_rules: Optional[Dict[str, Any]] = None,
+                      rotate_immediately: bool = True) -> str:
+        from moto.secretsmanager.exceptions import InvalidRequestException
+
+        secret = _find_secret(self, secret_id)
+        lambda_arn = rotation_lambda_arn or (secret.rotation_lambda_arn if secret is not None else None)
+        if secret is None or not lambda_arn:
+            return original(self, secret_id, client_request_token, rotation_lambda_arn, rotation_rules,
+                            rotate_immediately)
+        if rotation_rules:
+            days = rotation_days(rotation_rules)
+            secret.auto_rotate_after_days = days
+            secret.next_rotation_date = int(time.time()) + days * SECONDS_PER_DAY if days else None
+        secret.rotation_enabled = True
+        if rotate_immediately:
+            try:
+                rotate_with_function(self, secret, lambda_arn, client_request_token)
+            except RotationFailed as error:
+                # AWS answers RotateSecret before the function runs; the stand-in runs it first
+                # and says how it ended, so a caller (a test, envsync-local) sees the failure.
+                raise InvalidRequestException(str(error)) from None
+        return secret.to_short_dict()
+
+    # moto moves the AWSCURRENT label but keeps serving the old version when GetSecretValue
+    # names no stage (its default version); AWS serves whatever AWSCURRENT labels.
+    moved = SecretsManagerBackend.update_secret_version_stage
+
+    def update_secret_version_stage(self: SecretsManagerBackend, secret_id: str, version_stage: str,
+                                    remove_from_version_id: str, move_to_version_id: str) -> Any:
+        result = moved(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        secret = _find_secret(self, secret_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id and secret is not None:
+            secret.default_version_id = move_to_version_id
+        return result
+
+    SecretsManagerBackend.rotate_secret = rotate_secret  # type: ignore[method-assign]
+    SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage  # type: ignore[method-assign]
+    SecretsManagerBackend._envsync_rotation = True  # type: ignore[attr-defined]
