@@ -18,7 +18,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from envsync.scripts import Script, load_script, version_key
+from envsync.scripts import MAX_DESCRIPTION, MAX_SCRIPT_NAME, MAX_VERSION, Script, load_script, version_key
 
 TABLE = "envsync_schema_history"
 RUNNING, FAILED, PENDING, SUCCESS = "running", "failed", "pending", "success"
@@ -27,9 +27,9 @@ RUNNING, FAILED, PENDING, SUCCESS = "running", "failed", "pending", "success"
 CREATE_TABLE = f"""
 CREATE TABLE IF NOT EXISTS `{TABLE}` (
   installed_rank INT NOT NULL AUTO_INCREMENT,
-  version VARCHAR(64) NOT NULL,
-  description VARCHAR(200) NOT NULL,
-  script_name VARCHAR(255) NOT NULL,
+  version VARCHAR({MAX_VERSION}) NOT NULL,
+  description VARCHAR({MAX_DESCRIPTION}) NOT NULL,
+  script_name VARCHAR({MAX_SCRIPT_NAME}) NOT NULL,
   checksum CHAR(64) NOT NULL,
   statement_count INT NOT NULL,
   statements_applied INT NOT NULL DEFAULT 0,

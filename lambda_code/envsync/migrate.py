@@ -36,7 +36,14 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 from envsync import history
 from envsync.history import FAILED, PENDING, RUNNING, SUCCESS, HistoryRow
 from envsync.lock import schema_lock
-from envsync.scripts import Script, ScriptError, load_script, sort_scripts, version_key
+from envsync.scripts import (
+    Script,
+    ScriptError,
+    is_script_candidate,
+    load_script,
+    sort_scripts,
+    version_key,
+)
 
 DEFAULT_LOCK_TIMEOUT = 30
 DAY = 86400.0
@@ -70,7 +77,8 @@ class SourceView:
 
 
 class DirectorySource:
-    """`V*.sql` files of a directory (CLI, tests). No lifecycle: nothing may disappear."""
+    """`V*.sql` files of a directory (CLI, tests). No lifecycle: nothing may disappear. A
+    near-miss name (`V2__x.SQL`, `v2__x.sql`, `V2_x.sql`) is an error, not a skipped file."""
 
     kind = "scripts"
 
@@ -87,7 +95,7 @@ class DirectorySource:
         scripts = [
             load_script(entry.name, entry.read_bytes(), entry.stat().st_mtime)
             for entry in self.path.iterdir()
-            if entry.is_file() and entry.name.endswith(".sql")
+            if entry.is_file() and is_script_candidate(entry.name)
         ]
         return SourceView(scripts=sort_scripts(scripts))
 

@@ -11,6 +11,7 @@ import pytest
 
 from envsync import history, migrate
 from envsync.migrate import DirectorySource, UpstreamHistorySource
+from envsync.scripts import ScriptError
 from tests.engine.conftest import EnvDB, write_scripts
 from tests.engine.conftest import history_rows as rows
 
@@ -213,3 +214,21 @@ def test_repair_of_an_attempt_that_ran_nothing_frees_the_version(
     assert [r.version for r in rows(staging)] == ["1", "3"]
     with pytest.raises(migrate.MigrationError, match="nothing to repair"):
         migrate.repair(connection, schema=dev.database, version="3")
+
+
+@pytest.mark.parametrize("near_miss", ["V2__x.SQL", "v2__x.sql", "V2_x.sql"])
+def test_directory_source_refuses_near_miss_names(tmp_path: Path, near_miss: str) -> None:
+    folder = write_scripts(tmp_path / "s", {"V1__a.sql": "SELECT 1;", near_miss: "SELECT 2;",
+                                            "README.md": "notes, not a script"})
+    with pytest.raises(ScriptError, match=rf"{near_miss}: not a migration script name"):
+        DirectorySource(str(folder), "dev").view()
+
+
+def test_plan_names_the_file_whose_description_the_history_cannot_hold(
+    chain: Dict[str, EnvDB], tmp_path: Path
+) -> None:
+    long_name = f"V1__{'x' * 201}.sql"
+    folder = write_scripts(tmp_path / "s", {long_name: "SELECT 1;"})
+    connection = chain["dev"].connect()
+    with pytest.raises(ScriptError, match=rf"{long_name}: the description is 201 characters"):
+        migrate.make_plan(connection, DirectorySource(str(folder), "dev"))
