@@ -119,7 +119,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     target = _target(args.target, args.env, "target")
     connection = _open(target, args.env)
     result = migrate.apply(connection, _source(args), schema=target.info.database,
-                           lock_timeout=args.lock_timeout)
+                           script_connection=_open(target, args.env),
+                           env_name=args.env or target.info.database, lock_timeout=args.lock_timeout)
     lines = [f"applied {a['script_name']} in {a['duration_ms']} ms" for a in result.applied]
     lines.append(f"status: {result.status}")
     if result.error and result.status == "failed":

@@ -96,10 +96,12 @@ def _migration_status(result: migrate.MigrationResult) -> str:
 
 
 def _migrate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
-    connection = ctx.target_connection()
+    # Two sessions: the history and the lock must not depend on what a script does to its own.
+    connection, script_connection = ctx.target_connections(2)
     source = ctx.script_source()
     result = migrate.apply(
         connection, source, schema=ctx.target_info.database if ctx.target_info else "",
+        script_connection=script_connection, env_name=ctx.config.env,
         lock_timeout=int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT)), deadline=deadline,
         log=lambda message, **fields: log_action(message, **fields),
     )

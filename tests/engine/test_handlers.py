@@ -200,7 +200,7 @@ def test_bootstrap_migrate_promote_drift_and_failure(
     capfd.readouterr()
     failed = invoke(monkeypatch, dev, handlers.migrate_handler)
     assert failed["status"] == "failed"
-    assert failed["error"].startswith("V3__bad.sql statement 2 (line 2): [1146]")
+    assert failed["error"].startswith("dev: V3__bad.sql statement 2 (line 2): [1146]")
     out = capfd.readouterr().out
     emf = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
     assert any(m.get("SyncFailures") == [1.0] and m["Env"] == "dev" for m in emf), out

@@ -34,11 +34,13 @@ ONE_TABLE = {"V1__a.sql": "CREATE TABLE a (id INT);"}
 
 
 def run(env: EnvDB, source: object, **kwargs: object) -> migrate.MigrationResult:
-    connection = env.connect()
+    connection, script_connection = env.connect(), env.connect()
     try:
-        return migrate.apply(connection, source, schema=env.database, **kwargs)
+        return migrate.apply(connection, source, schema=env.database,
+                             script_connection=script_connection, env_name=env.name, **kwargs)
     finally:
         connection.close()
+        script_connection.close()
 
 
 def upstream(env: EnvDB) -> UpstreamHistorySource:
@@ -84,7 +86,7 @@ def test_bad_sql_fails_names_statement_and_line_and_gate_holds(
     result = run(dev, DirectorySource(str(folder), "dev"))
     assert result.status == "failed"
     assert result.error.startswith(
-        "V2__broken.sql statement 2 (line 4): [1064] You have an error in your SQL syntax")
+        "dev: V2__broken.sql statement 2 (line 4): [1064] You have an error in your SQL syntax")
     assert result.pending == ["V2__broken.sql", "V3__later.sql"]
     broken = next(r for r in rows(dev) if r.version == "2")
     assert (broken.state, broken.statements_applied, broken.success) == ("failed", 1, False)
