@@ -2,7 +2,8 @@
 
 Targets are connection URLs (`--target mysql://user:pass@host:port/db?tls=true&ca=ca.pem`) or
 env names (`--env staging`) that local mode resolves from the stand-ins (`resolve_local_env`).
-Exit codes: 0 ok / nothing to do, 1 differences or pending work, 2 error.
+Exit codes: 0 ok / nothing to do, 1 differences or pending work, 2 error (with `--json`, the
+error is a JSON object on stdout), 141 when the reader of the output left (`envsync ... | head`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from envsync import migrate
 from envsync.db import ConnectionConfigError, ConnectionInfo, UrlTarget, connect, parse_url
+from envsync.scripts import ScriptError
 
 OK, DIFFERENCES, ERROR = 0, 1, 2
+BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
 CHAIN = {"staging": "dev", "prod": "staging"}  # downstream -> upstream
 
 
@@ -251,16 +254,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_text(error: BaseException) -> str:
+    """One line an operator can act on: what, where, and for a lost session what to run next."""
+    if isinstance(error, (CliError, ConnectionConfigError, migrate.MigrationError, ScriptError)):
+        return str(error)
+    if migrate.is_lost_connection(error):
+        code, message = migrate._server_error(error)
+        return (f"lost the connection to the database ([{code}] {message}); nothing more was done. "
+                "Run `envsync status` to see where the env stands")
+    return f"{type(error).__name__}: {error}"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
-    except (CliError, ConnectionConfigError, migrate.MigrationError) as error:
-        print(f"envsync: {error}", file=sys.stderr)
-        return ERROR
+    except BrokenPipeError:
+        # `envsync ... | head`: the reader has gone. Stop quietly, as cat would; point stdout at
+        # /dev/null so the interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
     except Exception as error:  # one line, no traceback: these reach operators at 3 a.m.
-        print(f"envsync: {type(error).__name__}: {error}", file=sys.stderr)
+        text = error_text(error)
+        if getattr(args, "json", False):
+            print(json.dumps({"status": "error", "error": text}, indent=2))
+        else:
+            print(f"envsync: {text}", file=sys.stderr)
         return ERROR
 
 
