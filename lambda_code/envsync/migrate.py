@@ -43,8 +43,10 @@ from envsync.scripts import (
     Script,
     ScriptError,
     Statement,
+    checksum,
     is_script_candidate,
     load_script,
+    script_text,
     sort_scripts,
     version_key,
 )
@@ -126,7 +128,7 @@ class UpstreamHistorySource:
                 withheld.append({"version": row.version, "script_name": row.script_name, "reason": reason})
                 continue
             script = row.script()
-            if script.checksum != row.checksum:
+            if checksum(row.script_body) != row.checksum:
                 raise MigrationError(
                     f"{self.env_name} history row {row.script_name}: the stored body does not match "
                     f"its checksum {row.checksum}; the upstream history is corrupt, refusing to promote"
@@ -229,7 +231,7 @@ def validate(rows: List[HistoryRow], view: SourceView, now: Optional[float] = No
                 f"cause, then run `envsync repair --version {row.version}`."
             )))
         if script is not None:
-            if script.checksum != row.checksum:
+            if not same_script(row, script):
                 resumable = row.state in (PENDING, FAILED) and _prefix_unchanged(row, script)
                 if not resumable:
                     issues.append(Issue("checksum", row.version, (
@@ -263,6 +265,20 @@ def validate(rows: List[HistoryRow], view: SourceView, now: Optional[float] = No
                 f"{'.'.join(map(str, latest))}: give it a higher version"
             )))
     return issues
+
+
+def same_script(row: HistoryRow, script: Script) -> bool:
+    """`script` is what `row` applied. Rows written before checksums were taken over normalised
+    text hold the raw bytes and their checksum: those match when the bytes are intact and
+    normalise to the script's text (the same file with other line endings or a BOM)."""
+    if script.checksum == row.checksum:
+        return True
+    if checksum(row.script_body) != row.checksum:
+        return False
+    try:
+        return script_text(row.script_body).encode("utf-8") == script.body
+    except ScriptError:
+        return False
 
 
 def _safe_statements(row: HistoryRow) -> List[Any]:

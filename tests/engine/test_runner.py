@@ -6,6 +6,7 @@ an open transaction, autocommit turned off, LOCK TABLES, a version alias, a kill
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Dict
 import pytest
 
 from envsync import history, migrate
-from envsync.migrate import DirectorySource
+from envsync.migrate import DirectorySource, UpstreamHistorySource
 from tests.engine.conftest import EnvDB, write_scripts
 from tests.engine.conftest import history_rows as rows
 from tests.engine.test_migrate import run
@@ -148,3 +149,24 @@ def test_killed_session_says_so_and_leaves_the_statement_in_doubt(
     assert "lost the connection" in v2.error_text
     refused = apply_scripts(dev, folder)
     assert refused.status == "refused" and refused.issues[0].kind == "in_doubt"
+
+
+def test_rows_checksummed_over_raw_bytes_by_an_older_release_still_match(
+    chain: Dict[str, EnvDB], tmp_path: Path
+) -> None:
+    """Before checksums were over normalised text, a CRLF script was stored raw: still the same script."""
+    dev, staging = chain["dev"], chain["staging"]
+    crlf = b"CREATE TABLE a (id INT);\r\nINSERT INTO a VALUES (1);\r\n"
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "V1__a.sql").write_bytes(crlf)
+    assert apply_scripts(dev, folder).status == "applied"
+    dev.query(f"UPDATE {history.TABLE} SET script_body = %s, checksum = %s",
+              (crlf, hashlib.sha256(crlf).hexdigest()))  # what the older release wrote
+    assert apply_scripts(dev, folder).status == "up_to_date"
+    promoted = run(staging, UpstreamHistorySource(dev.connect(), "dev"))
+    assert promoted.status == "applied", promoted.error
+    assert rows(staging)[0].script_body == crlf.replace(b"\r\n", b"\n")
+    dev.query(f"UPDATE {history.TABLE} SET script_body = 'DROP TABLE a;'")
+    with pytest.raises(migrate.MigrationError, match="does not match its checksum"):
+        run(staging, UpstreamHistorySource(dev.connect(), "dev"))
