@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from envsync import migrate
 from envsync.db import ConnectionConfigError, ConnectionInfo, UrlTarget, connect, parse_url
@@ -64,6 +64,16 @@ def _target(url: Optional[str], env: Optional[str], what: str) -> UrlTarget:
                    else "give the target as --target URL or --env NAME")
 
 
+def side_names(left: UrlTarget, left_env: Optional[str], right: UrlTarget,
+               right_env: Optional[str]) -> Tuple[str, str]:
+    """How reports name two sides: the env, else the URL's database; where those agree,
+    host:port/database, so `only in X` always says which side."""
+    names = (left_env or left.info.database, right_env or right.info.database)
+    if names[0] == names[1]:
+        names = (f"{left.info.address}/{left.info.database}", f"{right.info.address}/{right.info.database}")
+    return names
+
+
 def _open(target: UrlTarget, env_name: Optional[str] = None) -> Any:
     return connect(target.info, target.password, ca_bundle=target.ca_bundle, env_name=env_name)
 
@@ -75,7 +85,7 @@ def _source(args: argparse.Namespace) -> Any:
     if args.upstream or upstream_env:
         upstream = _target(args.upstream, upstream_env, "upstream")
         return migrate.UpstreamHistorySource(_open(upstream, upstream_env),
-                                             upstream_env or upstream.info.host)
+                                             upstream_env or upstream.info.database)
     raise CliError("give the scripts as --scripts DIR, or the upstream as --upstream URL "
                    "or --upstream-env NAME")
 
@@ -183,8 +193,10 @@ def cmd_drift(args: argparse.Namespace) -> int:
     other = _target(args.upstream, other_env, "upstream")
     left = introspect.load_schema(_open(other, other_env), other.info.database)
     right = introspect.load_schema(_open(target, args.env), target.info.database)
-    report = schemadiff.diff(left, right)
-    _emit(args, report.to_dict(), "\n".join(report.lines()) or "no drift")
+    left_name, right_name = side_names(other, other_env, target, args.env)
+    report = schemadiff.diff(left, right, left_name=left_name, right_name=right_name)
+    text = "\n".join(report.lines()) or f"no drift between {left_name} and {right_name}"
+    _emit(args, report.to_dict(), "\n".join([text, *report.not_compared_lines()]))
     return DIFFERENCES if report.count else OK
 
 

@@ -145,6 +145,9 @@ def test_drift_and_refdata_commands(chain: Dict[str, EnvDB], tmp_path: Path) -> 
     staging.query("ALTER TABLE currency ADD COLUMN symbol VARCHAR(3)")
     drift = envsync("drift", "--target", staging.url, "--upstream", dev.url)
     assert drift.returncode == 1 and "symbol" in drift.stdout
+    # both URLs name the same database: the report names each side by host:port/database
+    assert (f"column currency.symbol: only in {staging.host}:{staging.port}/{staging.database}"
+            in drift.stdout), drift.stdout
     staging.query("ALTER TABLE currency DROP COLUMN symbol")
 
     dev.query("INSERT INTO currency VALUES ('EUR', 'Euro'), ('USD', 'US dollar')")
