@@ -496,6 +496,8 @@ def apply(
     """
     log = log or (lambda *args, **kwargs: None)
     env_label = env_name or schema
+    if script_connection is connection:
+        raise MigrationError("apply needs two sessions: the scripts' must not be the history's")
     history.ensure_table(connection)
     with schema_lock(connection, schema, lock_timeout):
         # Read history only under the lock: a run that waited must see what the other applied.

@@ -170,3 +170,10 @@ def test_rows_checksummed_over_raw_bytes_by_an_older_release_still_match(
     dev.query(f"UPDATE {history.TABLE} SET script_body = 'DROP TABLE a;'")
     with pytest.raises(migrate.MigrationError, match="does not match its checksum"):
         run(staging, UpstreamHistorySource(dev.connect(), "dev"))
+
+
+def test_one_session_for_both_roles_is_refused(chain: Dict[str, EnvDB], tmp_path: Path) -> None:
+    connection = chain["dev"].connect()
+    with pytest.raises(migrate.MigrationError, match="two sessions"):
+        migrate.apply(connection, DirectorySource(str(write_scripts(tmp_path / "s", TABLE)), "dev"),
+                      schema=chain["dev"].database, script_connection=connection)
