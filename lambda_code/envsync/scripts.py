@@ -338,7 +338,10 @@ def _server_statements(sql: str) -> List[Tuple[int, str]]:
             parts.append((lines.at(begin + len(piece) - len(piece.lstrip())) - 1, part))
 
     begin = 0  # offset in sql of the current statement
-    depth = 0
+    # Open constructs, innermost last: "block" (BEGIN, IF, loops, CASE statement) or
+    # "expression" (a CASE expression, where THEN/ELSE are followed by values, not statements:
+    # `THEN IF(a, 1, 2)` there is the IF function).
+    open_constructs: List[str] = []
     tracking = _may_hold_compound(tokens, 0)
     previous = ";"
     skip_next = False
@@ -346,19 +349,23 @@ def _server_statements(sql: str) -> List[Tuple[int, str]]:
         following = tokens[index + 1][1] if index + 1 < len(tokens) else ""
         if skip_next:  # the IF of END IF, the LOOP of END LOOP ...
             skip_next = False
-        elif kind == "other" and lexeme == ";" and depth == 0:
+        elif kind == "other" and lexeme == ";" and not open_constructs:
             add(begin, offset)
             begin = offset + 1
             tracking = _may_hold_compound(tokens, index + 1)
         elif tracking and kind == "word":
-            if lexeme == "END" and depth > 0:
-                depth -= 1
+            at_statement_start = previous in _STATEMENT_STARTS and (
+                not open_constructs or open_constructs[-1] == "block")
+            if lexeme == "END" and open_constructs:
+                open_constructs.pop()
                 skip_next = following in _COMPOUND_HEADS
-            elif lexeme in ("BEGIN", "CASE"):
-                depth += 1
-            elif (lexeme in _COMPOUND_HEADS and previous in _STATEMENT_STARTS
+            elif lexeme == "BEGIN":
+                open_constructs.append("block")
+            elif lexeme == "CASE":
+                open_constructs.append("block" if at_statement_start else "expression")
+            elif (lexeme in _COMPOUND_HEADS and at_statement_start
                   and following not in ("EXISTS", "NOT")):
-                depth += 1
+                open_constructs.append("block")
         previous = lexeme
     add(begin, len(sql))
     return parts

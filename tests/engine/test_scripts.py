@@ -46,9 +46,9 @@ def test_split_statements_run_on_mariadb(machine_mariadb: dict, scratch_schema: 
     try:
         with connection.cursor() as cursor:
             cursor.execute("CREATE TABLE t (v INT)")
-            for case in ("delimiterprocedure", "delimitertrigger", "executablecomment",
+            for case in ("delimiterprocedure", "delimitertrigger", "executablecomment", "delimitercaseexpression",
                          "semicoloninidentifier", "comments"):
-                for statement in split_statements((FIXTURES / case / "input.sql").read_text()):
+                for statement in split_statements(script_text((FIXTURES / case / "input.sql").read_bytes())):
                     if statement.sql.startswith("INSERT INTO t"):
                         continue
                     cursor.execute(statement.sql)
