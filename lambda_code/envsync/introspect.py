@@ -12,8 +12,9 @@ Compared, besides names, types, defaults, keys and bodies: table, column and ind
 table options (CREATE_OPTIONS: row_format, stats_*, key_block_size...), table type (MariaDB
 system versioning, sequences), partitioning, CHECK constraints (MariaDB, MySQL 8.0.16+), ignored
 (MariaDB) / invisible (MySQL 8) indexes, view ALGORITHM (MariaDB), events.
-Listed per object in ``SchemaModel.not_compared`` (the report's "not compared"), never treated
-as equal: sequence options, event STARTS/ENDS, view ALGORITHM where the server does not show it
+Sequence options are read with one query per sequence (MariaDB has no information_schema table
+for them before 11.5). Listed per object in ``SchemaModel.not_compared`` (the report's "not
+compared"), never treated as equal: event STARTS/ENDS, view ALGORITHM where the server does not show it
 (MySQL), functional key parts where it does not show their expression.
 Left out by design (per-environment, not structure): AUTO_INCREMENT counters, row counts, sizes,
 create/update times, definers, sql_mode.
@@ -61,7 +62,7 @@ engine).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -169,6 +170,7 @@ class Table:
     table_type: str = "BASE TABLE"  # MariaDB: SYSTEM VERSIONED, SEQUENCE
     partitioning: Optional[str] = None  # method, expression and partitions, one text
     checks: Tuple[Check, ...] = ()  # by name
+    sequence: Optional[str] = None  # a MariaDB sequence's options (not its current value)
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,7 @@ class Routine:
     data_access: str
     security_type: str
     body: Optional[str]
+    comment: str = ""
 
 
 @dataclass(frozen=True)
@@ -648,7 +651,7 @@ WHERE TRIGGER_SCHEMA = %s
 
 _ROUTINES_SQL = """
 SELECT ROUTINE_NAME, ROUTINE_TYPE, DTD_IDENTIFIER, IS_DETERMINISTIC, SQL_DATA_ACCESS,
-       SECURITY_TYPE, ROUTINE_DEFINITION
+       SECURITY_TYPE, ROUTINE_DEFINITION, ROUTINE_COMMENT
 FROM information_schema.ROUTINES
 WHERE ROUTINE_SCHEMA = %s
 """
@@ -777,9 +780,13 @@ def load_schema(conn: Any, schema: str) -> SchemaModel:
         for name, engine, collation, table_type, comment, create_options in sorted(
             table_rows, key=lambda row: row[0])
     )
-    for table in tables:
-        if table.table_type == "SEQUENCE":
-            not_compared.append(("table", table.name, "sequence options (START, INCREMENT, CACHE, ...)"))
+    # information_schema has no sequence options before MariaDB 11.5: one query per sequence
+    # (they are few), reading the options and not the sequence's current value.
+    tables = tuple(
+        replace(table, sequence=_sequence_options(conn, table.name)) if table.table_type == "SEQUENCE"
+        else table
+        for table in tables
+    )
 
     views = tuple(sorted(
         (
@@ -830,8 +837,9 @@ def load_schema(conn: Any, schema: str) -> SchemaModel:
                 data_access=str(data_access or "").upper(),
                 security_type=str(security_type or "").upper(),
                 body=normalise_body(body, schema),
+                comment=comment or "",
             )
-            for name, routine_type, dtd, deterministic, data_access, security_type, body in _rows(
+            for name, routine_type, dtd, deterministic, data_access, security_type, body, comment in _rows(
                 conn, _ROUTINES_SQL, (schema,)
             )
         ),
@@ -862,6 +870,15 @@ def load_schema(conn: Any, schema: str) -> SchemaModel:
         tables=tables, views=views, triggers=triggers, routines=routines,
         schema=schema, server=version, events=events, not_compared=tuple(sorted(set(not_compared))),
     )
+
+
+def _sequence_options(conn: Any, name: str) -> str:
+    quoted = "`" + name.replace("`", "``") + "`"
+    start, minimum, maximum, increment, cache, cycle = _rows(
+        conn, f"SELECT start_value, minimum_value, maximum_value, increment, cache_size, cycle_option "
+              f"FROM {quoted}", ())[0]
+    return (f"START {start} INCREMENT {increment} MINVALUE {minimum} MAXVALUE {maximum} "
+            f"CACHE {cache} {'CYCLE' if int(cycle) else 'NOCYCLE'}")
 
 
 def normalise_create_options(options: Optional[str]) -> str:

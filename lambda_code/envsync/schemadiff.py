@@ -229,7 +229,7 @@ def _table_summary(table: Table) -> str:
 
 def _diff_table(out: List[Difference], name: str, left: Table, right: Table) -> None:
     table_attributes = (["engine", "charset"] + (["collation"] if left.charset == right.charset else [])
-                        + ["table_type", "options", "comment", "partitioning"])
+                        + ["table_type", "options", "comment", "partitioning", "sequence"])
     _attributes(out, "table", name, left, right, table_attributes)
 
     left_names = [c.name for c in left.columns]
@@ -368,7 +368,7 @@ def _render_parameters(routine: Routine) -> str:
 def _diff_routine(out: List[Difference], name: str, left: Routine, right: Routine) -> None:
     _attributes(
         out, left.type.lower(), name, left, right,
-        ("parameters", "returns", "deterministic", "data_access", "security_type", "body"),
+        ("parameters", "returns", "deterministic", "data_access", "security_type", "body", "comment"),
         render={"parameters": _render_parameters},
     )
 

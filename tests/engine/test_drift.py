@@ -209,6 +209,10 @@ POSITIVE_CASES: Dict[str, tuple] = {
         ["ALTER TABLE settings PARTITION BY KEY (name) PARTITIONS 2"],
         ["table settings: partitioning (none) != KEY (name): p0, p1"],
     ),
+    "routine_comment": (
+        ["ALTER PROCEDURE close_order COMMENT 'closes one order'"],
+        ["procedure close_order: comment '' != closes one order"],
+    ),
     "table_system_versioning": (
         ["ALTER TABLE settings ADD SYSTEM VERSIONING"],
         ["table settings: table_type BASE TABLE != SYSTEM VERSIONED"],
@@ -557,16 +561,12 @@ def test_what_cannot_be_compared_is_listed_per_object(
     ])
     right = load_schema(right_conn, scratch_schema)
     report = diff(left_schema, right, left_name="dev", right_name="staging")
-    assert report.not_compared_lines() == [
-        "not compared: event ev_purge: STARTS/ENDS",
-        "not compared: table seq_orders: sequence options (START, INCREMENT, CACHE, ...)",
-    ]
+    assert report.not_compared_lines() == ["not compared: event ev_purge: STARTS/ENDS"]
     assert "event ev_purge: only in staging: EVERY 1 DAY" in report.lines()
     again = DriftReport.from_dict(json.loads(json.dumps(report.to_dict())))
     assert again.not_compared == report.not_compared
     assert SchemaModel.from_dict(json.loads(json.dumps(right.to_dict()))) == right
-    assert diff(left_schema, right, ignore_kinds=("event",)).not_compared_lines() == [
-        "not compared: table seq_orders: sequence options (START, INCREMENT, CACHE, ...)"]
+    assert diff(left_schema, right, ignore_kinds=("event",)).not_compared_lines() == []
 
 
 def test_flavours_name_what_each_server_can_show() -> None:
@@ -580,3 +580,17 @@ def test_flavours_name_what_each_server_can_show() -> None:
     assert [f.ignored_indexes or f.invisible_indexes for f in (mariadb, mysql57, mysql80)] == [True, False, True]
     assert [f.view_algorithm for f in (mariadb, mysql57, mysql80)] == [True, False, False]
     assert [f.index_expressions for f in (mariadb, mysql57, mysql80)] == [False, False, True]
+
+
+def test_sequence_options_are_compared_not_its_current_value(
+    right_conn: pymysql.Connection, scratch_schema: str
+) -> None:
+    _run(right_conn, scratch_schema, ["CREATE SEQUENCE seq_orders START WITH 1 CACHE 10"])
+    before = load_schema(right_conn, scratch_schema)
+    _run(right_conn, scratch_schema, ["SELECT NEXTVAL(seq_orders)"])  # a value, not structure
+    assert diff(before, load_schema(right_conn, scratch_schema)).lines() == []
+    _run(right_conn, scratch_schema, ["DROP SEQUENCE seq_orders",
+                                      "CREATE SEQUENCE seq_orders START WITH 10 CACHE 10 CYCLE"])
+    assert diff(before, load_schema(right_conn, scratch_schema)).lines() == [
+        "table seq_orders: sequence START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775806 CACHE 10"
+        " NOCYCLE != START 10 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775806 CACHE 10 CYCLE"]
