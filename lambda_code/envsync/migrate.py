@@ -505,7 +505,7 @@ def apply(
         if plan.issues:
             return MigrationResult(status="refused", issues=plan.issues, withheld=plan.withheld,
                                    pending=[p.script.name for p in plan.pending],
-                                   error="; ".join(i.message for i in plan.issues))
+                                   error=f"{env_label}: " + "; ".join(i.message for i in plan.issues))
         if not plan.pending:
             return MigrationResult(status="up_to_date", withheld=plan.withheld)
         state = session_state(script_connection)

@@ -139,6 +139,7 @@ def test_tampered_and_missing_scripts_are_refused(chain: Dict[str, EnvDB], tmp_p
     result = run(dev, DirectorySource(str(folder), "dev"))
     assert result.status == "refused"
     assert [(i.kind, i.version) for i in result.issues] == [("checksum", "1")]
+    assert result.error.startswith("dev: V1__a.sql was applied with checksum")
     assert "c" not in {t for (t,) in dev.query("SHOW TABLES")}
 
     (folder / "V1__a.sql").write_text("CREATE TABLE a (id INT);")
