@@ -18,9 +18,17 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from envsync.scripts import MAX_DESCRIPTION, MAX_SCRIPT_NAME, MAX_VERSION, Script, load_script, version_key
+from envsync.scripts import (
+    HISTORY_TABLE,
+    MAX_DESCRIPTION,
+    MAX_SCRIPT_NAME,
+    MAX_VERSION,
+    Script,
+    load_script,
+    version_key,
+)
 
-TABLE = "envsync_schema_history"
+TABLE = HISTORY_TABLE
 RUNNING, FAILED, PENDING, SUCCESS = "running", "failed", "pending", "success"
 
 # Portable across MySQL 5.7, 8.0 and MariaDB 10.11.

@@ -34,6 +34,9 @@ DELIMITER_LINE = re.compile(r"(?i)delimiter[ \t]+(\S+)[^\n]*")
 # What the history table can hold (history.CREATE_TABLE uses these): checked when a script is
 # loaded, so `plan` names the file instead of `apply` failing on the INSERT.
 MAX_VERSION, MAX_DESCRIPTION, MAX_SCRIPT_NAME = 64, 200, 255
+# The history table (history.TABLE): a script that touches it could lock the runner out of
+# recording progress (LOCK TABLES ... WRITE) or rewrite what the runner recorded.
+HISTORY_TABLE = "envsync_schema_history"
 
 
 class ScriptError(ValueError):
@@ -134,6 +137,9 @@ def load_script(name: str, body: bytes, uploaded_at: Optional[float] = None) -> 
         if leading_words(statement.sql, 1) == ["USE"]:
             raise ScriptError(f"{name}: statement {statement.number} (line {statement.line}): USE is "
                               "not allowed; a migration applies to its env's app schema")
+        if _names_history_table(statement.sql):
+            raise ScriptError(f"{name}: statement {statement.number} (line {statement.line}): "
+                              f"{HISTORY_TABLE} belongs to envsync; a migration must not touch it")
     return Script(name=name, version=version, description=description, body=text.encode("utf-8"),
                   uploaded_at=uploaded_at, statements=statements)
 
@@ -285,6 +291,15 @@ def _server_tokens(sql: str, open_executable: bool) -> Iterator[Tuple[str, str, 
                 yield inner_kind, lexeme, match.start()
             continue
         yield kind, match.group().upper() if kind == "word" else match.group(), match.start()
+
+
+def _names_history_table(sql: str) -> bool:
+    for kind, lexeme, _ in _server_tokens(sql, open_executable=True):
+        if kind == "word" and lexeme == HISTORY_TABLE.upper():
+            return True
+        if kind == "quoted" and lexeme.startswith("`") and lexeme[1:-1].replace("``", "`").lower() == HISTORY_TABLE:
+            return True
+    return False
 
 
 def leading_words(sql: str, count: int) -> List[str]:

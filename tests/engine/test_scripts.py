@@ -157,3 +157,15 @@ def test_custom_delimiter_block_runs_statement_by_statement_on_mariadb(
             assert [row[0] for row in cursor.fetchall()] == [1, 2, 4, 6]
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize("body", [
+    b"LOCK TABLES envsync_schema_history WRITE;\n",
+    b"SELECT 1;\nUPDATE `envsync_schema_history` SET state = 'success';\n",
+    b"/*!40000 DELETE FROM app.ENVSYNC_SCHEMA_HISTORY */;\n",
+])
+def test_scripts_must_not_touch_the_history_table(body: bytes) -> None:
+    with pytest.raises(ScriptError, match=r"V1__x.sql: statement \d \(line \d\): envsync_schema_history "
+                                          "belongs to envsync"):
+        load_script("V1__x.sql", body)
+    assert load_script("V1__x.sql", b"SELECT 'envsync_schema_history';").statements  # a string
