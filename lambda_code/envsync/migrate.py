@@ -393,9 +393,28 @@ class _ScriptRun:
                 else f"statements {first.number}-{upto.number}")
         return f"; {span} (from line {first.line}) ran in a transaction that was rolled back"
 
+    def recorded(self, what: str, write: Callable[[], None]) -> None:
+        """A history write on the control session; if it fails, say what ran and what to do."""
+        try:
+            write()
+        except Exception as error:
+            if is_lost_connection(error):
+                code, message = _server_error(error)
+                cause = f"lost the connection to the database ([{code}] {message})"
+            elif isinstance(error, history.HistoryWriteError):
+                cause = str(error)
+            else:
+                cause = f"{type(error).__name__}: {error}"
+            raise MigrationError(
+                f"{self.env_label}: {what}, but writing that to the history failed: {cause}. The "
+                f"history may be behind what ran: run `envsync status` to see where {self.env_label} "
+                "stands, check the schema, then `envsync repair` the script in doubt"
+            ) from error
+
     def failed(self, text: str) -> str:
-        history.fail(self.control, self.script.version, error_text=text,
-                     duration_ms=self.elapsed_ms(), statements_applied=self.durable)
+        self.recorded(text, lambda: history.fail(
+            self.control, self.script.version, error_text=text, duration_ms=self.elapsed_ms(),
+            statements_applied=self.durable))
         return f"{self.env_label}: {text}"
 
     def lost(self, statement: Statement, error: BaseException) -> str:
@@ -408,8 +427,8 @@ class _ScriptRun:
             text += (f" (statements {self.open_since.number}-{statement.number - 1} ran in a "
                      "transaction the server rolled back when the session died)")
         # The row stays `running`: in doubt until a human says what happened.
-        history.interrupted(self.control, self.script.version, error_text=text,
-                            duration_ms=self.elapsed_ms())
+        self.recorded(text, lambda: history.interrupted(
+            self.control, self.script.version, error_text=text, duration_ms=self.elapsed_ms()))
         return f"{self.env_label}: {text}"
 
     def execute(self, statement: Statement) -> Optional[str]:
@@ -450,7 +469,8 @@ class _ScriptRun:
             return None
         self.open_since = None
         self.durable = statement.number
-        history.record_progress(self.control, self.script.version, statement.number)
+        self.recorded(f"{self.label(statement)} took effect", lambda: history.record_progress(
+            self.control, self.script.version, statement.number))
         return None
 
     def finish(self) -> Optional[str]:
@@ -466,7 +486,8 @@ class _ScriptRun:
         # end would, so the next script does not start in a locked session.
         with self.session.cursor() as cursor:
             cursor.execute("UNLOCK TABLES")
-        history.finish(self.control, self.script.version, duration_ms=self.elapsed_ms())
+        self.recorded(f"{self.script.name} ran to its end", lambda: history.finish(
+            self.control, self.script.version, duration_ms=self.elapsed_ms()))
         return None
 
 

@@ -177,3 +177,32 @@ def test_one_session_for_both_roles_is_refused(chain: Dict[str, EnvDB], tmp_path
     with pytest.raises(migrate.MigrationError, match="two sessions"):
         migrate.apply(connection, DirectorySource(str(write_scripts(tmp_path / "s", TABLE)), "dev"),
                       schema=chain["dev"].database, script_connection=connection)
+
+
+def test_lost_history_session_says_what_ran_and_what_to_do(chain: Dict[str, EnvDB], tmp_path: Path) -> None:
+    dev = chain["dev"]
+    folder = write_scripts(tmp_path / "s", {**TABLE, "V2__slow.sql": "INSERT INTO a VALUES (1);\nDO SLEEP(2);\n"})
+    control, session = dev.connect(), dev.connect()
+
+    def kill_the_control_session() -> None:
+        for _ in range(200):
+            if dev.query("SELECT id FROM information_schema.processlist WHERE info = 'DO SLEEP(2)'"):
+                dev.query(f"KILL CONNECTION {control.thread_id()}")
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_control_session)
+    killer.start()
+    try:
+        with pytest.raises(migrate.MigrationError) as error:
+            migrate.apply(control, DirectorySource(str(folder), "dev"), schema=dev.database,
+                          script_connection=session, env_name="dev")
+    finally:
+        killer.join()
+        session.close()
+    assert str(error.value).startswith(
+        "dev: V2__slow.sql statement 2 (line 2) took effect, but writing that to the history failed: "
+        "lost the connection to the database")
+    assert "run `envsync status` to see where dev stands" in str(error.value)
+    assert [(r.version, r.state, r.statements_applied) for r in rows(dev)] == [
+        ("1", "success", 1), ("2", "running", 1)]  # statement 2 is in doubt, as it should be
