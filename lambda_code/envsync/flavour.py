@@ -44,10 +44,11 @@ class Flavour:
     def check_constraints(self) -> bool:
         """CHECK constraints are stored and shown in information_schema.CHECK_CONSTRAINTS:
         MySQL 8.0.16+ (https://dev.mysql.com/doc/refman/8.0/en/information-schema-check-constraints-table.html),
-        MariaDB 10.2.22+ (https://mariadb.com/kb/en/information-schema-check_constraints-table/).
+        MariaDB 10.2.22+ and 10.3.10+ (https://mariadb.com/kb/en/information-schema-check_constraints-table/).
         MySQL 5.7 parses CHECK and discards it
         (https://dev.mysql.com/doc/refman/5.7/en/create-table.html): nothing to compare there."""
-        return self._at_least(MYSQL, 8, 0, 16) or self._at_least(MARIADB, 10, 2, 22)
+        return (self._at_least(MYSQL, 8, 0, 16) or self._at_least(MARIADB, 10, 3, 10)
+                or (self._at_least(MARIADB, 10, 2, 22) and self.version < (10, 3, 0)))
 
     @property
     def ignored_indexes(self) -> bool:
@@ -62,10 +63,10 @@ class Flavour:
 
     @property
     def view_algorithm(self) -> bool:
-        """VIEWS.ALGORITHM exists on MariaDB (https://mariadb.com/kb/en/information-schema-views-table/);
-        MySQL's VIEWS has no such column
-        (https://dev.mysql.com/doc/refman/8.0/en/information-schema-views-table.html)."""
-        return self.vendor == MARIADB
+        """VIEWS.ALGORITHM exists on MariaDB 10.1.3+
+        (https://mariadb.com/kb/en/information-schema-views-table/); MySQL's VIEWS has no such
+        column (https://dev.mysql.com/doc/refman/8.0/en/information-schema-views-table.html)."""
+        return self._at_least(MARIADB, 10, 1, 3)
 
     @property
     def index_expressions(self) -> bool:

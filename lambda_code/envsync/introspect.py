@@ -594,12 +594,12 @@ WHERE TABLE_SCHEMA = %s
 # column, so names repeat across tables); MySQL 8's does not, its names are unique per schema.
 _CHECKS_SQL = {
     "mariadb": """
-SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE
+SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE, 'YES'
 FROM information_schema.CHECK_CONSTRAINTS
 WHERE CONSTRAINT_SCHEMA = %s
 """,
     "mysql": """
-SELECT tc.TABLE_NAME, cc.CONSTRAINT_NAME, cc.CHECK_CLAUSE
+SELECT tc.TABLE_NAME, cc.CONSTRAINT_NAME, cc.CHECK_CLAUSE, tc.ENFORCED
 FROM information_schema.CHECK_CONSTRAINTS cc
 JOIN information_schema.TABLE_CONSTRAINTS tc
   ON tc.CONSTRAINT_SCHEMA = cc.CONSTRAINT_SCHEMA AND tc.CONSTRAINT_NAME = cc.CONSTRAINT_NAME
@@ -732,8 +732,10 @@ def load_schema(conn: Any, schema: str) -> SchemaModel:
     checks: Dict[str, List[Check]] = {}
     if flavour.check_constraints:
         sql = _CHECKS_SQL["mariadb" if flavour.vendor == MARIADB else "mysql"]
-        for table, name, clause in _rows(conn, sql, (schema,)):
-            checks.setdefault(table, []).append(Check(name=name, clause=normalise_expression(clause) or ""))
+        for table, name, clause, enforced in _rows(conn, sql, (schema,)):
+            # MySQL's NOT ENFORCED (https://dev.mysql.com/doc/refman/8.0/en/create-table-check-constraints.html)
+            text = (normalise_expression(clause) or "") + ("" if enforced == "YES" else " NOT ENFORCED")
+            checks.setdefault(table, []).append(Check(name=name, clause=text))
     partitioning = _partitioning(_rows(conn, _PARTITIONS_SQL, (schema,)))
 
     fk_rules = {

@@ -579,6 +579,9 @@ def test_flavours_name_what_each_server_can_show() -> None:
     assert [f.quotes_literal_defaults for f in (mariadb, mysql57, mysql80)] == [True, False, False]
     assert [f.ignored_indexes or f.invisible_indexes for f in (mariadb, mysql57, mysql80)] == [True, False, True]
     assert [f.view_algorithm for f in (mariadb, mysql57, mysql80)] == [True, False, False]
+    assert [Flavour.from_version(v).check_constraints for v in ("10.2.22-MariaDB", "10.3.9-MariaDB",
+                                                               "10.3.10-MariaDB", "8.0.15")] == [
+        True, False, True, False]
     assert [f.index_expressions for f in (mariadb, mysql57, mysql80)] == [False, False, True]
 
 
