@@ -597,3 +597,12 @@ def test_sequence_options_are_compared_not_its_current_value(
     assert diff(before, load_schema(right_conn, scratch_schema)).lines() == [
         "table seq_orders: sequence START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775806 CACHE 10"
         " NOCYCLE != START 10 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775806 CACHE 10 CYCLE"]
+
+
+def test_changed_check_clause_is_one_difference(right_conn: pymysql.Connection, scratch_schema: str) -> None:
+    _run(right_conn, scratch_schema, ["ALTER TABLE settings ADD CONSTRAINT chk_priority CHECK (priority >= 0)"])
+    before = load_schema(right_conn, scratch_schema)
+    _run(right_conn, scratch_schema, ["ALTER TABLE settings DROP CONSTRAINT chk_priority",
+                                      "ALTER TABLE settings ADD CONSTRAINT chk_priority CHECK (priority >= 1)"])
+    report = diff(before, load_schema(right_conn, scratch_schema), left_name="dev", right_name="staging")
+    assert report.lines() == ["check settings.chk_priority: clause priority>=0 != priority>=1"]
