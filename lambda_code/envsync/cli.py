@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from envsync import migrate
 from envsync.db import ConnectionConfigError, ConnectionInfo, UrlTarget, connect, parse_url
@@ -225,8 +225,21 @@ def cmd_refdata(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="envsync", description=__doc__.splitlines()[0])
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as JSON on stdout when the command line asked for --json."""
+
+    json_errors = False  # set by main() from the raw arguments: argparse fails before it parses
+
+    def error(self, message: str) -> NoReturn:
+        if self.json_errors:
+            print(json.dumps({"status": "error", "error": f"{self.prog}: {message}"}, indent=2))
+            sys.exit(ERROR)
+        super().error(message)
+
+
+def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
+    _Parser.json_errors = json_errors
+    parser = _Parser(prog="envsync", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -278,8 +291,9 @@ def error_text(error: BaseException) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(json_errors="--json" in arguments)
+    args = parser.parse_args(arguments)
     try:
         return int(args.handler(args))
     except BrokenPipeError:

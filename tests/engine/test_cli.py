@@ -169,6 +169,10 @@ def test_json_applies_to_errors(tmp_path: Path) -> None:
     bad = str(write_scripts(tmp_path / "s", {"V1__x.SQL": "SELECT 1;"}))
     named = envsync("plan", "--json", "--target", "mysql://root:@127.0.0.1:1/app", "--scripts", bad)
     assert named.returncode == 2 and json.loads(named.stdout)["status"] == "error"
+    usage = envsync("--json", "apply", "--no-such-flag")
+    assert usage.returncode == 2 and usage.stderr == ""
+    assert "unrecognized arguments: --no-such-flag" in json.loads(usage.stdout)["error"]
+    assert envsync("apply", "--no-such-flag").stderr.startswith("usage:")  # without --json: argparse's
 
 
 def test_output_piped_to_head_ends_quietly(chain: Dict[str, EnvDB], tmp_path: Path) -> None:
