@@ -180,7 +180,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_repair(args: argparse.Namespace) -> int:
     target = _target(args.target, args.env, "target")
     message = migrate.repair(_open(target, args.env), schema=target.info.database,
-                             version=args.version, resolution=args.resolution)
+                             version=args.version, resolution=args.resolution,
+                             statements_applied=args.statements_applied)
     _emit(args, {"status": "repaired", "message": message}, message)
     return OK
 
@@ -267,6 +268,8 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     common(sub, source=False)
     sub.add_argument("--version", required=True)
     sub.add_argument("--resolution", choices=migrate.RESOLUTIONS)
+    sub.add_argument("--statements-applied", type=int,
+                     help="how many statements took effect (for a resplit row; see validate)")
     sub.set_defaults(handler=cmd_repair)
     sub = commands.add_parser("drift", help="schema differences between upstream and target")
     common(sub)

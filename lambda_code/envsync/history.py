@@ -229,12 +229,16 @@ def interrupted(connection: Any, version: str, *, error_text: str, duration_ms: 
            (error_text, duration_ms, _now(), version, RUNNING), version, "the interruption")
 
 
-def mark_pending(connection: Any, version: str, *, statements_applied: int, note: str) -> None:
-    """`repair`: a human checked the schema; resume at statement `statements_applied + 1`."""
+def mark_pending(connection: Any, version: str, *, statements_applied: int, note: str,
+                 statement_count: Optional[int] = None) -> None:
+    """`repair`: a human checked the schema; resume at statement `statements_applied + 1`
+    (of `statement_count`, when the script now splits into another count)."""
     _write(connection,
            f"UPDATE `{TABLE}` SET state = %s, success = 0, statements_applied = %s, "
-           "error_text = %s, updated_at = %s WHERE version = %s",
-           (PENDING, statements_applied, note, _now(), version), version, "the resume point")
+           "statement_count = COALESCE(%s, statement_count), error_text = %s, updated_at = %s "
+           "WHERE version = %s",
+           (PENDING, statements_applied, statement_count, note, _now(), version), version,
+           "the resume point")
 
 
 def delete(connection: Any, version: str) -> None:

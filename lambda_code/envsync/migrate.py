@@ -23,6 +23,9 @@ Validation rules (any issue refuses the whole apply, nothing runs):
   the statement after `statements_applied` may or may not have taken effect. A human checks and
   runs `repair --resolution applied|not-applied`.
 - failed: a failed script blocks every later version until it is repaired.
+- resplit: an unfinished row whose stored body the splitter now cuts into another number of
+  statements than the run counted: its `statements_applied` may point elsewhere. A human checks
+  and runs `repair --statements-applied N`.
 """
 
 from __future__ import annotations
@@ -141,7 +144,7 @@ class UpstreamHistorySource:
 
 @dataclass(frozen=True)
 class Issue:
-    kind: str  # checksum | missing | drift | out_of_order | in_doubt | failed
+    kind: str  # checksum | missing | drift | out_of_order | in_doubt | failed | resplit
     version: str
     message: str
 
@@ -230,6 +233,17 @@ def validate(rows: List[HistoryRow], view: SourceView, now: Optional[float] = No
                 f"{row.error_text or row.script_name + ' failed'}; later versions wait. Fix the "
                 f"cause, then run `envsync repair --version {row.version}`."
             )))
+        if row.state != SUCCESS and row.statements_applied:
+            resplit = _safe_statements(row)
+            if resplit and len(resplit) != row.statement_count:
+                issues.append(Issue("resplit", row.version, (
+                    f"{row.script_name}: a run recorded statements 1-{row.statements_applied} of "
+                    f"{row.statement_count} as applied, but its stored body now splits into "
+                    f"{len(resplit)} statements (the splitter changed since), so those numbers may "
+                    "no longer point at the same statements. Check which statements took effect "
+                    "(`envsync plan` lists them with their lines), then run `envsync repair "
+                    f"--version {row.version} --statements-applied N`"
+                )))
         if script is not None:
             if not same_script(row, script):
                 resumable = row.state in (PENDING, FAILED) and _prefix_unchanged(row, script)
@@ -584,21 +598,27 @@ RESOLUTIONS = ("applied", "not-applied")
 
 
 def repair(connection: Any, *, schema: str, version: str, resolution: Optional[str] = None,
-           lock_timeout: int = 5) -> str:
+           statements_applied: Optional[int] = None, lock_timeout: int = 5) -> str:
     """Mark a running (in doubt) or failed script resolved after a human checked the schema.
 
     `resolution`: did the statement after `statements_applied` take effect? Required for an
     in-doubt row; for a failed row it defaults to `not-applied` (the statement raised).
+    `statements_applied` instead says outright how many statements (as the script splits now)
+    took effect: for a row whose numbering the splitter changed (validate's `resplit`).
     The next apply resumes at the first statement not applied.
     """
     if resolution is not None and resolution not in RESOLUTIONS:
         raise MigrationError(f"resolution must be one of {RESOLUTIONS}, not {resolution!r}")
+    if resolution is not None and statements_applied is not None:
+        raise MigrationError("give --resolution or --statements-applied, not both")
     # Taking the lock proves no run is executing the script right now.
     with schema_lock(connection, schema, lock_timeout):
         rows = {version_key(r.version): r for r in history.read_rows(connection)}
         row = rows.get(version_key(version))
         if row is None:
             raise MigrationError(f"version {version} is not in {history.TABLE} of {schema}")
+        if statements_applied is not None:
+            return _repair_resume_point(connection, row, statements_applied)
         if row.state not in (RUNNING, FAILED):
             raise MigrationError(f"{row.script_name} is {row.state}: nothing to repair")
         if row.state == RUNNING and resolution is None:
@@ -618,3 +638,21 @@ def repair(connection: Any, *, schema: str, version: str, resolution: Optional[s
         history.mark_pending(connection, row.version, statements_applied=done, note=note)
         return (f"{row.script_name}: resolved; the next apply resumes at statement {done + 1} "
                 f"of {row.statement_count}")
+
+
+def _repair_resume_point(connection: Any, row: HistoryRow, done: int) -> str:
+    if row.state == SUCCESS:
+        raise MigrationError(f"{row.script_name} is {row.state}: nothing to repair")
+    count = len(row.script().statements)
+    if not 0 <= done <= count:
+        raise MigrationError(f"{row.script_name} has {count} statements: --statements-applied must "
+                             f"be between 0 and {count}, not {done}")
+    if done == 0:
+        history.delete(connection, row.version)
+        return (f"{row.script_name}: removed from history (no statement of it took effect); "
+                "the next apply runs the source's script of that version from statement 1, if any")
+    note = (f"repaired: statements 1-{done} of {count} marked applied (was {row.state} after "
+            f"{row.statements_applied} of {row.statement_count})")
+    history.mark_pending(connection, row.version, statements_applied=done, note=note,
+                         statement_count=count)
+    return f"{row.script_name}: resolved; the next apply resumes at statement {done + 1} of {count}"

@@ -206,3 +206,26 @@ def test_lost_history_session_says_what_ran_and_what_to_do(chain: Dict[str, EnvD
     assert "run `envsync status` to see where dev stands" in str(error.value)
     assert [(r.version, r.state, r.statements_applied) for r in rows(dev)] == [
         ("1", "success", 1), ("2", "running", 1)]  # statement 2 is in doubt, as it should be
+
+
+def test_unfinished_row_split_differently_now_is_refused_until_repaired(
+    chain: Dict[str, EnvDB], tmp_path: Path
+) -> None:
+    """A run by an older splitter counted other statements: its resume point may point elsewhere."""
+    dev = chain["dev"]
+    folder = write_scripts(tmp_path / "s", {
+        **TABLE, "V2__x.sql": "INSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);\nSELECT nope;\n"})
+    assert apply_scripts(dev, folder).status == "failed"
+    dev.query(f"UPDATE {history.TABLE} SET statement_count = 2 WHERE version = '2'")  # the old count
+    refused = apply_scripts(dev, folder)
+    assert [i.kind for i in refused.issues] == ["failed", "resplit"]
+    assert "now splits into 3 statements" in refused.issues[1].message
+    connection = dev.connect()
+    with pytest.raises(migrate.MigrationError, match="between 0 and 3"):
+        migrate.repair(connection, schema=dev.database, version="2", statements_applied=4)
+    assert "resumes at statement 3 of 3" in migrate.repair(
+        connection, schema=dev.database, version="2", statements_applied=2)
+    write_scripts(folder, {"V2__x.sql": "INSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);\nSELECT 1;\n"})
+    assert apply_scripts(dev, folder).status == "applied"
+    assert dev.query("SELECT id FROM a ORDER BY id") == [(1,), (2,)]
+    assert [(r.state, r.statements_applied, r.statement_count) for r in rows(dev)][1] == ("success", 3, 3)
