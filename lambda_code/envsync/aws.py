@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from envsync.db import ConnectionInfo
 from envsync.migrate import SourceView
 from envsync.observability import register_secret
-from envsync.scripts import SCRIPT_NAME, load_script, sort_scripts
+from envsync.scripts import is_script_candidate, load_script, sort_scripts
 
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 DEFAULT_REGION = "us-east-1"
@@ -125,10 +125,9 @@ class S3ScriptSource:
         try:
             for obj in self._objects():
                 name = obj["Key"][len(self.prefix):]
-                if "/" in name or not name.endswith(".sql"):
+                if "/" in name or not is_script_candidate(name):
                     continue
-                if not SCRIPT_NAME.match(name):
-                    load_script(name, b"")  # raises the naming error, naming the file
+                load_script(name, b"")  # a near-miss name fails here, before the download
                 body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
                 scripts.append(load_script(name, body, obj["LastModified"].timestamp()))
         except (ClientError, BotoCoreError) as error:

@@ -2,7 +2,8 @@
 
 Targets are connection URLs (`--target mysql://user:pass@host:port/db?tls=true&ca=ca.pem`) or
 env names (`--env staging`) that local mode resolves from the stand-ins (`resolve_local_env`).
-Exit codes: 0 ok / nothing to do, 1 differences or pending work, 2 error.
+Exit codes: 0 ok / nothing to do, 1 differences or pending work, 2 error (with `--json`, the
+error is a JSON object on stdout), 141 when the reader of the output left (`envsync ... | head`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from envsync import migrate
 from envsync.db import ConnectionConfigError, ConnectionInfo, UrlTarget, connect, parse_url
+from envsync.scripts import ScriptError
 
 OK, DIFFERENCES, ERROR = 0, 1, 2
+BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
 CHAIN = {"staging": "dev", "prod": "staging"}  # downstream -> upstream
 
 
@@ -61,6 +64,16 @@ def _target(url: Optional[str], env: Optional[str], what: str) -> UrlTarget:
                    else "give the target as --target URL or --env NAME")
 
 
+def side_names(left: UrlTarget, left_env: Optional[str], right: UrlTarget,
+               right_env: Optional[str]) -> Tuple[str, str]:
+    """How reports name two sides: the env, else the URL's database; where those agree,
+    host:port/database, so `only in X` always says which side."""
+    names = (left_env or left.info.database, right_env or right.info.database)
+    if names[0] == names[1]:
+        names = (f"{left.info.address}/{left.info.database}", f"{right.info.address}/{right.info.database}")
+    return names
+
+
 def _open(target: UrlTarget, env_name: Optional[str] = None) -> Any:
     return connect(target.info, target.password, ca_bundle=target.ca_bundle, env_name=env_name)
 
@@ -72,7 +85,7 @@ def _source(args: argparse.Namespace) -> Any:
     if args.upstream or upstream_env:
         upstream = _target(args.upstream, upstream_env, "upstream")
         return migrate.UpstreamHistorySource(_open(upstream, upstream_env),
-                                             upstream_env or upstream.info.host)
+                                             upstream_env or upstream.info.database)
     raise CliError("give the scripts as --scripts DIR, or the upstream as --upstream URL "
                    "or --upstream-env NAME")
 
@@ -119,7 +132,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     target = _target(args.target, args.env, "target")
     connection = _open(target, args.env)
     result = migrate.apply(connection, _source(args), schema=target.info.database,
-                           lock_timeout=args.lock_timeout)
+                           script_connection=_open(target, args.env),
+                           env_name=args.env or target.info.database, lock_timeout=args.lock_timeout)
     lines = [f"applied {a['script_name']} in {a['duration_ms']} ms" for a in result.applied]
     lines.append(f"status: {result.status}")
     if result.error and result.status == "failed":
@@ -166,7 +180,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_repair(args: argparse.Namespace) -> int:
     target = _target(args.target, args.env, "target")
     message = migrate.repair(_open(target, args.env), schema=target.info.database,
-                             version=args.version, resolution=args.resolution)
+                             version=args.version, resolution=args.resolution,
+                             statements_applied=args.statements_applied)
     _emit(args, {"status": "repaired", "message": message}, message)
     return OK
 
@@ -179,8 +194,10 @@ def cmd_drift(args: argparse.Namespace) -> int:
     other = _target(args.upstream, other_env, "upstream")
     left = introspect.load_schema(_open(other, other_env), other.info.database)
     right = introspect.load_schema(_open(target, args.env), target.info.database)
-    report = schemadiff.diff(left, right)
-    _emit(args, report.to_dict(), "\n".join(report.lines()) or "no drift")
+    left_name, right_name = side_names(other, other_env, target, args.env)
+    report = schemadiff.diff(left, right, left_name=left_name, right_name=right_name)
+    text = "\n".join(report.lines()) or f"no drift between {left_name} and {right_name}"
+    _emit(args, report.to_dict(), "\n".join([text, *report.not_compared_lines()]))
     return DIFFERENCES if report.count else OK
 
 
@@ -209,8 +226,21 @@ def cmd_refdata(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="envsync", description=__doc__.splitlines()[0])
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as JSON on stdout when the command line asked for --json."""
+
+    json_errors = False  # set by main() from the raw arguments: argparse fails before it parses
+
+    def error(self, message: str) -> NoReturn:
+        if self.json_errors:
+            print(json.dumps({"status": "error", "error": f"{self.prog}: {message}"}, indent=2))
+            sys.exit(ERROR)
+        super().error(message)
+
+
+def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
+    _Parser.json_errors = json_errors
+    parser = _Parser(prog="envsync", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -238,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(sub, source=False)
     sub.add_argument("--version", required=True)
     sub.add_argument("--resolution", choices=migrate.RESOLUTIONS)
+    sub.add_argument("--statements-applied", type=int,
+                     help="how many statements took effect (for a resplit row; see validate)")
     sub.set_defaults(handler=cmd_repair)
     sub = commands.add_parser("drift", help="schema differences between upstream and target")
     common(sub)
@@ -250,16 +282,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_text(error: BaseException) -> str:
+    """One line an operator can act on: what, where, and for a lost session what to run next."""
+    if isinstance(error, (CliError, ConnectionConfigError, migrate.MigrationError, ScriptError)):
+        return str(error)
+    if migrate.is_lost_connection(error):
+        code, message = migrate._server_error(error)
+        return (f"lost the connection to the database ([{code}] {message}); nothing more was done. "
+                "Run `envsync status` to see where the env stands")
+    return f"{type(error).__name__}: {error}"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(json_errors="--json" in arguments)
+    args = parser.parse_args(arguments)
     try:
         return int(args.handler(args))
-    except (CliError, ConnectionConfigError, migrate.MigrationError) as error:
-        print(f"envsync: {error}", file=sys.stderr)
-        return ERROR
+    except BrokenPipeError:
+        # `envsync ... | head`: the reader has gone. Stop quietly, as cat would; point stdout at
+        # /dev/null so the interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
     except Exception as error:  # one line, no traceback: these reach operators at 3 a.m.
-        print(f"envsync: {type(error).__name__}: {error}", file=sys.stderr)
+        text = error_text(error)
+        if getattr(args, "json", False):
+            print(json.dumps({"status": "error", "error": text}, indent=2))
+        else:
+            print(f"envsync: {text}", file=sys.stderr)
         return ERROR
 
 

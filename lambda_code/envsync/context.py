@@ -154,6 +154,11 @@ class EnvContext:
             info, aws.client("secretsmanager", self.session), self.config.env)
         return connection
 
+    def target_connections(self, count: int) -> List[Any]:
+        """`count` sessions of this env's writer; the parameter and secret are read once."""
+        info, password = self.target_info_and_password()
+        return [self._connect(info, password, self.config.env) for _ in range(count)]
+
     def upstream_session(self) -> Any:
         if self._upstream_session is None:
             self.config.require("upstream_env")

@@ -26,8 +26,9 @@ SAFETY_MARGIN_SECONDS = 30.0
 # server does not show triggers (need TRIGGER, a write privilege) or routines (need mysql.proc /
 # SHOW_ROUTINE) to. Those kinds are left out of the Lambda's drift comparison rather than
 # reported as false drift; they only arrive through migrations, whose checksums the promotion
-# gate compares. `envsync drift` with full-privilege users compares them too.
-READER_INVISIBLE_KINDS = ("trigger", "procedure", "function")
+# gate compares. `envsync drift` with full-privilege users compares them too. Events, likewise,
+# are shown only to users with the EVENT privilege.
+READER_INVISIBLE_KINDS = ("trigger", "procedure", "function", "event")
 DEFAULT_BUDGET_SECONDS = 270.0  # when called without a Lambda context (local mode)
 
 
@@ -96,10 +97,12 @@ def _migration_status(result: migrate.MigrationResult) -> str:
 
 
 def _migrate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
-    connection = ctx.target_connection()
+    # Two sessions: the history and the lock must not depend on what a script does to its own.
+    connection, script_connection = ctx.target_connections(2)
     source = ctx.script_source()
     result = migrate.apply(
         connection, source, schema=ctx.target_info.database if ctx.target_info else "",
+        script_connection=script_connection, env_name=ctx.config.env,
         lock_timeout=int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT)), deadline=deadline,
         log=lambda message, **fields: log_action(message, **fields),
     )
@@ -135,6 +138,8 @@ def _drift(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str,
     emit_metrics(ctx.config.env, SchemaDriftCount=report.count)
     for line in report.lines():
         log_action("schema drift", difference=line)
+    for line in report.not_compared_lines():
+        log_action("schema drift not compared", item=line)
     return {"status": "done", "drift_count": report.count, "report": report.to_dict(),
             "not_compared": list(READER_INVISIBLE_KINDS)}
 

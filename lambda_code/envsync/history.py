@@ -18,18 +18,26 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from envsync.scripts import Script, load_script, version_key
+from envsync.scripts import (
+    HISTORY_TABLE,
+    MAX_DESCRIPTION,
+    MAX_SCRIPT_NAME,
+    MAX_VERSION,
+    Script,
+    load_script,
+    version_key,
+)
 
-TABLE = "envsync_schema_history"
+TABLE = HISTORY_TABLE
 RUNNING, FAILED, PENDING, SUCCESS = "running", "failed", "pending", "success"
 
 # Portable across MySQL 5.7, 8.0 and MariaDB 10.11.
 CREATE_TABLE = f"""
 CREATE TABLE IF NOT EXISTS `{TABLE}` (
   installed_rank INT NOT NULL AUTO_INCREMENT,
-  version VARCHAR(64) NOT NULL,
-  description VARCHAR(200) NOT NULL,
-  script_name VARCHAR(255) NOT NULL,
+  version VARCHAR({MAX_VERSION}) NOT NULL,
+  description VARCHAR({MAX_DESCRIPTION}) NOT NULL,
+  script_name VARCHAR({MAX_SCRIPT_NAME}) NOT NULL,
   checksum CHAR(64) NOT NULL,
   statement_count INT NOT NULL,
   statements_applied INT NOT NULL DEFAULT 0,
@@ -151,68 +159,89 @@ def read_rows(connection: Any) -> List[HistoryRow]:
     return sorted(rows, key=lambda row: version_key(row.version))
 
 
+class HistoryWriteError(RuntimeError):
+    """A history write that changed no row: the run cannot prove what it recorded."""
+
+
+def _write(connection: Any, sql: str, args: tuple, version: str, what: str) -> None:
+    """One history write that must change exactly one row (`updated_at` changes every time,
+    so a matched row is also a changed row)."""
+    with connection.cursor() as cursor:
+        changed = cursor.execute(sql, args)
+    if changed != 1:
+        raise HistoryWriteError(
+            f"{TABLE}: recording {what} of version {version} changed {changed} rows, not 1; the "
+            "history no longer says where this env stands. Run `envsync status` and check by hand"
+        )
+
+
 def start(connection: Any, script: Script, *, applied_by: str, source_env: str,
           existing: Optional[HistoryRow]) -> None:
-    """Mark `script` running (a new row, or a repaired row resuming where it stopped)."""
+    """Mark `script` running (a new row, or a repaired row resuming where it stopped). A row
+    stored under another spelling of the version (`1.0` by an older release) takes the
+    canonical one, so every later write finds it under `script.version`."""
     now = _now()
     values = (script.description, script.name, script.checksum, len(script.statements),
               applied_by, source_env, _from_epoch(script.uploaded_at), script.body, now)
-    with connection.cursor() as cursor:
-        if existing is None:
-            cursor.execute(
-                f"INSERT INTO `{TABLE}` (description, script_name, checksum, statement_count, "
-                "applied_by, source_env, source_uploaded_at, script_body, updated_at, version, "
-                "statements_applied, state, success) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, 0)",
-                (*values, script.version, RUNNING),
-            )
-        else:
-            cursor.execute(
-                f"UPDATE `{TABLE}` SET description = %s, script_name = %s, checksum = %s, "
-                "statement_count = %s, applied_by = %s, source_env = %s, source_uploaded_at = %s, "
-                "script_body = %s, updated_at = %s, state = %s, error_text = NULL "
-                "WHERE version = %s",
-                (*values, RUNNING, existing.version),
-            )
+    if existing is None:
+        _write(connection,
+               f"INSERT INTO `{TABLE}` (description, script_name, checksum, statement_count, "
+               "applied_by, source_env, source_uploaded_at, script_body, updated_at, version, "
+               "statements_applied, state, success) "
+               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, 0)",
+               (*values, script.version, RUNNING), script.version, "the start")
+    else:
+        _write(connection,
+               f"UPDATE `{TABLE}` SET description = %s, script_name = %s, checksum = %s, "
+               "statement_count = %s, applied_by = %s, source_env = %s, source_uploaded_at = %s, "
+               "script_body = %s, updated_at = %s, state = %s, error_text = NULL, version = %s "
+               "WHERE version = %s",
+               (*values, RUNNING, script.version, existing.version), script.version, "the start")
 
 
 def record_progress(connection: Any, version: str, statements_applied: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE `{TABLE}` SET statements_applied = %s, updated_at = %s WHERE version = %s",
-            (statements_applied, _now(), version),
-        )
+    _write(connection,
+           f"UPDATE `{TABLE}` SET statements_applied = %s, updated_at = %s WHERE version = %s",
+           (statements_applied, _now(), version), version, f"statement {statements_applied}")
 
 
 def finish(connection: Any, version: str, *, duration_ms: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE `{TABLE}` SET state = %s, success = 1, applied_at = %s, duration_ms = %s, "
-            "updated_at = %s, error_text = NULL WHERE version = %s",
-            (SUCCESS, _now(), duration_ms, _now(), version),
-        )
+    _write(connection,
+           f"UPDATE `{TABLE}` SET state = %s, success = 1, applied_at = %s, duration_ms = %s, "
+           "updated_at = %s, error_text = NULL WHERE version = %s",
+           (SUCCESS, _now(), duration_ms, _now(), version), version, "success")
 
 
-def fail(connection: Any, version: str, *, error_text: str, duration_ms: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE `{TABLE}` SET state = %s, success = 0, error_text = %s, duration_ms = %s, "
-            "updated_at = %s WHERE version = %s",
-            (FAILED, error_text, duration_ms, _now(), version),
-        )
+def fail(connection: Any, version: str, *, error_text: str, duration_ms: int,
+         statements_applied: int) -> None:
+    """Statement `statements_applied + 1` raised, or its work was rolled back."""
+    _write(connection,
+           f"UPDATE `{TABLE}` SET state = %s, success = 0, error_text = %s, duration_ms = %s, "
+           "statements_applied = %s, updated_at = %s WHERE version = %s",
+           (FAILED, error_text, duration_ms, statements_applied, _now(), version), version, "the failure")
 
 
-def mark_pending(connection: Any, version: str, *, statements_applied: int, note: str) -> None:
-    """`repair`: a human checked the schema; resume at statement `statements_applied + 1`."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE `{TABLE}` SET state = %s, success = 0, statements_applied = %s, "
-            "error_text = %s, updated_at = %s WHERE version = %s",
-            (PENDING, statements_applied, note, _now(), version),
-        )
+def interrupted(connection: Any, version: str, *, error_text: str, duration_ms: int) -> None:
+    """The script's session died mid-statement: the row stays `running` (in doubt), with why."""
+    _write(connection,
+           f"UPDATE `{TABLE}` SET error_text = %s, duration_ms = %s, updated_at = %s "
+           "WHERE version = %s AND state = %s",
+           (error_text, duration_ms, _now(), version, RUNNING), version, "the interruption")
+
+
+def mark_pending(connection: Any, version: str, *, statements_applied: int, note: str,
+                 statement_count: Optional[int] = None) -> None:
+    """`repair`: a human checked the schema; resume at statement `statements_applied + 1`
+    (of `statement_count`, when the script now splits into another count)."""
+    _write(connection,
+           f"UPDATE `{TABLE}` SET state = %s, success = 0, statements_applied = %s, "
+           "statement_count = COALESCE(%s, statement_count), error_text = %s, updated_at = %s "
+           "WHERE version = %s",
+           (PENDING, statements_applied, statement_count, note, _now(), version), version,
+           "the resume point")
 
 
 def delete(connection: Any, version: str) -> None:
     """`repair` of an attempt that applied nothing: the version is free again."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM `{TABLE}` WHERE version = %s AND state <> %s", (version, SUCCESS))
+    _write(connection, f"DELETE FROM `{TABLE}` WHERE version = %s AND state <> %s",
+           (version, SUCCESS), version, "the removal")

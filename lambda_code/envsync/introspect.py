@@ -1,16 +1,23 @@
 """Read one schema's structure from ``information_schema`` into a normalised, comparable model.
 
 ``load_schema(conn, schema)`` runs one query per object kind for the whole schema (tables,
-columns, index columns, foreign-key rules, foreign-key columns, views, triggers, routines,
-routine parameters: nine queries plus ``SELECT VERSION()``), never one per table, so a schema of
-hundreds of tables loads in a fraction of a second.
+columns, index columns, CHECK constraints, partitions, foreign-key rules, foreign-key columns,
+views, triggers, routines, routine parameters, events: twelve queries plus ``SELECT
+VERSION()``), never one per table, so a schema of hundreds of tables loads in a fraction of a
+second. What each server can show is asked of its ``Flavour`` (``envsync.flavour``).
 
 The model (``SchemaModel``) is built from frozen dataclasses holding tuples, sorted by name, so
 two models compare with ``==``, and ``to_dict()``/``from_dict()`` round-trip through JSON.
-What the model deliberately leaves out: AUTO_INCREMENT counters, row counts, sizes, create/update
-times, definers, table/column comments, row formats, partitioning, CHECK constraints (no
-``information_schema.CHECK_CONSTRAINTS`` on MySQL 5.7), MySQL 8 functional index expressions
-(no ``STATISTICS.EXPRESSION`` on MariaDB/5.7), events.
+Compared, besides names, types, defaults, keys and bodies: table, column and index comments,
+table options (CREATE_OPTIONS: row_format, stats_*, key_block_size...), table type (MariaDB
+system versioning, sequences), partitioning, CHECK constraints (MariaDB, MySQL 8.0.16+), ignored
+(MariaDB) / invisible (MySQL 8) indexes, view ALGORITHM (MariaDB), events.
+Sequence options are read with one query per sequence (MariaDB has no information_schema table
+for them before 11.5). Listed per object in ``SchemaModel.not_compared`` (the report's "not
+compared"), never treated as equal: event STARTS/ENDS, view ALGORITHM where the server does not show it
+(MySQL), functional key parts where it does not show their expression.
+Left out by design (per-environment, not structure): AUTO_INCREMENT counters, row counts, sizes,
+create/update times, definers, sql_mode.
 
 Normalisations, so that the same schema on MariaDB 10.11, MySQL 5.7 (Aurora 2) and MySQL 8.0
 (Aurora 3), and under two different schema names, compares equal:
@@ -55,12 +62,16 @@ engine).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from envsync.flavour import MARIADB, Flavour
+
 __all__ = [
+    "Check",
     "Column",
+    "Event",
     "ForeignKey",
     "Index",
     "IndexPart",
@@ -92,16 +103,18 @@ class Column:
     charset: Optional[str]
     collation: Optional[str]
     generation: Optional[str] = None
+    comment: str = ""
 
 
 @dataclass(frozen=True)
 class IndexPart:
-    column: Optional[str]  # None for a MySQL 8 functional key part (expression not read)
+    column: Optional[str]  # None for a MySQL 8 functional key part
     sub_part: Optional[int] = None  # prefix length
     descending: bool = False
+    expression: Optional[str] = None  # a functional key part's expression, normalised
 
     def render(self) -> str:
-        text = self.column if self.column is not None else "<expression>"
+        text = self.column if self.column is not None else f"({self.expression or '<expression>'})"
         if self.sub_part is not None:
             text += f"({self.sub_part})"
         return text + (" DESC" if self.descending else "")
@@ -113,6 +126,8 @@ class Index:
     unique: bool
     type: str
     columns: Tuple[IndexPart, ...]  # in key order
+    comment: str = ""
+    ignored: bool = False  # MariaDB IGNORED, MySQL 8 INVISIBLE: kept but unused by the optimiser
 
     def render_columns(self) -> str:
         return "(" + ", ".join(part.render() for part in self.columns) + ")"
@@ -136,6 +151,12 @@ class ForeignKey:
 
 
 @dataclass(frozen=True)
+class Check:
+    name: str
+    clause: str  # normalised like a default expression
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
     engine: Optional[str]
@@ -144,6 +165,12 @@ class Table:
     columns: Tuple[Column, ...]  # in ordinal order
     indexes: Tuple[Index, ...]  # by name
     foreign_keys: Tuple[ForeignKey, ...]  # by name
+    comment: str = ""
+    options: str = ""  # CREATE_OPTIONS (row_format, stats_*, key_block_size...), sorted
+    table_type: str = "BASE TABLE"  # MariaDB: SYSTEM VERSIONED, SEQUENCE
+    partitioning: Optional[str] = None  # method, expression and partitions, one text
+    checks: Tuple[Check, ...] = ()  # by name
+    sequence: Optional[str] = None  # a MariaDB sequence's options (not its current value)
 
 
 @dataclass(frozen=True)
@@ -152,6 +179,7 @@ class View:
     definition: Optional[str]
     check_option: str
     security_type: str
+    algorithm: Optional[str] = None  # None where the server does not say (MySQL)
 
 
 @dataclass(frozen=True)
@@ -181,6 +209,17 @@ class Routine:
     data_access: str
     security_type: str
     body: Optional[str]
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    schedule: str  # `EVERY 1 DAY` or `AT 2030-01-01 00:00:00`
+    status: str
+    on_completion: str
+    comment: str
+    body: Optional[str]
 
 
 def _to_plain(value: Any) -> Any:
@@ -201,7 +240,7 @@ def _from_plain(cls: type, data: Dict[str, Any]) -> Any:
         if item_class is not None:
             values[f.name] = tuple(_from_plain(item_class, item) for item in raw)
         elif isinstance(raw, list):
-            values[f.name] = tuple(raw)
+            values[f.name] = tuple(tuple(item) if isinstance(item, list) else item for item in raw)
         else:
             values[f.name] = raw
     return cls(**values)
@@ -217,6 +256,10 @@ class SchemaModel:
     routines: Tuple[Routine, ...]
     schema: str = field(default="", compare=False)
     server: str = field(default="", compare=False)
+    events: Tuple[Event, ...] = ()
+    # (kind, object, what): properties present on this server that the model cannot hold, so
+    # a report lists them instead of treating them as equal.
+    not_compared: Tuple[Tuple[str, str, str], ...] = field(default=(), compare=False)
 
     def table(self, name: str) -> Optional[Table]:
         for table in self.tables:
@@ -239,6 +282,8 @@ _ITEM_CLASSES: Dict[Tuple[type, str], type] = {
     (SchemaModel, "views"): View,
     (SchemaModel, "triggers"): Trigger,
     (SchemaModel, "routines"): Routine,
+    (SchemaModel, "events"): Event,
+    (Table, "checks"): Check,
     (Table, "columns"): Column,
     (Table, "indexes"): Index,
     (Table, "foreign_keys"): ForeignKey,
@@ -313,6 +358,20 @@ def _tokens(text: str) -> Iterator[Tuple[str, str]]:
         yield kind, match.group()
 
 
+# Reserved words and the words of compound statements: their case never matters, so bodies
+# written `update orders set` and `UPDATE orders SET` are the same routine. Names (tables,
+# columns, variables) keep their case: table names are case-sensitive on Linux.
+_KEYWORDS = frozenset("""
+ADD ALL ALTER AND AS ASC BEFORE BEGIN BETWEEN BOTH BY CALL CASE CAST CLOSE COLLATE COMMIT
+CONDITION CONTINUE CONVERT CREATE CROSS CURSOR DECLARE DEFAULT DELETE DESC DISTINCT DIV DO
+DROP EACH ELSE ELSEIF END ESCAPE EXISTS EXIT FALSE FETCH FOR FOREIGN FOUND FROM GROUP HANDLER
+HAVING IF IGNORE IN INNER INSERT INTERVAL INTO IS ITERATE JOIN KEY LEADING LEAVE LEFT LIKE LIMIT
+LOOP MOD NOT NULL OF ON OPEN OR ORDER OUT OUTER PRIMARY REFERENCES REGEXP RELEASE REPEAT REPLACE
+RESIGNAL RETURN RIGHT ROLLBACK ROW SELECT SET SIGNAL SQLEXCEPTION SQLSTATE SQLWARNING
+START STRAIGHT_JOIN TABLE THEN TO TRAILING TRANSACTION TRUE UNION UNIQUE UNTIL UPDATE USING
+VALUE VALUES WHEN WHERE WHILE WITH XOR
+""".split())
+
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_$]*[A-Za-z_$][A-Za-z0-9_$]*$")
 
 
@@ -325,8 +384,8 @@ def normalise_body(text: Optional[str], schema: str = "") -> Optional[str]:
 
     Drops comments, keeps whitespace only between two words (so ``on(x)`` == ``on (x)``),
     removes qualifiers naming ``schema`` (quoted or bare), drops backquotes around names that
-    need none (`` `orders` `` == ``orders``) and leaves string literals and the case of
-    everything else as they are.
+    need none (`` `orders` `` == ``orders``), upper-cases keywords (``_KEYWORDS``) and leaves
+    string literals and the case of everything else as they are.
     """
     if text is None:
         return None
@@ -350,6 +409,8 @@ def normalise_body(text: Optional[str], schema: str = "") -> Optional[str]:
                 continue
         if kind == "ident" and _PLAIN_NAME.match(_unquote_identifier(tok)):
             tok = _unquote_identifier(tok)  # `orders` and orders are the same name
+        if kind == "word" and tok.upper() in _KEYWORDS:
+            tok = tok.upper()
         is_word = kind in ("word", "ident", "string")
         if pending_space and previous_word and is_word:
             out.append(" ")
@@ -509,23 +570,57 @@ def _rows(conn: Any, sql: str, args: Sequence[Any]) -> List[Tuple[Any, ...]]:
 
 
 _TABLES_SQL = """
-SELECT TABLE_NAME, ENGINE, TABLE_COLLATION
+SELECT TABLE_NAME, ENGINE, TABLE_COLLATION, TABLE_TYPE, TABLE_COMMENT, CREATE_OPTIONS
 FROM information_schema.TABLES
 WHERE TABLE_SCHEMA = %s AND TABLE_TYPE NOT IN ('VIEW', 'TEMPORARY')
 """
 
 _COLUMNS_SQL = """
 SELECT TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE,
-       COLUMN_DEFAULT, EXTRA, CHARACTER_SET_NAME, COLLATION_NAME, GENERATION_EXPRESSION
+       COLUMN_DEFAULT, EXTRA, CHARACTER_SET_NAME, COLLATION_NAME, GENERATION_EXPRESSION,
+       COLUMN_COMMENT
 FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = %s
 """
 
 _INDEXES_SQL = """
 SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART, COLLATION,
-       INDEX_TYPE
+       INDEX_TYPE, INDEX_COMMENT, {ignored}, {expression}
 FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = %s
+"""
+
+# MariaDB's CHECK_CONSTRAINTS names the table (column-level checks are named after their
+# column, so names repeat across tables); MySQL 8's does not, its names are unique per schema.
+_CHECKS_SQL = {
+    "mariadb": """
+SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE, 'YES'
+FROM information_schema.CHECK_CONSTRAINTS
+WHERE CONSTRAINT_SCHEMA = %s
+""",
+    "mysql": """
+SELECT tc.TABLE_NAME, cc.CONSTRAINT_NAME, cc.CHECK_CLAUSE, tc.ENFORCED
+FROM information_schema.CHECK_CONSTRAINTS cc
+JOIN information_schema.TABLE_CONSTRAINTS tc
+  ON tc.CONSTRAINT_SCHEMA = cc.CONSTRAINT_SCHEMA AND tc.CONSTRAINT_NAME = cc.CONSTRAINT_NAME
+ AND tc.CONSTRAINT_TYPE = 'CHECK'
+WHERE cc.CONSTRAINT_SCHEMA = %s
+""",
+}
+
+_PARTITIONS_SQL = """
+SELECT TABLE_NAME, PARTITION_NAME, SUBPARTITION_NAME, PARTITION_METHOD, SUBPARTITION_METHOD,
+       PARTITION_EXPRESSION, SUBPARTITION_EXPRESSION, PARTITION_DESCRIPTION, PARTITION_COMMENT
+FROM information_schema.PARTITIONS
+WHERE TABLE_SCHEMA = %s AND PARTITION_NAME IS NOT NULL
+ORDER BY TABLE_NAME, PARTITION_ORDINAL_POSITION, SUBPARTITION_ORDINAL_POSITION
+"""
+
+_EVENTS_SQL = """
+SELECT EVENT_NAME, EVENT_TYPE, EXECUTE_AT, INTERVAL_VALUE, INTERVAL_FIELD, STATUS, ON_COMPLETION,
+       EVENT_COMMENT, EVENT_DEFINITION
+FROM information_schema.EVENTS
+WHERE EVENT_SCHEMA = %s
 """
 
 _FK_RULES_SQL = """
@@ -542,7 +637,7 @@ WHERE TABLE_SCHEMA = %s AND REFERENCED_TABLE_NAME IS NOT NULL
 """
 
 _VIEWS_SQL = """
-SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, SECURITY_TYPE
+SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, SECURITY_TYPE, {algorithm}
 FROM information_schema.VIEWS
 WHERE TABLE_SCHEMA = %s
 """
@@ -556,7 +651,7 @@ WHERE TRIGGER_SCHEMA = %s
 
 _ROUTINES_SQL = """
 SELECT ROUTINE_NAME, ROUTINE_TYPE, DTD_IDENTIFIER, IS_DETERMINISTIC, SQL_DATA_ACCESS,
-       SECURITY_TYPE, ROUTINE_DEFINITION
+       SECURITY_TYPE, ROUTINE_DEFINITION, ROUTINE_COMMENT
 FROM information_schema.ROUTINES
 WHERE ROUTINE_SCHEMA = %s
 """
@@ -582,46 +677,66 @@ def load_schema(conn: Any, schema: str) -> SchemaModel:
     can see them (e.g. the environment's own writer, publishing ``to_dict()`` for others).
     """
     version = str(_rows(conn, "SELECT VERSION()", ())[0][0])
-    mariadb = "mariadb" in version.lower()
+    flavour = Flavour.from_version(version)
+    quoted_defaults = flavour.quotes_literal_defaults
+    not_compared: List[Tuple[str, str, str]] = []
 
     table_rows = _rows(conn, _TABLES_SQL, (schema,))
     table_names = {row[0] for row in table_rows}
 
     columns: Dict[str, List[Tuple[int, Column]]] = {}
     for (table, name, position, column_type, data_type, nullable, default, extra, charset,
-         collation, generation) in _rows(conn, _COLUMNS_SQL, (schema,)):
+         collation, generation, comment) in _rows(conn, _COLUMNS_SQL, (schema,)):
         if table not in table_names:
             continue  # a view's columns
         columns.setdefault(table, []).append((int(position), Column(
             name=name,
             type=normalise_column_type(column_type),
             nullable=str(nullable).upper() == "YES",
-            default=normalise_default(default, extra, data_type, mariadb),
+            default=normalise_default(default, extra, data_type, quoted_defaults),
             extra=normalise_extra(extra),
             charset=normalise_charset(charset),
             collation=normalise_collation(collation),
             generation=normalise_expression(generation) if generation else None,
+            comment=comment or "",
         )))
 
     index_parts: Dict[Tuple[str, str], List[Tuple[int, IndexPart]]] = {}
-    index_info: Dict[Tuple[str, str], Tuple[bool, str]] = {}
-    for (table, name, non_unique, seq, column, sub_part, collation, index_type) in _rows(
-        conn, _INDEXES_SQL, (schema,)
-    ):
+    index_info: Dict[Tuple[str, str], Tuple[bool, str, str, bool]] = {}
+    ignored_column = ("IGNORED = 'YES'" if flavour.ignored_indexes
+                      else "IS_VISIBLE = 'NO'" if flavour.invisible_indexes else "0")
+    expression_column = "EXPRESSION" if flavour.index_expressions else "NULL"
+    for (table, name, non_unique, seq, column, sub_part, collation, index_type, comment,
+         ignored, expression) in _rows(
+            conn, _INDEXES_SQL.format(ignored=ignored_column, expression=expression_column), (schema,)):
         key = (table, name)
-        index_info[key] = (int(non_unique) == 0, str(index_type or "").upper())
+        index_info[key] = (int(non_unique) == 0, str(index_type or "").upper(), comment or "",
+                           bool(int(ignored or 0)))
+        if column is None and expression is None:
+            not_compared.append(("index", f"{table}.{name}", f"key part expressions (not shown by {flavour})"))
         index_parts.setdefault(key, []).append((int(seq), IndexPart(
             column=column,
             sub_part=int(sub_part) if sub_part is not None else None,
             descending=(collation or "").upper() == "D",
+            expression=normalise_expression(expression) if expression else None,
         )))
     indexes: Dict[str, List[Index]] = {}
     for (table, name), parts in index_parts.items():
-        unique, index_type = index_info[(table, name)]
+        unique, index_type, comment, ignored = index_info[(table, name)]
         indexes.setdefault(table, []).append(Index(
             name=name, unique=unique, type=index_type,
             columns=tuple(part for _, part in sorted(parts, key=lambda item: item[0])),
+            comment=comment, ignored=ignored,
         ))
+
+    checks: Dict[str, List[Check]] = {}
+    if flavour.check_constraints:
+        sql = _CHECKS_SQL["mariadb" if flavour.vendor == MARIADB else "mysql"]
+        for table, name, clause, enforced in _rows(conn, sql, (schema,)):
+            # MySQL's NOT ENFORCED (https://dev.mysql.com/doc/refman/8.0/en/create-table-check-constraints.html)
+            text = (normalise_expression(clause) or "") + ("" if enforced == "YES" else " NOT ENFORCED")
+            checks.setdefault(table, []).append(Check(name=name, clause=text))
+    partitioning = _partitioning(_rows(conn, _PARTITIONS_SQL, (schema,)))
 
     fk_rules = {
         (table, name): (_fk_rule(update_rule), _fk_rule(delete_rule))
@@ -658,8 +773,21 @@ def load_schema(conn: Any, schema: str) -> SchemaModel:
             columns=tuple(col for _, col in sorted(columns.get(name, []), key=lambda item: item[0])),
             indexes=tuple(sorted(indexes.get(name, []), key=lambda index: index.name)),
             foreign_keys=tuple(sorted(foreign_keys.get(name, []), key=lambda fk: fk.name)),
+            comment=comment or "",
+            options=normalise_create_options(create_options),
+            table_type=str(table_type).upper(),
+            partitioning=partitioning.get(name),
+            checks=tuple(sorted(checks.get(name, []), key=lambda check: check.name)),
         )
-        for name, engine, collation in sorted(table_rows, key=lambda row: row[0])
+        for name, engine, collation, table_type, comment, create_options in sorted(
+            table_rows, key=lambda row: row[0])
+    )
+    # information_schema has no sequence options before MariaDB 11.5: one query per sequence
+    # (they are few), reading the options and not the sequence's current value.
+    tables = tuple(
+        replace(table, sequence=_sequence_options(conn, table.name)) if table.table_type == "SEQUENCE"
+        else table
+        for table in tables
     )
 
     views = tuple(sorted(
@@ -669,8 +797,11 @@ def load_schema(conn: Any, schema: str) -> SchemaModel:
                 definition=normalise_body(definition, schema),
                 check_option=str(check_option or "NONE").upper(),
                 security_type=str(security_type or "").upper(),
+                algorithm=str(algorithm).upper() if algorithm else None,
             )
-            for name, definition, check_option, security_type in _rows(conn, _VIEWS_SQL, (schema,))
+            for name, definition, check_option, security_type, algorithm in _rows(
+                conn, _VIEWS_SQL.format(algorithm="ALGORITHM" if flavour.view_algorithm else "NULL"),
+                (schema,))
         ),
         key=lambda view: view.name,
     ))
@@ -708,15 +839,72 @@ def load_schema(conn: Any, schema: str) -> SchemaModel:
                 data_access=str(data_access or "").upper(),
                 security_type=str(security_type or "").upper(),
                 body=normalise_body(body, schema),
+                comment=comment or "",
             )
-            for name, routine_type, dtd, deterministic, data_access, security_type, body in _rows(
+            for name, routine_type, dtd, deterministic, data_access, security_type, body, comment in _rows(
                 conn, _ROUTINES_SQL, (schema,)
             )
         ),
         key=lambda routine: (routine.type, routine.name),
     ))
 
+    if not flavour.view_algorithm:
+        not_compared.extend(("view", view.name, f"ALGORITHM (not shown by {flavour})") for view in views)
+
+    events = tuple(sorted(
+        (
+            Event(
+                name=name,
+                schedule=(f"EVERY {interval_value} {interval_field}" if str(event_type).upper() == "RECURRING"
+                          else f"AT {execute_at}"),
+                status=str(status or "").upper(), on_completion=str(on_completion or "").upper(),
+                comment=comment or "", body=normalise_body(body, schema),
+            )
+            for (name, event_type, execute_at, interval_value, interval_field, status, on_completion,
+                 comment, body) in _rows(conn, _EVENTS_SQL, (schema,))
+        ),
+        key=lambda event: event.name,
+    ))
+    # STARTS defaults to the moment each env created the event: different everywhere by design.
+    not_compared.extend(("event", event.name, "STARTS/ENDS") for event in events)
+
     return SchemaModel(
         tables=tables, views=views, triggers=triggers, routines=routines,
-        schema=schema, server=version,
+        schema=schema, server=version, events=events, not_compared=tuple(sorted(set(not_compared))),
     )
+
+
+def _sequence_options(conn: Any, name: str) -> str:
+    quoted = "`" + name.replace("`", "``") + "`"
+    start, minimum, maximum, increment, cache, cycle = _rows(
+        conn, f"SELECT start_value, minimum_value, maximum_value, increment, cache_size, cycle_option "
+              f"FROM {quoted}", ())[0]
+    return (f"START {start} INCREMENT {increment} MINVALUE {minimum} MAXVALUE {maximum} "
+            f"CACHE {cache} {'CYCLE' if int(cycle) else 'NOCYCLE'}")
+
+
+def normalise_create_options(options: Optional[str]) -> str:
+    """`stats_persistent=1 row_format=COMPACT partitioned` -> `row_format=compact stats_persistent=1`
+    (partitioning is compared on its own)."""
+    words = [word.lower() for word in (options or "").split() if word.lower() != "partitioned"]
+    return " ".join(sorted(words))
+
+
+def _partitioning(rows: Sequence[Tuple[Any, ...]]) -> Dict[str, str]:
+    """One text per partitioned table: method (expression), then each partition and its bound."""
+    methods: Dict[str, str] = {}
+    partitions: Dict[str, List[str]] = {}
+    for (table, name, subname, method, submethod, expression, subexpression, description,
+         comment) in rows:
+        if table not in methods:
+            text = f"{method} ({normalise_expression(expression) or ''})"
+            if submethod:
+                text += f" SUBPARTITION BY {submethod} ({normalise_expression(subexpression) or ''})"
+            methods[table] = text
+        part = name + (f"/{subname}" if subname else "")
+        if description is not None:
+            part += f" {description}"
+        if comment:
+            part += f" COMMENT {comment!r}"
+        partitions.setdefault(table, []).append(part)
+    return {table: f"{methods[table]}: {', '.join(partitions[table])}" for table in methods}

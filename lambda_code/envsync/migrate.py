@@ -23,6 +23,9 @@ Validation rules (any issue refuses the whole apply, nothing runs):
   the statement after `statements_applied` may or may not have taken effect. A human checks and
   runs `repair --resolution applied|not-applied`.
 - failed: a failed script blocks every later version until it is repaired.
+- resplit: an unfinished row whose stored body the splitter now cuts into another number of
+  statements than the run counted: its `statements_applied` may point elsewhere. A human checks
+  and runs `repair --statements-applied N`.
 """
 
 from __future__ import annotations
@@ -33,10 +36,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
+import pymysql
+from pymysql.constants import SERVER_STATUS
+
 from envsync import history
 from envsync.history import FAILED, PENDING, RUNNING, SUCCESS, HistoryRow
 from envsync.lock import schema_lock
-from envsync.scripts import Script, ScriptError, load_script, sort_scripts, version_key
+from envsync.scripts import (
+    Script,
+    ScriptError,
+    Statement,
+    checksum,
+    is_script_candidate,
+    load_script,
+    script_text,
+    sort_scripts,
+    version_key,
+)
 
 DEFAULT_LOCK_TIMEOUT = 30
 DAY = 86400.0
@@ -70,7 +86,8 @@ class SourceView:
 
 
 class DirectorySource:
-    """`V*.sql` files of a directory (CLI, tests). No lifecycle: nothing may disappear."""
+    """`V*.sql` files of a directory (CLI, tests). No lifecycle: nothing may disappear. A
+    near-miss name (`V2__x.SQL`, `v2__x.sql`, `V2_x.sql`) is an error, not a skipped file."""
 
     kind = "scripts"
 
@@ -87,7 +104,7 @@ class DirectorySource:
         scripts = [
             load_script(entry.name, entry.read_bytes(), entry.stat().st_mtime)
             for entry in self.path.iterdir()
-            if entry.is_file() and entry.name.endswith(".sql")
+            if entry.is_file() and is_script_candidate(entry.name)
         ]
         return SourceView(scripts=sort_scripts(scripts))
 
@@ -114,7 +131,7 @@ class UpstreamHistorySource:
                 withheld.append({"version": row.version, "script_name": row.script_name, "reason": reason})
                 continue
             script = row.script()
-            if script.checksum != row.checksum:
+            if checksum(row.script_body) != row.checksum:
                 raise MigrationError(
                     f"{self.env_name} history row {row.script_name}: the stored body does not match "
                     f"its checksum {row.checksum}; the upstream history is corrupt, refusing to promote"
@@ -127,7 +144,7 @@ class UpstreamHistorySource:
 
 @dataclass(frozen=True)
 class Issue:
-    kind: str  # checksum | missing | drift | out_of_order | in_doubt | failed
+    kind: str  # checksum | missing | drift | out_of_order | in_doubt | failed | resplit
     version: str
     message: str
 
@@ -203,23 +220,32 @@ def validate(rows: List[HistoryRow], view: SourceView, now: Optional[float] = No
         if row.state == RUNNING:
             statements = _safe_statements(row)
             label = _statement_label(row.script_name, statements, row.statements_applied + 1)
+            done = (f"statements 1-{row.statements_applied} are applied" if row.statements_applied
+                    else "no statement recorded as applied")
+            said = f" The run said: {row.error_text}" if row.error_text else ""
             issues.append(Issue("in_doubt", row.version, (
-                f"{label} is in doubt: a run stopped while executing it (statements 1-"
-                f"{row.statements_applied} are applied). Check the schema by hand, then run "
-                f"`envsync repair --version {row.version} --resolution applied` if it took effect "
-                "or `--resolution not-applied` if it did not."
-            ) if row.statements_applied else (
-                f"{label} is in doubt: a run stopped while executing it (no statement recorded as "
-                f"applied). Check the schema by hand, then run `envsync repair --version {row.version} "
-                "--resolution applied|not-applied`."
+                f"{label} is in doubt: a run stopped while executing it ({done}). Check the schema "
+                f"by hand, then run `envsync repair --version {row.version} --resolution applied` if "
+                f"it took effect or `--resolution not-applied` if it did not.{said}"
             )))
         elif row.state == FAILED:
             issues.append(Issue("failed", row.version, (
                 f"{row.error_text or row.script_name + ' failed'}; later versions wait. Fix the "
                 f"cause, then run `envsync repair --version {row.version}`."
             )))
+        if row.state != SUCCESS and row.statements_applied:
+            resplit = _safe_statements(row)
+            if resplit and len(resplit) != row.statement_count:
+                issues.append(Issue("resplit", row.version, (
+                    f"{row.script_name}: a run recorded statements 1-{row.statements_applied} of "
+                    f"{row.statement_count} as applied, but its stored body now splits into "
+                    f"{len(resplit)} statements (the splitter changed since), so those numbers may "
+                    "no longer point at the same statements. Check which statements took effect "
+                    "(`envsync plan` lists them with their lines), then run `envsync repair "
+                    f"--version {row.version} --statements-applied N`"
+                )))
         if script is not None:
-            if script.checksum != row.checksum:
+            if not same_script(row, script):
                 resumable = row.state in (PENDING, FAILED) and _prefix_unchanged(row, script)
                 if not resumable:
                     issues.append(Issue("checksum", row.version, (
@@ -253,6 +279,20 @@ def validate(rows: List[HistoryRow], view: SourceView, now: Optional[float] = No
                 f"{'.'.join(map(str, latest))}: give it a higher version"
             )))
     return issues
+
+
+def same_script(row: HistoryRow, script: Script) -> bool:
+    """`script` is what `row` applied. Rows written before checksums were taken over normalised
+    text hold the raw bytes and their checksum: those match when the bytes are intact and
+    normalise to the script's text (the same file with other line endings or a BOM)."""
+    if script.checksum == row.checksum:
+        return True
+    if checksum(row.script_body) != row.checksum:
+        return False
+    try:
+        return script_text(row.script_body).encode("utf-8") == script.body
+    except ScriptError:
+        return False
 
 
 def _safe_statements(row: HistoryRow) -> List[Any]:
@@ -302,11 +342,176 @@ class MigrationResult:
         }
 
 
+@dataclass(frozen=True)
+class SessionState:
+    """What the script's session would leave behind if the run stopped now."""
+
+    in_transaction: bool
+    autocommit: bool
+    database: Optional[str]
+
+
+def session_state(connection: Any) -> SessionState:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@autocommit, DATABASE()")
+        autocommit, database = cursor.fetchone()
+    # The status flags of the reply say whether a transaction is open, on MySQL and MariaDB
+    # alike (@@in_transaction is MariaDB-only).
+    in_transaction = bool(connection.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS)
+    return SessionState(in_transaction=in_transaction, autocommit=bool(autocommit), database=database)
+
+
+# PyMySQL's errors for a session that died: lost mid-query, gone away, socket closed.
+LOST_CONNECTION_CODES = (2006, 2013, 2055)
+
+
+def is_lost_connection(error: BaseException) -> bool:
+    if isinstance(error, pymysql.err.InterfaceError):
+        return True
+    return (isinstance(error, pymysql.err.OperationalError) and bool(error.args)
+            and error.args[0] in LOST_CONNECTION_CODES)
+
+
+class _ScriptRun:
+    """One script on the script session, progress on the control session.
+
+    Progress is recorded only for work that is durable: while the script has a transaction
+    open, its statements could still be rolled back, so they are recorded when it commits
+    (explicitly, or implicitly by DDL). A transaction still open at the end, or autocommit
+    turned off, fails the script after rolling back: nothing rolled back is ever recorded.
+    """
+
+    def __init__(self, control: Any, session: Any, script: Script, *, schema: str, env_label: str,
+                 resume_from: int) -> None:
+        self.control, self.session, self.script = control, session, script
+        self.schema, self.env_label = schema, env_label
+        self.durable = resume_from - 1  # statements known to have taken effect for good
+        self.open_since: Optional[Statement] = None  # first statement of an open transaction
+        self.started = time.monotonic()
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    def label(self, statement: Statement) -> str:
+        return f"{self.script.name} statement {statement.number} (line {statement.line})"
+
+    def rolled_back(self, upto: Statement) -> str:
+        """Roll back the open transaction; say which statements it undid."""
+        if self.open_since is None:
+            return ""
+        with self.session.cursor() as cursor:
+            cursor.execute("ROLLBACK")
+        first = self.open_since
+        self.open_since = None
+        span = (f"statement {first.number}" if first.number == upto.number
+                else f"statements {first.number}-{upto.number}")
+        return f"; {span} (from line {first.line}) ran in a transaction that was rolled back"
+
+    def recorded(self, what: str, write: Callable[[], None]) -> None:
+        """A history write on the control session; if it fails, say what ran and what to do."""
+        try:
+            write()
+        except Exception as error:
+            if is_lost_connection(error):
+                code, message = _server_error(error)
+                cause = f"lost the connection to the database ([{code}] {message})"
+            elif isinstance(error, history.HistoryWriteError):
+                cause = str(error)
+            else:
+                cause = f"{type(error).__name__}: {error}"
+            raise MigrationError(
+                f"{self.env_label}: {what}, but writing that to the history failed: {cause}. The "
+                f"history may be behind what ran: run `envsync status` to see where {self.env_label} "
+                "stands, check the schema, then `envsync repair` the script in doubt"
+            ) from error
+
+    def failed(self, text: str) -> str:
+        self.recorded(text, lambda: history.fail(
+            self.control, self.script.version, error_text=text, duration_ms=self.elapsed_ms(),
+            statements_applied=self.durable))
+        return f"{self.env_label}: {text}"
+
+    def lost(self, statement: Statement, error: BaseException) -> str:
+        code, message = _server_error(error)
+        text = (f"{self.label(statement)}: lost the connection to the database ([{code}] {message}) "
+                f"while it ran: it may or may not have taken effect. Run `envsync status` to see "
+                f"where {self.env_label} stands, check the schema, then `envsync repair --version "
+                f"{self.script.version} --resolution applied|not-applied`")
+        if self.open_since is not None:
+            text += (f" (statements {self.open_since.number}-{statement.number - 1} ran in a "
+                     "transaction the server rolled back when the session died)")
+        # The row stays `running`: in doubt until a human says what happened.
+        self.recorded(text, lambda: history.interrupted(
+            self.control, self.script.version, error_text=text, duration_ms=self.elapsed_ms()))
+        return f"{self.env_label}: {text}"
+
+    def execute(self, statement: Statement) -> Optional[str]:
+        """Run one statement; the error text when the script must stop, else None."""
+        try:
+            with self.session.cursor() as cursor:
+                cursor.execute(statement.sql)
+                while cursor.nextset():
+                    pass
+        except Exception as error:  # the server's message goes into history, verbatim
+            if is_lost_connection(error):
+                return self.lost(statement, error)
+            code, message = _server_error(error)
+            text = f"{self.label(statement)}: [{code}] {message}"
+            try:
+                text += self.rolled_back(statement)
+            except Exception as rollback_error:
+                if is_lost_connection(rollback_error):
+                    return self.lost(statement, error)
+                raise
+            return self.failed(text)
+        state = session_state(self.session)
+        if state.database != self.schema:
+            text = (f"{self.label(statement)}: the session's schema is now {state.database!r}, "
+                    f"not {self.schema!r}; a migration must not change schema"
+                    f"{self.rolled_back(statement)}")
+            return self.failed(text)
+        if not state.autocommit:
+            self.open_since = self.open_since or statement
+            text = (f"{self.label(statement)} turned autocommit off: its work and everything after "
+                    "it would be rolled back when the session ends, though reported applied. "
+                    "Use START TRANSACTION ... COMMIT instead" + self.rolled_back(statement))
+            with self.session.cursor() as cursor:
+                cursor.execute("SET autocommit = 1")
+            return self.failed(text)
+        if state.in_transaction:
+            self.open_since = self.open_since or statement
+            return None
+        self.open_since = None
+        self.durable = statement.number
+        self.recorded(f"{self.label(statement)} took effect", lambda: history.record_progress(
+            self.control, self.script.version, statement.number))
+        return None
+
+    def finish(self) -> Optional[str]:
+        """After the last statement: a transaction still open is rolled back and fails the script."""
+        if self.open_since is not None:
+            last = self.script.statements[-1]
+            first = self.open_since
+            text = (f"{self.label(first)} opened a transaction that the script never commits: "
+                    "nothing after the last COMMIT is recorded as applied. End it with COMMIT"
+                    f"{self.rolled_back(last)}")
+            return self.failed(text)
+        # LOCK TABLES without UNLOCK: released at the end of the script, as the client's session
+        # end would, so the next script does not start in a locked session.
+        with self.session.cursor() as cursor:
+            cursor.execute("UNLOCK TABLES")
+        self.recorded(f"{self.script.name} ran to its end", lambda: history.finish(
+            self.control, self.script.version, duration_ms=self.elapsed_ms()))
+        return None
+
+
 def apply(
     connection: Any,
     source: ScriptSource,
     *,
     schema: str,
+    script_connection: Any,
+    env_name: Optional[str] = None,
     lock_timeout: int = DEFAULT_LOCK_TIMEOUT,
     applied_by: Optional[str] = None,
     deadline: Optional[float] = None,
@@ -314,11 +519,20 @@ def apply(
 ) -> MigrationResult:
     """Apply the pending scripts in order under the schema lock.
 
-    `connection` is an autocommit connection to `schema` with DDL rights. `deadline` is a
-    time.monotonic() value: once passed, the run stops between two statements, records
+    Two autocommit sessions to `schema`: `connection` holds the lock and writes the history;
+    `script_connection` (DDL rights) runs the scripts' statements and nothing else. The
+    history write then never depends on what a script did to its session: a `LOCK TABLES`
+    that does not name the history table, an open transaction (which would otherwise take the
+    progress rows down with it when rolled back), a changed sql_mode. Unlocking before each
+    write instead would change what the script's own locks protect. `env_name` names the env
+    in errors (the schema when not given). `deadline` is a time.monotonic() value: once
+    passed, the run stops between two statements (never inside a transaction), records
     exactly where, and returns status `continue` (the next run resumes there).
     """
     log = log or (lambda *args, **kwargs: None)
+    env_label = env_name or schema
+    if script_connection is connection:
+        raise MigrationError("apply needs two sessions: the scripts' must not be the history's")
     history.ensure_table(connection)
     with schema_lock(connection, schema, lock_timeout):
         # Read history only under the lock: a run that waited must see what the other applied.
@@ -326,60 +540,56 @@ def apply(
         if plan.issues:
             return MigrationResult(status="refused", issues=plan.issues, withheld=plan.withheld,
                                    pending=[p.script.name for p in plan.pending],
-                                   error="; ".join(i.message for i in plan.issues))
+                                   error=f"{env_label}: " + "; ".join(i.message for i in plan.issues))
         if not plan.pending:
             return MigrationResult(status="up_to_date", withheld=plan.withheld)
+        state = session_state(script_connection)
+        if state.database != schema or not state.autocommit or state.in_transaction:
+            raise MigrationError(f"{env_label}: the script session must be an autocommit session "
+                                 f"on schema {schema} with no transaction open, not {state}")
         by_version = {version_key(r.version): r for r in plan.applied}
         applied_by = applied_by or history.default_applied_by(connection)
         source_env = getattr(source, "env_name", "")
         result = MigrationResult(status="applied", withheld=plan.withheld)
         for index, planned in enumerate(plan.pending):
             script = planned.script
-            existing = by_version.get(script.key)
             history.start(connection, script, applied_by=applied_by, source_env=source_env,
-                          existing=existing)
-            started = time.monotonic()
+                          existing=by_version.get(script.key))
+            run = _ScriptRun(connection, script_connection, script, schema=schema,
+                             env_label=env_label, resume_from=planned.resume_from)
             log("script started", script=script.name, resume_from=planned.resume_from,
                 statements=len(script.statements))
+            error: Optional[str] = None
             for statement in script.statements[planned.resume_from - 1:]:
-                if deadline is not None and time.monotonic() >= deadline:
-                    history.mark_pending(connection, script.version,
-                                         statements_applied=statement.number - 1,
+                if deadline is not None and run.open_since is None and time.monotonic() >= deadline:
+                    history.mark_pending(connection, script.version, statements_applied=run.durable,
                                          note=f"stopped before statement {statement.number}: time budget")
                     result.status = "continue"
                     result.pending = [p.script.name for p in plan.pending[index:]]
                     return result
-                try:
-                    with connection.cursor() as cursor:
-                        cursor.execute(statement.sql)
-                        while cursor.nextset():
-                            pass
-                except Exception as error:  # the server's message goes into history, verbatim
-                    code, message = _server_error(error)
-                    text = (f"{script.name} statement {statement.number} (line {statement.line}): "
-                            f"[{code}] {message}")
-                    history.fail(connection, script.version, error_text=text,
-                                 duration_ms=int((time.monotonic() - started) * 1000))
+                error = run.execute(statement)
+                if error:
                     log("script failed", script=script.name, statement=statement.number,
-                        line=statement.line, error=text)
-                    result.status = "failed"
-                    result.error = text
-                    result.pending = [p.script.name for p in plan.pending[index:]]
-                    return result
-                history.record_progress(connection, script.version, statement.number)
-            duration_ms = int((time.monotonic() - started) * 1000)
-            history.finish(connection, script.version, duration_ms=duration_ms)
+                        line=statement.line, error=error)
+                    break
+            error = error or run.finish()
+            if error:
+                result.status = "failed"
+                result.error = error
+                result.pending = [p.script.name for p in plan.pending[index:]]
+                return result
+            duration_ms = run.elapsed_ms()
             log("script applied", script=script.name, duration_ms=duration_ms)
             result.applied.append({"version": script.version, "script_name": script.name,
                                    "checksum": script.checksum, "duration_ms": duration_ms})
         return result
 
 
-def _server_error(error: Exception) -> Tuple[object, str]:
+def _server_error(error: BaseException) -> Tuple[object, str]:
     args = getattr(error, "args", ())
     if len(args) >= 2:
         return args[0], str(args[1])
-    return type(error).__name__, str(error)
+    return type(error).__name__, str(error) or "no message"
 
 
 # ---------------------------------------------------------------- repair
@@ -388,21 +598,27 @@ RESOLUTIONS = ("applied", "not-applied")
 
 
 def repair(connection: Any, *, schema: str, version: str, resolution: Optional[str] = None,
-           lock_timeout: int = 5) -> str:
+           statements_applied: Optional[int] = None, lock_timeout: int = 5) -> str:
     """Mark a running (in doubt) or failed script resolved after a human checked the schema.
 
     `resolution`: did the statement after `statements_applied` take effect? Required for an
     in-doubt row; for a failed row it defaults to `not-applied` (the statement raised).
+    `statements_applied` instead says outright how many statements (as the script splits now)
+    took effect: for a row whose numbering the splitter changed (validate's `resplit`).
     The next apply resumes at the first statement not applied.
     """
     if resolution is not None and resolution not in RESOLUTIONS:
         raise MigrationError(f"resolution must be one of {RESOLUTIONS}, not {resolution!r}")
+    if resolution is not None and statements_applied is not None:
+        raise MigrationError("give --resolution or --statements-applied, not both")
     # Taking the lock proves no run is executing the script right now.
     with schema_lock(connection, schema, lock_timeout):
         rows = {version_key(r.version): r for r in history.read_rows(connection)}
         row = rows.get(version_key(version))
         if row is None:
             raise MigrationError(f"version {version} is not in {history.TABLE} of {schema}")
+        if statements_applied is not None:
+            return _repair_resume_point(connection, row, statements_applied)
         if row.state not in (RUNNING, FAILED):
             raise MigrationError(f"{row.script_name} is {row.state}: nothing to repair")
         if row.state == RUNNING and resolution is None:
@@ -422,3 +638,21 @@ def repair(connection: Any, *, schema: str, version: str, resolution: Optional[s
         history.mark_pending(connection, row.version, statements_applied=done, note=note)
         return (f"{row.script_name}: resolved; the next apply resumes at statement {done + 1} "
                 f"of {row.statement_count}")
+
+
+def _repair_resume_point(connection: Any, row: HistoryRow, done: int) -> str:
+    if row.state == SUCCESS:
+        raise MigrationError(f"{row.script_name} is {row.state}: nothing to repair")
+    count = len(row.script().statements)
+    if not 0 <= done <= count:
+        raise MigrationError(f"{row.script_name} has {count} statements: --statements-applied must "
+                             f"be between 0 and {count}, not {done}")
+    if done == 0:
+        history.delete(connection, row.version)
+        return (f"{row.script_name}: removed from history (no statement of it took effect); "
+                "the next apply runs the source's script of that version from statement 1, if any")
+    note = (f"repaired: statements 1-{done} of {count} marked applied (was {row.state} after "
+            f"{row.statements_applied} of {row.statement_count})")
+    history.mark_pending(connection, row.version, statements_applied=done, note=note,
+                         statement_count=count)
+    return f"{row.script_name}: resolved; the next apply resumes at statement {done + 1} of {count}"

@@ -26,7 +26,18 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from envsync.introspect import Column, ForeignKey, Index, Routine, SchemaModel, Table, Trigger, View
+from envsync.introspect import (
+    Check,
+    Column,
+    Event,
+    ForeignKey,
+    Index,
+    Routine,
+    SchemaModel,
+    Table,
+    Trigger,
+    View,
+)
 
 __all__ = ["DEFAULT_IGNORE_TABLES", "Difference", "DriftReport", "diff"]
 
@@ -37,7 +48,7 @@ _LONG_DETAILS = ("definition", "body")  # shortened around the first difference 
 
 @dataclass(frozen=True)
 class Difference:
-    """``kind`` table|column|index|foreign_key|view|trigger|procedure|function;
+    """``kind`` table|column|index|foreign_key|check|view|trigger|procedure|function|event;
     ``object`` ``table`` or ``table.child`` or the object's name; ``detail`` the attribute, or
     ``presence`` when the object exists on one side only (``left``/``right`` then hold a summary
     of it, or None on the side that lacks it)."""
@@ -73,6 +84,8 @@ class DriftReport:
     left_name: str = "left"
     right_name: str = "right"
     ignored_tables: Tuple[str, ...] = field(default=())
+    # (kind, object, what) either side could not compare: listed, never counted as equal.
+    not_compared: Tuple[Tuple[str, str, str], ...] = field(default=())
 
     @property
     def count(self) -> int:
@@ -85,6 +98,9 @@ class DriftReport:
     def lines(self) -> List[str]:
         return [d.line(self.left_name, self.right_name) for d in self.differences]
 
+    def not_compared_lines(self) -> List[str]:
+        return [f"not compared: {kind} {name}: {what}" for kind, name, what in self.not_compared]
+
     def to_dict(self) -> Dict[str, Any]:
         return {
             "left": self.left_name,
@@ -92,6 +108,8 @@ class DriftReport:
             "ignored_tables": list(self.ignored_tables),
             "count": self.count,
             "differences": [d.to_dict() for d in self.differences],
+            "not_compared": [{"kind": kind, "object": name, "what": what}
+                             for kind, name, what in self.not_compared],
         }
 
     @classmethod
@@ -101,6 +119,8 @@ class DriftReport:
             left_name=data.get("left", "left"),
             right_name=data.get("right", "right"),
             ignored_tables=tuple(data.get("ignored_tables", ())),
+            not_compared=tuple((item["kind"], item["object"], item["what"])
+                               for item in data.get("not_compared", ())),
         )
 
 
@@ -142,10 +162,16 @@ def diff(
             out, routine_type.lower(), [r for r in a.routines if r.type == routine_type],
             [r for r in b.routines if r.type == routine_type], _routine_summary, _diff_routine,
         )
+    _diff_named(out, "event", a.events, b.events, lambda e: e.schedule, _diff_event)
     if skipped_kinds:
         out = [d for d in out if d.kind not in skipped_kinds]
+    not_compared = sorted(
+        item for item in set(a.not_compared) | set(b.not_compared)
+        if item[0] not in skipped_kinds and not ignored(item[1].split(".", 1)[0])
+    )
     return DriftReport(
-        differences=tuple(out), left_name=left_name, right_name=right_name, ignored_tables=patterns
+        differences=tuple(out), left_name=left_name, right_name=right_name, ignored_tables=patterns,
+        not_compared=tuple(not_compared),
     )
 
 
@@ -202,7 +228,8 @@ def _table_summary(table: Table) -> str:
 
 
 def _diff_table(out: List[Difference], name: str, left: Table, right: Table) -> None:
-    table_attributes = ["engine", "charset"] + (["collation"] if left.charset == right.charset else [])
+    table_attributes = (["engine", "charset"] + (["collation"] if left.charset == right.charset else [])
+                        + ["table_type", "options", "comment", "partitioning", "sequence"])
     _attributes(out, "table", name, left, right, table_attributes)
 
     left_names = [c.name for c in left.columns]
@@ -217,6 +244,16 @@ def _diff_table(out: List[Difference], name: str, left: Table, right: Table) -> 
                 prefix=left.name + ".")
     _diff_named(out, "foreign_key", left.foreign_keys, right.foreign_keys, _fk_summary, _diff_fk,
                 prefix=left.name + ".")
+    _diff_named(out, "check", left.checks, right.checks, lambda check: check.clause, _diff_check,
+                prefix=left.name + ".")
+
+
+def _diff_check(out: List[Difference], name: str, left: Check, right: Check) -> None:
+    _attributes(out, "check", name, left, right, ("clause",))
+
+
+def _diff_event(out: List[Difference], name: str, left: Event, right: Event) -> None:
+    _attributes(out, "event", name, left, right, ("schedule", "status", "on_completion", "comment", "body"))
 
 
 def _column_summary(column: Column) -> str:
@@ -228,7 +265,7 @@ def _diff_column(out: List[Difference], name: str, left: Column, right: Column) 
     attributes = ["type", "nullable", "default", "extra", "charset"]
     if left.charset == right.charset:
         attributes.append("collation")
-    attributes.append("generation")
+    attributes += ["generation", "comment"]
     _attributes(out, "column", name, left, right, attributes,
                 render={"nullable": lambda c: "NULL" if c.nullable else "NOT NULL"})
 
@@ -283,7 +320,7 @@ def _index_summary(index: Index) -> str:
 
 
 def _diff_index(out: List[Difference], name: str, left: Index, right: Index) -> None:
-    _attributes(out, "index", name, left, right, ("unique", "type", "columns"),
+    _attributes(out, "index", name, left, right, ("unique", "type", "columns", "comment", "ignored"),
                 render={"columns": Index.render_columns})
 
 
@@ -310,6 +347,8 @@ def _trigger_summary(trigger: Trigger) -> str:
 
 def _diff_view(out: List[Difference], name: str, left: View, right: View) -> None:
     _attributes(out, "view", name, left, right, ("definition", "check_option", "security_type"))
+    if left.algorithm is not None and right.algorithm is not None:  # None: the server does not say
+        _attributes(out, "view", name, left, right, ("algorithm",))
 
 
 def _diff_trigger(out: List[Difference], name: str, left: Trigger, right: Trigger) -> None:
@@ -329,7 +368,7 @@ def _render_parameters(routine: Routine) -> str:
 def _diff_routine(out: List[Difference], name: str, left: Routine, right: Routine) -> None:
     _attributes(
         out, left.type.lower(), name, left, right,
-        ("parameters", "returns", "deterministic", "data_access", "security_type", "body"),
+        ("parameters", "returns", "deterministic", "data_access", "security_type", "body", "comment"),
         render={"parameters": _render_parameters},
     )
 

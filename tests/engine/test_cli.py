@@ -145,6 +145,9 @@ def test_drift_and_refdata_commands(chain: Dict[str, EnvDB], tmp_path: Path) -> 
     staging.query("ALTER TABLE currency ADD COLUMN symbol VARCHAR(3)")
     drift = envsync("drift", "--target", staging.url, "--upstream", dev.url)
     assert drift.returncode == 1 and "symbol" in drift.stdout
+    # both URLs name the same database: the report names each side by host:port/database
+    assert (f"column currency.symbol: only in {staging.host}:{staging.port}/{staging.database}"
+            in drift.stdout), drift.stdout
     staging.query("ALTER TABLE currency DROP COLUMN symbol")
 
     dev.query("INSERT INTO currency VALUES ('EUR', 'Euro'), ('USD', 'US dollar')")
@@ -156,3 +159,42 @@ def test_drift_and_refdata_commands(chain: Dict[str, EnvDB], tmp_path: Path) -> 
     assert envsync("refdata", "apply", *common).returncode == 0
     assert envsync("refdata", "plan", *common).returncode == 0
     assert staging.query("SELECT COUNT(*) FROM currency") == [(2,)]
+
+
+def test_json_applies_to_errors(tmp_path: Path) -> None:
+    down = envsync("--json", "status", "--target", "mysql://root:@127.0.0.1:1/app")
+    assert down.returncode == 2 and down.stderr == ""
+    error = json.loads(down.stdout)
+    assert error["status"] == "error" and "cannot connect to root@127.0.0.1:1/app" in error["error"]
+    bad = str(write_scripts(tmp_path / "s", {"V1__x.SQL": "SELECT 1;"}))
+    named = envsync("plan", "--json", "--target", "mysql://root:@127.0.0.1:1/app", "--scripts", bad)
+    assert named.returncode == 2 and json.loads(named.stdout)["status"] == "error"
+    usage = envsync("--json", "apply", "--no-such-flag")
+    assert usage.returncode == 2 and usage.stderr == ""
+    assert "unrecognized arguments: --no-such-flag" in json.loads(usage.stdout)["error"]
+    assert envsync("apply", "--no-such-flag").stderr.startswith("usage:")  # without --json: argparse's
+
+
+def test_output_piped_to_head_ends_quietly(chain: Dict[str, EnvDB], tmp_path: Path) -> None:
+    many = "".join(f"INSERT INTO t VALUES ({n}, 'a fairly long value to fill the pipe');\n"
+                   for n in range(5000))
+    folder = str(write_scripts(tmp_path / "s", {"V1__many.sql": many}))
+    writer = subprocess.Popen([*ENVSYNC, "plan", "--target", chain["dev"].url, "--scripts", folder],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    head = subprocess.run(["head", "-n", "1"], stdin=writer.stdout, capture_output=True, text=True,
+                          timeout=120, check=False)
+    writer.stdout.close()  # only head reads it: when head exits, the pipe has no reader
+    _, stderr = writer.communicate(timeout=120)
+    assert head.stdout.startswith("-- V1__many.sql")
+    assert stderr == b"" and writer.returncode == 141
+
+
+def test_lost_connection_error_says_so_and_points_at_status() -> None:
+    import pymysql
+
+    from envsync.cli import error_text
+
+    for error in (pymysql.err.OperationalError(2013, "Lost connection to server during query"),
+                  pymysql.err.InterfaceError(0, "")):
+        text = error_text(error)
+        assert text.startswith("lost the connection to the database") and "`envsync status`" in text

@@ -195,7 +195,53 @@ POSITIVE_CASES: Dict[str, tuple] = {
         ["CREATE OR REPLACE VIEW v_open_orders AS SELECT o.id, o.amount, c.email FROM orders o"
          " JOIN customers c ON c.id = o.customer_id WHERE o.status = 'open'"],
         ["view v_open_orders: definition"
-         " …on(c.id=o.customer_id))where o.status='new' != …on(c.id=o.customer_id))where o.status='open'"],
+         " …ON(c.id=o.customer_id))WHERE o.status='new' != …ON(c.id=o.customer_id))WHERE o.status='open'"],
+    ),
+    "table_comment": (
+        ["ALTER TABLE settings COMMENT = 'application settings'"],
+        ["table settings: comment '' != application settings"],
+    ),
+    "table_row_format": (
+        ["ALTER TABLE settings ROW_FORMAT=COMPACT"],
+        ["table settings: options '' != row_format=compact"],
+    ),
+    "table_partitioning": (
+        ["ALTER TABLE settings PARTITION BY KEY (name) PARTITIONS 2"],
+        ["table settings: partitioning (none) != KEY (name): p0, p1"],
+    ),
+    "routine_comment": (
+        ["ALTER PROCEDURE close_order COMMENT 'closes one order'"],
+        ["procedure close_order: comment '' != closes one order"],
+    ),
+    "table_system_versioning": (
+        ["ALTER TABLE settings ADD SYSTEM VERSIONING"],
+        ["table settings: table_type BASE TABLE != SYSTEM VERSIONED"],
+    ),
+    "check_constraint_added": (
+        ["ALTER TABLE settings ADD CONSTRAINT chk_priority CHECK (priority >= 0)"],
+        ["check settings.chk_priority: only in right: priority>=0"],
+    ),
+    "column_comment": (
+        ["ALTER TABLE orders MODIFY note VARCHAR(200) NULL COMMENT 'free text'"],
+        ["column orders.note: comment '' != free text"],
+    ),
+    "index_comment": (
+        ["ALTER TABLE orders DROP INDEX ix_orders_customer_status,"
+         " ADD INDEX ix_orders_customer_status (customer_id, status) COMMENT 'by customer'"],
+        ["index orders.ix_orders_customer_status: comment '' != by customer"],
+    ),
+    "index_ignored": (
+        ["ALTER TABLE orders ALTER INDEX ix_orders_customer_status IGNORED"],
+        ["index orders.ix_orders_customer_status: ignored no != yes"],
+    ),
+    "view_algorithm": (
+        ["CREATE OR REPLACE ALGORITHM=TEMPTABLE VIEW v_open_orders AS SELECT o.id, o.amount, c.email"
+         " FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.status = 'new'"],
+        ["view v_open_orders: algorithm UNDEFINED != TEMPTABLE"],
+    ),
+    "event_added": (
+        ["CREATE EVENT ev_purge ON SCHEDULE EVERY 1 DAY DO DELETE FROM settings WHERE priority < 0"],
+        ["event ev_purge: only in right: EVERY 1 DAY"],
     ),
     "view_check_option": (
         ["CREATE OR REPLACE VIEW v_open_orders AS SELECT o.id, o.amount, c.email FROM orders o"
@@ -287,6 +333,11 @@ NEGATIVE_CASES: Dict[str, List[str]] = {
         "DROP TRIGGER trg_orders_amount",
         "CREATE DEFINER = 'envsync_nobody'@'%' TRIGGER trg_orders_amount BEFORE INSERT ON {schema}.orders"
         " FOR EACH ROW SET NEW.amount = ROUND( NEW.amount ,\n   2 ) /* keep cents */",
+    ],
+    "routine_keyword_case": [
+        "DROP PROCEDURE close_order",
+        "create procedure close_order(IN order_id BIGINT)\n"
+        "begin\n  update orders set status = 'closed' where id = order_id;\nend",
     ],
     "routine_layout_comments_definer": [
         "DROP PROCEDURE close_order",
@@ -499,3 +550,59 @@ def test_reader_privileges_decide_what_is_visible(
         with right_conn.cursor() as cursor:
             for host in hosts:
                 cursor.execute(f"DROP USER IF EXISTS '{user}'@'{host}'")
+
+
+def test_what_cannot_be_compared_is_listed_per_object(
+    left_schema: SchemaModel, right_conn: pymysql.Connection, scratch_schema: str
+) -> None:
+    _run(right_conn, scratch_schema, [
+        "CREATE SEQUENCE seq_orders",
+        "CREATE EVENT ev_purge ON SCHEDULE EVERY 1 DAY DO DELETE FROM settings WHERE priority < 0",
+    ])
+    right = load_schema(right_conn, scratch_schema)
+    report = diff(left_schema, right, left_name="dev", right_name="staging")
+    assert report.not_compared_lines() == ["not compared: event ev_purge: STARTS/ENDS"]
+    assert "event ev_purge: only in staging: EVERY 1 DAY" in report.lines()
+    again = DriftReport.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert again.not_compared == report.not_compared
+    assert SchemaModel.from_dict(json.loads(json.dumps(right.to_dict()))) == right
+    assert diff(left_schema, right, ignore_kinds=("event",)).not_compared_lines() == []
+
+
+def test_flavours_name_what_each_server_can_show() -> None:
+    from envsync.flavour import Flavour
+
+    mariadb = Flavour.from_version("10.11.19-MariaDB-0+deb12u1")
+    mysql57, mysql80 = Flavour.from_version("5.7.12-log"), Flavour.from_version("8.0.36")
+    assert str(mariadb) == "MariaDB 10.11.19" and str(mysql80) == "MySQL 8.0.36"
+    assert [f.check_constraints for f in (mariadb, mysql57, mysql80)] == [True, False, True]
+    assert [f.quotes_literal_defaults for f in (mariadb, mysql57, mysql80)] == [True, False, False]
+    assert [f.ignored_indexes or f.invisible_indexes for f in (mariadb, mysql57, mysql80)] == [True, False, True]
+    assert [f.view_algorithm for f in (mariadb, mysql57, mysql80)] == [True, False, False]
+    assert [Flavour.from_version(v).check_constraints for v in ("10.2.22-MariaDB", "10.3.9-MariaDB",
+                                                               "10.3.10-MariaDB", "8.0.15")] == [
+        True, False, True, False]
+    assert [f.index_expressions for f in (mariadb, mysql57, mysql80)] == [False, False, True]
+
+
+def test_sequence_options_are_compared_not_its_current_value(
+    right_conn: pymysql.Connection, scratch_schema: str
+) -> None:
+    _run(right_conn, scratch_schema, ["CREATE SEQUENCE seq_orders START WITH 1 CACHE 10"])
+    before = load_schema(right_conn, scratch_schema)
+    _run(right_conn, scratch_schema, ["SELECT NEXTVAL(seq_orders)"])  # a value, not structure
+    assert diff(before, load_schema(right_conn, scratch_schema)).lines() == []
+    _run(right_conn, scratch_schema, ["DROP SEQUENCE seq_orders",
+                                      "CREATE SEQUENCE seq_orders START WITH 10 CACHE 10 CYCLE"])
+    assert diff(before, load_schema(right_conn, scratch_schema)).lines() == [
+        "table seq_orders: sequence START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775806 CACHE 10"
+        " NOCYCLE != START 10 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775806 CACHE 10 CYCLE"]
+
+
+def test_changed_check_clause_is_one_difference(right_conn: pymysql.Connection, scratch_schema: str) -> None:
+    _run(right_conn, scratch_schema, ["ALTER TABLE settings ADD CONSTRAINT chk_priority CHECK (priority >= 0)"])
+    before = load_schema(right_conn, scratch_schema)
+    _run(right_conn, scratch_schema, ["ALTER TABLE settings DROP CONSTRAINT chk_priority",
+                                      "ALTER TABLE settings ADD CONSTRAINT chk_priority CHECK (priority >= 1)"])
+    report = diff(before, load_schema(right_conn, scratch_schema), left_name="dev", right_name="staging")
+    assert report.lines() == ["check settings.chk_priority: clause priority>=0 != priority>=1"]

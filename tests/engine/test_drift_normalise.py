@@ -104,10 +104,10 @@ def test_bodies_drop_own_schema_qualifiers_comments_and_layout_but_not_strings()
     right = normalise_body(
         "select   `app_stg`.`t`.`a` AS `a`\n  from app_stg.t /* c */ where x='app_dev.t'", "app_stg"
     )
-    assert left == right == "select t.a AS a from t where x='app_dev.t'"
+    assert left == right == "SELECT t.a AS a FROM t WHERE x='app_dev.t'"
     # Backquotes stay where the name needs them.
-    assert normalise_body("select `my col` from `t`") == "select `my col` from t"
+    assert normalise_body("select `my col` from `t`") == "SELECT `my col` FROM t"
     # Another schema's qualifier is kept: that is a real reference.
-    assert normalise_body("select * from other.t", "app") == "select*from other.t"
+    assert normalise_body("select * from other.t", "app") == "SELECT*FROM other.t"
     # Case and content of string literals matter.
     assert normalise_body("set x = 'A  b'") != normalise_body("set x = 'a b'")

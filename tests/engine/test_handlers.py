@@ -213,7 +213,7 @@ def test_bootstrap_migrate_promote_drift_and_failure(
     capfd.readouterr()
     failed = invoke(monkeypatch, dev, handlers.migrate_handler)
     assert failed["status"] == "failed"
-    assert failed["error"].startswith("V3__bad.sql statement 2 (line 2): [1146]")
+    assert failed["error"].startswith("dev: V3__bad.sql statement 2 (line 2): [1146]")
     out = capfd.readouterr().out
     emf = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
     assert any(m.get("SyncFailures") == [1.0] and m["Env"] == "dev" for m in emf), out
@@ -309,3 +309,15 @@ def test_refdata_handler_pulls_reference_rows_from_upstream(
     missing_config.pop("ENVSYNC_REFDATA_CONFIG")
     refused = invoke(monkeypatch, dataclasses.replace(staging, variables=missing_config), handlers.refdata_handler)
     assert refused["status"] == "failed" and "ENVSYNC_REFDATA_CONFIG" in refused["error"], refused
+
+
+def test_bucket_near_miss_names_are_errors_not_skipped(accounts: Dict[str, EnvAccount]) -> None:
+    from envsync.aws import S3ScriptSource
+    from envsync.scripts import ScriptError
+
+    dev = accounts["dev"]
+    upload(dev, {"V1__a.sql": "SELECT 1;", "README.md": "not a script", "V2__b.SQL": "SELECT 2;"})
+    source = S3ScriptSource(_session(dev.credentials).client("s3"),
+                            dev.variables["ENVSYNC_MIGRATION_BUCKET"], "dev")
+    with pytest.raises(ScriptError, match=r"V2__b.SQL: not a migration script name"):
+        source.view()

@@ -11,6 +11,7 @@ import pytest
 
 from envsync import history, migrate
 from envsync.migrate import DirectorySource, UpstreamHistorySource
+from envsync.scripts import ScriptError
 from tests.engine.conftest import EnvDB, write_scripts
 from tests.engine.conftest import history_rows as rows
 
@@ -33,11 +34,13 @@ ONE_TABLE = {"V1__a.sql": "CREATE TABLE a (id INT);"}
 
 
 def run(env: EnvDB, source: object, **kwargs: object) -> migrate.MigrationResult:
-    connection = env.connect()
+    connection, script_connection = env.connect(), env.connect()
     try:
-        return migrate.apply(connection, source, schema=env.database, **kwargs)
+        return migrate.apply(connection, source, schema=env.database,
+                             script_connection=script_connection, env_name=env.name, **kwargs)
     finally:
         connection.close()
+        script_connection.close()
 
 
 def upstream(env: EnvDB) -> UpstreamHistorySource:
@@ -83,7 +86,7 @@ def test_bad_sql_fails_names_statement_and_line_and_gate_holds(
     result = run(dev, DirectorySource(str(folder), "dev"))
     assert result.status == "failed"
     assert result.error.startswith(
-        "V2__broken.sql statement 2 (line 4): [1064] You have an error in your SQL syntax")
+        "dev: V2__broken.sql statement 2 (line 4): [1064] You have an error in your SQL syntax")
     assert result.pending == ["V2__broken.sql", "V3__later.sql"]
     broken = next(r for r in rows(dev) if r.version == "2")
     assert (broken.state, broken.statements_applied, broken.success) == ("failed", 1, False)
@@ -136,6 +139,7 @@ def test_tampered_and_missing_scripts_are_refused(chain: Dict[str, EnvDB], tmp_p
     result = run(dev, DirectorySource(str(folder), "dev"))
     assert result.status == "refused"
     assert [(i.kind, i.version) for i in result.issues] == [("checksum", "1")]
+    assert result.error.startswith("dev: V1__a.sql was applied with checksum")
     assert "c" not in {t for (t,) in dev.query("SHOW TABLES")}
 
     (folder / "V1__a.sql").write_text("CREATE TABLE a (id INT);")
@@ -213,3 +217,21 @@ def test_repair_of_an_attempt_that_ran_nothing_frees_the_version(
     assert [r.version for r in rows(staging)] == ["1", "3"]
     with pytest.raises(migrate.MigrationError, match="nothing to repair"):
         migrate.repair(connection, schema=dev.database, version="3")
+
+
+@pytest.mark.parametrize("near_miss", ["V2__x.SQL", "v2__x.sql", "V2_x.sql"])
+def test_directory_source_refuses_near_miss_names(tmp_path: Path, near_miss: str) -> None:
+    folder = write_scripts(tmp_path / "s", {"V1__a.sql": "SELECT 1;", near_miss: "SELECT 2;",
+                                            "README.md": "notes, not a script"})
+    with pytest.raises(ScriptError, match=rf"{near_miss}: not a migration script name"):
+        DirectorySource(str(folder), "dev").view()
+
+
+def test_plan_names_the_file_whose_description_the_history_cannot_hold(
+    chain: Dict[str, EnvDB], tmp_path: Path
+) -> None:
+    long_name = f"V1__{'x' * 201}.sql"
+    folder = write_scripts(tmp_path / "s", {long_name: "SELECT 1;"})
+    connection = chain["dev"].connect()
+    with pytest.raises(ScriptError, match=rf"{long_name}: the description is 201 characters"):
+        migrate.make_plan(connection, DirectorySource(str(folder), "dev"))

@@ -1,0 +1,81 @@
+"""What differs between the servers envsync introspects, in one place (after Skeema's tengo
+`Flavor`): MariaDB 10.11 (local mode), MySQL 5.7 (Aurora 2), MySQL 8.0 (Aurora 3).
+
+Introspection asks a `Flavour` what the server can tell (`flavour.check_constraints`, ...)
+instead of threading a `mariadb` flag through; each capability cites the manual that says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Tuple
+
+MARIADB, MYSQL = "mariadb", "mysql"
+
+
+@dataclass(frozen=True)
+class Flavour:
+    vendor: str  # MARIADB or MYSQL
+    version: Tuple[int, int, int]
+
+    @classmethod
+    def from_version(cls, text: str) -> Flavour:
+        """`SELECT VERSION()`: `10.11.19-MariaDB-0+deb12u1`, `8.0.36`, `5.7.12-log`."""
+        numbers = re.match(r"(\d+)\.(\d+)\.(\d+)", text)
+        version = tuple(int(part) for part in numbers.groups()) if numbers else (0, 0, 0)
+        vendor = MARIADB if "mariadb" in text.lower() else MYSQL
+        return cls(vendor=vendor, version=(version[0], version[1], version[2]))
+
+    def _at_least(self, vendor: str, *version: int) -> bool:
+        return self.vendor == vendor and self.version >= version
+
+    def __str__(self) -> str:
+        return f"{'MariaDB' if self.vendor == MARIADB else 'MySQL'} {'.'.join(map(str, self.version))}"
+
+    @property
+    def quotes_literal_defaults(self) -> bool:
+        """COLUMNS.COLUMN_DEFAULT holds literals quoted, NULL as the word NULL (MariaDB 10.2.7+;
+        https://mariadb.com/kb/en/information-schema-columns-table/). MySQL holds the raw value
+        (https://dev.mysql.com/doc/refman/8.0/en/information-schema-columns-table.html)."""
+        return self._at_least(MARIADB, 10, 2, 7)
+
+    @property
+    def check_constraints(self) -> bool:
+        """CHECK constraints are stored and shown in information_schema.CHECK_CONSTRAINTS:
+        MySQL 8.0.16+ (https://dev.mysql.com/doc/refman/8.0/en/information-schema-check-constraints-table.html),
+        MariaDB 10.2.22+ and 10.3.10+ (https://mariadb.com/kb/en/information-schema-check_constraints-table/).
+        MySQL 5.7 parses CHECK and discards it
+        (https://dev.mysql.com/doc/refman/5.7/en/create-table.html): nothing to compare there."""
+        return (self._at_least(MYSQL, 8, 0, 16) or self._at_least(MARIADB, 10, 3, 10)
+                or (self._at_least(MARIADB, 10, 2, 22) and self.version < (10, 3, 0)))
+
+    @property
+    def ignored_indexes(self) -> bool:
+        """STATISTICS.IGNORED (MariaDB 10.6+; https://mariadb.com/kb/en/ignored-indexes/)."""
+        return self._at_least(MARIADB, 10, 6, 0)
+
+    @property
+    def invisible_indexes(self) -> bool:
+        """STATISTICS.IS_VISIBLE, MySQL 8.0's name for the same idea
+        (https://dev.mysql.com/doc/refman/8.0/en/invisible-indexes.html)."""
+        return self._at_least(MYSQL, 8, 0, 0)
+
+    @property
+    def view_algorithm(self) -> bool:
+        """VIEWS.ALGORITHM exists on MariaDB 10.1.3+
+        (https://mariadb.com/kb/en/information-schema-views-table/); MySQL's VIEWS has no such
+        column (https://dev.mysql.com/doc/refman/8.0/en/information-schema-views-table.html)."""
+        return self._at_least(MARIADB, 10, 1, 3)
+
+    @property
+    def index_expressions(self) -> bool:
+        """STATISTICS.EXPRESSION for functional key parts (MySQL 8.0.13+;
+        https://dev.mysql.com/doc/refman/8.0/en/information-schema-statistics-table.html)."""
+        return self._at_least(MYSQL, 8, 0, 13)
+
+    @property
+    def table_types(self) -> bool:
+        """TABLES.TABLE_TYPE says `SYSTEM VERSIONED` or `SEQUENCE` (MariaDB 10.3+;
+        https://mariadb.com/kb/en/information-schema-tables-table/)."""
+        return self._at_least(MARIADB, 10, 3, 0)
