@@ -121,17 +121,19 @@ class EnvContext:
         self._connections.append(connection)
         return connection
 
-    def _connect_as_secret(self, info: ConnectionInfo, secrets: Any, env_name: str) -> Tuple[Any, ConnectionInfo]:
+    def _connect_as_secret(self, info: ConnectionInfo, secrets: Any, env_name: str,
+                           ) -> Tuple[Any, ConnectionInfo, str]:
         """Connect as the user the secret names (username and password both from it).
 
         A rotation can land between reading the secret and connecting: on access denied the
         secret is read again, and while a rotation is between setting the new password and
         promoting it, the pending version is tried as well. One retry each, then the error.
+        Returns the connection, `info` with the secret's user, and the password that worked.
         """
         credentials = aws.read_credentials(secrets, info.secret_arn)
         as_user = replace(info, user=credentials.username)
         try:
-            return self._connect(as_user, credentials.password, env_name), as_user
+            return self._connect(as_user, credentials.password, env_name), as_user, credentials.password
         except DatabaseUnreachable as error:
             if error.code != ACCESS_DENIED:
                 raise
@@ -144,20 +146,19 @@ class EnvContext:
             if retry == credentials:
                 continue
             as_user = replace(info, user=retry.username)
-            return self._connect(as_user, retry.password, env_name), as_user
+            return self._connect(as_user, retry.password, env_name), as_user, retry.password
         raise denied
 
     def target_connection(self) -> Any:
         """This env's writer (its own account's parameter and secret)."""
-        info = aws.read_connection_info(aws.client("ssm", self.session), self.config.connection_parameter)
-        connection, self.target_info = self._connect_as_secret(
-            info, aws.client("secretsmanager", self.session), self.config.env)
-        return connection
+        return self.target_connections(1)[0]
 
     def target_connections(self, count: int) -> List[Any]:
         """`count` sessions of this env's writer; the parameter and secret are read once."""
-        info, password = self.target_info_and_password()
-        return [self._connect(info, password, self.config.env) for _ in range(count)]
+        info = aws.read_connection_info(aws.client("ssm", self.session), self.config.connection_parameter)
+        first, self.target_info, password = self._connect_as_secret(
+            info, aws.client("secretsmanager", self.session), self.config.env)
+        return [first] + [self._connect(self.target_info, password, self.config.env) for _ in range(count - 1)]
 
     def upstream_session(self) -> Any:
         if self._upstream_session is None:
@@ -172,7 +173,7 @@ class EnvContext:
         """The upstream's read-only user, read with the upstream's source-reader role."""
         session = self.upstream_session()
         info = aws.read_connection_info(aws.client("ssm", session), self.config.upstream_connection_parameter or "")
-        connection, self.upstream_info = self._connect_as_secret(
+        connection, self.upstream_info, _ = self._connect_as_secret(
             info, aws.client("secretsmanager", session), self.config.upstream_env or "upstream")
         return connection
 

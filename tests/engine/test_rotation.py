@@ -100,7 +100,7 @@ def test_the_engine_logs_in_during_the_rotation_window(user_secret, monkeypatch)
     context = EnvContext(HandlerConfig.from_environ(CONFIG))
     info = ConnectionInfo(host=db.host, port=db.port, database=db.database, user="someone-else",
                           secret_arn=arn, tls=True)
-    connection, used = context._connect_as_secret(info, secrets, "dev")
+    connection, used, _ = context._connect_as_secret(info, secrets, "dev")
     try:
         assert used.user == username  # the user comes from the secret, never from elsewhere
         with connection.cursor() as cursor:
