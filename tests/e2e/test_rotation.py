@@ -104,6 +104,15 @@ def test_a_failed_rotation_keeps_the_current_password_and_raises_the_alarm(syste
     assert log_in_as_sync_users(staging)
     states = evaluate_alarms(staging.session, staging.endpoint_url, prefix="envsync-staging-rotation")
     assert states == {"envsync-staging-rotation-failures": "ALARM"}
-    # The next rotation (Secrets Manager retries the pending version's rotation) completes.
-    rotate(system, staging)
+    # A new rotation is refused while that one is incomplete, as in AWS ...
+    secrets = staging.client("secretsmanager")
+    with pytest.raises(ClientError, match="previous rotation isn't complete"):
+        secrets.rotate_secret(SecretId=arn, RotateImmediately=True)
+    # ... and Secrets Manager's reattempt of it (its own version) completes.
+    (pending,) = [v["VersionId"] for v in secrets.list_secret_version_ids(SecretId=arn)["Versions"]
+                  if v.get("VersionStages") == ["AWSPENDING"]]
+    secrets.rotate_secret(SecretId=arn, ClientRequestToken=pending, RotateImmediately=True)
+    rotated = current_values(staging)[arn]
+    assert rotated["password"] != current["password"] and log_in_as_sync_users(staging)
+    system.retired_passwords.append(current["password"])
     assert sync(staging).execution.status == "SUCCEEDED"

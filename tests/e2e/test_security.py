@@ -141,7 +141,7 @@ def test_source_reader_role_reads_exactly_the_upstream_sources(system, upstream,
 
     assert may_assume(sync_role) == ALLOW
     assert may_assume(sync_role, "guessed-external-id") == DENY
-    assert may_assume(f"arn:aws:iam::{down_account}:role/envsync-{downstream}-sync-bootstrap") == DENY
+    assert may_assume(f"arn:aws:iam::{down_account}:role/envsync-{downstream}-sync-users") == DENY
     for other_env in system.launched.envs:
         if other_env != downstream:
             assert may_assume(system[other_env].outputs["SyncRoleArn"]) == DENY, other_env
@@ -212,7 +212,8 @@ def test_nothing_outside_prod_can_read_prod(system):
 
     # No prod role trusts anything outside prod.
     prod_roles = all_roles(system, "prod")
-    assert {"envsync-prod-sync", "envsync-prod-sync-bootstrap", "envsync-deployer"} <= set(prod_roles)
+    assert {"envsync-prod-sync", "envsync-prod-sync-users", "envsync-prod-rotate-sync-users",
+            "envsync-deployer"} <= set(prod_roles)
     for role in prod_roles:
         trust, _ = role_policies(system, "prod", role)
         for outsider in outsiders:

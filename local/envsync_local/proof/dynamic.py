@@ -155,11 +155,13 @@ def implied_calls(call: Dict[str, Any], resource: str, world: World) -> List[Tup
 # ---- judging ----------------------------------------------------------------------------------------
 
 def vpc_account(call: Dict[str, Any], world: World) -> Optional[str]:
-    """The account whose VPC a call leaves from: a Lambda function's, or the env whose sync
-    assumed an upstream role (session `envsync-<env>-from-<upstream>`); None outside a VPC."""
+    """The account whose VPC a call leaves from: a Lambda function's (a role Lambda assumes),
+    or the env whose sync assumed an upstream role (session `envsync-<env>-from-<upstream>`);
+    None outside a VPC."""
     session = str(call.get("session") or "")
-    if session.startswith("lambda-") and call.get("role_arn"):
-        return str(call["role_arn"]).split(":")[4]
+    role = str(call.get("role_arn") or "")
+    if role and "lambda.amazonaws.com" in json.dumps(world.trust.get(role, {})):
+        return role.split(":")[4]  # every envsync function runs in its env's VPC
     match = re.match(r"^envsync-([a-z0-9-]+?)-from-[a-z0-9-]+$", session)
     return world.env_accounts.get(match.group(1)) if match else None
 
