@@ -30,8 +30,17 @@ class CliError(RuntimeError):
 
 # ---------------------------------------------------------------- target resolution
 
-def local_envs_file() -> Path:
-    return Path(os.environ.get("ENVSYNC_LOCAL_DIR", "/work/main/.local")) / "envs.json"
+def local_envs_file(start: Optional[Path] = None) -> Path:
+    """The stand-ins' envs.json: $ENVSYNC_LOCAL_DIR, else the `.local/` of the project this runs
+    in (the nearest one at or above the working directory), as `envsync-local` writes it."""
+    configured = os.environ.get("ENVSYNC_LOCAL_DIR")
+    if configured:
+        return Path(configured) / "envs.json"
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".local" / "envs.json").is_file():
+            return folder / ".local" / "envs.json"
+    return here / ".local" / "envs.json"
 
 
 def resolve_local_env(name: str, user: str = "root", envs_file: Optional[Path] = None) -> UrlTarget:

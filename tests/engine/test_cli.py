@@ -198,3 +198,32 @@ def test_lost_connection_error_says_so_and_points_at_status() -> None:
                   pymysql.err.InterfaceError(0, "")):
         text = error_text(error)
         assert text.startswith("lost the connection to the database") and "`envsync status`" in text
+
+
+def test_local_mode_finds_the_stand_ins_of_the_project_it_runs_in(tmp_path: Path, monkeypatch) -> None:
+    from envsync.cli import local_envs_file
+
+    monkeypatch.delenv("ENVSYNC_LOCAL_DIR", raising=False)
+    project = tmp_path / "any" / "clone"
+    (project / ".local").mkdir(parents=True)
+    (project / ".local" / "envs.json").write_text("{}")
+    (project / "config" / "dev").mkdir(parents=True)
+    assert local_envs_file(project / "config" / "dev") == project / ".local" / "envs.json"
+    monkeypatch.setenv("ENVSYNC_LOCAL_DIR", str(tmp_path / "elsewhere"))
+    assert local_envs_file(project) == tmp_path / "elsewhere" / "envs.json"
+
+
+def test_no_machine_path_is_written_into_the_project() -> None:
+    """The project runs from any clone in any directory: no absolute path of a machine in it."""
+    import re
+    import subprocess
+
+    from tests.conftest import PROJECT_ROOT
+
+    files = subprocess.run(["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    pattern = re.compile(r"(?<![\w.])/(?:work|home|root|Users)/[\w.-]+")
+    found = [f"{name}: {match.group(0)}" for name in files
+             if name.endswith((".py", ".j2", ".yaml", ".yml", ".json", ".md", ".toml", ".txt", "Makefile"))
+             for match in pattern.finditer((PROJECT_ROOT / name).read_text(errors="replace"))]
+    assert not found, found
