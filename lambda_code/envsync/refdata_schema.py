@@ -25,6 +25,8 @@ TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "
 FLOAT_TYPES = {"float"}
 DECIMAL_TYPES = {"decimal", "numeric"}
 REAL_TYPES = {"double", "real", "double precision"}
+LOB_TYPES = {"tinytext", "text", "mediumtext", "longtext", "json", "tinyblob", "blob", "mediumblob", "longblob"}
+LOB_INLINE_BYTES = 4096  # longer LOB values are hashed into the row image, not copied into it
 
 
 class RefdataError(RuntimeError):
@@ -213,7 +215,12 @@ class TablePlan:
             parts.append("CONCAT(" + ", ".join(f"ISNULL({quote_ident(c.name)})" for c in nullable) + ")")
         for column in self.columns:
             ident = quote_ident(column.name)
-            if column.data_type in TEXT_TYPES or column.data_type in BINARY_TYPES:
+            if column.data_type in LOB_TYPES:
+                # Long values enter the image as their MD5 (the length before it says which form
+                # follows), so an image never exceeds max_allowed_packet, where CONCAT gives NULL.
+                parts.append(f"LENGTH({ident})")
+                parts.append(f"IF(LENGTH({ident}) > {LOB_INLINE_BYTES}, MD5({ident}), {ident})")
+            elif column.data_type in TEXT_TYPES or column.data_type in BINARY_TYPES:
                 parts.append(f"LENGTH({ident})")
                 parts.append(ident)
             else:
