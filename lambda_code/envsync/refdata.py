@@ -47,7 +47,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from envsync.refdata_apply import apply_statements, group_statements
+import pymysql
+
+from envsync.refdata_apply import apply_group, group_statements, planned_orphans, reference_error
 from envsync.refdata_diff import HASHES, TableDelta, diff_table, first_chunk_equal, tables_checksum_equal
 from envsync.refdata_schema import (
     RefdataError,
@@ -59,6 +61,7 @@ from envsync.refdata_schema import (
     fk_groups,
     quote_ident,
     read_foreign_keys,
+    read_references,
     read_shapes,
 )
 
@@ -153,7 +156,7 @@ def _table_from_dict(item: Any, where: str) -> TableConfig:
 @dataclass
 class TableResult:
     table: str
-    state: str = "pending"  # in_sync | changed | drift | partial | not_reached
+    state: str = "pending"  # in_sync | changed | drift | refused | partial | not_reached
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
@@ -162,6 +165,7 @@ class TableResult:
     checked_by: str = ""  # checksum_table | chunks ("" when not compared)
     sql: List[str] = field(default_factory=list)
     drift: List[Dict[str, Any]] = field(default_factory=list)
+    error: str = ""  # why a refused table was not synchronised (nothing of its group was written)
 
     def to_dict(self, with_sql: bool) -> Dict[str, Any]:
         data: Dict[str, Any] = {
@@ -169,6 +173,8 @@ class TableResult:
             "deleted": self.deleted, "chunks_compared": self.chunks_compared,
             "chunks_differing": self.chunks_differing, "checked_by": self.checked_by, "drift": self.drift,
         }
+        if self.error:
+            data["error"] = self.error
         if with_sql:
             data["sql"] = self.sql
         return data
@@ -181,6 +187,11 @@ class SyncResult:
     cursor: Optional[Dict[str, Any]]
     tables: List[TableResult]
     replication_lag_seconds: float
+
+    @property
+    def failed(self) -> List[TableResult]:
+        """Tables not synchronised because of their shape or constraints (drift or refused)."""
+        return [t for t in self.tables if t.state in ("drift", "refused")]
 
     @property
     def rows_changed(self) -> int:
@@ -280,6 +291,7 @@ def _run(source, target, config: RefdataConfig, deadline: Optional[float],
                         "rows by primary key; add one (or remove the table from the refdata allow-list)"
                     )
         groups = fk_groups(names, read_foreign_keys(target, names))
+        references = read_references(target, names)
         resume = _parse_cursor(cursor, groups)
         results = {name: TableResult(table=name, state="not_reached") for name in names}
         lag_since: List[Any] = []  # datetimes (server UTC) or wall-clock epochs of missing changes
@@ -294,8 +306,13 @@ def _run(source, target, config: RefdataConfig, deadline: Optional[float],
                 break
             start_after = resume.after if index == resume.group else None
             table_deadline = deadline if len(group) == 1 else None  # FK groups finish as one unit
-            done = _sync_group(source, target, config, group, by_name, source_shapes, target_shapes,
-                               start_after, table_deadline, write, results, lag_since, resume.started_at)
+            try:
+                done = _sync_group(source, target, config, group, by_name, source_shapes, target_shapes,
+                                   start_after, table_deadline, write, results, lag_since, resume.started_at,
+                                   references)
+            except _TABLE_ERRORS as error:  # this group only: the tables listed after it still sync
+                _refuse(group, results, error, mode)
+                continue
             if done is not None:  # cut at the deadline inside a single table
                 next_cursor = _cursor(groups, index, done, resume.started_at)
                 _lag_not_reached(source, target, group, by_name, source_shapes, target_shapes, done, lag_since)
@@ -308,9 +325,24 @@ def _run(source, target, config: RefdataConfig, deadline: Optional[float],
                       tables=ordered, replication_lag_seconds=lag)
 
 
+# Errors that concern one group's data or constraints (1062, 1452, a bad filter...): the group is
+# refused and the run goes on. Lost connections and other server errors stop the run.
+_TABLE_ERRORS = (RefdataError, pymysql.err.IntegrityError, pymysql.err.DataError, pymysql.err.ProgrammingError)
+
+
+def _refuse(group: Sequence[str], results: Dict[str, TableResult], error: Exception, mode: str) -> None:
+    message = str(error) if isinstance(error, RefdataError) else f"{type(error).__name__}: {error.args}"
+    for name in group:
+        result = results[name]
+        result.state, result.error = "refused", message
+        result.inserted = result.updated = result.deleted = 0
+        result.sql = []
+        _log(result, mode, 0.0)
+
+
 def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_name, source_shapes,
                 target_shapes, start_after, deadline, write: bool, results: Dict[str, TableResult],
-                lag_since: List[Any], started_at: float) -> Optional[Tuple[Any, ...]]:
+                lag_since: List[Any], started_at: float, references) -> Optional[Tuple[Any, ...]]:
     """Diff and (when writing) apply one FK group; returns the cut key when stopped early."""
     diffed: List[Tuple[TablePlan, TableDelta]] = []
     timings: Dict[str, float] = {}
@@ -340,15 +372,19 @@ def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_
         result.state = ("changed" if delta.changes else "in_sync") if delta.complete else "partial"
         diffed.append((table_plan, delta))
         timings[name] = time.monotonic() - began
-    ordered, per_table = group_statements(target, diffed)
     began = time.monotonic()
     if write:
-        apply_statements(target, ordered)
+        apply_group(target, diffed, references, list(by_name))
+    else:
+        orphan = planned_orphans(target, diffed, references)
+        if orphan is not None:
+            raise reference_error(orphan[0].parent, orphan[0], orphan[1], list(by_name), incoming=True)
+        for table, statement in group_statements(target, diffed):
+            results[table].sql.append(statement)
     apply_seconds = time.monotonic() - began
     for table_plan, delta in diffed:
         result = results[table_plan.name]
         if not write:
-            result.sql = per_table[table_plan.name]
             _lag_from_delta(table_plan, delta, by_name[table_plan.name], lag_since, started_at)
         _log(result, "apply" if write else "plan", timings[table_plan.name] + apply_seconds)
     cut = next((d for _, d in diffed if not d.complete), None)
@@ -364,7 +400,7 @@ def _table_plan(shape: TableShape, table_config: TableConfig) -> TablePlan:
         raise RefdataError(
             f"table {shape.name!r}: updated_at_column {table_config.updated_at_column!r} does not exist"
         )
-    columns = [c for c in shape.columns.values() if c.name not in excluded]
+    columns = [c for c in shape.columns.values() if c.name not in excluded and not c.generated]
     key = [shape.columns[name] for name in shape.primary_key]
     return TablePlan(name=shape.name, columns=columns, key=key, where=table_config.where)
 

@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence, Set, Tuple
 
-from envsync.refdata_schema import RefdataError, TablePlan, value_expr
+from envsync.refdata_schema import RefdataError, TablePlan, exact_value, key_value_expr
 
 HASHES = ("crc32", "md5")
 FETCH_BATCH = 500
@@ -49,6 +49,8 @@ class TableDelta:
     inserts: List[Tuple[Any, ...]] = field(default_factory=list)  # full source rows
     updates: List[Tuple[Any, ...]] = field(default_factory=list)  # full source rows
     deletes: List[Tuple[Any, ...]] = field(default_factory=list)  # target keys
+    insert_keys: List[Tuple[Any, ...]] = field(default_factory=list)  # keys of `inserts`
+    update_keys: List[Tuple[Any, ...]] = field(default_factory=list)  # keys of `updates` (target rows)
     chunks_compared: int = 0
     chunks_differing: int = 0
     complete: bool = True  # False: stopped at the deadline after `covered_to`
@@ -94,7 +96,7 @@ class _ChunkQueries:
             f"SELECT COUNT(*), GROUP_CONCAT({plan.key_encoding()}, ':', {per_row} SEPARATOR ',') "
             f"FROM {plan.qname}"
         )
-        key_values = ", ".join(value_expr(c) for c in plan.key)  # FLOAT keys widened too
+        key_values = ", ".join(key_value_expr(c) for c in plan.key)  # FLOAT keys widened, BIT as numbers
         self.boundary_sql = f"SELECT {key_values} FROM {plan.qname}"
 
     def boundary(self, conn, after: Optional[Tuple[Any, ...]]) -> Optional[Tuple[Any, ...]]:
@@ -104,7 +106,7 @@ class _ChunkQueries:
         with conn.cursor() as cur:
             cur.execute(sql, args)
             row = cur.fetchone()
-        return tuple(row) if row else None
+        return tuple(exact_value(v) for v in row) if row else None
 
     def fingerprint(self, conn, lower, upper, row_mode: bool) -> Tuple[int, Any]:
         where, args = self.plan.range_where(lower, upper)
@@ -256,6 +258,7 @@ def diff_table(
                 delta.covered_to = upper
                 break
             lower, upper = upper, next_upper
+    delta.insert_keys, delta.update_keys = insert_keys, update_keys
     delta.inserts = queries.fetch_rows(source, insert_keys)
     delta.updates = queries.fetch_rows(source, update_keys)
     return delta
