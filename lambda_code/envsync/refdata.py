@@ -52,9 +52,11 @@ import pymysql
 from envsync.refdata_apply import apply_group, group_statements, planned_orphans, reference_error
 from envsync.refdata_diff import HASHES, TableDelta, diff_table, first_chunk_equal, tables_checksum_equal
 from envsync.refdata_schema import (
+    PARAM,
     RefdataError,
     TablePlan,
     TableShape,
+    bind,
     compare_shapes,
     decode_key,
     encode_key,
@@ -139,18 +141,60 @@ def _table_from_dict(item: Any, where: str) -> TableConfig:
     if not isinstance(excludes, list) or not all(isinstance(c, str) and _IDENT.match(c) for c in excludes):
         raise RefdataConfigError(f"{where}.exclude_columns: expected a list of column names, got {excludes!r}")
     row_filter = item.get("where")
-    if row_filter is not None and (not isinstance(row_filter, str) or not row_filter.strip()
-                                   or ";" in row_filter or "--" in row_filter or "/*" in row_filter
-                                   or "#" in row_filter):
-        raise RefdataConfigError(
-            f"{where}.where: expected one SQL condition without ';' or comments, got {row_filter!r}"
-        )
+    if row_filter is not None:
+        problem = filter_problem(row_filter) if isinstance(row_filter, str) else "not a string"
+        if problem:
+            raise RefdataConfigError(
+                f"{where}.where (table {name!r}): expected one SQL condition: {problem}; got {row_filter!r}"
+            )
     updated_at = item.get("updated_at_column")
     if updated_at is not None and (not isinstance(updated_at, str) or not _IDENT.match(updated_at)):
         raise RefdataConfigError(f"{where}.updated_at_column: expected a column name, got {updated_at!r}")
     if updated_at is not None and updated_at in excludes:
         raise RefdataConfigError(f"{where}.updated_at_column: {updated_at!r} is also in exclude_columns")
     return TableConfig(name=name, exclude_columns=tuple(excludes), where=row_filter, updated_at_column=updated_at)
+
+
+def filter_problem(text: str) -> str:
+    """Why `text` is not one self-contained boolean expression ("" when it is).
+
+    The engine wraps the filter as `AND (<filter>)` after its own key-range predicate, so the
+    filter must not close that parenthesis, end the statement or comment out the rest. String
+    literals and quoted identifiers are skipped as units (a `#`, `;` or `%` inside is just text).
+    Backslashes are refused: with and without NO_BACKSLASH_ESCAPES a literal would end in
+    different places.
+    """
+    if not text.strip():
+        return "it is empty"
+    if "\x00" in text or "\\" in text:
+        return "NUL bytes and backslashes are not accepted"
+    depth, i = 0, 0
+    while i < len(text):
+        char = text[i]
+        if char in "'\"`":
+            end = i + 1
+            while True:
+                end = text.find(char, end)
+                if end < 0:
+                    return f"the {char} opened at offset {i} is not closed"
+                if text[end + 1:end + 2] == char:  # doubled quote inside the literal
+                    end += 2
+                    continue
+                break
+            i = end + 1
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return f"the ')' at offset {i} closes a parenthesis the condition did not open"
+        elif char == ";" or char == "#" or text.startswith(("--", "/*", "*/"), i):
+            return f"statement separators and comments are not accepted (offset {i})"
+        i += 1
+    if depth:
+        return f"{depth} parenthesis(es) not closed"
+    return ""
 
 
 @dataclass
@@ -437,12 +481,12 @@ def _lag_not_reached(source, target, group, by_name, source_shapes, target_shape
         where, args = table_plan.range_where(after, None)
         col = quote_ident(column)
         with target.cursor() as cur:
-            cur.execute(f"SELECT MAX({col}) FROM {table_plan.qname}{where}", args)
+            cur.execute(bind(target, f"SELECT MAX({col}) FROM {table_plan.qname}{where}", args))
             newest_target = cur.fetchone()[0]
-        extra = f" {'AND' if where else 'WHERE'} {col} > %s" if newest_target is not None else ""
+        extra = f" {'AND' if where else 'WHERE'} {col} > {PARAM}" if newest_target is not None else ""
         with source.cursor() as cur:
-            cur.execute(f"SELECT MIN({col}) FROM {table_plan.qname}{where}{extra}",
-                        args + ([newest_target] if newest_target is not None else []))
+            cur.execute(bind(source, f"SELECT MIN({col}) FROM {table_plan.qname}{where}{extra}",
+                             args + ([newest_target] if newest_target is not None else [])))
             oldest_missing = cur.fetchone()[0]
         if isinstance(oldest_missing, _dt.datetime):
             lag_since.append(oldest_missing)

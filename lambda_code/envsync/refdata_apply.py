@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from envsync.refdata_diff import TableDelta
-from envsync.refdata_schema import ForeignKey, RefdataError, TablePlan, exact_value, quote_ident
+from envsync.refdata_schema import PARAM, ForeignKey, RefdataError, TablePlan, bind, exact_value, quote_ident
 
 MAX_STATEMENT_BYTES = 512 * 1024
 MAX_STATEMENT_ROWS = 1000
@@ -104,9 +104,9 @@ def _parent_exists(fk: ForeignKey) -> str:
 
 def _values_in(columns: List[str], values: Sequence[Tuple[Any, ...]]) -> Tuple[str, List[Any]]:
     if len(columns) == 1:
-        return f"{columns[0]} IN ({', '.join(['%s'] * len(values))})", [exact_value(v[0]) for v in values]
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    args = [exact_value(x) for v in values for x in v]
+        return f"{columns[0]} IN ({', '.join([PARAM] * len(values))})", [v[0] for v in values]
+    row = "(" + ", ".join([PARAM] * len(columns)) + ")"
+    args = [x for v in values for x in v]
     return f"({', '.join(columns)}) IN ({', '.join([row] * len(values))})", args
 
 
@@ -128,8 +128,8 @@ def removed_parent_values(conn, group: Sequence[Tuple[TablePlan, TableDelta]],
         for start in range(0, len(keys), CHECK_BATCH):
             condition, args = plan.key_in(keys[start:start + CHECK_BATCH])
             with conn.cursor() as cur:
-                cur.execute(f"SELECT DISTINCT {', '.join(_columns('p', fk.parent_columns))} "
-                            f"FROM {plan.qname} p WHERE {condition}", args)
+                cur.execute(bind(conn, f"SELECT DISTINCT {', '.join(_columns('p', fk.parent_columns))} "
+                            f"FROM {plan.qname} p WHERE {condition}", args))
                 values.update(tuple(r) for r in cur.fetchall() if None not in r)
         if values:
             removed.append((fk, sorted(values, key=repr)))
@@ -146,8 +146,8 @@ def orphaned_references(conn, removed: Sequence[Tuple[ForeignKey, List[Tuple[Any
         for start in range(0, len(values), CHECK_BATCH):
             condition, args = _values_in(child_columns, values[start:start + CHECK_BATCH])
             with conn.cursor() as cur:
-                cur.execute(f"SELECT {', '.join(child_columns)} FROM {quote_ident(fk.child)} c "
-                            f"WHERE {condition} AND NOT {_parent_exists(fk)} LIMIT 1", args)
+                cur.execute(bind(conn, f"SELECT {', '.join(child_columns)} FROM {quote_ident(fk.child)} c "
+                            f"WHERE {condition} AND NOT {_parent_exists(fk)} LIMIT 1", args))
                 row = cur.fetchone()
             if row is not None:
                 return fk, tuple(row)
@@ -168,8 +168,8 @@ def unmatched_parents(conn, group: Sequence[Tuple[TablePlan, TableDelta]],
         for start in range(0, len(keys), CHECK_BATCH):
             condition, args = plan.key_in(keys[start:start + CHECK_BATCH])
             with conn.cursor() as cur:
-                cur.execute(f"SELECT {', '.join(child_columns)} FROM {plan.qname} c WHERE {condition} "
-                            f"AND {not_null} AND NOT {_parent_exists(fk)} LIMIT 1", args)
+                cur.execute(bind(conn, f"SELECT {', '.join(child_columns)} FROM {plan.qname} c WHERE {condition} "
+                            f"AND {not_null} AND NOT {_parent_exists(fk)} LIMIT 1", args))
                 row = cur.fetchone()
             if row is not None:
                 return fk, tuple(row)
@@ -199,8 +199,8 @@ def planned_orphans(conn, group: Sequence[Tuple[TablePlan, TableDelta]], referen
         for start in range(0, len(values), CHECK_BATCH):
             condition, args = _values_in(child_columns, values[start:start + CHECK_BATCH])
             with conn.cursor() as cur:
-                cur.execute(f"SELECT {', '.join(child_columns)} FROM {quote_ident(fk.child)} c "
-                            f"WHERE {condition} LIMIT 1", args)
+                cur.execute(bind(conn, f"SELECT {', '.join(child_columns)} FROM {quote_ident(fk.child)} c "
+                            f"WHERE {condition} LIMIT 1", args))
                 row = cur.fetchone()
             if row is not None:
                 return fk, tuple(row)

@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence, Set, Tuple
 
-from envsync.refdata_schema import RefdataError, TablePlan, exact_value, key_value_expr
+from envsync.refdata_schema import RefdataError, TablePlan, bind, exact_value, key_value_expr
 
 HASHES = ("crc32", "md5")
 FETCH_BATCH = 500
@@ -104,14 +104,14 @@ class _ChunkQueries:
         where, args = self.plan.range_where(after, None)
         sql = f"{self.boundary_sql}{where} ORDER BY {self.plan.key_list} LIMIT 1 OFFSET {self.chunk_rows - 1}"
         with conn.cursor() as cur:
-            cur.execute(sql, args)
+            cur.execute(bind(conn, sql, args))
             row = cur.fetchone()
         return tuple(exact_value(v) for v in row) if row else None
 
     def fingerprint(self, conn, lower, upper, row_mode: bool) -> Tuple[int, Any]:
         where, args = self.plan.range_where(lower, upper)
         with conn.cursor() as cur:
-            cur.execute((self.rows_sql if row_mode else self.aggregate_sql) + where, args)
+            cur.execute(bind(conn, (self.rows_sql if row_mode else self.aggregate_sql) + where, args))
             count, value = cur.fetchone()
         if not row_mode and value is not None and value >= NULL_IMAGE_MARK:
             raise RefdataError(
@@ -128,7 +128,8 @@ class _ChunkQueries:
             if self.plan.where:
                 condition += f" AND ({self.plan.where})"
             with conn.cursor() as cur:
-                cur.execute(f"SELECT {self.plan.select_list} FROM {self.plan.qname} WHERE {condition}", args)
+                sql = f"SELECT {self.plan.select_list} FROM {self.plan.qname} WHERE {condition}"
+                cur.execute(bind(conn, sql, args))
                 rows.extend(tuple(r) for r in cur.fetchall())
         return rows
 

@@ -41,6 +41,24 @@ def quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+# Placeholder of the engine's own SQL. Not PyMySQL's `%s`: its `sql % args` would also read a
+# `%` in a table name or a row filter as a format directive. NUL cannot occur in an identifier,
+# and row filters containing it are refused, so the engine binds exactly its own markers.
+PARAM = "\x00"
+
+
+def bind(conn, sql: str, args: Sequence[Any] = ()) -> str:
+    """`sql` with each PARAM replaced by the target connection's literal of the matching arg."""
+    pieces = sql.split(PARAM)
+    if len(pieces) != len(args) + 1:
+        raise RefdataError(f"internal: {len(pieces) - 1} placeholders for {len(args)} values")
+    out = [pieces[0]]
+    for value, piece in zip(args, pieces[1:]):
+        out.append(conn.escape(exact_value(value)))
+        out.append(piece)
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -304,9 +322,9 @@ class TablePlan:
 
     def key_in(self, keys: Sequence[Tuple[Any, ...]]) -> Tuple[str, List[Any]]:
         if len(self.key) == 1:
-            marks = ", ".join(["%s"] * len(keys))
+            marks = ", ".join([PARAM] * len(keys))
             return f"{quote_ident(self.key[0].name)} IN ({marks})", [k[0] for k in keys]
-        row = "(" + ", ".join(["%s"] * len(self.key)) + ")"
+        row = "(" + ", ".join([PARAM] * len(self.key)) + ")"
         args: List[Any] = []
         for key in keys:
             args.extend(key)
@@ -328,9 +346,9 @@ def _tuple_compare(key: Sequence[Column], values: Sequence[Any], op: str) -> Tup
     strict = op.rstrip("=")
     disjuncts, args = [], []
     for i in range(len(key)):
-        terms = [f"{quote_ident(c.name)} = %s" for c in key[:i]]
+        terms = [f"{quote_ident(c.name)} = {PARAM}" for c in key[:i]]
         last_op = op if i == len(key) - 1 else strict
-        terms.append(f"{quote_ident(key[i].name)} {last_op} %s")
+        terms.append(f"{quote_ident(key[i].name)} {last_op} {PARAM}")
         disjuncts.append("(" + " AND ".join(terms) + ")")
         args.extend(values[: i + 1])
     return "(" + " OR ".join(disjuncts) + ")", args
