@@ -85,6 +85,7 @@ class TableConfig:
     exclude_columns: Tuple[str, ...] = ()
     where: Optional[str] = None
     updated_at_column: Optional[str] = None
+    max_delete_share: Optional[float] = None  # None: the config's default
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,15 @@ class RefdataConfig:
     # 32-bit CRC lets one changed row in ~4e9 go unnoticed. "crc32" (1.3-5x faster, and the
     # CHECKSUM TABLE shortcut for in-sync tables) is for large tables where speed matters more.
     hash: str = "md5"
+    # Largest share of a table's (filtered) target rows one run may delete; more is refused
+    # unless forced. Guards against an emptied or truncated upstream table reaching prod.
+    max_delete_share: float = 0.5
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> RefdataConfig:
         if not isinstance(d, dict):
             raise RefdataConfigError(f"refdata config: expected a mapping, got {type(d).__name__}")
-        unknown = sorted(set(d) - {"tables", "chunk_rows", "hash"})
+        unknown = sorted(set(d) - {"tables", "chunk_rows", "hash", "max_delete_share"})
         if unknown:
             raise RefdataConfigError(f"refdata config: unknown key(s) {', '.join(unknown)}")
         tables_value = d.get("tables")
@@ -116,6 +120,7 @@ class RefdataConfig:
         hash_name = d.get("hash", cls.hash)
         if hash_name not in HASHES:
             raise RefdataConfigError(f"hash: expected one of {', '.join(HASHES)}, got {hash_name!r}")
+        share = _share(d.get("max_delete_share", cls.max_delete_share), "max_delete_share")
         tables: List[TableConfig] = []
         for i, item in enumerate(tables_value):
             tables.append(_table_from_dict(item, f"tables[{i}]"))
@@ -123,7 +128,16 @@ class RefdataConfig:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise RefdataConfigError(f"tables: listed more than once: {', '.join(duplicates)}")
-        return cls(tables=tuple(tables), chunk_rows=chunk_rows, hash=hash_name)
+        return cls(tables=tuple(tables), chunk_rows=chunk_rows, hash=hash_name, max_delete_share=share)
+
+    def delete_share(self, table: TableConfig) -> float:
+        return self.max_delete_share if table.max_delete_share is None else table.max_delete_share
+
+
+def _share(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise RefdataConfigError(f"{where}: expected a number from 0 to 1 (share of rows), got {value!r}")
+    return float(value)
 
 
 def _table_from_dict(item: Any, where: str) -> TableConfig:
@@ -131,7 +145,7 @@ def _table_from_dict(item: Any, where: str) -> TableConfig:
         item = {"name": item}
     if not isinstance(item, dict):
         raise RefdataConfigError(f"{where}: expected a mapping with 'name', got {item!r}")
-    unknown = sorted(set(item) - {"name", "exclude_columns", "where", "updated_at_column"})
+    unknown = sorted(set(item) - {"name", "exclude_columns", "where", "updated_at_column", "max_delete_share"})
     if unknown:
         raise RefdataConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
     name = item.get("name")
@@ -152,7 +166,9 @@ def _table_from_dict(item: Any, where: str) -> TableConfig:
         raise RefdataConfigError(f"{where}.updated_at_column: expected a column name, got {updated_at!r}")
     if updated_at is not None and updated_at in excludes:
         raise RefdataConfigError(f"{where}.updated_at_column: {updated_at!r} is also in exclude_columns")
-    return TableConfig(name=name, exclude_columns=tuple(excludes), where=row_filter, updated_at_column=updated_at)
+    share = _share(item["max_delete_share"], f"{where}.max_delete_share") if "max_delete_share" in item else None
+    return TableConfig(name=name, exclude_columns=tuple(excludes), where=row_filter, updated_at_column=updated_at,
+                       max_delete_share=share)
 
 
 def filter_problem(text: str) -> str:
@@ -252,15 +268,18 @@ class SyncResult:
 
 
 def plan(source_conn, target_conn, config: RefdataConfig, *, deadline: Optional[float] = None,
-         cursor: Optional[Dict[str, Any]] = None) -> SyncResult:
+         cursor: Optional[Dict[str, Any]] = None, force: bool = False) -> SyncResult:
     """Dry run: per-table counts and the SQL apply would run; writes nothing."""
-    return _run(source_conn, target_conn, config, deadline, cursor, write=False)
+    return _run(source_conn, target_conn, config, deadline, cursor, write=False, force=force)
 
 
 def apply(source_conn, target_conn, config: RefdataConfig, *, deadline: Optional[float] = None,
-          cursor: Optional[Dict[str, Any]] = None) -> SyncResult:
-    """Apply the delta to the target, one transaction per table (or FK-linked group)."""
-    return _run(source_conn, target_conn, config, deadline, cursor, write=True)
+          cursor: Optional[Dict[str, Any]] = None, force: bool = False) -> SyncResult:
+    """Apply the delta to the target, one transaction per table (or FK-linked group).
+
+    `force` lifts the max_delete_share guard for this call (an intended mass delete).
+    """
+    return _run(source_conn, target_conn, config, deadline, cursor, write=True, force=force)
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -320,7 +339,7 @@ class _Session:
 
 
 def _run(source, target, config: RefdataConfig, deadline: Optional[float],
-         cursor: Optional[Dict[str, Any]], write: bool) -> SyncResult:
+         cursor: Optional[Dict[str, Any]], write: bool, force: bool = False) -> SyncResult:
     mode = "apply" if write else "plan"
     with _Session(source), _Session(target):
         names = [t.name for t in config.tables]
@@ -353,7 +372,7 @@ def _run(source, target, config: RefdataConfig, deadline: Optional[float],
             try:
                 done = _sync_group(source, target, config, group, by_name, source_shapes, target_shapes,
                                    start_after, table_deadline, write, results, lag_since, resume.started_at,
-                                   references)
+                                   references, force)
             except _TABLE_ERRORS as error:  # this group only: the tables listed after it still sync
                 _refuse(group, results, error, mode)
                 continue
@@ -386,7 +405,7 @@ def _refuse(group: Sequence[str], results: Dict[str, TableResult], error: Except
 
 def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_name, source_shapes,
                 target_shapes, start_after, deadline, write: bool, results: Dict[str, TableResult],
-                lag_since: List[Any], started_at: float, references) -> Optional[Tuple[Any, ...]]:
+                lag_since: List[Any], started_at: float, references, force: bool) -> Optional[Tuple[Any, ...]]:
     """Diff and (when writing) apply one FK group; returns the cut key when stopped early."""
     diffed: List[Tuple[TablePlan, TableDelta]] = []
     timings: Dict[str, float] = {}
@@ -399,6 +418,9 @@ def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_
             result.state, result.drift = "drift", drift
             _log(result, "plan" if not write else "apply", time.monotonic() - began)
             continue
+        problem = _config_problem(source_shapes[name], target_shapes[name], table_config)
+        if problem:
+            raise RefdataError(problem)
         table_plan = _table_plan(source_shapes[name], table_config)
         whole_table = (start_after is None and not table_config.where and not table_config.exclude_columns
                        and config.hash == "crc32")
@@ -411,6 +433,8 @@ def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_
             result.checked_by = "chunks"
             delta = diff_table(source, target, table_plan, chunk_rows=config.chunk_rows,
                                hash_name=config.hash, start_after=start_after, deadline=deadline)
+        if delta.deletes and not force:
+            _check_delete_share(target, table_plan, len(delta.deletes), config.delete_share(table_config))
         result.inserted, result.updated, result.deleted = len(delta.inserts), len(delta.updates), len(delta.deletes)
         result.chunks_compared, result.chunks_differing = delta.chunks_compared, delta.chunks_differing
         result.state = ("changed" if delta.changes else "in_sync") if delta.complete else "partial"
@@ -433,6 +457,34 @@ def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_
         _log(result, "apply" if write else "plan", timings[table_plan.name] + apply_seconds)
     cut = next((d for _, d in diffed if not d.complete), None)
     return cut.covered_to if cut is not None else None
+
+
+def _config_problem(source: TableShape, target: TableShape, table_config: TableConfig) -> str:
+    """What in the allow-list entry cannot work with these shapes ("" when nothing)."""
+    name = table_config.name
+    for column in table_config.exclude_columns:
+        if column not in source.columns and column not in target.columns:
+            return (f"table {name!r}: exclude_columns names {column!r}, which is a column on neither side "
+                    f"(columns: {', '.join(source.columns)}); a typo would copy the column meant to be excluded")
+        kept = target.columns.get(column)
+        if kept is not None and not kept.has_default:
+            return (f"table {name!r}: excluded column {column!r} is NOT NULL without a default on the target, "
+                    "so rows cannot be inserted without it; give it a default or stop excluding it")
+    return ""
+
+
+def _check_delete_share(target, table_plan: TablePlan, deletes: int, share: float) -> None:
+    where, args = table_plan.range_where(None, None)
+    with target.cursor() as cur:
+        cur.execute(bind(target, f"SELECT COUNT(*) FROM {table_plan.qname}{where}", args))
+        rows = int(cur.fetchone()[0])
+    if deletes > share * rows:
+        raise RefdataError(
+            f"table {table_plan.name!r}: refused: the run would delete {deletes} of {rows} target rows "
+            f"({100.0 * deletes / max(rows, 1):.0f} %), more than max_delete_share {share} - is the upstream table "
+            "emptied or truncated? If intended, rerun with --force (event \"force\": true) or set "
+            "max_delete_share for this table in the refdata config"
+        )
 
 
 def _table_plan(shape: TableShape, table_config: TableConfig) -> TablePlan:
@@ -475,8 +527,9 @@ def _lag_not_reached(source, target, group, by_name, source_shapes, target_shape
         shape = source_shapes[name]
         if not column or column not in shape.columns:
             continue
-        if compare_shapes(shape, target_shapes[name], by_name[name].exclude_columns):
-            continue  # drift: reported as such when the table is reached
+        if (compare_shapes(shape, target_shapes[name], by_name[name].exclude_columns)
+                or _config_problem(shape, target_shapes[name], by_name[name])):
+            continue  # drift or a bad entry: reported as such when the table is reached
         table_plan = _table_plan(shape, by_name[name])
         where, args = table_plan.range_where(after, None)
         col = quote_ident(column)

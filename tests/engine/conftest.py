@@ -145,7 +145,9 @@ def pair(machine_mariadb: Dict[str, object], scratch_schema: str) -> Iterator[Pa
 
 
 def config(*tables, **extra) -> RefdataConfig:
-    return RefdataConfig.from_dict({"tables": list(tables), **extra})
+    """A refdata config; tests of other behaviour delete most of their few rows on purpose, so
+    the max_delete_share guard is off unless a test sets it (test_refdata_guards does)."""
+    return RefdataConfig.from_dict({"tables": list(tables), "max_delete_share": 1.0, **extra})
 
 
 def table_result(result, name: str) -> dict:
