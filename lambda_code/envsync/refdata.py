@@ -72,6 +72,8 @@ __all__ = ["RefdataConfig", "RefdataConfigError", "RefdataError", "SyncResult", 
 LOG = logging.getLogger("envsync.refdata")
 CURSOR_VERSION = 1
 GROUP_CONCAT_MAX_LEN = 64 * 1024 * 1024
+PLAN_SQL_STATEMENTS = 20  # per table in a plan: enough to read, bounded for a million-row delta
+PLAN_SQL_CHARS = 4000
 _IDENT = re.compile(r"^[^`\x00]{1,64}$")
 
 
@@ -435,7 +437,8 @@ def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_
                                hash_name=config.hash, start_after=start_after, deadline=deadline)
         if delta.deletes and not force:
             _check_delete_share(target, table_plan, len(delta.deletes), config.delete_share(table_config))
-        result.inserted, result.updated, result.deleted = len(delta.inserts), len(delta.updates), len(delta.deletes)
+        result.inserted, result.updated = len(delta.insert_keys), len(delta.update_keys)
+        result.deleted = len(delta.deletes)
         result.chunks_compared, result.chunks_differing = delta.chunks_compared, delta.chunks_differing
         result.state = ("changed" if delta.changes else "in_sync") if delta.complete else "partial"
         diffed.append((table_plan, delta))
@@ -447,8 +450,13 @@ def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_
         orphan = planned_orphans(target, diffed, references)
         if orphan is not None:
             raise reference_error(orphan[0].parent, orphan[0], orphan[1], list(by_name), incoming=True)
-        for table, statement in group_statements(target, diffed):
-            results[table].sql.append(statement)
+        for table, statement in group_statements(target, diffed):  # streamed; only the first few are kept
+            shown = results[table].sql
+            if len(shown) < PLAN_SQL_STATEMENTS:
+                text = statement.decode(target.encoding, "backslashreplace")
+                if len(text) > PLAN_SQL_CHARS:
+                    text = text[:PLAN_SQL_CHARS] + f" ... ({len(text)} chars)"
+                shown.append(text)
     apply_seconds = time.monotonic() - began
     for table_plan, delta in diffed:
         result = results[table_plan.name]
@@ -507,13 +515,18 @@ def _lag_from_delta(table_plan: TablePlan, delta: TableDelta, table_config: Tabl
                     lag_since: List[Any], started_at: float) -> None:
     """Plan mode: the delta is still missing on the target."""
     column = table_config.updated_at_column
-    rows = delta.inserts + delta.updates
     if column:
         position = [c.name for c in table_plan.columns].index(column)
-        stamps = [row[position] for row in rows if isinstance(row[position], _dt.datetime)]
-        if stamps:
-            lag_since.append(min(stamps))
-        if delta.deletes or len(stamps) < len(rows):
+        oldest, dated, written = None, 0, 0
+        for row in delta.written_rows():  # streamed: nothing but the oldest stamp is kept
+            written += 1
+            stamp = row[position]
+            if isinstance(stamp, _dt.datetime):
+                dated += 1
+                oldest = stamp if oldest is None or stamp < oldest else oldest
+        if oldest is not None:
+            lag_since.append(oldest)
+        if delta.deletes or dated < written:
             lag_since.append(started_at)
     elif delta.changes:
         lag_since.append(started_at)

@@ -35,52 +35,63 @@ from envsync.refdata_schema import PARAM, ForeignKey, RefdataError, TablePlan, b
 MAX_STATEMENT_BYTES = 512 * 1024
 MAX_STATEMENT_ROWS = 1000
 CHECK_BATCH = 500
+# Backslash escapes for bytes, applied in this order (the backslash first), each one C-speed
+# pass: PyMySQL writes bytes as X'..' hex, twice their size, which pushes a 9 MB value past a
+# 16 MB max_allowed_packet. Statements are bytes, so binary values are sent as they are.
+_BYTE_ESCAPES = ((b"\\", b"\\\\"), (b"\x00", b"\\0"), (b"\n", b"\\n"), (b"\r", b"\\r"), (b"\x1a", b"\\Z"),
+                 (b"'", b"\\'"), (b'"', b'\\"'))
 
 
-def _batches(literals: Iterator[str]) -> Iterator[List[str]]:
+def _batches(literals: Iterator[bytes]) -> Iterator[List[bytes]]:
     """Group literals into statement-sized lists, lazily: a delta is never built all at once."""
-    current: List[str] = []
+    current: List[bytes] = []
     size = 0
     for literal in literals:
         if current and (size + len(literal) > MAX_STATEMENT_BYTES or len(current) >= MAX_STATEMENT_ROWS):
             yield current
             current, size = [], 0
         current.append(literal)
-        size += len(literal) + 1
+        size += len(literal) + 2
     if current:
         yield current
 
 
-def _literal(conn, value: Any) -> str:
-    return conn.escape(exact_value(value))
+def sql_literal(conn, value: Any) -> bytes:
+    """The SQL literal of one value, as bytes in the connection's encoding."""
+    if isinstance(value, (bytes, bytearray)):
+        escaped = bytes(value)
+        for raw, replacement in _BYTE_ESCAPES:
+            escaped = escaped.replace(raw, replacement)
+        return b"_binary'" + escaped + b"'"
+    return conn.escape(exact_value(value)).encode(conn.encoding)
 
 
-def _tuple_literal(conn, values: Sequence[Any]) -> str:
-    return "(" + ", ".join(_literal(conn, v) for v in values) + ")"
+def _tuple_literal(conn, values: Sequence[Any]) -> bytes:
+    return b"(" + b", ".join(sql_literal(conn, v) for v in values) + b")"
 
 
-def insert_statements(conn, plan: TablePlan, delta: TableDelta) -> Iterator[str]:
+def insert_statements(conn, plan: TablePlan, delta: TableDelta) -> Iterator[bytes]:
     """Plain INSERTs of the new and the changed source rows (generated columns are not listed)."""
-    head = f"INSERT INTO {plan.qname} ({plan.column_list}) VALUES "
-    rows = (row for part in (delta.inserts, delta.updates) for row in part)
-    for batch in _batches(_tuple_literal(conn, row) for row in rows):
-        yield head + ",\n".join(batch)
+    head = f"INSERT INTO {plan.qname} ({plan.column_list}) VALUES ".encode(conn.encoding)
+    for batch in _batches(_tuple_literal(conn, row) for row in delta.written_rows()):
+        yield head + b",\n".join(batch)
 
 
-def delete_statements(conn, plan: TablePlan, delta: TableDelta) -> Iterator[str]:
+def delete_statements(conn, plan: TablePlan, delta: TableDelta) -> Iterator[bytes]:
     """DELETEs by exact key of the rows that go and of the rows that change."""
     keys = (key for part in (delta.deletes, delta.update_keys) for key in part)
     if len(plan.key) == 1:
-        literals = (_literal(conn, key[0]) for key in keys)
+        literals = (sql_literal(conn, key[0]) for key in keys)
         target = quote_ident(plan.key[0].name)
     else:
         literals = (_tuple_literal(conn, key) for key in keys)
         target = f"({plan.key_list})"
+    head = f"DELETE FROM {plan.qname} WHERE {target} IN (".encode(conn.encoding)
     for batch in _batches(literals):
-        yield f"DELETE FROM {plan.qname} WHERE {target} IN ({', '.join(batch)})"
+        yield head + b", ".join(batch) + b")"
 
 
-def group_statements(conn, group: Sequence[Tuple[TablePlan, TableDelta]]) -> Iterator[Tuple[str, str]]:
+def group_statements(conn, group: Sequence[Tuple[TablePlan, TableDelta]]) -> Iterator[Tuple[str, bytes]]:
     """(table, statement) for one FK group in execution order: all deletes, then all inserts."""
     for plan, delta in group:
         for statement in delete_statements(conn, plan, delta):
@@ -190,7 +201,7 @@ def planned_orphans(conn, group: Sequence[Tuple[TablePlan, TableDelta]], referen
                      if n in {c.name for c in plan.columns}]
         written = set()
         if len(positions) == len(fk.parent_columns):
-            written = {tuple(row[i] for i in positions) for part in (delta.inserts, delta.updates) for row in part}
+            written = {tuple(row[i] for i in positions) for row in delta.written_rows()}
         gone = [v for v in values if v not in written]
         if gone:
             remaining.append((fk, gone))
@@ -234,8 +245,14 @@ def apply_group(conn, group: Sequence[Tuple[TablePlan, TableDelta]], references:
     try:
         removed = removed_parent_values(conn, group, references)
         with conn.cursor() as cur:
+            cur.execute("SELECT @@SESSION.max_allowed_packet")
+            packet = int(cur.fetchone()[0])
             cur.execute("SET SESSION foreign_key_checks = 0")
-            for _, statement in group_statements(conn, group):
+            for table, statement in group_statements(conn, group):
+                if len(statement) >= packet:  # only a single row can be this big: statements are cut at 512 KB
+                    raise RefdataError(
+                        f"table {table!r}: refused: a row's INSERT takes {len(statement)} bytes, more than the "
+                        f"target's max_allowed_packet ({packet}); raise max_allowed_packet on the target")
                 cur.execute(statement)
         for found, incoming in ((orphaned_references(conn, removed), True),
                                 (unmatched_parents(conn, group, references), False)):

@@ -26,7 +26,8 @@ differ (changes spread over the table), the walk switches to row mode directly t
 reading those chunks twice, and back when chunks come out clean again.
 
 Row hash: `crc32` (CRC32 of the row image, 32 bits) or `md5` (first 64 bits of MD5).
-Only the changed rows are fetched in full, from the source, by key.
+Only the changed rows are fetched in full, from the source, by key, streamed while they are
+written (`TableDelta.written_rows`), so memory does not grow with the delta.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Set, Tuple
+
+import pymysql
 
 from envsync.refdata_schema import RefdataError, TablePlan, bind, exact_value, key_value_expr
 
@@ -46,19 +49,27 @@ ADAPT_WINDOW = 8
 
 @dataclass
 class TableDelta:
-    inserts: List[Tuple[Any, ...]] = field(default_factory=list)  # full source rows
-    updates: List[Tuple[Any, ...]] = field(default_factory=list)  # full source rows
+    """Keys of the rows that differ; the rows themselves are streamed from the source on demand."""
+
     deletes: List[Tuple[Any, ...]] = field(default_factory=list)  # target keys
-    insert_keys: List[Tuple[Any, ...]] = field(default_factory=list)  # keys of `inserts`
-    update_keys: List[Tuple[Any, ...]] = field(default_factory=list)  # keys of `updates` (target rows)
+    insert_keys: List[Tuple[Any, ...]] = field(default_factory=list)  # source keys the target lacks
+    update_keys: List[Tuple[Any, ...]] = field(default_factory=list)  # keys whose rows differ
     chunks_compared: int = 0
     chunks_differing: int = 0
     complete: bool = True  # False: stopped at the deadline after `covered_to`
     covered_to: Optional[Tuple[Any, ...]] = None  # last key of the covered range when incomplete
+    # keys -> the source rows with those keys (a few at a time, unbuffered)
+    source_rows: Optional[Callable[[Sequence[Tuple[Any, ...]]], Iterator[Tuple[Any, ...]]]] = None
 
     @property
     def changes(self) -> int:
-        return len(self.inserts) + len(self.updates) + len(self.deletes)
+        return len(self.insert_keys) + len(self.update_keys) + len(self.deletes)
+
+    def written_rows(self) -> Iterator[Tuple[Any, ...]]:
+        """The full source rows to insert (new, then changed), streamed: memory stays bounded."""
+        if self.source_rows is None:
+            return iter(())
+        return self.source_rows(self.insert_keys + self.update_keys)
 
 
 # Added per row whose image is NULL (only when it would exceed max_allowed_packet): far above
@@ -120,18 +131,17 @@ class _ChunkQueries:
             )
         return int(count), value
 
-    def fetch_rows(self, conn, keys: Sequence[Tuple[Any, ...]]) -> List[Tuple[Any, ...]]:
-        rows: List[Tuple[Any, ...]] = []
+    def stream_rows(self, conn, keys: Sequence[Tuple[Any, ...]]) -> Iterator[Tuple[Any, ...]]:
+        """Source rows by key, FETCH_BATCH keys per query, read unbuffered (one row in memory)."""
         for start in range(0, len(keys), FETCH_BATCH):
-            batch = keys[start:start + FETCH_BATCH]
-            condition, args = self.plan.key_in(batch)
+            condition, args = self.plan.key_in(keys[start:start + FETCH_BATCH])
             if self.plan.where:
                 condition += f" AND ({self.plan.where})"
-            with conn.cursor() as cur:
-                sql = f"SELECT {self.plan.select_list} FROM {self.plan.qname} WHERE {condition}"
+            sql = f"SELECT {self.plan.select_list} FROM {self.plan.qname} WHERE {condition}"
+            with conn.cursor(pymysql.cursors.SSCursor) as cur:
                 cur.execute(bind(conn, sql, args))
-                rows.extend(tuple(r) for r in cur.fetchall())
-        return rows
+                for row in cur:
+                    yield tuple(row)
 
 
 def _entries(count: int, text: Optional[Any], side: str, table: str) -> Set[str]:
@@ -260,6 +270,5 @@ def diff_table(
                 break
             lower, upper = upper, next_upper
     delta.insert_keys, delta.update_keys = insert_keys, update_keys
-    delta.inserts = queries.fetch_rows(source, insert_keys)
-    delta.updates = queries.fetch_rows(source, update_keys)
+    delta.source_rows = lambda keys: queries.stream_rows(source, keys)
     return delta
