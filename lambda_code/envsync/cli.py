@@ -241,10 +241,17 @@ def _failure_line(entry: Dict[str, Any], config_path: str) -> str:
 
 def refdata_text(result: Dict[str, Any], config_path: str) -> str:
     """One line per table, then the failures spelled out, then the total."""
+    from envsync.refdata_show import row_line
+
     lines = []
     for entry in result.get("tables", []):
         lines.append(f"{entry['table']}: {entry['state']}, +{entry['inserted']} ~{entry['updated']} "
                      f"-{entry['deleted']} ({entry['chunks_differing']} of {entry['chunks_compared']} chunks differ)")
+        shown = entry.get("rows") or []
+        lines.extend(row_line(row) for row in shown)
+        changed = entry["inserted"] + entry["updated"] + entry["deleted"]
+        if shown and changed > len(shown):
+            lines.append(f"  ... and {changed - len(shown)} more (--json for machines)")
     lines.extend(_failure_line(t, config_path) for t in result.get("tables", []) if t["state"] in ("drift", "refused"))
     lines.append(f"rows changed: {result.get('rows_changed')}")
     return "\n".join(lines)

@@ -66,6 +66,7 @@ from envsync.refdata_schema import (
     read_references,
     read_shapes,
 )
+from envsync.refdata_show import describe_rows, first_changed
 
 __all__ = ["RefdataConfig", "RefdataConfigError", "RefdataError", "SyncResult", "TableConfig", "apply", "plan"]
 
@@ -228,6 +229,7 @@ class TableResult:
     sql: List[str] = field(default_factory=list)
     drift: List[Dict[str, Any]] = field(default_factory=list)
     error: str = ""  # why a refused table was not synchronised (nothing of its group was written)
+    rows: List[Dict[str, Any]] = field(default_factory=list)  # plan: first changed rows, old -> new
 
     def to_dict(self, with_sql: bool) -> Dict[str, Any]:
         data: Dict[str, Any] = {
@@ -238,6 +240,7 @@ class TableResult:
         if self.error:
             data["error"] = self.error
         if with_sql:
+            data["rows"] = self.rows
             data["sql"] = self.sql
         return data
 
@@ -450,6 +453,8 @@ def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_
         orphan = planned_orphans(target, diffed, references)
         if orphan is not None:
             raise reference_error(orphan[0].parent, orphan[0], orphan[1], list(by_name), incoming=True)
+        for table_plan, delta in diffed:
+            results[table_plan.name].rows = _changed_rows(table_plan, delta)
         for table, statement in group_statements(target, diffed):  # streamed; only the first few are kept
             shown = results[table].sql
             if len(shown) < PLAN_SQL_STATEMENTS:
@@ -465,6 +470,16 @@ def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_
         _log(result, "apply" if write else "plan", timings[table_plan.name] + apply_seconds)
     cut = next((d for _, d in diffed if not d.complete), None)
     return cut.covered_to if cut is not None else None
+
+
+def _changed_rows(table_plan: TablePlan, delta: TableDelta) -> List[Dict[str, Any]]:
+    """The first changed rows of a plan, old -> new, fetched key by key from both sides."""
+    changes = []
+    for change, key in first_changed(delta.insert_keys, delta.update_keys, delta.deletes):
+        old = next(iter(delta.target_rows([key])), None) if change != "insert" and delta.target_rows else None
+        new = next(iter(delta.source_rows([key])), None) if change != "delete" and delta.source_rows else None
+        changes.append((change, key, old, new))
+    return describe_rows(changes, [c.name for c in table_plan.key], [c.name for c in table_plan.columns])
 
 
 def _config_problem(source: TableShape, target: TableShape, table_config: TableConfig) -> str:

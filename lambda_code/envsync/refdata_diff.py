@@ -60,6 +60,7 @@ class TableDelta:
     covered_to: Optional[Tuple[Any, ...]] = None  # last key of the covered range when incomplete
     # keys -> the source rows with those keys (a few at a time, unbuffered)
     source_rows: Optional[Callable[[Sequence[Tuple[Any, ...]]], Iterator[Tuple[Any, ...]]]] = None
+    target_rows: Optional[Callable[[Sequence[Tuple[Any, ...]]], Iterator[Tuple[Any, ...]]]] = None
 
     @property
     def changes(self) -> int:
@@ -271,4 +272,5 @@ def diff_table(
             lower, upper = upper, next_upper
     delta.insert_keys, delta.update_keys = insert_keys, update_keys
     delta.source_rows = lambda keys: queries.stream_rows(source, keys)
+    delta.target_rows = lambda keys: queries.stream_rows(target, keys)
     return delta
