@@ -78,22 +78,27 @@ class TableDelta:
 NULL_IMAGE_MARK = 10 ** 30
 
 
-def _row_hash(plan: TablePlan, hash_name: str) -> Tuple[str, str]:
-    """(aggregate expression, per-row expression) for the chosen hash.
+def _row_hash(plan: TablePlan, hash_name: str) -> Tuple[str, str, str]:
+    """(per-row number, how the chunk sums it, per-row text) for the chosen hash.
 
-    The aggregate is an exact DECIMAL SUM, not BIT_XOR: CRC32 is linear over XOR, so XOR of
-    row CRCs cancels the same change made to an even number of rows. md5 sums the first 64
-    bits of each row's MD5; crc32 sums the square of each row's CRC32 (a sum of squares is not
-    linear over XOR either, and h*h < 2**64 stays exact in BIGINT UNSIGNED).
+    The chunk aggregate is an exact DECIMAL SUM, not BIT_XOR: CRC32 is linear over XOR, so an
+    XOR of row CRCs cancels the same change made to an even number of rows. md5 sums the first
+    64 bits of each row's MD5; crc32 sums the square of each row's CRC32 (a sum of squares is
+    not linear over XOR either, and h*h < 2**64 stays exact in BIGINT UNSIGNED). A NULL row
+    hash (image over max_allowed_packet) adds NULL_IMAGE_MARK, so it is counted, not skipped.
     """
     image = plan.row_image()
     if hash_name == "md5":
         per_row = f"LEFT(MD5({image}), 16)"
-        value = f"CAST(CONV({per_row}, 16, 10) AS UNSIGNED)"
-    else:
-        per_row = f"CRC32({image})"
-        value = f"({per_row} * {per_row})"
-    return f"SUM(IFNULL({value}, {NULL_IMAGE_MARK}))", f"IFNULL({per_row}, 'NULL')"
+        return f"CAST(CONV({per_row}, 16, 10) AS UNSIGNED)", f"SUM(IFNULL(h, {NULL_IMAGE_MARK}))", \
+            f"IFNULL({per_row}, 'NULL')"
+    per_row = f"CRC32({image})"
+    return per_row, f"SUM(IFNULL(h * h, {NULL_IMAGE_MARK}))", f"IFNULL({per_row}, 'NULL')"
+
+
+# A derived table with a LIMIT is materialised (never merged into the outer query), so each
+# row's hash is computed once even where the sum uses it twice (h * h).
+NO_LIMIT = 18446744073709551615
 
 
 class _ChunkQueries:
@@ -102,8 +107,9 @@ class _ChunkQueries:
             raise RefdataError(f"unknown hash {hash_name!r}: use one of {', '.join(HASHES)}")
         self.plan = plan
         self.chunk_rows = chunk_rows
-        aggregate, per_row = _row_hash(plan, hash_name)
-        self.aggregate_sql = f"SELECT COUNT(*), {aggregate} FROM {plan.qname}"
+        value, aggregate, per_row = _row_hash(plan, hash_name)
+        self.aggregate_head = f"SELECT COUNT(*), {aggregate} FROM (SELECT {value} AS h FROM {plan.qname}"
+        self.aggregate_tail = f" LIMIT {NO_LIMIT}) AS chunk"
         self.rows_sql = (
             f"SELECT COUNT(*), GROUP_CONCAT({plan.key_encoding()}, ':', {per_row} SEPARATOR ',') "
             f"FROM {plan.qname}"
@@ -123,7 +129,8 @@ class _ChunkQueries:
     def fingerprint(self, conn, lower, upper, row_mode: bool) -> Tuple[int, Any]:
         where, args = self.plan.range_where(lower, upper)
         with conn.cursor() as cur:
-            cur.execute(bind(conn, (self.rows_sql if row_mode else self.aggregate_sql) + where, args))
+            sql = self.rows_sql + where if row_mode else self.aggregate_head + where + self.aggregate_tail
+            cur.execute(bind(conn, sql, args))
             count, value = cur.fetchone()
         if not row_mode and value is not None and value >= NULL_IMAGE_MARK:
             raise RefdataError(
