@@ -11,13 +11,20 @@ is only read. What happens, per listed table (allow-list: nothing else is touche
 
 1. Shapes are read from information_schema on both sides. No primary key -> `RefdataError`.
    A table or compared column missing on one side, or a different column type or key, is
-   *drift*: reported for that table, and the table is not synchronised.
+   *drift*: reported for that table, and the table is not synchronised. An allow-list entry
+   that cannot work (an `exclude_columns` name on neither side, an excluded NOT NULL column
+   without default) *refuses* the table. Generated columns are compared by neither side and
+   never written.
 2. The diff (`refdata_diff`) first compares CHECKSUM TABLE on both servers where that is sound
    (whole table compared, 32-bit mode); otherwise, or when they differ, it walks the key in
-   chunks with checksums computed on each server and fetches only the changed rows.
-3. The delta is applied (`refdata_apply`) in one transaction per table - per group of tables
-   linked by foreign keys, so parents' inserts precede children's and children's deletes
-   precede parents'.
+   chunks with non-linear checksums computed on each server and keeps the changed keys.
+3. The delta is applied (`refdata_apply`) in one transaction per group of tables linked by
+   foreign keys: deletes, then inserts (rows streamed from the source), FK checks off inside
+   the transaction and every reference verified before commit. A table whose delta would
+   delete more than `max_delete_share` of its rows, orphan a row of an unlisted table, or
+   break a constraint is *refused*: its group is rolled back and reported (state `refused`,
+   `error`), and the tables after it are still synchronised. `SyncResult.failed` lists drift
+   and refused tables; the CLI exits 2 and the handler reports status failed for them.
 
 Time budget: `deadline` (a `time.monotonic()` value) is checked between chunks and between
 tables. When it passes, the work done so far is applied (a table cut mid-way has its covered

@@ -147,21 +147,29 @@ def removed_parent_values(conn, group: Sequence[Tuple[TablePlan, TableDelta]],
     return removed
 
 
+def _referencing_row(conn, fk: ForeignKey, values: Sequence[Tuple[Any, ...]],
+                     only_orphans: bool) -> Optional[Tuple[Any, ...]]:
+    """A child row of `fk` that references one of `values` (and, with only_orphans, has no parent)."""
+    child_columns = _columns("c", fk.child_columns)
+    orphan = f" AND NOT {_parent_exists(fk)}" if only_orphans else ""
+    for start in range(0, len(values), CHECK_BATCH):
+        condition, args = _values_in(child_columns, values[start:start + CHECK_BATCH])
+        with conn.cursor() as cur:
+            cur.execute(bind(conn, f"SELECT {', '.join(child_columns)} FROM {quote_ident(fk.child)} c "
+                        f"WHERE {condition}{orphan} LIMIT 1", args))
+            row = cur.fetchone()
+        if row is not None:
+            return tuple(row)
+    return None
+
+
 def orphaned_references(conn, removed: Sequence[Tuple[ForeignKey, List[Tuple[Any, ...]]]],
-                        exclude_children: Sequence[str] = ()) -> Optional[Tuple[ForeignKey, Tuple[Any, ...]]]:
+                        ) -> Optional[Tuple[ForeignKey, Tuple[Any, ...]]]:
     """The first FK whose child rows reference a removed value that no parent row holds now."""
     for fk, values in removed:
-        if fk.child in exclude_children:
-            continue
-        child_columns = _columns("c", fk.child_columns)
-        for start in range(0, len(values), CHECK_BATCH):
-            condition, args = _values_in(child_columns, values[start:start + CHECK_BATCH])
-            with conn.cursor() as cur:
-                cur.execute(bind(conn, f"SELECT {', '.join(child_columns)} FROM {quote_ident(fk.child)} c "
-                            f"WHERE {condition} AND NOT {_parent_exists(fk)} LIMIT 1", args))
-                row = cur.fetchone()
-            if row is not None:
-                return fk, tuple(row)
+        row = _referencing_row(conn, fk, values, only_orphans=True)
+        if row is not None:
+            return fk, row
     return None
 
 
@@ -206,15 +214,9 @@ def planned_orphans(conn, group: Sequence[Tuple[TablePlan, TableDelta]], referen
         if gone:
             remaining.append((fk, gone))
     for fk, values in remaining:
-        child_columns = _columns("c", fk.child_columns)
-        for start in range(0, len(values), CHECK_BATCH):
-            condition, args = _values_in(child_columns, values[start:start + CHECK_BATCH])
-            with conn.cursor() as cur:
-                cur.execute(bind(conn, f"SELECT {', '.join(child_columns)} FROM {quote_ident(fk.child)} c "
-                            f"WHERE {condition} LIMIT 1", args))
-                row = cur.fetchone()
-            if row is not None:
-                return fk, tuple(row)
+        row = _referencing_row(conn, fk, values, only_orphans=False)
+        if row is not None:
+            return fk, row
     return None
 
 
