@@ -163,7 +163,7 @@ def _entries(count: int, text: Optional[Any], side: str, table: str) -> Set[str]
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("ascii")
     entries = set(text.split(","))
-    oversized = [e.rsplit(":", 1)[0] for e in entries if e.endswith(":NULL")]
+    oversized = [e.rsplit(":", 1)[0] for e in entries if e.endswith(":NULL")] if ":NULL" in text else []
     if oversized:
         raise RefdataError(
             f"{table}: {side} row(s) with encoded key {', '.join(sorted(oversized)[:5])} have a row image larger "
