@@ -329,13 +329,17 @@ class _Session:
 
     def __init__(self, conn) -> None:
         self.conn = conn
-        self.saved: Optional[Tuple[Any, Any]] = None
+        self.saved: Optional[Tuple[Any, Any, Any]] = None
 
     def __enter__(self):
         with self.conn.cursor() as cur:
-            cur.execute("SELECT @@SESSION.time_zone, @@SESSION.group_concat_max_len")
+            cur.execute("SELECT @@SESSION.time_zone, @@SESSION.group_concat_max_len, @@SESSION.sql_mode")
             self.saved = cur.fetchone()
             cur.execute(f"SET SESSION time_zone = '+00:00', SESSION group_concat_max_len = {GROUP_CONCAT_MAX_LEN}")
+            # Literals are written with backslash escapes (as PyMySQL writes strings): a session
+            # with NO_BACKSLASH_ESCAPES would store the backslashes themselves.
+            modes = [m for m in str(self.saved[2] or "").split(",") if m and m != "NO_BACKSLASH_ESCAPES"]
+            cur.execute("SET SESSION sql_mode = %s", (",".join(modes),))
         if not self.conn.get_autocommit():
             self.conn.rollback()  # end any open snapshot so this run reads current data
         return self
@@ -345,7 +349,8 @@ class _Session:
             return
         try:
             with self.conn.cursor() as cur:
-                cur.execute("SET SESSION time_zone = %s, SESSION group_concat_max_len = %s", self.saved)
+                cur.execute("SET SESSION time_zone = %s, SESSION group_concat_max_len = %s, SESSION sql_mode = %s",
+                            self.saved)
         except Exception:  # noqa: S110 - a broken connection must not mask the real error
             pass
 

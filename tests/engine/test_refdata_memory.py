@@ -64,3 +64,13 @@ def test_a_row_too_big_for_the_targets_packet_is_refused_by_name(pair: Pair) -> 
     entry = table_result(apply(pair.source, pair.target, config("blobs")), "blobs")
     if packet < 19 * 1024 * 1024:
         assert entry["state"] == "refused" and "max_allowed_packet" in entry["error"] and "blobs" in entry["error"]
+
+
+def test_a_target_session_with_no_backslash_escapes_still_gets_exact_bytes(pair: Pair) -> None:
+    pair.both("CREATE TABLE esc (id INT PRIMARY KEY, s VARCHAR(20), b VARBINARY(20))")
+    pair.run(pair.source, "INSERT INTO esc VALUES (1, 'a\\\\b''c', UNHEX('5C27005C'))")
+    pair.run(pair.target, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+    apply(pair.source, pair.target, config("esc"))
+    exact = "SELECT id, HEX(s), HEX(b) FROM esc"
+    assert pair.rows(pair.source, exact) == pair.rows(pair.target, exact)
+    assert "NO_BACKSLASH_ESCAPES" in pair.rows(pair.target, "SELECT @@SESSION.sql_mode")[0][0]
