@@ -415,8 +415,8 @@ def _refuse(group: Sequence[str], results: Dict[str, TableResult], error: Except
     for name in group:
         result = results[name]
         result.state, result.error = "refused", message
-        result.inserted = result.updated = result.deleted = 0
-        result.sql = []
+        result.inserted = result.updated = result.deleted = 0  # nothing of the group was written
+        result.sql, result.rows = [], []
         _log(result, mode, 0.0)
 
 

@@ -188,3 +188,15 @@ def test_a_refused_table_does_not_stop_the_tables_listed_after_it(pair: Pair) ->
     result = apply(pair.source, pair.target, config("ccy", "later"))
     assert refusal(result, "ccy") and result.failed
     assert pair.same("later")
+
+
+def test_a_table_refused_mid_stream_leaves_the_source_connection_usable(pair: Pair) -> None:
+    """The insert fails on the first statement while the source rows are still being read."""
+    pair.both("CREATE TABLE many (id INT PRIMARY KEY, code INT NOT NULL, UNIQUE KEY uq (code))",
+              "CREATE TABLE later (id INT PRIMARY KEY)")
+    pair.run(pair.source, "INSERT INTO many SELECT seq, seq FROM seq_1_to_3000", "INSERT INTO later VALUES (1)")
+    pair.run(pair.target, "INSERT INTO many VALUES (100000, 1)")  # its unique value blocks row 1
+    result = apply(pair.source, pair.target, config({"name": "many", "where": "id < 50000"}, "later"))
+    assert "Duplicate" in refusal(result, "many")
+    assert pair.same("later")
+    assert pair.rows(pair.target, "SELECT * FROM many") == [(100000, 1)]
