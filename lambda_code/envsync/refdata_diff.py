@@ -5,8 +5,8 @@ compute a fingerprint at the same time (the target's query runs on a worker thre
 source computes its own and the next chunk boundary), so the per-row work stays on the
 servers and they work in parallel:
 
-- *aggregate* mode: `COUNT(*), SUM(<64-bit row value>)`, one small row per chunk and side
-  (an exact, non-linear sum: see `_row_hash`);
+- *aggregate* mode: `COUNT(*)` and, per hash, `MD5(GROUP_CONCAT(<row image>))` (md5) or the
+  exact sum of squared row CRCs (crc32), one small row per chunk and side (see `_row_hash`);
 - *row* mode: `COUNT(*), GROUP_CONCAT(<key>:<row hash>)`, one string per chunk and side.
   Equal strings mean an equal chunk; otherwise the two strings are split and compared as
   sets in C (str.split, set difference), and only the keys of the differing entries are
@@ -36,6 +36,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import pymysql
@@ -78,26 +79,29 @@ class TableDelta:
 NULL_IMAGE_MARK = 10 ** 30
 
 
-def _row_hash(plan: TablePlan, hash_name: str) -> Tuple[str, str, str]:
-    """(per-row number, how the chunk sums it, per-row text) for the chosen hash.
+def _row_hash(plan: TablePlan, hash_name: str) -> Tuple[str, str]:
+    """(chunk aggregate query head, per-row text) for the chosen hash; the WHERE goes last.
 
-    The chunk aggregate is an exact DECIMAL SUM, not BIT_XOR: CRC32 is linear over XOR, so an
-    XOR of row CRCs cancels the same change made to an even number of rows. md5 sums the first
-    64 bits of each row's MD5; crc32 sums the square of each row's CRC32 (a sum of squares is
-    not linear over XOR either, and h*h < 2**64 stays exact in BIGINT UNSIGNED). A NULL row
-    hash (image over max_allowed_packet) adds NULL_IMAGE_MARK, so it is counted, not skipped.
+    Never a BIT_XOR of row hashes: CRC32 is linear over XOR, so an XOR of row CRCs cancels the
+    same change made to an even number of rows.
+    - md5: the MD5 (128 bits) of the chunk's row images joined by ',' - one MD5 over the chunk
+      instead of one per row (~25 % less server time). Each image is self-delimiting (fixed
+      column count, NULL bitmap, strings length-prefixed), so equal MD5s mean equal sequences of
+      rows. GROUP_CONCAT follows the scan order: a plan that reads the two sides in different
+      orders only sends the chunk to row mode. A truncated GROUP_CONCAT or a NULL image raises a
+      warning, which sends the chunk to row mode too (see `fingerprint`).
+    - crc32: the exact DECIMAL sum of each row's CRC32 squared (not linear over XOR either; h*h
+      < 2**64 stays exact), each hash computed once in a materialised derived table (a LIMIT
+      stops the merge); a NULL hash adds NULL_IMAGE_MARK, so it is counted, not skipped.
     """
     image = plan.row_image()
     if hash_name == "md5":
-        per_row = f"LEFT(MD5({image}), 16)"
-        return f"CAST(CONV({per_row}, 16, 10) AS UNSIGNED)", f"SUM(IFNULL(h, {NULL_IMAGE_MARK}))", \
-            f"IFNULL({per_row}, 'NULL')"
-    per_row = f"CRC32({image})"
-    return per_row, f"SUM(IFNULL(h * h, {NULL_IMAGE_MARK}))", f"IFNULL({per_row}, 'NULL')"
+        return f"SELECT COUNT(*), MD5(GROUP_CONCAT({image} SEPARATOR ',')) FROM {plan.qname}", \
+            f"IFNULL(LEFT(MD5({image}), 16), 'NULL')"
+    return (f"SELECT COUNT(*), SUM(IFNULL(h * h, {NULL_IMAGE_MARK})) FROM "
+            f"(SELECT CRC32({image}) AS h FROM {plan.qname}"), f"IFNULL(CRC32({image}), 'NULL')"
 
 
-# A derived table with a LIMIT is materialised (never merged into the outer query), so each
-# row's hash is computed once even where the sum uses it twice (h * h).
 NO_LIMIT = 18446744073709551615
 
 
@@ -107,9 +111,8 @@ class _ChunkQueries:
             raise RefdataError(f"unknown hash {hash_name!r}: use one of {', '.join(HASHES)}")
         self.plan = plan
         self.chunk_rows = chunk_rows
-        value, aggregate, per_row = _row_hash(plan, hash_name)
-        self.aggregate_head = f"SELECT COUNT(*), {aggregate} FROM (SELECT {value} AS h FROM {plan.qname}"
-        self.aggregate_tail = f" LIMIT {NO_LIMIT}) AS chunk"
+        self.aggregate_head, per_row = _row_hash(plan, hash_name)
+        self.aggregate_tail = f" LIMIT {NO_LIMIT}) AS chunk" if hash_name == "crc32" else ""
         self.rows_sql = (
             f"SELECT COUNT(*), GROUP_CONCAT({plan.key_encoding()}, ':', {per_row} SEPARATOR ',') "
             f"FROM {plan.qname}"
@@ -132,7 +135,9 @@ class _ChunkQueries:
             sql = self.rows_sql + where if row_mode else self.aggregate_head + where + self.aggregate_tail
             cur.execute(bind(conn, sql, args))
             count, value = cur.fetchone()
-        if not row_mode and value is not None and value >= NULL_IMAGE_MARK:
+            if not row_mode and cur.warning_count:  # truncated GROUP_CONCAT, NULL image...: not a proof
+                return int(count), object()  # equal to nothing: the chunk is re-read in row mode
+        if not row_mode and isinstance(value, Decimal) and value >= NULL_IMAGE_MARK:
             raise RefdataError(
                 f"{self.plan.name}: {int(value // NULL_IMAGE_MARK)} row(s) after key {lower!r} have a row image "
                 "larger than max_allowed_packet, which cannot be compared; raise max_allowed_packet"

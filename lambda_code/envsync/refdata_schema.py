@@ -26,6 +26,10 @@ TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "
 FLOAT_TYPES = {"float"}
 DECIMAL_TYPES = {"decimal", "numeric"}
 REAL_TYPES = {"double", "real", "double precision"}
+# Types whose text form never holds the separators ('|', and ',' between the images of a chunk):
+# written without a length prefix. Everything else is preceded by its byte length.
+PLAIN_TEXT_TYPES = (INTEGER_TYPES | FLOAT_TYPES | DECIMAL_TYPES | REAL_TYPES
+                    | {"date", "datetime", "timestamp", "time", "year"})
 LOB_TYPES = {"tinytext", "text", "mediumtext", "longtext", "json", "tinyblob", "blob", "mediumblob", "longblob"}
 LOB_INLINE_BYTES = 4096  # longer LOB values are hashed into the row image, not copied into it
 
@@ -294,7 +298,7 @@ class TablePlan:
                 # follows), so an image never exceeds max_allowed_packet, where CONCAT gives NULL.
                 parts.append(f"LENGTH({ident})")
                 parts.append(f"IF(LENGTH({ident}) > {LOB_INLINE_BYTES}, MD5({ident}), {ident})")
-            elif column.data_type in TEXT_TYPES or column.data_type in BINARY_TYPES:
+            elif column.data_type not in PLAIN_TEXT_TYPES:  # text, binary, spatial...: length first
                 parts.append(f"LENGTH({ident})")
                 parts.append(ident)
             else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from envsync import refdata
 from envsync.refdata import apply, plan
 from tests.engine.conftest import Pair, config, table_result
 
@@ -77,3 +78,15 @@ def test_identical_update_behind_the_checksum_table_shortcut_is_found(pair: Pair
     result = apply(pair.source, pair.target, config({"name": "flags"}, hash="crc32", chunk_rows=5))
     assert table_result(result, "flags")["updated"] == 2
     assert pair.same("flags")
+
+
+def test_a_truncated_chunk_concatenation_is_not_read_as_equal(pair: Pair, monkeypatch) -> None:
+    """md5 chunks are MD5(GROUP_CONCAT(images)): a concatenation cut at group_concat_max_len
+    would hide a change in its tail; the server's warning sends the chunk to row mode."""
+    monkeypatch.setattr(refdata, "GROUP_CONCAT_MAX_LEN", 4096)  # 100 rows x ~60-byte images
+    pair.both("CREATE TABLE tail (id INT PRIMARY KEY, v VARCHAR(60) NOT NULL)")
+    pair.both("INSERT INTO tail SELECT seq, REPEAT('v', 50) FROM seq_1_to_100")
+    pair.run(pair.target, "UPDATE tail SET v = REPEAT('w', 50) WHERE id = 100")
+    result = apply(pair.source, pair.target, config("tail", hash="md5"))
+    assert table_result(result, "tail")["updated"] == 1
+    assert pair.same("tail")
