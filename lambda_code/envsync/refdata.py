@@ -488,8 +488,10 @@ def _changed_rows(table_plan: TablePlan, delta: TableDelta) -> List[Dict[str, An
     """The first changed rows of a plan, old -> new, fetched key by key from both sides."""
     changes = []
     for change, key in first_changed(delta.insert_keys, delta.update_keys, delta.deletes):
-        old = next(iter(delta.target_rows([key])), None) if change != "insert" and delta.target_rows else None
-        new = next(iter(delta.source_rows([key])), None) if change != "delete" and delta.source_rows else None
+        # list(): read each unbuffered result to its end before the connection is used again
+        olds = list(delta.target_rows([key])) if change != "insert" and delta.target_rows else []
+        news = list(delta.source_rows([key])) if change != "delete" and delta.source_rows else []
+        old, new = (olds or [None])[0], (news or [None])[0]
         changes.append((change, key, old, new))
     return describe_rows(changes, [c.name for c in table_plan.key], [c.name for c in table_plan.columns])
 
