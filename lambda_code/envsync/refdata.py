@@ -281,7 +281,8 @@ class SyncResult:
 
 def plan(source_conn, target_conn, config: RefdataConfig, *, deadline: Optional[float] = None,
          cursor: Optional[Dict[str, Any]] = None, force: bool = False) -> SyncResult:
-    """Dry run: per-table counts and the SQL apply would run; writes nothing."""
+    """Dry run: per-table counts, the first changed rows (old -> new) and the first statements
+    apply would run; writes nothing. Refusals (references, max_delete_share) are reported too."""
     return _run(source_conn, target_conn, config, deadline, cursor, write=False, force=force)
 
 

@@ -1,8 +1,9 @@
 """Reference-data sync, apply side: turn a delta into SQL and run it on the target.
 
-Statements are multi-row and carry their values as literals escaped by the target
-connection itself (PyMySQL's `escape`: `_binary'...'` for bytes, exact `repr` for floats,
-exact strings for Decimal, TIME as exact text), so `plan` shows exactly the SQL `apply` runs.
+Statements are multi-row bytes and carry their values as literals: the target connection's
+`escape` for text and numbers (exact `repr` for floats, exact Decimal), TIME as exact text, and
+bytes as `_binary'...'` with backslash escapes (`sql_literal`); `plan` shows the first of the
+same statements `apply` runs.
 
 One transaction per group of FK-linked tables, in two steps:
 
