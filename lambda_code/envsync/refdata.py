@@ -302,6 +302,9 @@ class _Resume:
     group: int = 0
     after: Optional[Tuple[Any, ...]] = None
     started_at: float = 0.0
+    # rows deleted by earlier calls of this run from the table the cursor cuts (max_delete_share
+    # is per run, not per call: a deadline must not split a mass delete into allowed pieces)
+    deleted: Dict[str, int] = field(default_factory=dict)
 
 
 def _parse_cursor(cursor: Optional[Dict[str, Any]], groups: List[List[str]]) -> _Resume:
@@ -314,15 +317,19 @@ def _parse_cursor(cursor: Optional[Dict[str, Any]], groups: List[List[str]]) -> 
         index = next((i for i, g in enumerate(groups) if g[0] == table), None)
         if index is None:
             raise RefdataError(f"cursor points at table {table!r}, which no longer starts a listed group")
+        deleted = {str(name): int(count) for name, count in (cursor.get("deleted") or {}).items()}
         return _Resume(group=index, after=decode_key(cursor.get("after")),
-                       started_at=float(cursor.get("started_at") or time.time()))
+                       started_at=float(cursor.get("started_at") or time.time()), deleted=deleted)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RefdataError(f"cursor {cursor!r} is malformed ({exc}); start over without a cursor") from exc
 
 
-def _cursor(groups: List[List[str]], index: int, after: Optional[Tuple[Any, ...]], started_at: float):
-    return {"v": CURSOR_VERSION, "table": groups[index][0], "after": encode_key(after),
-            "started_at": started_at}
+def _cursor(groups: List[List[str]], index: int, after: Optional[Tuple[Any, ...]], started_at: float,
+            deleted: Optional[Dict[str, int]] = None):
+    cursor = {"v": CURSOR_VERSION, "table": groups[index][0], "after": encode_key(after), "started_at": started_at}
+    if after is not None and deleted:
+        cursor["deleted"] = {name: deleted[name] for name in groups[index] if deleted.get(name)}
+    return cursor
 
 
 class _Session:
@@ -386,16 +393,17 @@ def _run(source, target, config: RefdataConfig, deadline: Optional[float],
                     _lag_not_reached(source, target, later, by_name, source_shapes, target_shapes, None, lag_since)
                 break
             start_after = resume.after if index == resume.group else None
+            deleted = dict(resume.deleted) if index == resume.group else {}
             table_deadline = deadline if len(group) == 1 else None  # FK groups finish as one unit
             try:
                 done = _sync_group(source, target, config, group, by_name, source_shapes, target_shapes,
                                    start_after, table_deadline, write, results, lag_since, resume.started_at,
-                                   references, force)
+                                   references, force, deleted)
             except _TABLE_ERRORS as error:  # this group only: the tables listed after it still sync
                 _refuse(group, results, error, mode)
                 continue
             if done is not None:  # cut at the deadline inside a single table
-                next_cursor = _cursor(groups, index, done, resume.started_at)
+                next_cursor = _cursor(groups, index, done, resume.started_at, deleted)
                 _lag_not_reached(source, target, group, by_name, source_shapes, target_shapes, done, lag_since)
                 for later in groups[index + 1:]:
                     _lag_not_reached(source, target, later, by_name, source_shapes, target_shapes, None, lag_since)
@@ -423,7 +431,8 @@ def _refuse(group: Sequence[str], results: Dict[str, TableResult], error: Except
 
 def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_name, source_shapes,
                 target_shapes, start_after, deadline, write: bool, results: Dict[str, TableResult],
-                lag_since: List[Any], started_at: float, references, force: bool) -> Optional[Tuple[Any, ...]]:
+                lag_since: List[Any], started_at: float, references, force: bool,
+                deleted: Dict[str, int]) -> Optional[Tuple[Any, ...]]:
     """Diff and (when writing) apply one FK group; returns the cut key when stopped early."""
     diffed: List[Tuple[TablePlan, TableDelta]] = []
     timings: Dict[str, float] = {}
@@ -451,8 +460,10 @@ def _sync_group(source, target, config: RefdataConfig, group: Sequence[str], by_
             result.checked_by = "chunks"
             delta = diff_table(source, target, table_plan, chunk_rows=config.chunk_rows,
                                hash_name=config.hash, start_after=start_after, deadline=deadline)
+        earlier = deleted.get(name, 0) if start_after is not None else 0
         if delta.deletes and not force:
-            _check_delete_share(target, table_plan, len(delta.deletes), config.delete_share(table_config))
+            _check_delete_share(target, table_plan, len(delta.deletes), earlier, config.delete_share(table_config))
+        deleted[name] = earlier + len(delta.deletes)  # carried in the cursor when the table is cut
         result.inserted, result.updated = len(delta.insert_keys), len(delta.update_keys)
         result.deleted = len(delta.deletes)
         result.chunks_compared, result.chunks_differing = delta.chunks_compared, delta.chunks_differing
@@ -511,11 +522,14 @@ def _config_problem(source: TableShape, target: TableShape, table_config: TableC
     return ""
 
 
-def _check_delete_share(target, table_plan: TablePlan, deletes: int, share: float) -> None:
+def _check_delete_share(target, table_plan: TablePlan, deletes: int, earlier: int, share: float) -> None:
+    """Refuse when this run's deletes (earlier calls' + this call's) exceed `share` of the rows
+    the table held when the run started."""
     where, args = table_plan.range_where(None, None)
     with target.cursor() as cur:
         cur.execute(bind(target, f"SELECT COUNT(*) FROM {table_plan.qname}{where}", args))
-        rows = int(cur.fetchone()[0])
+        rows = int(cur.fetchone()[0]) + earlier
+    deletes += earlier
     if deletes > share * rows:
         raise RefdataError(
             f"table {table_plan.name!r}: refused: the run would delete {deletes} of {rows} target rows "

@@ -4,6 +4,7 @@ column and the config file; an emptied upstream table does not empty the target.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import List, Tuple
 
@@ -97,3 +98,21 @@ def test_delete_share_is_configurable_per_table(pair: Pair) -> None:
     assert table_result(apply(pair.source, pair.target, config("fx", max_delete_share=0.5)), "fx")["state"] == "refused"
     result = apply(pair.source, pair.target, config({"name": "fx", "max_delete_share": 0.8}))
     assert table_result(result, "fx")["deleted"] == 3 and pair.same("fx")
+
+
+def test_delete_share_counts_the_whole_run_not_each_deadline_call(pair: Pair) -> None:
+    """60 % of the rows gone upstream, spread: each call (one chunk) deletes ~15 %, the run 60 %."""
+    pair.both("CREATE TABLE spread (id INT PRIMARY KEY)")
+    pair.run(pair.source, "INSERT INTO spread SELECT seq FROM seq_1_to_1000 WHERE seq % 5 IN (0, 1)")
+    pair.run(pair.target, "INSERT INTO spread SELECT seq FROM seq_1_to_1000")
+    cfg = config("spread", chunk_rows=100, max_delete_share=0.5)
+    cursor, states = None, []
+    for _ in range(20):
+        result = apply(pair.source, pair.target, cfg, deadline=time.monotonic(), cursor=cursor)
+        states.append(table_result(result, "spread")["state"])
+        if result.status == "done":
+            break
+        cursor = result.cursor
+    assert "refused" in states, states
+    remaining = pair.rows(pair.target, "SELECT COUNT(*) FROM spread")[0][0]
+    assert remaining >= 500, remaining  # never more than half of the run's starting rows
