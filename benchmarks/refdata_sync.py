@@ -16,7 +16,9 @@ Measured: envsync apply (crc32 and md5 row hashes), `pt-table-sync --execute` (D
 percona-toolkit, installed with apt-get when missing; skipped with a message when it cannot
 be), `mysqldump | mysql` reload of the table, the floor `CHECKSUM TABLE ... EXTENDED` on both
 sides, and the in-sync case. After every run CHECKSUM TABLE says whether the two tables are
-identical. Peak memory of the engine is the process's max RSS (only the engine runs Python
+identical. A last case applies a delta of 100 one-MiB blobs (`--blob-mb`) in a separate process
+and reports its peak RSS (the delta is streamed, so it stays far below the delta's size). Peak
+memory of the engine is the process's max RSS (only the engine runs Python
 row work in this process; baselines run as child processes).
 """
 
@@ -201,6 +203,41 @@ def resync(server: Server) -> None:
         envsync_run(server, "md5")
 
 
+BLOB_TABLE = "ref_bench_blob"
+BLOB_RUN = """
+import resource, sys, time
+sys.path.insert(0, {lambda_code!r})
+import pymysql
+from envsync.refdata import RefdataConfig, apply
+db = dict(host={host!r}, port={port}, user={user!r}, password={password!r}, charset="utf8mb4", autocommit=True)
+source, target = pymysql.connect(database={source!r}, **db), pymysql.connect(database={target!r}, **db)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+began = time.perf_counter()
+result = apply(source, target, RefdataConfig.from_dict({{"tables": [{table!r}]}}))
+print(time.perf_counter() - began, before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, result.rows_changed)
+"""
+
+
+def blob_delta(server: Server, megabytes: int) -> None:
+    """A delta of `megabytes` 1 MB blobs (inserts), applied by the engine in its own process."""
+    create = f"CREATE TABLE {BLOB_TABLE} (id INT PRIMARY KEY, body LONGBLOB NOT NULL)"
+    server.run(f"DROP TABLE IF EXISTS {BLOB_TABLE}", create, database=SOURCE_DB)
+    server.run(f"DROP TABLE IF EXISTS {BLOB_TABLE}", create, database=TARGET_DB)
+    # bytes that need escaping (NUL, quote, backslash) and high bytes, 1 MiB per row
+    server.run(f"INSERT INTO {BLOB_TABLE} SELECT seq, REPEAT(CONCAT(UNHEX('00FF275C'), CHAR(seq % 256)), 209715) "
+               f"FROM seq_1_to_{megabytes}", database=SOURCE_DB)
+    script = BLOB_RUN.format(lambda_code=str(Path(__file__).resolve().parents[1] / "lambda_code"),
+                             host=server.host, port=server.port, user=server.user, password=server.password,
+                             source=SOURCE_DB, target=TARGET_DB, table=BLOB_TABLE)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    seconds, before_kb, peak_kb, changed = out.split()
+    same = server.value(f"CHECKSUM TABLE {SOURCE_DB}.{BLOB_TABLE} EXTENDED")[1] == server.value(
+        f"CHECKSUM TABLE {TARGET_DB}.{BLOB_TABLE} EXTENDED")[1]
+    print(f"{megabytes} MB blob delta ({changed} rows of 1 MiB): envsync apply {float(seconds):.2f} s, "
+          f"peak RSS {int(peak_kb) / 1024:.0f} MiB (after imports: {int(before_kb) / 1024:.0f} MiB), "
+          f"identical: {'yes' if same else 'NO'}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -211,6 +248,8 @@ def main() -> int:
     parser.add_argument("--chunk-rows", type=int, default=RefdataConfig.chunk_rows)
     parser.add_argument("--skip-pt", action="store_true", help="skip the pt-table-sync baseline")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    parser.add_argument("--blob-mb", type=int, default=100, help="size of the blob-delta case (0: skip)")
+    parser.add_argument("--blob-only", action="store_true", help="run only the blob-delta case")
     args = parser.parse_args()
     global CHUNK_ROWS
     CHUNK_ROWS = args.chunk_rows
@@ -218,6 +257,13 @@ def main() -> int:
     rows = args.rows
     print(f"refdata sync benchmark: {rows} rows x 10 columns, 1 % changed, chunk_rows {CHUNK_ROWS}; "
           f"load average {os.getloadavg()}")
+    if args.blob_only:
+        server.run(f"CREATE DATABASE IF NOT EXISTS {SOURCE_DB}", f"CREATE DATABASE IF NOT EXISTS {TARGET_DB}")
+        blob_delta(server, args.blob_mb)
+        print(f"load average at the end: {os.getloadavg()}")
+        if not args.keep:
+            server.run(f"DROP DATABASE IF EXISTS {SOURCE_DB}", f"DROP DATABASE IF EXISTS {TARGET_DB}")
+        return 0
     seconds, _ = timed(lambda: setup(server, rows))
     print(f"setup: {seconds:.1f} s")
     rss_before_engine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -259,6 +305,8 @@ def main() -> int:
         mutate(server, rows, pattern)
         record(f"mysqldump | mysql reload, {pattern}", dump_reload(server))
 
+    if args.blob_mb:
+        blob_delta(server, args.blob_mb)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"engine peak memory (max RSS of this process): {peak_mb:.0f} MiB "
           f"(before the first engine run: {rss_before_engine / 1024:.0f} MiB)")

@@ -87,7 +87,22 @@ def value_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]
         problems.append(
             f"{origin}: sync_schedule '{schedule}' is not an EventBridge rate(...) or cron(...)"
         )
+    problems += refdata_problems(label, raw, shared)
     return problems
+
+
+def refdata_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]) -> List[str]:
+    """The reference-data allow-list, checked by the engine's own parser (one definition of valid)."""
+    from envsync.refdata import RefdataConfig, RefdataConfigError
+
+    tables, origin = _value("refdata_tables", label, raw, shared)
+    if tables is None:
+        return []
+    try:
+        RefdataConfig.from_dict({"tables": tables})
+    except RefdataConfigError as error:
+        return [f"{origin}: refdata_tables: {error}"]
+    return []
 
 
 def chain_problems(

@@ -213,24 +213,74 @@ def cmd_drift(args: argparse.Namespace) -> int:
 def cmd_refdata(args: argparse.Namespace) -> int:
     from envsync import refdata
 
-    config = refdata.RefdataConfig.from_dict(json.loads(Path(args.config).read_text()))
+    config_path = Path(args.config)
+    try:
+        config = refdata.RefdataConfig.from_dict(json.loads(config_path.read_text()))
+    except ValueError as error:  # JSONDecodeError and RefdataConfigError: say which file
+        kind = "not JSON: " if isinstance(error, json.JSONDecodeError) else ""
+        raise CliError(f"refdata config {config_path}: {kind}{error}") from None
+    except OSError as error:
+        raise CliError(f"refdata config {config_path}: {error.strerror}") from None
     target = _target(args.target, args.env, "target")
     other_env = args.upstream_env or (CHAIN.get(args.env) if args.env and not args.upstream else None)
     source = _target(args.upstream, other_env, "upstream")
     source_conn, target_conn = _open(source, other_env), _open(target, args.env)
     run = refdata.apply if args.refdata_command == "apply" else refdata.plan
     cursor = None
+    tables: Dict[str, Dict[str, Any]] = {}
     while True:  # the CLI has no time limit: loop over the chunks a Lambda would resume
-        result = run(source_conn, target_conn, config, cursor=cursor).to_dict()
+        result = run(source_conn, target_conn, config, cursor=cursor, force=args.force).to_dict()
+        for entry in result.get("tables", []):  # a later call reports a table again only when it reaches it
+            earlier = tables.get(entry["table"])
+            if earlier is not None and earlier["state"] == "partial":  # resumed: counts add up
+                for count in ("inserted", "updated", "deleted", "chunks_compared", "chunks_differing"):
+                    entry[count] += earlier[count]
+            if entry["state"] != "not_reached" or earlier is None:
+                tables[entry["table"]] = entry
         if result.get("status") != "continue":
             break
         cursor = result.get("cursor")
-    lines = [str(t) for t in result.get("tables", [])]
-    text = "\n".join([*lines, f"rows changed: {result.get('rows_changed')}"])
+    result["tables"] = list(tables.values())
+    result["rows_changed"] = sum(t["inserted"] + t["updated"] + t["deleted"] for t in result["tables"])
+    failed = [t for t in result["tables"] if t["state"] in ("drift", "refused")]
+    text = refdata_text(result, str(config_path))
     _emit(args, result, text)
+    if failed:
+        if args.json:  # the text went to stdout; keep the reason on stderr too
+            print("\n".join(_failure_line(t, str(config_path)) for t in failed), file=sys.stderr)
+        return ERROR
     if args.refdata_command == "plan":
         return DIFFERENCES if result.get("rows_changed") else OK
     return OK
+
+
+def _failure_line(entry: Dict[str, Any], config_path: str) -> str:
+    if entry["state"] == "drift":
+        details = "; ".join(
+            f"{d['kind']}" + (f" {d['column']}" if "column" in d else "")
+            + (f" missing on the {d['missing_on']}" if "missing_on" in d else "")
+            + (f": source {d['source']} vs target {d['target']}" if "source" in d else "")
+            for d in entry["drift"])
+        return f"table {entry['table']!r}: drift ({details}); fix the schema or the allow-list in {config_path}"
+    return f"{entry['error']} (allow-list: {config_path})"
+
+
+def refdata_text(result: Dict[str, Any], config_path: str) -> str:
+    """One line per table, then the failures spelled out, then the total."""
+    from envsync.refdata_show import row_line
+
+    lines = []
+    for entry in result.get("tables", []):
+        lines.append(f"{entry['table']}: {entry['state']}, +{entry['inserted']} ~{entry['updated']} "
+                     f"-{entry['deleted']} ({entry['chunks_differing']} of {entry['chunks_compared']} chunks differ)")
+        shown = entry.get("rows") or []
+        lines.extend(row_line(row) for row in shown)
+        changed = entry["inserted"] + entry["updated"] + entry["deleted"]
+        if shown and changed > len(shown):
+            lines.append(f"  ... and {changed - len(shown)} more (--json for machines)")
+    lines.extend(_failure_line(t, config_path) for t in result.get("tables", []) if t["state"] in ("drift", "refused"))
+    lines.append(f"rows changed: {result.get('rows_changed')}")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- parser
@@ -287,6 +337,8 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     sub.add_argument("refdata_command", choices=("plan", "apply"))
     common(sub)
     sub.add_argument("--config", required=True, help="refdata config JSON file")
+    sub.add_argument("--force", action="store_true",
+                     help="allow deleting more than max_delete_share of a table's rows in this run")
     sub.set_defaults(handler=cmd_refdata)
     return parser
 

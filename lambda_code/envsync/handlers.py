@@ -13,6 +13,7 @@ Contract (what the Step Functions state machine relies on)
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Callable, Dict, Optional
 
@@ -157,18 +158,26 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         raise ConfigError(f"ENVSYNC_REFDATA_CONFIG: {error}") from None
     source = ctx.upstream_connection()  # the upstream first: an unreachable source stops here
     target = ctx.target_connection()
+    force = bool(event.get("force"))  # lifts max_delete_share for this call (an intended mass delete)
     if event.get("mode") == "plan":
-        result = refdata.plan(source, target, config, deadline=deadline, cursor=event.get("cursor")).to_dict()
+        result = refdata.plan(source, target, config, deadline=deadline, cursor=event.get("cursor"),
+                              force=force).to_dict()
     else:
         # The schema's envsync lock: never two appliers (or an applier and a migration) at once.
         lock_timeout = int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT))
         with schema_lock(target, ctx.target_info.database if ctx.target_info else "", lock_timeout):
             result = refdata.apply(source, target, config, deadline=deadline,
-                                   cursor=event.get("cursor")).to_dict()
+                                   cursor=event.get("cursor"), force=force).to_dict()
     metrics = {"RowsChanged": result.get("rows_changed", 0)}
     if result.get("status") == "done" and result.get("replication_lag_seconds") is not None:
         metrics["ReplicationLagSeconds"] = result["replication_lag_seconds"]
     emit_metrics(ctx.config.env, **metrics)
+    failed = [t for t in result.get("tables", []) if t.get("state") in ("drift", "refused")]
+    if failed:  # the other tables were synchronised; these need a person (SNS says which and why)
+        result["status"] = "failed"
+        result["error"] = "; ".join(
+            f"{t['table']}: {t.get('error') or 'drift ' + json.dumps(t.get('drift'))} (ENVSYNC_REFDATA_CONFIG)"
+            for t in failed)
     return result
 
 

@@ -15,6 +15,7 @@ among the listed tables, and builds the per-row SQL expressions the diff runs on
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -25,6 +26,15 @@ TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "
 FLOAT_TYPES = {"float"}
 DECIMAL_TYPES = {"decimal", "numeric"}
 REAL_TYPES = {"double", "real", "double precision"}
+# Types whose text form never holds the separators ('|', and ',' between the images of a chunk):
+# written without a length prefix. Everything else is preceded by its byte length.
+PLAIN_TEXT_TYPES = (INTEGER_TYPES | FLOAT_TYPES | DECIMAL_TYPES | REAL_TYPES
+                    | {"date", "datetime", "timestamp", "time", "year"})
+LOB_TYPES = {"tinytext", "text", "mediumtext", "longtext", "json", "tinyblob", "blob", "mediumblob", "longblob"}
+LOB_INLINE_BYTES = 4096  # longer LOB values are hashed into the row image, not copied into it
+
+
+_GENERATED = re.compile(r"\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b")
 
 
 class RefdataError(RuntimeError):
@@ -35,6 +45,24 @@ def quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+# Placeholder of the engine's own SQL. Not PyMySQL's `%s`: its `sql % args` would also read a
+# `%` in a table name or a row filter as a format directive. NUL cannot occur in an identifier,
+# and row filters containing it are refused, so the engine binds exactly its own markers.
+PARAM = "\x00"
+
+
+def bind(conn, sql: str, args: Sequence[Any] = ()) -> str:
+    """`sql` with each PARAM replaced by the target connection's literal of the matching arg."""
+    pieces = sql.split(PARAM)
+    if len(pieces) != len(args) + 1:
+        raise RefdataError(f"internal: {len(pieces) - 1} placeholders for {len(args)} values")
+    out = [pieces[0]]
+    for value, piece in zip(args, pieces[1:]):
+        out.append(conn.escape(exact_value(value)))
+        out.append(piece)
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -43,6 +71,8 @@ class Column:
     nullable: bool
     charset: Optional[str]
     collation: Optional[str]
+    generated: bool = False  # VIRTUAL/STORED GENERATED: computed by the server, never written
+    has_default: bool = True
 
     @property
     def signature(self) -> Tuple[str, Optional[str], Optional[str], bool]:
@@ -71,15 +101,19 @@ def read_shapes(conn, names: Sequence[str]) -> Dict[str, TableShape]:
     with conn.cursor() as cur:
         cur.execute(
             "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, "
-            "CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
+            "CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, COLUMN_DEFAULT FROM information_schema.COLUMNS "
             f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks}) "
             "ORDER BY TABLE_NAME, ORDINAL_POSITION",
             list(names),
         )
-        for table, column, data_type, column_type, nullable, charset, collation in cur.fetchall():
+        for table, column, data_type, column_type, nullable, charset, collation, extra, default in cur.fetchall():
+            extra = str(extra or "").upper()
+            # MySQL 8 says DEFAULT_GENERATED for expression defaults: those are ordinary columns.
+            generated = bool(_GENERATED.search(extra))
             shapes[table].columns[column] = Column(
                 name=column, data_type=str(data_type).lower(), column_type=str(column_type),
-                nullable=nullable == "YES", charset=charset, collation=collation,
+                nullable=nullable == "YES", charset=charset, collation=collation, generated=generated,
+                has_default=default is not None or nullable == "YES" or generated or "AUTO_INCREMENT" in extra,
             )
         cur.execute(
             "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE "
@@ -105,6 +139,52 @@ def read_foreign_keys(conn, names: Sequence[str]) -> List[Tuple[str, str]]:
             list(names),
         )
         return [(child, parent) for child, parent in cur.fetchall() if parent in names]
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """One FK constraint on the target that touches a listed table (as child or as parent)."""
+
+    name: str
+    child: str
+    child_columns: Tuple[str, ...]
+    parent: str
+    parent_columns: Tuple[str, ...]
+    delete_rule: str
+    update_rule: str
+
+    def describe(self) -> str:
+        return (f"{self.child}({', '.join(self.child_columns)}) -> {self.parent}({', '.join(self.parent_columns)}) "
+                f"[constraint {self.name}, ON DELETE {self.delete_rule}, ON UPDATE {self.update_rule}]")
+
+
+def read_references(conn, names: Sequence[str]) -> List[ForeignKey]:
+    """Every FK of the target's schema whose child or parent is one of the named tables."""
+    if not names:
+        return []
+    marks = ",".join(["%s"] * len(names))
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT k.CONSTRAINT_NAME, k.TABLE_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, "
+            "k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE "
+            "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
+            "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
+            "AND r.TABLE_NAME = k.TABLE_NAME "
+            "WHERE k.TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_SCHEMA = DATABASE() "
+            f"AND (k.TABLE_NAME IN ({marks}) OR k.REFERENCED_TABLE_NAME IN ({marks})) "
+            "ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
+            list(names) + list(names),
+        )
+        rows = cur.fetchall()
+    parts: Dict[Tuple[str, str], List[Tuple[Any, ...]]] = {}
+    for row in rows:
+        parts.setdefault((row[1], row[0]), []).append(row)
+    return [
+        ForeignKey(name=name, child=child, child_columns=tuple(r[2] for r in columns), parent=columns[0][3],
+                   parent_columns=tuple(r[4] for r in columns), delete_rule=columns[0][5],
+                   update_rule=columns[0][6])
+        for (child, name), columns in parts.items()
+    ]
 
 
 def fk_groups(names: Sequence[str], edges: Sequence[Tuple[str, str]]) -> List[List[str]]:
@@ -213,7 +293,12 @@ class TablePlan:
             parts.append("CONCAT(" + ", ".join(f"ISNULL({quote_ident(c.name)})" for c in nullable) + ")")
         for column in self.columns:
             ident = quote_ident(column.name)
-            if column.data_type in TEXT_TYPES or column.data_type in BINARY_TYPES:
+            if column.data_type in LOB_TYPES:
+                # Long values enter the image as their MD5 (the length before it says which form
+                # follows), so an image never exceeds max_allowed_packet, where CONCAT gives NULL.
+                parts.append(f"LENGTH({ident})")
+                parts.append(f"IF(LENGTH({ident}) > {LOB_INLINE_BYTES}, MD5({ident}), {ident})")
+            elif column.data_type not in PLAIN_TEXT_TYPES:  # text, binary, spatial...: length first
                 parts.append(f"LENGTH({ident})")
                 parts.append(ident)
             else:
@@ -241,9 +326,9 @@ class TablePlan:
 
     def key_in(self, keys: Sequence[Tuple[Any, ...]]) -> Tuple[str, List[Any]]:
         if len(self.key) == 1:
-            marks = ", ".join(["%s"] * len(keys))
+            marks = ", ".join([PARAM] * len(keys))
             return f"{quote_ident(self.key[0].name)} IN ({marks})", [k[0] for k in keys]
-        row = "(" + ", ".join(["%s"] * len(self.key)) + ")"
+        row = "(" + ", ".join([PARAM] * len(self.key)) + ")"
         args: List[Any] = []
         for key in keys:
             args.extend(key)
@@ -265,9 +350,9 @@ def _tuple_compare(key: Sequence[Column], values: Sequence[Any], op: str) -> Tup
     strict = op.rstrip("=")
     disjuncts, args = [], []
     for i in range(len(key)):
-        terms = [f"{quote_ident(c.name)} = %s" for c in key[:i]]
+        terms = [f"{quote_ident(c.name)} = {PARAM}" for c in key[:i]]
         last_op = op if i == len(key) - 1 else strict
-        terms.append(f"{quote_ident(key[i].name)} {last_op} %s")
+        terms.append(f"{quote_ident(key[i].name)} {last_op} {PARAM}")
         disjuncts.append("(" + " AND ".join(terms) + ")")
         args.extend(values[: i + 1])
     return "(" + " OR ".join(disjuncts) + ")", args
@@ -278,17 +363,24 @@ def value_expr(column: Column) -> str:
     return f"({ident} + 0e0)" if column.data_type in FLOAT_TYPES else ident
 
 
+def key_value_expr(column: Column) -> str:
+    """A key column as fetched for a chunk boundary: BIT as its number (compares exactly)."""
+    return f"({quote_ident(column.name)} + 0)" if column.data_type == "bit" else value_expr(column)
+
+
 def key_expr(column: Column) -> str:
     ident = quote_ident(column.name)
     if column.data_type in INTEGER_TYPES:
         return ident
+    if column.data_type == "bit":  # HEX(b'101') is '5': odd length; its number travels exactly
+        return f"({ident} + 0)"
     if column.data_type in BINARY_TYPES:
         return f"HEX({ident})"
     return f"HEX(CONVERT({value_expr(column)} USING utf8mb4))"
 
 
 def decode_key_part(column: Column, text: str) -> Any:
-    if column.data_type in INTEGER_TYPES:
+    if column.data_type in INTEGER_TYPES or column.data_type == "bit":
         return int(text)
     raw = bytes.fromhex(text)
     if column.data_type in BINARY_TYPES:
@@ -299,6 +391,21 @@ def decode_key_part(column: Column, text: str) -> Any:
     if column.data_type in FLOAT_TYPES or column.data_type in REAL_TYPES:
         return float(value)
     return value  # text and temporal values bind as strings
+
+
+def exact_value(value: Any) -> Any:
+    """A value as it must be bound to SQL: TIME values as exact text.
+
+    PyMySQL returns TIME as timedelta and writes timedelta(minutes=-30) back as '-1:30:00';
+    '-00:30:00.000000' is what the server means by it (and ranges past 24 h are kept).
+    """
+    if isinstance(value, _dt.timedelta):
+        micros = value // _dt.timedelta(microseconds=1)
+        sign = "-" if micros < 0 else ""
+        seconds, fraction = divmod(abs(micros), 1_000_000)
+        hours, rest = divmod(seconds, 3600)
+        return f"{sign}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}.{fraction:06d}"
+    return value
 
 
 # Cursor keys must be JSON: tag every value with its type.

@@ -87,8 +87,11 @@ def project_copy(tmp_path: Path) -> Path:
          "config/staging/config.yaml: vpc_cidr 10.1.0.0/16 overlaps dev's 10.1.0.0/16"),
         ("prod/config.yaml", 'account_id: "333333333333"', "",
          "config/prod/config.yaml: missing account_id"),
+        ("config.yaml", "    where: null\n    updated_at_column: updated_at\n  - name: country",
+         "    where: '1=1) OR (1=1'\n    updated_at_column: updated_at\n  - name: country",
+         "config/config.yaml: refdata_tables: tables[0].where (table 'currency')"),
     ],
-    ids=["overlap", "missing-account"],
+    ids=["overlap", "missing-account", "refdata-where-escapes"],
 )
 def test_sceptre_generate_refuses_bad_config(project_copy, file, old, new, expected):
     path = project_copy / "config" / file

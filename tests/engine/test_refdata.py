@@ -14,77 +14,14 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
 
-import pymysql
 import pytest
 
 from envsync.refdata import RefdataConfig, RefdataConfigError, RefdataError, apply, plan
 from envsync.refdata_schema import fk_groups
+from tests.engine.conftest import Pair, config, table_result
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-class Pair:
-    """Source and target schemas on one server, with a connection to each."""
-
-    def __init__(self, db: Dict[str, object], source: str, target: str) -> None:
-        self.db, self.source_name, self.target_name = db, source, target
-        self.source = self.connect(source)
-        self.target = self.connect(target)
-
-    def connect(self, database: str) -> pymysql.Connection:
-        return pymysql.connect(**self.db, database=database, charset="utf8mb4", autocommit=True)
-
-    def both(self, *statements: str) -> None:
-        for conn in (self.source, self.target):
-            self.run(conn, *statements)
-
-    @staticmethod
-    def run(conn, *statements: str, args=None) -> None:
-        with conn.cursor() as cur:
-            for statement in statements:
-                cur.execute(statement, args)
-
-    @staticmethod
-    def rows(conn, sql: str) -> List[Tuple]:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return list(cur.fetchall())
-
-    def same(self, table: str, order: str = "1") -> bool:
-        sql = f"SELECT * FROM `{table}` ORDER BY {order}"
-        return self.rows(self.source, sql) == self.rows(self.target, sql)
-
-    def checksums_equal(self, table: str) -> bool:
-        a = self.rows(self.source, f"CHECKSUM TABLE `{table}` EXTENDED")[0][1]
-        b = self.rows(self.target, f"CHECKSUM TABLE `{table}` EXTENDED")[0][1]
-        return a == b
-
-
-@pytest.fixture
-def pair(machine_mariadb: Dict[str, object], scratch_schema: str) -> Iterator[Pair]:
-    target = f"{scratch_schema}_tgt"
-    admin = pymysql.connect(**machine_mariadb, autocommit=True)
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{target}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    pair = Pair(machine_mariadb, scratch_schema, target)
-    try:
-        yield pair
-    finally:
-        pair.source.close()
-        pair.target.close()
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{target}`")
-        admin.close()
-
-
-def config(*tables, **extra) -> RefdataConfig:
-    return RefdataConfig.from_dict({"tables": list(tables), **extra})
-
-
-def table_result(result, name: str) -> dict:
-    return next(t for t in result.to_dict()["tables"] if t["table"] == name)
 
 
 CURRENCY = (
