@@ -32,7 +32,8 @@ IDENTIFYING = {
     "ParameterName", "ResourceId", "Bucket", "Key", "VersionId", "ChangeSetName", "Filters",
     "ExternalId",  # sts:ExternalId, which the source-reader's trust policy checks
 }
-KEY_PROPERTIES = {"KmsKeyId", "KmsKeyArn", "KMSMasterKeyID", "KmsMasterKeyId", "PerformanceInsightsKMSKeyId"}
+KEY_PROPERTIES = {"KmsKeyId", "KmsKeyArn", "KMSMasterKeyID", "KmsMasterKeyId", "PerformanceInsightsKMSKeyId",
+                  "TargetKeyId"}
 _lock = threading.Lock()
 
 

@@ -58,7 +58,8 @@ def static_findings(env_stacks: EnvStacks, env: str) -> List[Finding]:
     kms = proof_stack(env_stacks, f"{env}/kms")
     key_arn = fake_output("KeyArn", env, account)
     key_policy = Namer(kms, account).concrete(kms.resources["EnvKey"]["Properties"]["KeyPolicy"])
-    key_policies = {key_arn: key_policy}
+    # The key as the other stacks name it (the kms stack's output) and as the kms stack names it.
+    key_policies = {key_arn: key_policy, Namer(kms, account).arn("EnvKey"): key_policy}
     boundary = Namer(bootstrap, account).concrete(bootstrap.resources["PermissionsBoundary"])
     boundaries = {f"arn:aws:iam::{account}:policy/envsync-boundary": boundary["Properties"]["PolicyDocument"]}
     findings: List[Finding] = []

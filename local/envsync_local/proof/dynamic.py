@@ -176,7 +176,7 @@ def _decide(principal: Principal, action: str, resource: str, context: Dict[str,
                             endpoint_policy=endpoint_policy)
         if not through.allowed:
             return Verdict("Deny", f"VPC endpoint: {through.reason}")
-    if action.startswith("kms:"):
+    if action.startswith("kms:") and ":key/" in resource:
         policy = world.key_policies.get(resource, {"Statement": []})
         return authorize(principal, request, key_policy=policy, resource_account=resource.split(":")[4])
     if action.startswith("s3:") and resource.startswith("arn:aws:s3:::"):
@@ -270,6 +270,12 @@ def _judge_cfn(call: Dict[str, Any], world: World) -> Optional[List[Judged]]:
         targets: List[Tuple[str, Dict[str, str]]]
         if kind.startswith("Custom::"):
             targets = [(str(call.get("service_token")), {})]
+        elif kind in ("AWS::KMS::Key", "AWS::KMS::Alias"):
+            # Calls on the key itself: IAM and the key's own policy, no service in between.
+            own_key = [world.key_arn(str(physical))] if kind == "AWS::KMS::Key" and physical else []
+            keys = own_key + [world.key_arn(key) or key for key in call.get("keys", [])]
+            targets = [("*", {})] if permission == "kms:CreateKey" else [
+                (str(key), {"kms:CallerAccount": call["account"]}) for key in keys if key]
         elif permission == "iam:PassRole":
             targets = [(role_arn, {}) for role_arn in call.get("roles", [])]
         elif permission.startswith("kms:"):

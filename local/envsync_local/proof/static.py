@@ -116,8 +116,9 @@ class Namer:
 
     def ref(self, logical_id: str) -> str:
         kind = self.stack.resources[logical_id]["Type"]
+        # (A key's Ref is its id; the proof names it by ARN, the same key to IAM and KMS.)
         if kind in ("AWS::SNS::Topic", "AWS::StepFunctions::StateMachine", "AWS::SecretsManager::Secret",
-                    "AWS::IAM::ManagedPolicy"):
+                    "AWS::IAM::ManagedPolicy", "AWS::KMS::Key"):
             return self.arn(logical_id)
         return self.name(logical_id)
 
@@ -190,6 +191,21 @@ def key_context(via: str, account: str) -> Dict[str, str]:
     return {"kms:ViaService": f"{via}.{REGION}.amazonaws.com", "kms:CallerAccount": account}
 
 
+def _key_admin_calls(permission: str, kind: str, properties: Mapping[str, Any], arn: str, account: str,
+                     why: str) -> List[Call]:
+    """Calls on a key itself (no service in between): authorised by IAM and by the key's own
+    policy. An alias call is authorised on the alias and on its target key (AWS KMS docs,
+    "Controlling access to aliases")."""
+    context = {"kms:CallerAccount": account}
+    if permission == "kms:CreateKey":
+        return [Call(permission, "*", why=why)]  # no key, no key policy yet
+    if kind == "AWS::KMS::Key":
+        return [Call(permission, arn, context, why, key_arn=arn)]
+    alias = f"arn:aws:kms:{REGION}:{account}:{properties.get('AliasName')}"
+    target = str(properties.get("TargetKeyId"))
+    return [Call(permission, alias, why=why), Call(permission, target, context, why, key_arn=target)]
+
+
 def _feature_calls(permission: str, properties: Mapping[str, Any], account: str, why: str,
                    bucket_key: Optional[str]) -> List[Call]:
     """A permission of another service, on what the feature names (see FEATURE_PERMISSIONS)."""
@@ -226,6 +242,8 @@ def execution_role_calls(stack: Stack, account: str, bucket_key: Optional[str] =
                     calls.append(Call(permission, str(properties.get("ServiceToken")), why=why))
                 elif permission == "iam:PassRole":
                     calls.extend(Call(permission, role, why=why) for role in roles)
+                elif kind in ("AWS::KMS::Key", "AWS::KMS::Alias"):
+                    calls.extend(_key_admin_calls(permission, kind, properties, arn, account, why))
                 elif permission.startswith("kms:"):
                     via = VIA_SERVICE.get(namespace(kind), namespace(kind).lower())
                     context = key_context(via, account)
