@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -151,8 +152,7 @@ class LocalStack:
 def sceptre(local: LocalStack, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
     """Run the real Sceptre CLI against the stand-ins (AWS_ENDPOINT_URL points at moto)."""
     env = dict(os.environ)
-    env.update(local.moto.aws_env())
-    env[CA_BUNDLE_DIR_ENV] = str(local.ca_bundle_dir)
+    env.update(local_environment(local))
     env.pop("AWS_PROFILE", None)
     return subprocess.run(
         [tool("sceptre"), "--dir", str(PROJECT_ROOT), "--no-colour", *args],
@@ -300,6 +300,28 @@ def command_up(local: LocalStack, envs: Optional[List[str]], with_sync: bool = T
     return command_proof(local)
 
 
+def local_environment(local: LocalStack) -> Dict[str, str]:
+    """What `sceptre` (or the AWS CLI, boto3) needs to talk to the stand-ins instead of AWS."""
+    env = dict(local.moto.aws_env())
+    env[CA_BUNDLE_DIR_ENV] = str(local.ca_bundle_dir)
+    env["ENVSYNC_LOCAL_DIR"] = str(local.root)
+    return env
+
+
+def command_env(local: LocalStack) -> int:
+    """Print the exports for `eval "$(envsync-local env)"` (no profile, the local credentials)."""
+    print("unset AWS_PROFILE AWS_SESSION_TOKEN")
+    for key, value in sorted(local_environment(local).items()):
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def command_sceptre(local: LocalStack, args: List[str]) -> int:
+    if not local.moto_running():
+        raise LocalModeError("the stand-ins are not running: run `envsync-local up` first")
+    return sceptre(local, *args).returncode
+
+
 def command_status(local: LocalStack) -> int:
     print(f"state: {local.root}")
     print(f"moto {local.moto.endpoint_url}: {'running' if local.moto_running() else 'stopped'}")
@@ -332,6 +354,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     commands.add_parser("sync", help="run the sync cycle (bootstrap, samples, dev -> staging -> prod, status)")
     commands.add_parser("status", help="show the stand-ins and the stacks")
     commands.add_parser("proof", help="evaluate every recorded AWS call against the deployed policies")
+    commands.add_parser("env", help='print the exports that point sceptre/boto3 at the stand-ins (eval "$(...)")')
+    run_sceptre = commands.add_parser("sceptre", help="run Sceptre against the stand-ins (sceptre diff ...)")
+    run_sceptre.add_argument("sceptre_args", nargs=argparse.REMAINDER)
     down = commands.add_parser("down", help="stop what `up` started")
     down.add_argument("--wipe", action="store_true", help="also delete the state directory")
     args = parser.parse_args(argv)
@@ -349,6 +374,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             return command_status(local)
         if args.command == "proof":
             return command_proof(local)
+        if args.command == "env":
+            return command_env(local)
+        if args.command == "sceptre":
+            return command_sceptre(local, args.sceptre_args)
         return command_down(local, args.wipe)
     except (EnvConfigError, MariaDBError, MotoServerError, LocalModeError) as err:
         print(f"envsync-local: {err}", file=sys.stderr)

@@ -20,6 +20,8 @@
 5. Specific custom resource types. moto sends every `Custom::*` type to its generic
    `CustomModel` (which needs a Lambda container); a model registered for an exact
    `Custom::Name` type is used instead.
+6. DescribeStacks' parameters as CloudFormation answers them (`_parameter_list`): a
+   List<...> parameter as its text, a NoEcho parameter as `****`.
 """
 
 from __future__ import annotations
@@ -214,8 +216,25 @@ def _validate_different_update(self: Any, incoming_params: Any, stack_body: str,
         raise ValidationError(old_stack.name, message="No updates are to be performed.")
 
 
+def _parameter_value(value: Any) -> str:
+    """A parameter as DescribeStacks gives it back: the text that was passed."""
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return str(value) if value is not None else ""
+
+
+def _parameter_list(self: Stack) -> list:
+    """DescribeStacks' Parameters as CloudFormation answers them: a List<...> parameter as the
+    comma-separated text (moto answered a Python list repr, so `sceptre diff` saw a change
+    that is none), and NoEcho values as `****` (moto compared the value with the NoEcho keys,
+    so it echoed them)."""
+    hidden = set(self.resource_map.no_echo_parameter_keys)
+    return [{"ParameterKey": key, "ParameterValue": "****" if key in hidden else _parameter_value(value)}
+            for key, value in self.resource_map.resolved_parameters.items()]
+
+
 def install() -> None:
-    """Apply both changes once (idempotent)."""
+    """Apply the changes once (idempotent)."""
     if getattr(Stack, "_envsync_failure_states", False):
         return
     Stack.create_resources = _create_resources(Stack.create_resources)  # type: ignore[method-assign]
@@ -230,6 +249,7 @@ def install() -> None:
     cfn_responses.CloudFormationResponse._validate_different_update = (  # type: ignore[method-assign]
         _validate_different_update)
     # A resource whose Condition is false is no stack resource (moto lists it as an empty one).
+    Stack.parameter_list = property(_parameter_list)  # type: ignore[assignment]
     Stack.stack_resources = property(  # type: ignore[assignment]
         lambda self: [resource for resource in self.resource_map.values() if resource is not None])
     for module in (cfn_models, cfn_responses):
