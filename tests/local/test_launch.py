@@ -59,3 +59,27 @@ def test_relaunch_is_idempotent(launched):
     assert result.returncode == 0, result.stdout + result.stderr
     after = {name: stack["StackId"] for name, stack in stacks_in(launched, "dev").items()}
     assert after == before
+
+
+def test_sceptre_diff_right_after_the_launch_finds_no_difference_on_any_stack(launched):
+    """What a user runs first (`envsync-local sceptre diff <env>`): every stack of every env
+    reports "No difference" (a List<...> parameter read back as text, NoEcho as ****)."""
+    import re
+
+    for env in ENVS:
+        result = sceptre(launched.local, "diff", "-t", "difflib", env, capture=True)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-3000:]
+        differing = re.findall(r"Difference detected for stack (\S+)!", output)
+        assert not differing, (differing, output[-4000:])
+        compared = re.findall(r"No difference to deployed stack (\S+)", output)
+        assert set(compared) == set(stacks_in(launched, env)), (env, compared)
+
+
+def test_local_environment_is_printed_for_eval(launched, capsys):
+    from envsync_local.cli import command_env
+
+    assert command_env(launched.local) == 0
+    printed = capsys.readouterr().out
+    assert f"export AWS_ENDPOINT_URL={launched.local.moto.endpoint_url}" in printed
+    assert "export ENVSYNC_CA_BUNDLE_DIR=" in printed and "unset AWS_PROFILE" in printed

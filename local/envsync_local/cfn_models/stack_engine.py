@@ -226,9 +226,11 @@ def _parameter_value(value: Any) -> str:
 def _parameter_list(self: Stack) -> list:
     """DescribeStacks' Parameters as CloudFormation answers them: a List<...> parameter as the
     comma-separated text (moto answered a Python list repr, so `sceptre diff` saw a change
-    that is none), and NoEcho values as `****` (moto compared the value with the NoEcho keys,
-    so it echoed them)."""
-    hidden = set(self.resource_map.no_echo_parameter_keys)
+    that is none), and every NoEcho parameter as `****` (moto compared the value with the
+    NoEcho keys, so it echoed them, and never masked a defaulted one)."""
+    declared = (self.template_dict or {}).get("Parameters", {})
+    # Every NoEcho parameter, defaulted or passed (moto masks only those passed, by value).
+    hidden = {key for key, spec in declared.items() if str(spec.get("NoEcho", "")).lower() == "true"}
     return [{"ParameterKey": key, "ParameterValue": "****" if key in hidden else _parameter_value(value)}
             for key, value in self.resource_map.resolved_parameters.items()]
 
