@@ -9,6 +9,7 @@ error is a JSON object on stdout), 141 when the reader of the output left (`envs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from envsync import migrate
 from envsync.db import ConnectionConfigError, ConnectionInfo, UrlTarget, connect, parse_url
+from envsync.lock import schema_lock
 from envsync.scripts import ScriptError
 
 OK, DIFFERENCES, ERROR = 0, 1, 2
@@ -210,6 +212,25 @@ def cmd_drift(args: argparse.Namespace) -> int:
     return DIFFERENCES if report.count else OK
 
 
+def _refdata_until_done(run: Any, source_conn: Any, target_conn: Any, config: Any,
+                        force: bool) -> Tuple[Dict[str, Any], Dict[str, Dict[str, Any]]]:
+    """The CLI has no time limit: call again with the cursor while the engine says continue."""
+    cursor = None
+    tables: Dict[str, Dict[str, Any]] = {}
+    while True:
+        result = run(source_conn, target_conn, config, cursor=cursor, force=force).to_dict()
+        for entry in result.get("tables", []):  # a later call reports a table again only when it reaches it
+            earlier = tables.get(entry["table"])
+            if earlier is not None and earlier["state"] == "partial":  # resumed: counts add up
+                for count in ("inserted", "updated", "deleted", "chunks_compared", "chunks_differing"):
+                    entry[count] += earlier[count]
+            if entry["state"] != "not_reached" or earlier is None:
+                tables[entry["table"]] = entry
+        if result.get("status") != "continue":
+            return result, tables
+        cursor = result.get("cursor")
+
+
 def cmd_refdata(args: argparse.Namespace) -> int:
     from envsync import refdata
 
@@ -226,20 +247,11 @@ def cmd_refdata(args: argparse.Namespace) -> int:
     source = _target(args.upstream, other_env, "upstream")
     source_conn, target_conn = _open(source, other_env), _open(target, args.env)
     run = refdata.apply if args.refdata_command == "apply" else refdata.plan
-    cursor = None
-    tables: Dict[str, Dict[str, Any]] = {}
-    while True:  # the CLI has no time limit: loop over the chunks a Lambda would resume
-        result = run(source_conn, target_conn, config, cursor=cursor, force=args.force).to_dict()
-        for entry in result.get("tables", []):  # a later call reports a table again only when it reaches it
-            earlier = tables.get(entry["table"])
-            if earlier is not None and earlier["state"] == "partial":  # resumed: counts add up
-                for count in ("inserted", "updated", "deleted", "chunks_compared", "chunks_differing"):
-                    entry[count] += earlier[count]
-            if entry["state"] != "not_reached" or earlier is None:
-                tables[entry["table"]] = entry
-        if result.get("status") != "continue":
-            break
-        cursor = result.get("cursor")
+    # One writer per schema, as in the Lambda: an apply takes the schema's envsync lock.
+    writer = (schema_lock(target_conn, target.info.database, args.lock_timeout)
+              if args.refdata_command == "apply" else contextlib.nullcontext())
+    with writer:
+        result, tables = _refdata_until_done(run, source_conn, target_conn, config, args.force)
     result["tables"] = list(tables.values())
     result["rows_changed"] = sum(t["inserted"] + t["updated"] + t["deleted"] for t in result["tables"])
     failed = [t for t in result["tables"] if t["state"] in ("drift", "refused")]
@@ -339,6 +351,8 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     sub.add_argument("--config", required=True, help="refdata config JSON file")
     sub.add_argument("--force", action="store_true",
                      help="allow deleting more than max_delete_share of a table's rows in this run")
+    sub.add_argument("--lock-timeout", type=int, default=migrate.DEFAULT_LOCK_TIMEOUT,
+                     help="seconds an apply waits for the schema's envsync lock")
     sub.set_defaults(handler=cmd_refdata)
     return parser
 

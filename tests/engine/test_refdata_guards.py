@@ -116,3 +116,28 @@ def test_delete_share_counts_the_whole_run_not_each_deadline_call(pair: Pair) ->
     assert "refused" in states, states
     remaining = pair.rows(pair.target, "SELECT COUNT(*) FROM spread")[0][0]
     assert remaining >= 500, remaining  # never more than half of the run's starting rows
+
+
+def test_cli_apply_takes_the_schema_lock_like_the_lambda(pair: Pair, capsys, tmp_path: Path) -> None:
+    """One writer per schema: while a migration (or another apply) holds the target's envsync
+    lock, `envsync refdata apply` waits, then gives up without applying anything."""
+    import pymysql
+
+    from envsync.lock import lock_name
+
+    pair.both("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))")
+    pair.run(pair.source, "INSERT INTO t VALUES (1, 'new')")
+    holder = pymysql.connect(**pair.db, autocommit=True)
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT GET_LOCK(%s, 10)", (lock_name(pair.target_name),))
+        code, output = run_cli(pair, capsys, tmp_path, {"tables": ["t"]}, "--lock-timeout", "1")
+        assert code == 2 and "holds the migration lock" in output, output
+        assert pair.rows(pair.target, "SELECT * FROM t") == []  # nothing applied
+        code, output = run_cli(pair, capsys, tmp_path, {"tables": ["t"]}, "--lock-timeout", "1", command="plan")
+        assert code == 1, output  # a plan reads only and does not wait for writers (1: differences)
+    finally:
+        holder.close()
+    code, output = run_cli(pair, capsys, tmp_path, {"tables": ["t"]}, "--lock-timeout", "1")
+    assert code == 0, output
+    assert pair.rows(pair.target, "SELECT * FROM t") == [(1, "new")]
