@@ -17,7 +17,7 @@ import json
 import time
 from typing import Any, Callable, Dict, Optional
 
-from envsync import aws, migrate
+from envsync import approval, aws, lint, migrate
 from envsync.context import ConfigError, EnvContext, HandlerConfig
 from envsync.lock import schema_lock
 from envsync.observability import emit_metrics, log_action, logger
@@ -106,13 +106,30 @@ def _migrate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         script_connection=script_connection, env_name=ctx.config.env,
         lock_timeout=int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT)), deadline=deadline,
         log=lambda message, **fields: log_action(message, **fields),
+        approval=event.get("approval"),  # set when the env waited for a person (approval.py)
     )
     return {**result.to_dict(), "status": _migration_status(result), "migration_status": result.status}
 
 
 def _plan(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
-    plan = migrate.make_plan(ctx.target_connection(), ctx.script_source())
-    return {"status": "done", **plan.to_dict()}
+    """The plan, its destructive statements and, for an env that waits for a person
+    (event `approval`: required | destructive-only | none), the message and digest to approve."""
+    target = ctx.target_connection()
+    plan = migrate.make_plan(target, ctx.script_source())
+    findings = lint.lint_plan(target, plan.pending)
+    scripts = approval.approved_scripts(plan.pending)
+    digest = approval.plan_digest(scripts)
+    required = approval.needs_approval(str(event.get("approval", "none")), plan.pending, findings)
+    gate: Dict[str, Any] = {"required": required, "digest": digest, "scripts": scripts}
+    if required:
+        gate["message"] = approval.approval_message(
+            env=ctx.config.env, upstream_env=ctx.config.upstream_env or "its bucket",
+            run_id=str(event.get("run_id", "")), pending=plan.pending, findings=findings, digest=digest,
+            timeout_seconds=int(event.get("approval_timeout_seconds", 86400)))
+    for finding in findings:
+        log_action("destructive statement", kind=finding.kind, statement=finding.label, detail=finding.detail)
+    return {"status": "done", **plan.to_dict(), "destructive": [f.to_dict() for f in findings],
+            "approval": gate}
 
 
 def _validate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:

@@ -34,11 +34,12 @@ import datetime
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 import pymysql
 from pymysql.constants import SERVER_STATUS
 
+from envsync import approval as approval_rules
 from envsync import history
 from envsync.history import FAILED, PENDING, RUNNING, SUCCESS, HistoryRow
 from envsync.lock import schema_lock
@@ -516,6 +517,7 @@ def apply(
     applied_by: Optional[str] = None,
     deadline: Optional[float] = None,
     log: Optional[Callable[..., None]] = None,
+    approval: Optional[Mapping[str, Any]] = None,
 ) -> MigrationResult:
     """Apply the pending scripts in order under the schema lock.
 
@@ -528,6 +530,8 @@ def apply(
     in errors (the schema when not given). `deadline` is a time.monotonic() value: once
     passed, the run stops between two statements (never inside a transaction), records
     exactly where, and returns status `continue` (the next run resumes there).
+    `approval` (an env that waits for a person): the approved script list and its digest;
+    a plan that is not that list, or what is left of it, is refused (approval.check_approved).
     """
     log = log or (lambda *args, **kwargs: None)
     env_label = env_name or schema
@@ -543,6 +547,13 @@ def apply(
                                    error=f"{env_label}: " + "; ".join(i.message for i in plan.issues))
         if not plan.pending:
             return MigrationResult(status="up_to_date", withheld=plan.withheld)
+        if approval is not None:
+            refusal = approval_rules.check_approved(env_label, plan.pending, approval)
+            if refusal:
+                return MigrationResult(status="refused", withheld=plan.withheld, error=refusal,
+                                       pending=[p.script.name for p in plan.pending])
+            log("applying approved plan", digest=approval.get("digest"),
+                approved_by=approval.get("approved_by"), approved_at=approval.get("approved_at"))
         state = session_state(script_connection)
         if state.database != schema or not state.autocommit or state.in_transaction:
             raise MigrationError(f"{env_label}: the script session must be an autocommit session "
