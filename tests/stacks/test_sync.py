@@ -142,17 +142,28 @@ def test_source_reader_role_only_in_source_envs_trusting_only_the_downstream_syn
             assert statement["Effect"] == "Allow"
             for action in as_list(statement["Action"]):
                 granted.setdefault(action, []).extend(as_list(statement["Resource"]))
-    assert set(granted) == {"ssm:GetParameter", "secretsmanager:GetSecretValue", "kms:Decrypt",
-                            "s3:GetObject", "s3:ListBucket"}
+    # No S3: promotion reads the upstream's history table, never its bucket.
+    assert set(granted) == {"ssm:GetParameter", "secretsmanager:GetSecretValue", "kms:Decrypt"}
     assert granted["ssm:GetParameter"] == [
         f"arn:aws:ssm:us-east-1:{stacks.account(env)}:parameter/envsync/{env}/db/envsync_reader/connection"]
     assert granted["secretsmanager:GetSecretValue"] == [evaluated.parameters["ReaderSecretArn"]]
     assert "envsync_reader" in granted["secretsmanager:GetSecretValue"][0]
     assert granted["kms:Decrypt"] == [evaluated.parameters["KmsKeyArn"]]
-    assert granted["s3:ListBucket"] == [{"Fn::GetAtt": ["MigrationBucket", "Arn"]}]
     kms_statement = next(s for p in props["Policies"] for s in statements(p["PolicyDocument"])
                          if s["Action"] == "kms:Decrypt")
-    assert "kms:ViaService" in kms_statement["Condition"]["StringEquals"]
+    assert kms_statement["Condition"]["StringEquals"]["kms:ViaService"] == [
+        "ssm.us-east-1.amazonaws.com", "secretsmanager.us-east-1.amazonaws.com"]
+
+
+def test_sync_role_reads_the_migration_bucket_and_never_writes_it(sync):
+    env, evaluated, _ = sync
+    granted = {}
+    for policy in evaluated.props("SyncRole")["Policies"]:
+        for statement in statements(policy["PolicyDocument"]):
+            for action in as_list(statement["Action"]):
+                granted.setdefault(action, []).extend(as_list(statement["Resource"]))
+    s3_actions = {action for action in granted if action.startswith("s3:")}
+    assert s3_actions == {"s3:GetObject", "s3:ListBucket"}, env  # the engine never writes the bucket
 
 
 def test_sync_role_assumes_only_the_upstream_reader(sync):
