@@ -220,7 +220,9 @@ def test_bootstrap_migrate_promote_drift_and_failure(
     assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Env"]]
     sqs = _session(dev.credentials).client("sqs")
     messages = sqs.receive_message(QueueUrl=dev.queue_url, WaitTimeSeconds=1).get("Messages", [])
-    assert messages and "V3__bad.sql statement 2 (line 2)" in messages[0]["Body"]
+    assert messages and "V3__bad.sql statement 2 (line 2): ProgrammingError: MySQL error 1146 (NO_SUCH_TABLE)" \
+        in messages[0]["Body"]
+    assert "doesn't exist" not in messages[0]["Body"]  # the server's text stays in history and logs
     waits = invoke(monkeypatch, staging, handlers.migrate_handler)
     assert waits["status"] == "done" and [w["version"] for w in waits["withheld"]] == ["3"]
 

@@ -300,3 +300,12 @@ def test_state_machine_role_invokes_only_the_five_functions_and_publishes_only_t
     assert granted["sns:Publish"] == [{"Ref": "SyncTopic"}]
     assert set(granted) == {"lambda:InvokeFunction", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
     assert granted["kms:Decrypt"] == [evaluated.parameters["KmsKeyArn"]]
+
+
+def test_failure_message_cannot_carry_history_error_texts():
+    """NotifyFailure publishes the whole state: the plan step keeps only its verdict there (the
+    plan's history rows hold the server's error texts, which can quote row values)."""
+    definition = json.loads(ASL.read_text())
+    assert definition["States"]["NotifyFailure"]["Parameters"]["Message.$"] == "States.JsonToString($)"
+    assert definition["States"]["Plan"]["ResultSelector"] == {
+        "status.$": "$.status", "destructive.$": "$.destructive", "approval.$": "$.approval"}
