@@ -120,6 +120,17 @@ def test_runtime_is_a_parameter_defaulting_to_python39_with_one_justified_lint_e
             assert function["Metadata"]["cfn-lint"]["config"]["ignore_checks"] == ["W1030"]
 
 
+def allowed_actions(role_props) -> dict:
+    """action -> resources over a role's inline policies (every statement an Allow)."""
+    granted: dict = {}
+    for policy in role_props["Policies"]:
+        for statement in statements(policy["PolicyDocument"]):
+            assert statement["Effect"] == "Allow"
+            for action in as_list(statement["Action"]):
+                granted.setdefault(action, []).extend(as_list(statement["Resource"]))
+    return granted
+
+
 def test_source_reader_role_only_in_source_envs_trusting_only_the_downstream_sync_role(sync):
     env, evaluated, stacks = sync
     roles = evaluated.of_type("AWS::IAM::Role")
@@ -136,12 +147,7 @@ def test_source_reader_role_only_in_source_envs_trusting_only_the_downstream_syn
     assert trust["Condition"]["ArnEquals"]["aws:PrincipalArn"] == (
         f"arn:aws:iam::{account}:role/envsync-{downstream}-sync")
     assert trust["Condition"]["StringEquals"]["sts:ExternalId"]
-    granted = {}
-    for policy in props["Policies"]:
-        for statement in statements(policy["PolicyDocument"]):
-            assert statement["Effect"] == "Allow"
-            for action in as_list(statement["Action"]):
-                granted.setdefault(action, []).extend(as_list(statement["Resource"]))
+    granted = allowed_actions(props)
     # No S3: promotion reads the upstream's history table, never its bucket.
     assert set(granted) == {"ssm:GetParameter", "secretsmanager:GetSecretValue", "kms:Decrypt"}
     assert granted["ssm:GetParameter"] == [
@@ -157,12 +163,7 @@ def test_source_reader_role_only_in_source_envs_trusting_only_the_downstream_syn
 
 def test_sync_role_reads_the_migration_bucket_and_never_writes_it(sync):
     env, evaluated, _ = sync
-    granted = {}
-    for policy in evaluated.props("SyncRole")["Policies"]:
-        for statement in statements(policy["PolicyDocument"]):
-            for action in as_list(statement["Action"]):
-                granted.setdefault(action, []).extend(as_list(statement["Resource"]))
-    s3_actions = {action for action in granted if action.startswith("s3:")}
+    s3_actions = {action for action in allowed_actions(evaluated.props("SyncRole")) if action.startswith("s3:")}
     assert s3_actions == {"s3:GetObject", "s3:ListBucket"}, env  # the engine never writes the bucket
 
 
