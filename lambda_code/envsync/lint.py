@@ -350,6 +350,13 @@ class _Simulation:
         if not words:
             return []
         head = words[0]
+        if head == "WITH":  # MySQL 8: WITH cte AS (...) DELETE|UPDATE ...
+            depth = 0
+            for index, (kind, text) in enumerate(tokens):
+                depth += {"(": 1, ")": -1}.get(text, 0) if kind == "other" else 0
+                if depth == 0 and kind == "word" and text in ("DELETE", "UPDATE"):
+                    tokens, head = tokens[index:], text
+                    break
         if head == "DROP":
             return self._drop(tokens)
         if head == "ALTER":
@@ -385,9 +392,13 @@ class _Simulation:
         replaces = words[1:3] == ["OR", "REPLACE"] and "TEMPORARY" not in words
         if replaces and table in self.columns:
             findings.append(("drop_table", f"CREATE OR REPLACE drops the existing table {table}"))
-        if "TEMPORARY" not in words:
-            self.columns[table] = {}  # new and empty: later NOT NULL adds are safe
-            self.nonempty.discard(table)
+        if "TEMPORARY" in words or ("NOT" in words and table in self.columns and not replaces):
+            return findings  # a session's scratch table, or IF NOT EXISTS on a table that stays
+        self.columns[table] = {}
+        if "SELECT" in _top_level_words(tokens[at:]):
+            self.nonempty.add(table)  # CREATE TABLE ... AS SELECT: it has rows
+        else:
+            self.nonempty.discard(table)  # new and empty: later NOT NULL adds are safe
         return findings
 
     def _drop(self, tokens: Sequence[Token]) -> List[Tuple[str, str]]:

@@ -164,9 +164,20 @@ def test_plan_order_is_simulated() -> None:
         ("V2__second.sql", 4, 5, "narrowing"),
         ("V2__second.sql", 5, 6, "not_null_without_default"),
     ]
+    # CREATE TABLE IF NOT EXISTS keeps a table that has rows; CREATE TABLE ... SELECT makes one
+    kept = load_script("V3__kept.sql", b"CREATE TABLE IF NOT EXISTS t (id INT);\nALTER TABLE t ADD y INT NOT NULL;\n"
+                                       b"CREATE TABLE c AS SELECT * FROM t;\nALTER TABLE c ADD y2 INT NOT NULL;\n")
+    assert [(f.statement, f.kind) for f in lint_scripts([(kept, 1)], live)] == [
+        (2, "not_null_without_default"), (4, "not_null_without_default")]
     # resuming a script lints only the statements still to run, against the schema they left
     resumed = LiveSchema(columns={"t2": {"a": ColumnFacts("int(11)", False)}}, nonempty={"t2"})
     assert [f.statement for f in lint_scripts([(second, 4)], resumed)] == [4, 5]
+
+
+def test_mysql8_forms_the_machine_server_does_not_run() -> None:
+    assert classify_statement("WITH old AS (SELECT id FROM t) DELETE FROM t") == [
+        ("delete_without_where", "deletes every row of t")]
+    assert classify_statement("WITH x AS (SELECT 1 WHERE 1) UPDATE t SET a = 1 WHERE id = 2") == []
 
 
 def test_unreadable_statement_is_flagged_for_a_person() -> None:
