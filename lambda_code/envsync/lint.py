@@ -521,7 +521,7 @@ class _Simulation:
         if parsed.not_null and not parsed.has_default and not parsed.fills_itself and table in self.nonempty:
             return [("not_null_without_default",
                      f"adds {table}.{column} NOT NULL without DEFAULT to a table with rows "
-                     "(strict mode refuses it; otherwise existing rows get an implicit value)")]
+                     "(existing rows get the type's implicit value: '', 0 or a zero date)")]
         return []
 
     def _redefine(self, table: str, old_name: str, new_name: str, clause: List[Token],
