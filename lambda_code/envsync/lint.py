@@ -102,7 +102,7 @@ def lint_scripts(scripts: Iterable[Tuple[Script, int]], live: LiveSchema) -> Lis
                 continue
             try:
                 classes = state.classify(statement)
-            except (IndexError, ValueError):  # truncated or unusual syntax: a person reads it
+            except (IndexError, KeyError, ValueError):  # truncated or unusual syntax: a person reads it
                 classes = [("unreadable", "the lint could not follow this statement; review it")]
             findings += [Finding(kind, script.name, statement.number, statement.line, detail,
                                  statement.sql) for kind, detail in classes]
