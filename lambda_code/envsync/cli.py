@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
-from envsync import migrate
+from envsync import lint, migrate
 from envsync.db import ConnectionConfigError, ConnectionInfo, UrlTarget, connect, parse_url
 from envsync.lock import schema_lock
 from envsync.scripts import ScriptError
@@ -126,16 +126,26 @@ def _issues_text(issues: List[migrate.Issue], withheld: List[Dict[str, str]]) ->
 def cmd_plan(args: argparse.Namespace) -> int:
     connection = _open(_target(args.target, args.env, "target"), args.env)
     plan = migrate.make_plan(connection, _source(args))
+    findings = lint.lint_plan(connection, plan.pending)
+    by_statement: Dict[Tuple[str, int], List[lint.Finding]] = {}
+    for finding in findings:
+        by_statement.setdefault((finding.script_name, finding.statement), []).append(finding)
     parts = []
     for planned in plan.pending:
         parts.append(f"-- {planned.script.name} (checksum {planned.script.checksum[:12]}…)"
                      + (f", resuming at statement {planned.resume_from}" if planned.resume_from > 1 else ""))
         for statement in planned.script.statements[planned.resume_from - 1:]:
-            parts.append(f"-- statement {statement.number} (line {statement.line})\n{statement.sql};")
+            flags = "".join(f"\n-- DESTRUCTIVE {f.kind}: {f.detail}"
+                            for f in by_statement.get((planned.script.name, statement.number), []))
+            parts.append(f"-- statement {statement.number} (line {statement.line}){flags}\n{statement.sql};")
     if not plan.pending:
         parts.append("nothing to apply")
+    if findings:
+        parts.append(f"destructive: {lint.summary(findings)}")
+        parts += [f"  {f.kind}: {f.label}: {f.detail}" for f in findings]
     extra = _issues_text(plan.issues, plan.withheld)
-    _emit(args, plan.to_dict(), "\n".join(parts) + ("\n" + extra if extra else ""))
+    data = {**plan.to_dict(), "destructive": [f.to_dict() for f in findings]}
+    _emit(args, data, "\n".join(parts) + ("\n" + extra if extra else ""))
     return DIFFERENCES if plan.pending or plan.issues else OK
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, Optional
 from urllib.parse import parse_qs, unquote, urlparse
 
 import pymysql
+from pymysql.constants import ER
 
 CA_BUNDLE_ENV = "ENVSYNC_CA_BUNDLE"
 # The RDS CA bundle shipped inside the Lambda package (placed there by the packaging hook).
@@ -156,3 +158,35 @@ def connect(
                                   code if isinstance(code, int) else None) from None
     except (OSError, pymysql.err.Error) as error:
         raise DatabaseUnreachable(f"cannot connect to {where}: {error}") from None
+
+
+CLIENT_ERRORS = (2000, 2999)  # CR_* codes: raised by the client (connection lost, refused ...)
+_ERROR_NAMES = {value: name for name, value in vars(ER).items() if isinstance(value, int)}
+
+
+def server_error_notice(error: BaseException) -> str:
+    """`IntegrityError: MySQL error 1062 (DUP_ENTRY)`: what failed, without the server's
+    message, which can quote row values ("Duplicate entry ..."). Notifications carry this; the
+    full text stays in the env's history table and its encrypted logs."""
+    args = getattr(error, "args", ())
+    code = args[0] if args else None
+    if code is None:
+        return type(error).__name__
+    if isinstance(code, int) and CLIENT_ERRORS[0] <= code <= CLIENT_ERRORS[1]:
+        return str(error)  # the client library's own words ("Lost connection ..."): no data in them
+    name = _ERROR_NAMES.get(code) if isinstance(code, int) else None
+    return f"{type(error).__name__}: MySQL error {code}" + (f" ({name})" if name else "")
+
+
+_RECORDED_SERVER_ERROR = re.compile(r"(?P<label>[^\n]*? statement \d+ \(line \d+\)): \[(?P<code>\d+)\] ")
+
+
+def recorded_error_notice(error_text: Optional[str]) -> Optional[str]:
+    """`V4__x.sql statement 1 (line 3): MySQL error 1061 (DUP_KEYNAME)` from a history row's
+    error text when the runner recorded a server error there (`<label>: [code] <server
+    message>`); None when the text holds no server message (the runner's own words)."""
+    match = _RECORDED_SERVER_ERROR.match(error_text or "")
+    if not match:
+        return None
+    code = int(match.group("code"))
+    return f"{match.group('label')}: MySQL error {code}" + (f" ({_ERROR_NAMES[code]})" if code in _ERROR_NAMES else "")

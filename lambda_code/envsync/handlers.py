@@ -17,8 +17,11 @@ import json
 import time
 from typing import Any, Callable, Dict, Optional
 
-from envsync import aws, migrate
+import pymysql
+
+from envsync import approval, aws, lint, migrate
 from envsync.context import ConfigError, EnvContext, HandlerConfig
+from envsync.db import server_error_notice
 from envsync.lock import schema_lock
 from envsync.observability import emit_metrics, log_action, logger
 
@@ -60,6 +63,8 @@ def _run(action: str, event: Optional[Dict[str, Any]], context: Any,
         result = body(env_context, event, _deadline(context))
     except Exception as error:  # every failure becomes a result the state machine can route
         result = {"status": "failed", "error": str(error), "error_type": type(error).__name__}
+        if isinstance(error, pymysql.err.MySQLError):
+            result["notice"] = server_error_notice(error)
     finally:
         if env_context is not None:
             env_context.close()
@@ -72,7 +77,8 @@ def _run(action: str, event: Optional[Dict[str, Any]], context: Any,
         emit_metrics(env, SyncFailures=0)  # a steady series, so dashboards and alarms see runs
     log_action(f"{action} finished", result=result)
     if result["status"] == "failed" and event.get("raise_on_failure"):
-        raise SyncFailed(f"{action} in {env}: {result.get('error')}")
+        # The state machine publishes what it caught: the notice, never the server's message.
+        raise SyncFailed(f"{action} in {env}: {result.get('notice') or result.get('error')}")
     return result
 
 
@@ -85,8 +91,8 @@ def _report_failure(action: str, env: str, config: Optional[HandlerConfig], resu
         logger.warning("metrics failed", extra={"error": str(error)})
     if publish and config is not None and config.sns_topic_arn:
         try:
-            aws.publish_failure(aws.client("sns"), config.sns_topic_arn,
-                                f"envsync {action} failed in {env}", str(result.get("error")))
+            aws.publish_failure(aws.client("sns"), config.sns_topic_arn, f"envsync {action} failed in {env}",
+                                str(result.get("notice") or result.get("error")))
         except Exception as error:
             logger.warning("SNS publish failed", extra={"error": str(error)})
 
@@ -106,20 +112,39 @@ def _migrate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         script_connection=script_connection, env_name=ctx.config.env,
         lock_timeout=int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT)), deadline=deadline,
         log=lambda message, **fields: log_action(message, **fields),
+        approval=event.get("approval"),  # set when the env waited for a person (approval.py)
     )
     return {**result.to_dict(), "status": _migration_status(result), "migration_status": result.status}
 
 
 def _plan(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
-    plan = migrate.make_plan(ctx.target_connection(), ctx.script_source())
-    return {"status": "done", **plan.to_dict()}
+    """The plan, its destructive statements and, for an env that waits for a person
+    (event `approval`: required | destructive-only | none), the message and digest to approve."""
+    target = ctx.target_connection()
+    plan = migrate.make_plan(target, ctx.script_source())
+    findings = lint.lint_plan(target, plan.pending)
+    scripts = approval.approved_scripts(plan.pending)
+    digest = approval.plan_digest(scripts)
+    required = approval.needs_approval(str(event.get("approval", "none")), plan.pending, findings)
+    gate: Dict[str, Any] = {"required": required, "digest": digest, "scripts": scripts}
+    if required:
+        gate["message"] = approval.approval_message(
+            env=ctx.config.env, upstream_env=ctx.config.upstream_env or "its bucket",
+            run_id=str(event.get("run_id", "")), pending=plan.pending, findings=findings, digest=digest,
+            timeout_seconds=int(event.get("approval_timeout_seconds", 86400)))
+    for finding in findings:
+        log_action("destructive statement", kind=finding.kind, statement=finding.label, detail=finding.detail)
+    return {"status": "done", **plan.to_dict(), "destructive": [f.to_dict() for f in findings],
+            "approval": gate}
 
 
 def _validate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
     plan = migrate.make_plan(ctx.target_connection(), ctx.script_source())
     issues = [i.to_dict() for i in plan.issues]
     if issues:
-        return {"status": "failed", "issues": issues, "error": "; ".join(i["message"] for i in issues)}
+        # A failed or in-doubt row's message quotes the server's error text: notify without it.
+        return {"status": "failed", "issues": issues, "error": "; ".join(i["message"] for i in issues),
+                "notice": "; ".join(i["notice"] for i in issues)}
     return {"status": "done", "issues": [], "pending": [p.script.name for p in plan.pending]}
 
 
@@ -178,6 +203,7 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         result["error"] = "; ".join(
             f"{t['table']}: {t.get('error') or 'drift ' + json.dumps(t.get('drift'))} (ENVSYNC_REFDATA_CONFIG)"
             for t in failed)
+        result["notice"] = "; ".join(f"{t['table']}: {t.get('notice') or t['state']}" for t in failed)
     return result
 
 

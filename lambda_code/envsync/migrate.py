@@ -34,12 +34,14 @@ import datetime
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 import pymysql
 from pymysql.constants import SERVER_STATUS
 
+from envsync import approval as approval_rules
 from envsync import history
+from envsync.db import recorded_error_notice, server_error_notice
 from envsync.history import FAILED, PENDING, RUNNING, SUCCESS, HistoryRow
 from envsync.lock import schema_lock
 from envsync.scripts import (
@@ -147,9 +149,13 @@ class Issue:
     kind: str  # checksum | missing | drift | out_of_order | in_doubt | failed | resplit
     version: str
     message: str
+    # `message` as notifications carry it: without the server's error text a failed or
+    # in-doubt row recorded (it can quote row values); None when the message has none.
+    notice: Optional[str] = None
 
     def to_dict(self) -> Dict[str, str]:
-        return {"kind": self.kind, "version": self.version, "message": self.message}
+        return {"kind": self.kind, "version": self.version, "message": self.message,
+                "notice": self.notice or self.message}
 
 
 @dataclass
@@ -223,16 +229,16 @@ def validate(rows: List[HistoryRow], view: SourceView, now: Optional[float] = No
             done = (f"statements 1-{row.statements_applied} are applied" if row.statements_applied
                     else "no statement recorded as applied")
             said = f" The run said: {row.error_text}" if row.error_text else ""
-            issues.append(Issue("in_doubt", row.version, (
+            in_doubt = (
                 f"{label} is in doubt: a run stopped while executing it ({done}). Check the schema "
                 f"by hand, then run `envsync repair --version {row.version} --resolution applied` if "
-                f"it took effect or `--resolution not-applied` if it did not.{said}"
-            )))
+                f"it took effect or `--resolution not-applied` if it did not.")
+            issues.append(Issue("in_doubt", row.version, in_doubt + said, notice=in_doubt))
         elif row.state == FAILED:
-            issues.append(Issue("failed", row.version, (
-                f"{row.error_text or row.script_name + ' failed'}; later versions wait. Fix the "
-                f"cause, then run `envsync repair --version {row.version}`."
-            )))
+            then = f"; later versions wait. Fix the cause, then run `envsync repair --version {row.version}`."
+            recorded = row.error_text or row.script_name + " failed"
+            issues.append(Issue("failed", row.version, recorded + then,
+                                notice=(recorded_error_notice(row.error_text) or recorded) + then))
         if row.state != SUCCESS and row.statements_applied:
             resplit = _safe_statements(row)
             if resplit and len(resplit) != row.statement_count:
@@ -329,6 +335,7 @@ class MigrationResult:
     issues: List[Issue] = field(default_factory=list)
     withheld: List[Dict[str, str]] = field(default_factory=list)
     error: Optional[str] = None
+    notice: Optional[str] = None  # `error` as notifications carry it (no server message)
 
     @property
     def ok(self) -> bool:
@@ -338,7 +345,7 @@ class MigrationResult:
         return {
             "status": self.status, "applied": self.applied, "pending": self.pending,
             "issues": [i.to_dict() for i in self.issues], "withheld": self.withheld,
-            "error": self.error,
+            "error": self.error, "notice": self.notice,
         }
 
 
@@ -388,6 +395,9 @@ class _ScriptRun:
         self.durable = resume_from - 1  # statements known to have taken effect for good
         self.open_since: Optional[Statement] = None  # first statement of an open transaction
         self.started = time.monotonic()
+        # A failure as notifications carry it: the server's message can quote row values
+        # ("Duplicate entry ..."), so it stays in the history and the env's logs only.
+        self.notice: Optional[str] = None
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
@@ -458,12 +468,13 @@ class _ScriptRun:
             code, message = _server_error(error)
             text = f"{self.label(statement)}: [{code}] {message}"
             try:
-                text += self.rolled_back(statement)
+                undone = self.rolled_back(statement)
             except Exception as rollback_error:
                 if is_lost_connection(rollback_error):
                     return self.lost(statement, error)
                 raise
-            return self.failed(text)
+            self.notice = f"{self.env_label}: {self.label(statement)}: {server_error_notice(error)}{undone}"
+            return self.failed(text + undone)
         state = session_state(self.session)
         if state.database != self.schema:
             text = (f"{self.label(statement)}: the session's schema is now {state.database!r}, "
@@ -516,6 +527,7 @@ def apply(
     applied_by: Optional[str] = None,
     deadline: Optional[float] = None,
     log: Optional[Callable[..., None]] = None,
+    approval: Optional[Mapping[str, Any]] = None,
 ) -> MigrationResult:
     """Apply the pending scripts in order under the schema lock.
 
@@ -528,6 +540,8 @@ def apply(
     in errors (the schema when not given). `deadline` is a time.monotonic() value: once
     passed, the run stops between two statements (never inside a transaction), records
     exactly where, and returns status `continue` (the next run resumes there).
+    `approval` (an env that waits for a person): the approved script list and its digest;
+    a plan that is not that list, or what is left of it, is refused (approval.check_approved).
     """
     log = log or (lambda *args, **kwargs: None)
     env_label = env_name or schema
@@ -543,6 +557,13 @@ def apply(
                                    error=f"{env_label}: " + "; ".join(i.message for i in plan.issues))
         if not plan.pending:
             return MigrationResult(status="up_to_date", withheld=plan.withheld)
+        if approval is not None:
+            refusal = approval_rules.check_approved(env_label, plan.pending, approval)
+            if refusal:
+                return MigrationResult(status="refused", withheld=plan.withheld, error=refusal,
+                                       pending=[p.script.name for p in plan.pending])
+            log("applying approved plan", digest=approval.get("digest"),
+                approved_by=approval.get("approved_by"), approved_at=approval.get("approved_at"))
         state = session_state(script_connection)
         if state.database != schema or not state.autocommit or state.in_transaction:
             raise MigrationError(f"{env_label}: the script session must be an autocommit session "
@@ -576,6 +597,7 @@ def apply(
             if error:
                 result.status = "failed"
                 result.error = error
+                result.notice = run.notice or error
                 result.pending = [p.script.name for p in plan.pending[index:]]
                 return result
             duration_ms = run.elapsed_ms()

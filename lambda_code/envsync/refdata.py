@@ -56,6 +56,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pymysql
 
+from envsync.db import server_error_notice
 from envsync.refdata_apply import apply_group, group_statements, planned_orphans, reference_error
 from envsync.refdata_diff import HASHES, TableDelta, diff_table, first_chunk_equal, tables_checksum_equal
 from envsync.refdata_schema import (
@@ -236,6 +237,7 @@ class TableResult:
     sql: List[str] = field(default_factory=list)
     drift: List[Dict[str, Any]] = field(default_factory=list)
     error: str = ""  # why a refused table was not synchronised (nothing of its group was written)
+    notice: str = ""  # `error` as notifications carry it: no server message (it can quote rows)
     rows: List[Dict[str, Any]] = field(default_factory=list)  # plan: first changed rows, old -> new
 
     def to_dict(self, with_sql: bool) -> Dict[str, Any]:
@@ -246,6 +248,7 @@ class TableResult:
         }
         if self.error:
             data["error"] = self.error
+            data["notice"] = self.notice or self.error
         if with_sql:
             data["rows"] = self.rows
             data["sql"] = self.sql
@@ -421,9 +424,10 @@ _TABLE_ERRORS = (RefdataError, pymysql.err.IntegrityError, pymysql.err.DataError
 
 def _refuse(group: Sequence[str], results: Dict[str, TableResult], error: Exception, mode: str) -> None:
     message = str(error) if isinstance(error, RefdataError) else f"{type(error).__name__}: {error.args}"
+    notice = str(error) if isinstance(error, RefdataError) else server_error_notice(error)
     for name in group:
         result = results[name]
-        result.state, result.error = "refused", message
+        result.state, result.error, result.notice = "refused", message, notice
         result.inserted = result.updated = result.deleted = 0  # nothing of the group was written
         result.sql, result.rows = [], []
         _log(result, mode, 0.0)

@@ -302,6 +302,13 @@ def _names_history_table(sql: str) -> bool:
     return False
 
 
+def server_tokens(sql: str) -> List[Tuple[str, str]]:
+    """Every token the server would parse, as (kind, text): kind is word (upper-cased), quoted
+    (as written, quotes kept) or other (one character); comments skipped, executable comments
+    opened (the server runs their content)."""
+    return [(kind, lexeme) for kind, lexeme, _ in _server_tokens(sql, open_executable=True)]
+
+
 def leading_words(sql: str, count: int) -> List[str]:
     """The first `count` tokens the server would parse, words upper-cased: comments skipped,
     executable comments `/*!...*/` and `/*M!...*/` opened (the server runs their content)."""

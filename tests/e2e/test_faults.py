@@ -81,7 +81,9 @@ def test_blocked_promotion_is_repaired_and_the_chain_converges(system):
     _dev, staging, prod = system.handles
     blocked = {status.env: status for status in system.report["blocked"]}
     assert blocked["staging"].execution == "FAILED"
-    assert "Duplicate key name 'ix_country_name'" in blocked["staging"].error
+    # the notice names the statement and error class; the server text stays in history and logs
+    assert "V4__index_country_name.sql statement 1 (line 3): MySQL error 1061 (DUP_KEYNAME)" in blocked["staging"].error
+    assert "Duplicate key name" not in blocked["staging"].error
     assert history_row(staging, "4")["state"] == "failed"
     assert history_row(prod, "4") is None, "prod must not be touched past a failure upstream"
     customers = customer_data(system.handles)
@@ -260,7 +262,7 @@ def test_two_syncs_at_once_one_waits_or_fails_on_the_lock_and_nothing_is_applied
                                 if r["function"] == "envsync-staging-refdata")
         else:  # the loser of a race reports it and applies nothing
             message = run.invocations[-1].get("message", "")
-            assert "migration lock" in message or "Duplicate entry" in message, message
+            assert "migration lock" in message or "MySQL error 1062 (DUP_ENTRY)" in message, message
     print("two staging executions:", [(run.execution.status, run.invocations[-1].get("message"))
                                       for run in runs.values()])
     assert migrated == ["6"], "V6 must be applied exactly once"

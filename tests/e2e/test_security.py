@@ -150,8 +150,6 @@ def test_source_reader_role_reads_exactly_the_upstream_sources(system, upstream,
     allowed = [
         Request("ssm:GetParameter", up["reader_parameter"]),
         Request("secretsmanager:GetSecretValue", up["reader_secret"]),
-        Request("s3:GetObject", up["object"]),
-        Request("s3:ListBucket", up["bucket"]),
         Request("kms:Decrypt", up["key"], context={"kms:ViaService": "ssm.us-east-1.amazonaws.com"}),
     ]
     denied = [
@@ -161,6 +159,10 @@ def test_source_reader_role_reads_exactly_the_upstream_sources(system, upstream,
         Request("secretsmanager:GetSecretValue", up["writer_secret"]),
         Request("secretsmanager:GetSecretValue", up["master_secret"]),
         Request("secretsmanager:PutSecretValue", up["reader_secret"]),
+        # promotion reads the upstream's history table, never its bucket
+        Request("s3:GetObject", up["object"]),
+        Request("s3:ListBucket", up["bucket"]),
+        Request("kms:Decrypt", up["key"], context={"kms:ViaService": "s3.us-east-1.amazonaws.com"}),
         Request("s3:PutObject", up["object"]),
         Request("s3:DeleteObject", up["object"]),
         Request("s3:PutBucketPolicy", up["bucket"]),
@@ -247,7 +249,7 @@ def test_nothing_outside_prod_can_read_prod(system):
     assert evaluate(identity, Request("secretsmanager:GetSecretValue", prod["master_secret"])) == DENY
 
 
-def test_moto_enforced_iam_source_reader_can_read_s3_and_nothing_else(system):
+def test_moto_enforced_iam_source_reader_cannot_touch_the_upstream_bucket(system):
     dev, staging, prod = system.handles
     endpoint = system.endpoint_url
     staging_env = staging.client("lambda").get_function_configuration(
@@ -313,8 +315,8 @@ def test_moto_enforced_iam_source_reader_can_read_s3_and_nothing_else(system):
         "assume staging's own reader": "AccessDenied",
         "staging assumes a prod reader": "AccessDenied",
         "prod assumes a prod reader": "AccessDenied",
-        "list migrations": "allowed",
-        "get migration": "allowed",
+        "list migrations": "AccessDenied",
+        "get migration": "AccessDenied",
         "put migration": "AccessDenied",
         "delete migration": "AccessDenied",
         "read artifacts bucket": "AccessDenied",

@@ -220,7 +220,9 @@ def test_bootstrap_migrate_promote_drift_and_failure(
     assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Env"]]
     sqs = _session(dev.credentials).client("sqs")
     messages = sqs.receive_message(QueueUrl=dev.queue_url, WaitTimeSeconds=1).get("Messages", [])
-    assert messages and "V3__bad.sql statement 2 (line 2)" in messages[0]["Body"]
+    assert messages and "V3__bad.sql statement 2 (line 2): ProgrammingError: MySQL error 1146 (NO_SUCH_TABLE)" \
+        in messages[0]["Body"]
+    assert "doesn't exist" not in messages[0]["Body"]  # the server's text stays in history and logs
     waits = invoke(monkeypatch, staging, handlers.migrate_handler)
     assert waits["status"] == "done" and [w["version"] for w in waits["withheld"]] == ["3"]
 
@@ -321,3 +323,35 @@ def test_bucket_near_miss_names_are_errors_not_skipped(accounts: Dict[str, EnvAc
                             dev.variables["ENVSYNC_MIGRATION_BUCKET"], "dev")
     with pytest.raises(ScriptError, match=r"V2__b.SQL: not a migration script name"):
         source.view()
+
+
+def test_plan_handler_asks_for_approval_and_migrate_applies_only_the_approved_plan(
+    accounts: Dict[str, EnvAccount], chain: Dict[str, EnvDB], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dev = accounts["dev"]
+    create_sync_users(monkeypatch, dev, chain["dev"])
+    upload(dev, {"V1__orders.sql": "CREATE TABLE orders (id INT PRIMARY KEY, note VARCHAR(40));\n"
+                                   "INSERT INTO orders VALUES (1, 'a');\n"})
+    assert invoke(monkeypatch, dev, handlers.migrate_handler)["status"] == "done"
+    upload(dev, {"V2__drop_note.sql": "ALTER TABLE orders DROP COLUMN note;\n"})
+
+    quiet = invoke(monkeypatch, dev, handlers.plan_handler, {"approval": "none"})
+    assert quiet["approval"]["required"] is False and "message" not in quiet["approval"]
+    plan = invoke(monkeypatch, dev, handlers.plan_handler,
+                  {"approval": "destructive-only", "run_id": "run-1", "approval_timeout_seconds": 3600})
+    gate = plan["approval"]
+    assert gate["required"] is True and [s["script_name"] for s in gate["scripts"]] == ["V2__drop_note.sql"]
+    assert [(d["kind"], d["line"]) for d in plan["destructive"]] == [("drop_column", 1)]
+    assert "[drop_column] V2__drop_note.sql statement 1 (line 1): drops column orders.note" in gate["message"]
+    assert "envsync approve --env dev --run run-1" in gate["message"]
+
+    # dev's bucket gains a script after the approval: the run refuses and applies nothing
+    approved = {"digest": gate["digest"], "scripts": gate["scripts"], "approved_by": "arn:aws:iam::1:user/a"}
+    upload(dev, {"V3__more.sql": "CREATE TABLE more_t (id INT);\n"})
+    refused = invoke(monkeypatch, dev, handlers.migrate_handler, {"approval": approved})
+    assert refused["status"] == "failed" and "the plan changed since it was approved" in refused["error"]
+    assert [r.version for r in chain["dev"].history()] == ["1"]
+    _session(dev.credentials).client("s3").delete_object(
+        Bucket=dev.variables["ENVSYNC_MIGRATION_BUCKET"], Key="migrations/V3__more.sql")
+    applied = invoke(monkeypatch, dev, handlers.migrate_handler, {"approval": approved})
+    assert [a["script_name"] for a in applied["applied"]] == ["V2__drop_note.sql"]

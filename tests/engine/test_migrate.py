@@ -235,3 +235,35 @@ def test_plan_names_the_file_whose_description_the_history_cannot_hold(
     connection = chain["dev"].connect()
     with pytest.raises(ScriptError, match=rf"{long_name}: the description is 201 characters"):
         migrate.make_plan(connection, DirectorySource(str(folder), "dev"))
+
+
+def test_notices_name_the_statement_and_error_class_never_the_row(chain: Dict[str, EnvDB], tmp_path: Path) -> None:
+    """The server's text ("Duplicate entry 'IBAN-123' ...") stays in the history; what a
+    notification carries (result.notice, Issue.notice) names where and which error only."""
+    dev = chain["dev"]
+    folder = write_scripts(tmp_path / "s", {"V1__dup.sql": "CREATE TABLE acct (iban VARCHAR(34) PRIMARY KEY);\n"
+                                                           "INSERT INTO acct VALUES ('IBAN-123'), ('IBAN-123');\n"})
+    source = migrate.DirectorySource(str(folder), env_name="dev")
+    failed = run(dev, source)
+    assert "Duplicate entry 'IBAN-123'" in (failed.error or "")
+    assert failed.notice == ("dev: V1__dup.sql statement 2 (line 2): IntegrityError: MySQL error 1062 (DUP_ENTRY)")
+    connection = dev.connect()
+    try:
+        [issue] = migrate.make_plan(connection, source).issues
+    finally:
+        connection.close()
+    assert "IBAN-123" in issue.message and "IBAN-123" not in (issue.notice or "")
+    assert issue.notice == ("V1__dup.sql statement 2 (line 2): MySQL error 1062 (DUP_ENTRY); later versions wait. "
+                            "Fix the cause, then run `envsync repair --version 1`.")
+
+
+def test_client_errors_keep_their_words_server_errors_lose_theirs() -> None:
+    import pymysql
+
+    from envsync.db import server_error_notice
+
+    lost = pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
+    assert server_error_notice(lost) == "(2013, 'Lost connection to MySQL server during query')"
+    duplicate = pymysql.err.IntegrityError(1062, "Duplicate entry 'IBAN-123' for key 'PRIMARY'")
+    assert server_error_notice(duplicate) == "IntegrityError: MySQL error 1062 (DUP_ENTRY)"
+    assert server_error_notice(RuntimeError()) == "RuntimeError"

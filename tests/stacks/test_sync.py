@@ -120,6 +120,17 @@ def test_runtime_is_a_parameter_defaulting_to_python39_with_one_justified_lint_e
             assert function["Metadata"]["cfn-lint"]["config"]["ignore_checks"] == ["W1030"]
 
 
+def allowed_actions(role_props) -> dict:
+    """action -> resources over a role's inline policies (every statement an Allow)."""
+    granted: dict = {}
+    for policy in role_props["Policies"]:
+        for statement in statements(policy["PolicyDocument"]):
+            assert statement["Effect"] == "Allow"
+            for action in as_list(statement["Action"]):
+                granted.setdefault(action, []).extend(as_list(statement["Resource"]))
+    return granted
+
+
 def test_source_reader_role_only_in_source_envs_trusting_only_the_downstream_sync_role(sync):
     env, evaluated, stacks = sync
     roles = evaluated.of_type("AWS::IAM::Role")
@@ -136,23 +147,24 @@ def test_source_reader_role_only_in_source_envs_trusting_only_the_downstream_syn
     assert trust["Condition"]["ArnEquals"]["aws:PrincipalArn"] == (
         f"arn:aws:iam::{account}:role/envsync-{downstream}-sync")
     assert trust["Condition"]["StringEquals"]["sts:ExternalId"]
-    granted = {}
-    for policy in props["Policies"]:
-        for statement in statements(policy["PolicyDocument"]):
-            assert statement["Effect"] == "Allow"
-            for action in as_list(statement["Action"]):
-                granted.setdefault(action, []).extend(as_list(statement["Resource"]))
-    assert set(granted) == {"ssm:GetParameter", "secretsmanager:GetSecretValue", "kms:Decrypt",
-                            "s3:GetObject", "s3:ListBucket"}
+    granted = allowed_actions(props)
+    # No S3: promotion reads the upstream's history table, never its bucket.
+    assert set(granted) == {"ssm:GetParameter", "secretsmanager:GetSecretValue", "kms:Decrypt"}
     assert granted["ssm:GetParameter"] == [
         f"arn:aws:ssm:us-east-1:{stacks.account(env)}:parameter/envsync/{env}/db/envsync_reader/connection"]
     assert granted["secretsmanager:GetSecretValue"] == [evaluated.parameters["ReaderSecretArn"]]
     assert "envsync_reader" in granted["secretsmanager:GetSecretValue"][0]
     assert granted["kms:Decrypt"] == [evaluated.parameters["KmsKeyArn"]]
-    assert granted["s3:ListBucket"] == [{"Fn::GetAtt": ["MigrationBucket", "Arn"]}]
     kms_statement = next(s for p in props["Policies"] for s in statements(p["PolicyDocument"])
                          if s["Action"] == "kms:Decrypt")
-    assert "kms:ViaService" in kms_statement["Condition"]["StringEquals"]
+    assert kms_statement["Condition"]["StringEquals"]["kms:ViaService"] == [
+        "ssm.us-east-1.amazonaws.com", "secretsmanager.us-east-1.amazonaws.com"]
+
+
+def test_sync_role_reads_the_migration_bucket_and_never_writes_it(sync):
+    env, evaluated, _ = sync
+    s3_actions = {action for action in allowed_actions(evaluated.props("SyncRole")) if action.startswith("s3:")}
+    assert s3_actions == {"s3:GetObject", "s3:ListBucket"}, env  # the engine never writes the bucket
 
 
 def test_sync_role_assumes_only_the_upstream_reader(sync):
@@ -289,3 +301,12 @@ def test_state_machine_role_invokes_only_the_five_functions_and_publishes_only_t
     assert granted["sns:Publish"] == [{"Ref": "SyncTopic"}]
     assert set(granted) == {"lambda:InvokeFunction", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
     assert granted["kms:Decrypt"] == [evaluated.parameters["KmsKeyArn"]]
+
+
+def test_failure_message_cannot_carry_history_error_texts():
+    """NotifyFailure publishes the whole state: the plan step keeps only its verdict there (the
+    plan's history rows hold the server's error texts, which can quote row values)."""
+    definition = json.loads(ASL.read_text())
+    assert definition["States"]["NotifyFailure"]["Parameters"]["Message.$"] == "States.JsonToString($)"
+    assert definition["States"]["Plan"]["ResultSelector"] == {
+        "status.$": "$.status", "destructive.$": "$.destructive", "approval.$": "$.approval"}

@@ -1,0 +1,109 @@
+"""Approval of a migration plan by a person: when one is needed, what they are shown, what they bind.
+
+An env's `approval` mode (config, passed to the plan step by the state machine):
+- `required`: every run that would apply a migration waits for a person;
+- `destructive-only`: only runs whose plan holds a destructive statement (lint.py) wait;
+- `none`: runs apply without waiting.
+
+What an approval binds is the plan's script list — (version, script name, checksum) of every
+pending script, in order — through its digest. The apply step refuses a plan that is not that
+list or what is left of it (a run that stopped on its time budget resumes inside the approved
+list): a script added, removed or changed upstream after the approval is not applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from envsync.lint import Finding, summary
+
+MODES = ("required", "destructive-only", "none")
+QUOTE_LIMIT = 1000  # characters of one destructive statement in the message (SNS allows 256 KB)
+
+
+class ApprovalError(ValueError):
+    """A bad approval mode or an approval that does not match the plan."""
+
+
+def approved_scripts(pending: Sequence[Any]) -> List[Dict[str, str]]:
+    """The script list an approval binds, from a migrate.Plan's pending scripts."""
+    return [{"version": planned.script.version, "script_name": planned.script.name,
+             "checksum": planned.script.checksum} for planned in pending]
+
+
+def plan_digest(scripts: Sequence[Mapping[str, str]]) -> str:
+    """SHA-256 over the script list, one `version checksum name` line each, in plan order."""
+    text = "".join(f"{s['version']} {s['checksum']} {s['script_name']}\n" for s in scripts)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def needs_approval(mode: str, pending: Sequence[Any], findings: Sequence[Finding]) -> bool:
+    if mode not in MODES:
+        raise ApprovalError(f"approval mode {mode!r}: expected one of {', '.join(MODES)}")
+    if mode == "required":
+        return bool(pending)
+    return mode == "destructive-only" and bool(findings)
+
+
+def check_approved(env: str, pending: Sequence[Any], approval: Mapping[str, Any]) -> Optional[str]:
+    """Why `pending` may not run under `approval` ({"digest", "scripts", "approved_by", ...}),
+    or None. The approved digest must be that of the approved list, and `pending` the approved
+    list or a tail of it."""
+    approved = list(approval.get("scripts") or [])
+    digest = str(approval.get("digest") or "")
+    if plan_digest(approved) != digest:
+        return (f"{env}: the approval (digest {digest[:12]}…) is not for the plan this run made "
+                f"(digest {plan_digest(approved)[:12]}…); nothing applied: approve this run's plan")
+    now = approved_scripts(pending)
+    if not now or now != approved[len(approved) - len(now):]:
+        approved_names = ", ".join(f"{s['script_name']} ({s['checksum'][:12]}…)" for s in approved) or "none"
+        pending_names = ", ".join(f"{s['script_name']} ({s['checksum'][:12]}…)" for s in now) or "none"
+        return (f"{env}: the plan changed since it was approved (approved {digest[:12]}…: "
+                f"{approved_names}; pending now: {pending_names}); nothing applied. The next run "
+                "plans again and asks for a new approval")
+    return None
+
+
+def approval_message(*, env: str, upstream_env: str, run_id: str, pending: Sequence[Any],
+                     findings: Sequence[Finding], digest: str, timeout_seconds: int) -> str:
+    """The plan as a person reads it in the topic's e-mail: scripts, destructive statements
+    quoted with file and line, the digest, and the commands that approve or reject it. Holds
+    script text only (authored in dev), never rows of the env."""
+    statements = sum(len(p.script.statements) - p.resume_from + 1 for p in pending)
+    lines = [
+        f"envsync: {env} waits for your approval before it applies {len(pending)} migration "
+        f"script{'s' if len(pending) != 1 else ''} ({statements} statements) promoted from {upstream_env}.",
+        f"Run: {run_id}",
+        f"Plan digest: {digest}",
+        "",
+        "Scripts, in the order they run:",
+    ]
+    for planned in pending:
+        script = planned.script
+        count = len(script.statements) - planned.resume_from + 1
+        resume = f", resuming at statement {planned.resume_from}" if planned.resume_from > 1 else ""
+        lines.append(f"  V{script.version}  {script.description}")
+        lines.append(f"      file {script.name}, {count} statement{'s' if count != 1 else ''}{resume}")
+        lines.append(f"      sha256 {script.checksum}")
+    lines.append("")
+    if findings:
+        lines.append(f"Destructive statements ({summary(findings)}):")
+        for finding in findings:
+            quoted = finding.sql if len(finding.sql) <= QUOTE_LIMIT else finding.sql[:QUOTE_LIMIT] + " …(cut)"
+            lines.append(f"  [{finding.kind}] {finding.label}: {finding.detail}")
+            lines += ["      " + text for text in quoted.splitlines()]
+    else:
+        lines.append("Destructive statements: none found by the lint.")
+    hours = timeout_seconds / 3600
+    lines += [
+        "",
+        "Nothing is applied before an approval. To approve exactly this plan:",
+        f"  envsync approve --env {env} --run {run_id}",
+        "To reject it (the run stops, nothing is applied):",
+        f"  envsync reject --env {env} --run {run_id} --reason \"...\"",
+        f"Without an answer within {hours:g} h the run times out and nothing is applied. The "
+        f"approval binds the digest above: if {upstream_env}'s scripts change before the apply, "
+        "the run refuses and the next run asks again.",
+    ]
+    return "\n".join(lines)
