@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import boto3
 
-from envsync_local.cycle import EnvHandle, run_cycle
+from envsync_local.cycle import EnvHandle, demo_outcome_problems, run_cycle
 from envsync_local.mariadb import MariaDBError, MariaDBInstance
 from envsync_local.moto_server import LOCAL_CREDENTIALS, MotoServer, MotoServerError
 from envsync_local.moto_server import start as start_moto
@@ -251,7 +251,10 @@ def command_sync(local: LocalStack) -> int:
         raise LocalModeError("the stand-ins are not running: run `envsync-local up` first")
     report = run_cycle(env_handles(local))
     print(f"\nsync cycle (steps 1-5) took {report['seconds']:.1f}s")
-    return 0
+    problems = demo_outcome_problems(report)
+    for problem in problems:
+        print(f"    UNEXPECTED {problem}")
+    return 1 if problems else 0
 
 
 def permission_proof(local: LocalStack, limit: Optional[int] = None,
@@ -294,10 +297,11 @@ def command_up(local: LocalStack, envs: Optional[List[str]], with_sync: bool = T
     launch_all(local, envs or local.order)
     print_outputs(local)
     print(f"\nlaunched {', '.join(envs or local.order)} in {time.monotonic() - started:.1f}s")
+    cycle = 0
     if with_sync and not envs:
-        command_sync(local)
+        cycle = command_sync(local)
         print(f"whole run: {time.monotonic() - started:.1f}s")
-    return command_proof(local)
+    return max(cycle, command_proof(local))
 
 
 def local_environment(local: LocalStack) -> Dict[str, str]:

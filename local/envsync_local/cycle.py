@@ -274,3 +274,37 @@ def run_cycle(handles: List[EnvHandle], print_line=print) -> Dict[str, Any]:
     report["notices"] = notices
     report["seconds"] = time.monotonic() - started
     return report
+
+
+# Alarms the demo expects: staging's failed promotion, and prod's Aurora replica lag (no RDS
+# publishes AuroraReplicaLagMaximum offline and the alarm treats missing data as breaching).
+EXPECTED_ALARMS = {("staging", "sync-failures"), ("prod", "aurora-replica-lag")}
+
+
+def demo_outcome_problems(report: Dict[str, Any]) -> List[str]:
+    """Where a cycle's report differs from the demo's expected outcome (empty: as expected).
+
+    Expected: every env's first sync succeeds; in the blocked promotion, dev succeeds, staging
+    fails on V4's duplicate index and says so on its topic, prod stays at the version it had.
+    """
+    problems = [f"{status.env}: first sync {status.execution}: {status.error or ''}".rstrip(": ")
+                for status in report.get("status", []) if status.execution != "SUCCEEDED"]
+    blocked = {status.env: status for status in report.get("blocked", [])}
+    before = {status.env: status for status in report.get("status", [])}
+    staging, prod = blocked.get("staging"), blocked.get("prod")
+    if blocked.get("dev") is None or blocked["dev"].execution != "SUCCEEDED":
+        problems.append("dev: the blocked-promotion run did not succeed")
+    # The notice names the script and the error class (1061: duplicate key name), not the text.
+    if staging is None or staging.execution != "FAILED" or "V4__index_country_name.sql" not in (staging.error or ""):
+        problems.append("staging: expected to fail on V4's duplicate index ix_country_name")
+    if prod is None or (prod.env in before and prod.schema_version != before[prod.env].schema_version):
+        problems.append("prod: must not move past a failure upstream")
+    if not report.get("notices"):
+        problems.append("staging: no failure notice on its topic")
+    for status in list(blocked.values()):
+        for alarm, state in (status.alarms or {}).items():
+            short = alarm.split("-", 2)[-1]  # envsync-<env>-<what>
+            if state == "ALARM" and (status.env, short) not in EXPECTED_ALARMS:
+                problems.append(f"{status.env}: alarm {alarm} is in ALARM")
+    return problems
+

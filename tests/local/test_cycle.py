@@ -101,3 +101,23 @@ def test_status_table_reports_every_env(cycle):
     assert all(status.schema_version.startswith("V") for status in report["status"])
     assert report["seconds"] < 180
     assert "[4] status" in printed and "[5] blocked promotion" in printed
+
+
+def test_the_cycle_ends_as_the_demo_expects_and_anything_else_is_named(cycle):
+    """`make local` exits 1 unless the cycle ends as the demo expects (cli.command_sync)."""
+    import dataclasses
+
+    from envsync_local.cycle import demo_outcome_problems
+
+    _, report, _ = cycle
+    assert demo_outcome_problems(report) == []
+    # The same report with prod moved past the failure, an unexpected alarm and dev failing.
+    blocked = [dataclasses.replace(status, schema_version="V4") if status.env == "prod" else status
+               for status in report["blocked"]]
+    blocked = [dataclasses.replace(status, alarms={**status.alarms, "envsync-dev-sync-failures": "ALARM"})
+               if status.env == "dev" else status for status in blocked]
+    first = [dataclasses.replace(status, execution="FAILED", error="boom") if status.env == "dev" else status
+             for status in report["status"]]
+    problems = demo_outcome_problems({**report, "status": first, "blocked": blocked})
+    assert problems == ["dev: first sync FAILED: boom", "prod: must not move past a failure upstream",
+                        "dev: alarm envsync-dev-sync-failures is in ALARM"], problems
