@@ -6,9 +6,10 @@ deployed policies; this module only writes facts, one JSON object per line:
   key's role and session (moto's STS knows which role each key was issued for), moto's resource
   for S3, and the request's identifying parameters (names and ARNs only: values that can hold
   secrets — SecretString, Value, Body, Plaintext... — are never written);
-- `"kind": "cfn"`: a resource CloudFormation created, updated or deleted, with the stack's
-  execution role (`RoleARN` of CreateStack), its physical ARN, and the KMS keys and roles its
-  properties name. CloudFormation's own calls for it are the execution role's.
+- `"kind": "cfn"`: a resource CloudFormation created or updated, with the stack's execution
+  role (`RoleARN` of CreateStack), its physical ARN, and the properties its handler
+  permissions depend on (`handler_permissions.permission_properties`: keys, roles, boundary...).
+  CloudFormation's own calls for it are the execution role's.
 
 Hooked at moto's one seam for request authorisation (`ActionAuthenticatorMixin`) and its
 CloudFormation resource parser; upstream moto has no request-listener API that would remove
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 from urllib.parse import parse_qs, urlparse
 
+from envsync_local.proof.handler_permissions import permission_properties
+
 # Parameters that identify what a call is about. Nothing else is recorded.
 IDENTIFYING = {
     "Name", "Names", "SecretId", "KeyId", "RoleArn", "RoleSessionName", "TopicArn", "TargetArn",
@@ -32,8 +35,6 @@ IDENTIFYING = {
     "ParameterName", "ResourceId", "Bucket", "Key", "VersionId", "ChangeSetName", "Filters",
     "ExternalId",  # sts:ExternalId, which the source-reader's trust policy checks
 }
-KEY_PROPERTIES = {"KmsKeyId", "KmsKeyArn", "KMSMasterKeyID", "KmsMasterKeyId", "PerformanceInsightsKMSKeyId",
-                  "TargetKeyId"}
 _lock = threading.Lock()
 
 
@@ -91,19 +92,6 @@ def _record_request(path: Path, handler: Any, resource: str) -> None:
     _write(path, record)
 
 
-def _walk(value: Any, found: Dict[str, set]) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, str) and key in KEY_PROPERTIES:
-                found["keys"].add(item)
-            elif isinstance(item, str) and key.endswith(("RoleArn", "Role", "RoleARN")) and item.startswith("arn:"):
-                found["roles"].add(item)
-            _walk(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            _walk(item, found)
-
-
 def _record_resource(path: Path, operation: str, logical_id: str, resource_json: Dict[str, Any],
                      resources_map: Any, account_id: str, region_name: str, resource: Any) -> None:
     from moto.cloudformation import parsing
@@ -114,19 +102,13 @@ def _record_resource(path: Path, operation: str, logical_id: str, resource_json:
         properties = parsing.clean_json(resource_json.get("Properties", {}), resources_map)
     except Exception:  # a property that cannot be resolved yet: record what the template says
         properties = resource_json.get("Properties", {})
-    named: Dict[str, set] = {"keys": set(), "roles": set()}
-    _walk(properties, named)
     _write(path, {"kind": "cfn", "operation": operation, "account": account_id, "type": resource_json.get("Type"),
                   "logical_id": logical_id, "stack": getattr(stack, "name", None),
                   "execution_role": getattr(stack, "role_arn", None),
                   "arn": getattr(resource, "arn", None) if resource is not None else None,
                   "physical_id": getattr(resource, "physical_resource_id", None) if resource is not None else None,
-                  "keys": sorted(named["keys"]), "roles": sorted(named["roles"]),
-                  "service_token": properties.get("ServiceToken") if isinstance(properties, dict) else None,
-                  "boundary": properties.get("PermissionsBoundary") if isinstance(properties, dict) else None,
-                  # what a sub-resource acts on (a bucket's policy, a secret's rotation schedule)
-                  "parent": {k: properties[k] for k in ("Bucket", "SecretId", "FunctionName")
-                             if isinstance(properties, dict) and isinstance(properties.get(k), str)}})
+                  # only what the handler's permissions depend on: never a value that can hold a secret
+                  "properties": permission_properties(properties) if isinstance(properties, dict) else {}})
 
 
 def install(path: Path) -> None:

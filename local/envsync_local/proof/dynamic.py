@@ -19,14 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from envsync_local.proof.handler_permissions import (
-    VIA_SERVICE,
-    arn_for,
-    namespace,
-    parent_arn,
-    required_permissions,
-)
+from envsync_local.proof.handler_permissions import KEY_PROPERTIES, arn_for, namespace, parent_arn
 from envsync_local.proof.policy import Principal, Request, Verdict, authorize
+from envsync_local.proof.static import resource_calls
 
 REGION = "us-east-1"
 HARNESS_SESSIONS = {"envsync-local", "test", "tests", "e2e"}
@@ -248,47 +243,38 @@ def _judge_api(call: Dict[str, Any], world: World,
     return judged
 
 
+KEY_NAMES = {*KEY_PROPERTIES, "TargetKeyId"}  # an alias names its key by TargetKeyId
+
+
+def _with_key_arns(value: Any, world: World) -> Any:
+    """Recorded properties with every named KMS key (an id or an alias) as its ARN."""
+    if isinstance(value, dict):
+        return {key: (world.key_arn(item) if key in KEY_NAMES and isinstance(item, str)
+                      else _with_key_arns(item, world)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_key_arns(item, world) for item in value]
+    return value
+
+
 def _judge_cfn(call: Dict[str, Any], world: World) -> Optional[List[Judged]]:
     role = call.get("execution_role")
     principal = world.roles.get(role or "")
     if principal is None:
         return None  # a stack created without an execution role: the admin's bootstrap stack
-    kind, operation = call["type"], call["operation"]
-    properties: Dict[str, Any] = {"KmsKeyId": call["keys"][0]} if call.get("keys") else {}
-    if call.get("roles"):
-        properties["RoleArn"] = call["roles"][0]
-    if call.get("boundary"):
-        properties["PermissionsBoundary"] = call["boundary"]
-    judged = []
-    why = f"CloudFormation {operation}s {call.get('stack')}/{call['logical_id']} ({kind})"
+    kind, operation, account = call["type"], call["operation"], call["account"]
+    properties = _with_key_arns(call.get("properties") or {}, world)
     physical = call.get("physical_id")
-    resource = (parent_arn(kind, call.get("parent") or {}, call["account"])
-                or (call["arn"] if str(call.get("arn") or "").startswith("arn:") else None)
-                or (arn_for(kind, str(physical), call["account"]) if isinstance(physical, str) else None)
-                or f"arn:aws:{namespace(kind).lower()}:{REGION}:{call['account']}:*")
-    for permission in required_permissions(kind, operation, properties):
-        targets: List[Tuple[str, Dict[str, str]]]
-        if kind.startswith("Custom::"):
-            targets = [(str(call.get("service_token")), {})]
-        elif kind in ("AWS::KMS::Key", "AWS::KMS::Alias"):
-            # Calls on the key itself: IAM and the key's own policy, no service in between.
-            own_key = [world.key_arn(str(physical))] if kind == "AWS::KMS::Key" and physical else []
-            keys = own_key + [world.key_arn(key) or key for key in call.get("keys", [])]
-            targets = [("*", {})] if permission == "kms:CreateKey" else [
-                (str(key), {"kms:CallerAccount": call["account"]}) for key in keys if key]
-        elif permission == "iam:PassRole":
-            targets = [(role_arn, {}) for role_arn in call.get("roles", [])]
-        elif permission.startswith("kms:"):
-            via = VIA_SERVICE.get(namespace(kind), namespace(kind).lower())
-            context = {"kms:ViaService": f"{via}.{REGION}.amazonaws.com", "kms:CallerAccount": call["account"]}
-            if permission == "kms:CreateGrant":
-                context["kms:GrantIsForAWSResource"] = "true"
-            targets = [(world.key_arn(key) or key, context) for key in call.get("keys", [])]
-        elif permission.startswith("iam:") and call.get("boundary"):
-            targets = [(resource, {"iam:PermissionsBoundary": str(call["boundary"])})]
-        else:
-            targets = [(resource, {})]
-        for target, context in targets:
-            judged.append(Judged(principal.arn, permission, target,
-                                 _decide(principal, permission, target, context, world), why))
-    return judged
+    if kind == "AWS::KMS::Key" and isinstance(physical, str):
+        resource = world.key_arn(physical) or physical
+    else:
+        resource = (parent_arn(kind, properties, account)
+                    or (call["arn"] if str(call.get("arn") or "").startswith("arn:") else None)
+                    or (arn_for(kind, physical, account) if isinstance(physical, str) else None)
+                    or f"arn:aws:{namespace(kind).lower()}:{REGION}:{account}:*")
+    code_bucket = (properties.get("Code") or {}).get("S3Bucket")
+    bucket_key = world.encryption.get(f"arn:aws:s3:::{code_bucket}") if code_bucket else None
+    label = f"{call.get('stack')}/{call['logical_id']}"
+    return [Judged(principal.arn, item.action, item.resource,
+                   _decide(principal, item.action, item.resource, dict(item.context), world),
+                   f"CloudFormation: {item.why}")
+            for item in resource_calls(kind, operation, properties, resource, account, bucket_key, label)]

@@ -135,8 +135,38 @@ def named_keys(properties: Mapping[str, Any]) -> List[str]:
                    if path[-1] in KEY_PROPERTIES and isinstance(value, str) and value})
 
 
+def _is_role_key(name: str) -> bool:
+    return name.endswith(ROLE_SUFFIXES) and name != "RoleName"
+
+
 def names_role(properties: Mapping[str, Any]) -> bool:
-    return any(path[-1].endswith(ROLE_SUFFIXES) and path[-1] != "RoleName" for path, _ in _walk(properties))
+    return any(_is_role_key(path[-1]) for path, _ in _walk(properties))
+
+
+def named_roles(properties: Mapping[str, Any]) -> List[str]:
+    """The role ARNs a resource's properties name (what `iam:PassRole` is asked for)."""
+    return sorted({value for path, value in _walk(properties)
+                   if _is_role_key(path[-1]) and isinstance(value, str) and value.startswith("arn:aws:iam::")})
+
+
+# The top-level properties the handler permissions above depend on (and nothing that can hold
+# a secret value): what the stand-in records of each resource CloudFormation creates.
+PERMISSION_PROPERTIES = {
+    *KEY_PROPERTIES, "TargetKeyId", "AliasName", "PermissionsBoundary", "ServiceToken",
+    "ManageMasterUserPassword", "MasterUserSecret", "EncryptionConfiguration", "BucketEncryption",
+    "VpcConfig", "LogGroupName", "DBClusterIdentifier", "Targets", *PARENT_PROPERTY.values(),
+}
+
+
+def permission_properties(properties: Mapping[str, Any]) -> Dict[str, Any]:
+    """`properties` cut to what decides a handler's permissions (a function's Code only as its
+    S3 location)."""
+    kept = {key: value for key, value in properties.items()
+            if key in PERMISSION_PROPERTIES or _is_role_key(key)}
+    code = properties.get("Code")
+    if isinstance(code, dict):
+        kept["Code"] = {key: code[key] for key in ("S3Bucket", "S3Key") if key in code}
+    return kept
 
 
 def required_permissions(resource_type: str, operation: str, properties: Mapping[str, Any]) -> List[str]:

@@ -28,13 +28,13 @@ from envsync_local.proof.handler_permissions import (
     VIA_SERVICE,
     arn_for,
     named_keys,
+    named_roles,
     namespace,
     parent_arn,
     required_permissions,
 )
 from envsync_local.proof.policy import Principal, Request, Verdict, authorize
 
-SUFFIX = STACK_ID_SUFFIX  # stands for the random suffix CloudFormation appends to generated names
 ROTATION_PUBLISHER = "297356227824"  # the Secrets Manager rotation applications in SAR
 TRANSFORM_ARN = "arn:aws:cloudformation:{region}:aws:transform/{name}"
 
@@ -75,7 +75,8 @@ class Stack:
 # ---- naming resources as CloudFormation would ----------------------------------------------
 
 def generated_name(stack: str, logical_id: str, limit: int = 64) -> str:
-    return f"{stack}-{logical_id}-{SUFFIX}"[:limit]
+    """The name CloudFormation gives an unnamed resource (STACK_ID_SUFFIX for its random part)."""
+    return f"{stack}-{logical_id}-{STACK_ID_SUFFIX}"[:limit]
 
 
 NAME_PROPERTY = {
@@ -218,61 +219,59 @@ def _feature_calls(permission: str, properties: Mapping[str, Any], account: str,
             calls.append(Call("kms:Decrypt", bucket_key, context, f"{why}: decrypt the code", bucket_key))
         return calls
     if permission.startswith("secretsmanager:"):  # RDS creates the managed master secret as the caller
-        return [Call(permission, f"arn:aws:secretsmanager:{REGION}:{account}:secret:rds!cluster-{SUFFIX}", why=why)]
+        master = f"arn:aws:secretsmanager:{REGION}:{account}:secret:rds!cluster-{STACK_ID_SUFFIX}"
+        return [Call(permission, master, why=why)]
     return [Call(permission, "*", why=why)]  # describe and log-delivery calls take no resource
 
 
-def execution_role_calls(stack: Stack, account: str, bucket_key: Optional[str] = None) -> List[Call]:
-    """What CloudFormation calls as the execution role to create, update and delete `stack`.
+def resource_calls(kind: str, operation: str, properties: Mapping[str, Any], arn: str, account: str,
+                   bucket_key: Optional[str] = None, label: str = "") -> List[Call]:
+    """What CloudFormation calls as the execution role for `operation` on one resource, each on
+    what it acts upon. Shared by the static proof (rendered templates) and the dynamic one
+    (the resources the stand-in created); `properties` are resolved, `arn` the resource's.
 
-    `bucket_key`: the KMS key the env's buckets encrypt with (a function's code is read from one)."""
+    `bucket_key`: the KMS key the code bucket encrypts with (a function's code is read from it);
+    `label`: how findings name the resource (`<stack>/<LogicalId>`)."""
+    why = f"{operation} {label or arn} ({kind})"
+    calls: List[Call] = []
+    for permission in required_permissions(kind, operation, properties):
+        if kind.startswith("Custom::"):
+            calls.append(Call(permission, str(properties.get("ServiceToken")), why=why))
+        elif permission == "iam:PassRole":
+            calls.extend(Call(permission, role, why=why) for role in named_roles(properties))
+        elif kind in ("AWS::KMS::Key", "AWS::KMS::Alias"):
+            calls.extend(_key_admin_calls(permission, kind, properties, arn, account, why))
+        elif permission.startswith("kms:"):
+            via = VIA_SERVICE.get(namespace(kind), namespace(kind).lower())
+            context = key_context(via, account)
+            if permission == "kms:CreateGrant":
+                # The service creates the grant for the resource it manages.
+                context["kms:GrantIsForAWSResource"] = "true"
+            calls.extend(Call(permission, key, context, why, key_arn=key) for key in named_keys(properties))
+        elif permission.split(":")[0] != SERVICE_PREFIX.get(namespace(kind)):
+            calls.extend(_feature_calls(permission, properties, account, why, bucket_key))
+        elif permission.startswith("iam:") and properties.get("PermissionsBoundary"):
+            calls.append(Call(permission, arn, {"iam:PermissionsBoundary": properties["PermissionsBoundary"]}, why))
+        else:
+            calls.append(Call(permission, arn, why=why))
+    return calls
+
+
+def execution_role_calls(stack: Stack, account: str, bucket_key: Optional[str] = None) -> List[Call]:
+    """What CloudFormation calls as the execution role to create, update and delete `stack`."""
     namer = Namer(stack, account)
     calls: List[Call] = []
     for logical_id, raw in stack.resources.items():
         resource = namer.concrete(raw)
         kind, properties = resource["Type"], resource.get("Properties") or {}
-        keys = named_keys(properties)
-        roles = sorted({v for p, v in _walk_strings(properties) if p.endswith(("RoleArn", "Role", "RoleARN"))
-                        and p != "RoleName" and v.startswith("arn:aws:iam::")})
         arn = namer.arn(logical_id)
         for operation in OPERATIONS:
-            why = f"{operation} {stack.name}/{logical_id} ({kind})"
-            for permission in required_permissions(kind, operation, properties):
-                if kind.startswith("Custom::"):
-                    calls.append(Call(permission, str(properties.get("ServiceToken")), why=why))
-                elif permission == "iam:PassRole":
-                    calls.extend(Call(permission, role, why=why) for role in roles)
-                elif kind in ("AWS::KMS::Key", "AWS::KMS::Alias"):
-                    calls.extend(_key_admin_calls(permission, kind, properties, arn, account, why))
-                elif permission.startswith("kms:"):
-                    via = VIA_SERVICE.get(namespace(kind), namespace(kind).lower())
-                    context = key_context(via, account)
-                    if permission == "kms:CreateGrant":
-                        # The service creates the grant for the resource it manages.
-                        context["kms:GrantIsForAWSResource"] = "true"
-                    calls.extend(Call(permission, key, context, why, key_arn=key) for key in keys)
-                elif permission.split(":")[0] != SERVICE_PREFIX.get(namespace(kind)) and permission != "iam:PassRole":
-                    calls.extend(_feature_calls(permission, properties, account, why, bucket_key))
-                elif permission.startswith("iam:") and properties.get("PermissionsBoundary"):
-                    calls.append(Call(permission, arn, {"iam:PermissionsBoundary": properties["PermissionsBoundary"]},
-                                      why))
-                else:
-                    calls.append(Call(permission, arn, why=why))
+            calls.extend(resource_calls(kind, operation, properties, arn, account, bucket_key,
+                                        label=f"{stack.name}/{logical_id}"))
         hosted = properties.get("HostedRotationLambda")
         if kind == "AWS::SecretsManager::RotationSchedule" and hosted:
             calls.extend(_hosted_rotation_calls(stack, logical_id, hosted, account))
     return calls
-
-
-def _walk_strings(value: Any, key: str = "") -> Iterable[Tuple[str, str]]:
-    if isinstance(value, dict):
-        for name, item in value.items():
-            yield from _walk_strings(item, name)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _walk_strings(item, key)
-    elif isinstance(value, str):
-        yield key, value
 
 
 def _hosted_rotation_calls(stack: Stack, logical_id: str, hosted: Mapping[str, Any], account: str) -> List[Call]:
@@ -291,9 +290,7 @@ def _hosted_rotation_calls(stack: Stack, logical_id: str, hosted: Mapping[str, A
     engine, _, users = str(hosted.get("RotationType", "MySQLSingleUser")).partition("MySQL")
     application = (f"arn:aws:serverlessrepo:{REGION}:{ROTATION_PUBLISHER}:applications/"
                    f"SecretsManagerRDS{engine}MySQLRotation{users}")
-    nested_arn = Namer(Stack(stack.name, {"N": {"Type": "AWS::CloudFormation::Stack",
-                                                "Properties": {}}}), account).arn("N")
-    nested_arn = nested_arn.replace(generated_name(stack.name, "N"), nested_name)
+    nested_arn = arn_for("AWS::CloudFormation::Stack", nested_name, account)
     calls = [Call(p, nested_arn, why=why) for op in OPERATIONS
              for p in required_permissions("AWS::CloudFormation::Stack", op, {})]
     calls += [Call(action, application, why=why) for action in
@@ -316,7 +313,7 @@ SCEPTRE_STACK_ACTIONS = (
 
 
 def sceptre_calls(stack: Stack, account: str, execution_role_arn: Optional[str]) -> List[Call]:
-    arn = f"arn:aws:cloudformation:{REGION}:{account}:stack/{stack.name}/{SUFFIX}"
+    arn = arn_for("AWS::CloudFormation::Stack", stack.name, account)
     calls = [Call(action, arn, why=f"sceptre on {stack.name}") for action in SCEPTRE_STACK_ACTIONS]
     if execution_role_arn:
         calls.append(Call("iam:PassRole", execution_role_arn,

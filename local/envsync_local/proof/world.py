@@ -20,6 +20,7 @@ def load_account(world: World, session: boto3.Session, endpoint_url: str) -> Non
     def client(service: str) -> Any:
         return session.client(service, endpoint_url=endpoint_url, region_name="us-east-1")
 
+    account = client("sts").get_caller_identity()["Account"]
     iam = client("iam")
     for role in iam.list_roles()["Roles"]:
         name, arn = role["RoleName"], role["Arn"]
@@ -63,7 +64,7 @@ def load_account(world: World, session: boto3.Session, endpoint_url: str) -> Non
     ssm = client("ssm")
     for parameter in ssm.describe_parameters()["Parameters"]:
         if parameter.get("Type") == "SecureString":
-            arn = f"arn:aws:ssm:us-east-1:{_account(session, endpoint_url)}:parameter{parameter['Name']}"
+            arn = f"arn:aws:ssm:us-east-1:{account}:parameter{parameter['Name']}"
             world.encryption[arn] = world.key_arn(parameter.get("KeyId")) or "alias/aws/ssm"
     secrets = client("secretsmanager")
     for secret in secrets.list_secrets()["SecretList"]:
@@ -75,7 +76,6 @@ def load_account(world: World, session: boto3.Session, endpoint_url: str) -> Non
         key = sns.get_topic_attributes(TopicArn=topic["TopicArn"])["Attributes"].get("KmsMasterKeyId")
         if key:
             world.encryption[topic["TopicArn"]] = world.key_arn(key) or key
-    account = _account(session, endpoint_url)
     for endpoint in client("ec2").describe_vpc_endpoints()["VpcEndpoints"]:
         service = endpoint["ServiceName"].rsplit(".", 1)[-1]
         if endpoint.get("PolicyDocument"):
@@ -86,16 +86,6 @@ def load_account(world: World, session: boto3.Session, endpoint_url: str) -> Non
         key = (described.get("encryptionConfiguration") or {}).get("kmsKeyId")
         if key:
             world.encryption[machine["stateMachineArn"]] = world.key_arn(key) or key
-
-
-_ACCOUNTS: Dict[int, str] = {}
-
-
-def _account(session: boto3.Session, endpoint_url: str) -> str:
-    if id(session) not in _ACCOUNTS:
-        sts = session.client("sts", endpoint_url=endpoint_url, region_name="us-east-1")
-        _ACCOUNTS[id(session)] = sts.get_caller_identity()["Account"]
-    return _ACCOUNTS[id(session)]
 
 
 def external_principals(trusted_principal: str) -> Callable[[Dict[str, Any]], Optional[Principal]]:
