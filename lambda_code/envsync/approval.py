@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from envsync.lint import Finding, summary
 
 MODES = ("required", "destructive-only", "none")
+DEFAULT_TIMEOUT_SECONDS = 86400  # a day: one working day to review a promotion into prod
 QUOTE_LIMIT = 1000  # characters of one destructive statement in the message (SNS allows 256 KB)
 
 
@@ -44,6 +45,20 @@ def needs_approval(mode: str, pending: Sequence[Any], findings: Sequence[Finding
     if mode == "required":
         return bool(pending)
     return mode == "destructive-only" and bool(findings)
+
+
+def unapproved_refusal(env: str, mode: str, pending: Sequence[Any], findings: Sequence[Finding],
+                       approval: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """Why `pending` may not run without a person's approval in an env of `mode`, or None.
+    The state machine waits before the apply; this holds the rule in the engine as well, so a
+    direct invocation of the migrate step cannot skip the person."""
+    if approval and approval.get("digest"):
+        return None
+    if not needs_approval(mode, pending, findings):
+        return None
+    why = "every promotion" if mode == "required" else f"destructive statements ({summary(findings)})"
+    return (f"{env}: {len(pending)} pending script(s) need a person's approval here ({mode}: {why}); "
+            "nothing applied. Runs of the env's state machine ask for it (envsync approve)")
 
 
 def check_approved(env: str, pending: Sequence[Any], approval: Mapping[str, Any]) -> Optional[str]:

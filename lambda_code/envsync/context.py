@@ -12,6 +12,8 @@ Variables
 - ENVSYNC_CA_BUNDLE                     CA bundle for TLS (default: the RDS bundle in the package)
 - ENVSYNC_SNS_TOPIC_ARN                 failure notifications (optional)
 - ENVSYNC_REFDATA_CONFIG                JSON for the refdata handler (optional elsewhere)
+- ENVSYNC_APPROVAL_MODE                 required | destructive-only | none (default none; approval.py)
+- ENVSYNC_APPROVAL_TIMEOUT_SECONDS      how long a run waits for a person (default 86400)
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from envsync import aws
+from envsync.approval import DEFAULT_TIMEOUT_SECONDS as DEFAULT_APPROVAL_TIMEOUT_SECONDS
+from envsync.approval import MODES as APPROVAL_MODES
 from envsync.db import ACCESS_DENIED, ConnectionInfo, DatabaseUnreachable, connect
 from envsync.migrate import UpstreamHistorySource
 
@@ -46,6 +50,8 @@ class HandlerConfig:
     ca_bundle: Optional[str]
     sns_topic_arn: Optional[str]
     refdata_config: Optional[Dict[str, Any]]
+    approval_mode: str = "none"
+    approval_timeout_seconds: int = DEFAULT_APPROVAL_TIMEOUT_SECONDS
 
     @classmethod
     def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> HandlerConfig:
@@ -85,9 +91,16 @@ class HandlerConfig:
                     raise ValueError("not a JSON object")
             except ValueError as error:
                 problems.append(f"ENVSYNC_REFDATA_CONFIG is not a JSON object: {error}")
+        approval_mode = get("ENVSYNC_APPROVAL_MODE") or "none"
+        if approval_mode not in APPROVAL_MODES:
+            problems.append(f"ENVSYNC_APPROVAL_MODE={approval_mode!r} is not one of {', '.join(APPROVAL_MODES)}")
+        timeout = get("ENVSYNC_APPROVAL_TIMEOUT_SECONDS") or str(DEFAULT_APPROVAL_TIMEOUT_SECONDS)
+        if not timeout.isdigit() or int(timeout) < 1:
+            problems.append(f"ENVSYNC_APPROVAL_TIMEOUT_SECONDS={timeout!r} is not a positive number of seconds")
         if problems:
             raise ConfigError("invalid handler configuration: " + "; ".join(problems))
         return cls(
+            approval_mode=approval_mode, approval_timeout_seconds=int(timeout),
             env=env or "", connection_parameter=get("ENVSYNC_CONNECTION_PARAMETER") or "",
             migration_bucket=get("ENVSYNC_MIGRATION_BUCKET"), upstream_env=upstream_env,
             upstream_reader_role_arn=get("ENVSYNC_UPSTREAM_READER_ROLE_ARN"),

@@ -113,25 +113,28 @@ def _migrate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         lock_timeout=int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT)), deadline=deadline,
         log=lambda message, **fields: log_action(message, **fields),
         approval=event.get("approval"),  # set when the env waited for a person (approval.py)
+        approval_mode=ctx.config.approval_mode,
     )
     return {**result.to_dict(), "status": _migration_status(result), "migration_status": result.status}
 
 
 def _plan(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
     """The plan, its destructive statements and, for an env that waits for a person
-    (event `approval`: required | destructive-only | none), the message and digest to approve."""
+    (ENVSYNC_APPROVAL_MODE: required | destructive-only | none), the message, digest and
+    timeout of the approval the state machine waits for."""
     target = ctx.target_connection()
     plan = migrate.make_plan(target, ctx.script_source())
     findings = lint.lint_plan(target, plan.pending)
     scripts = approval.approved_scripts(plan.pending)
     digest = approval.plan_digest(scripts)
-    required = approval.needs_approval(str(event.get("approval", "none")), plan.pending, findings)
-    gate: Dict[str, Any] = {"required": required, "digest": digest, "scripts": scripts}
+    required = approval.needs_approval(ctx.config.approval_mode, plan.pending, findings)
+    timeout = ctx.config.approval_timeout_seconds
+    gate: Dict[str, Any] = {"required": required, "digest": digest, "scripts": scripts, "timeout_seconds": timeout}
     if required:
         gate["message"] = approval.approval_message(
             env=ctx.config.env, upstream_env=ctx.config.upstream_env or "its bucket",
             run_id=str(event.get("run_id", "")), pending=plan.pending, findings=findings, digest=digest,
-            timeout_seconds=int(event.get("approval_timeout_seconds", 86400)))
+            timeout_seconds=timeout)
     for finding in findings:
         log_action("destructive statement", kind=finding.kind, statement=finding.label, detail=finding.detail)
     return {"status": "done", **plan.to_dict(), "destructive": [f.to_dict() for f in findings],

@@ -40,7 +40,7 @@ import pymysql
 from pymysql.constants import SERVER_STATUS
 
 from envsync import approval as approval_rules
-from envsync import history
+from envsync import history, lint
 from envsync.db import recorded_error_notice, server_error_notice
 from envsync.history import FAILED, PENDING, RUNNING, SUCCESS, HistoryRow
 from envsync.lock import schema_lock
@@ -528,6 +528,7 @@ def apply(
     deadline: Optional[float] = None,
     log: Optional[Callable[..., None]] = None,
     approval: Optional[Mapping[str, Any]] = None,
+    approval_mode: str = "none",
 ) -> MigrationResult:
     """Apply the pending scripts in order under the schema lock.
 
@@ -542,6 +543,7 @@ def apply(
     exactly where, and returns status `continue` (the next run resumes there).
     `approval` (an env that waits for a person): the approved script list and its digest;
     a plan that is not that list, or what is left of it, is refused (approval.check_approved).
+    Without one, an env whose `approval_mode` asks for a person applies nothing.
     """
     log = log or (lambda *args, **kwargs: None)
     env_label = env_name or schema
@@ -557,7 +559,12 @@ def apply(
                                    error=f"{env_label}: " + "; ".join(i.message for i in plan.issues))
         if not plan.pending:
             return MigrationResult(status="up_to_date", withheld=plan.withheld)
-        if approval is not None:
+        findings = lint.lint_plan(connection, plan.pending) if approval_mode == "destructive-only" else []
+        refusal = approval_rules.unapproved_refusal(env_label, approval_mode, plan.pending, findings, approval)
+        if refusal:
+            return MigrationResult(status="refused", withheld=plan.withheld, error=refusal,
+                                   pending=[p.script.name for p in plan.pending])
+        if approval is not None and approval.get("digest"):
             refusal = approval_rules.check_approved(env_label, plan.pending, approval)
             if refusal:
                 return MigrationResult(status="refused", withheld=plan.withheld, error=refusal,

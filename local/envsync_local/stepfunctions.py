@@ -9,6 +9,12 @@ Covers what envsync's definition uses: Task, Choice, Pass, Wait, Succeed, Fail, 
 (sequential), Parallel; InputPath, Parameters (with `.$` paths and States.* intrinsics
 Format, JsonToString, StringToJson, Array), ResultSelector, ResultPath, OutputPath; Retry
 (ErrorEquals, MaxAttempts, IntervalSeconds, BackoffRate) and Catch.
+
+A top-level Task on a `.waitForTaskToken` resource calls its resource with `$$.Task.Token`
+in the context and then pauses: the execution stays RUNNING with a `waiting` snapshot (state,
+data, token, deadline from TimeoutSeconds/TimeoutSecondsPath), plain JSON that outlives the
+process. `resume(snapshot, outcome)` continues it with what SendTaskSuccess/SendTaskFailure
+sent, or with States.Timeout after the deadline, exactly where AWS would.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from __future__ import annotations
 import copy
 import json
 import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 TaskInvoker = Callable[[str, Any], Any]
 MAX_TRANSITIONS = 10_000
+WAIT_FOR_TASK_TOKEN = ".waitForTaskToken"
 
 
 class StatesError(Exception):
@@ -33,16 +41,35 @@ class StatesError(Exception):
         self.cause = cause
 
 
+class _Paused(Exception):
+    """A `.waitForTaskToken` task was submitted; the execution waits for its token."""
+
+    def __init__(self, waiting: Dict[str, Any]):
+        super().__init__(waiting["state"])
+        self.waiting = waiting
+
+
 @dataclass
 class Execution:
-    status: str  # SUCCEEDED | FAILED
+    status: str  # RUNNING (waiting for a task token) | SUCCEEDED | FAILED
     output: Any = None
     error: Optional[str] = None
     cause: Optional[str] = None
     history: List[Dict[str, Any]] = field(default_factory=list)
+    waiting: Optional[Dict[str, Any]] = None  # state, data, context, token, deadline, parameters
 
     def visited(self) -> List[str]:
-        return [event["state"] for event in self.history]
+        return [event["state"] for event in self.history if "state" in event]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"status": self.status, "output": self.output, "error": self.error, "cause": self.cause,
+                "history": self.history, "waiting": self.waiting}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> Execution:
+        return cls(status=data["status"], output=data.get("output"), error=data.get("error"),
+                   cause=data.get("cause"), history=list(data.get("history") or []),
+                   waiting=data.get("waiting"))
 
 
 # ---- JSONPath (the subset ASL uses: $, $.a.b, $.a[0], $$.Execution...) -----------------------
@@ -224,16 +251,61 @@ class StateMachine:
         context = {"Execution": {"Name": name, "Input": execution_input,
                                  "StartTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
         execution = Execution(status="RUNNING")
+        return self._drive(execution, lambda: self._run_states(self.definition, execution_input, context,
+                                                               execution, top_level=True))
+
+    def resume(self, execution: Execution, outcome: Dict[str, Any]) -> Execution:
+        """Continue a paused execution with a token's outcome: {"output": JSON text} (SendTaskSuccess)
+        or {"error", "cause"} (SendTaskFailure); past the task's deadline, States.Timeout wins."""
+        waiting = execution.waiting
+        if execution.status != "RUNNING" or not waiting:
+            raise StatesError("States.Runtime", "the execution is not waiting for a task token")
+        execution.waiting = None
+        name, data, context = waiting["state"], waiting["data"], waiting["context"]
+        state = self.definition["States"][name]
+        if waiting.get("deadline") is not None and time.time() > waiting["deadline"]:
+            outcome = {"error": "States.Timeout", "cause": "the task token was not answered in time"}
+
+        def proceed() -> Any:
+            if "error" in outcome:
+                error = StatesError(str(outcome["error"]), str(outcome.get("cause") or ""))
+                execution.history.append({"state": name, "type": "TaskFailed", "error": error.error})
+                next_name, next_data = self._catch(name, state, data, error, execution)
+            else:
+                execution.history.append({"state": name, "type": "TaskSucceeded"})
+                result = json.loads(outcome.get("output") or "null")
+                next_data = self._output(state, data, result, context)
+                if state.get("End"):
+                    return next_data
+                next_name = state["Next"]
+            return self._run_states(self.definition, next_data, context, execution, top_level=True,
+                                    start=next_name)
+
+        return self._drive(execution, proceed)
+
+    @staticmethod
+    def _drive(execution: Execution, body: Callable[[], Any]) -> Execution:
         try:
-            execution.output = self._run_states(self.definition, execution_input, context, execution)
+            execution.output = body()
             execution.status = "SUCCEEDED"
+        except _Paused as paused:
+            execution.status, execution.waiting = "RUNNING", paused.waiting
         except StatesError as err:
             execution.status, execution.error, execution.cause = "FAILED", err.error, err.cause
         return execution
 
+    def _catch(self, name: str, state: Dict[str, Any], data: Any, err: StatesError,
+               execution: Execution) -> Any:
+        """(next state, data) for a Catch that matches `err`; re-raises when none does."""
+        handler = next((c for c in state.get("Catch", []) if _matches(c["ErrorEquals"], err.error)), None)
+        if handler is None:
+            raise err
+        execution.history.append({"state": name, "type": "Caught", "error": err.error})
+        return handler["Next"], set_path(data, handler.get("ResultPath", "$"), {"Error": err.error, "Cause": err.cause})
+
     def _run_states(self, machine: Dict[str, Any], data: Any, context: Dict[str, Any],
-                    execution: Execution) -> Any:
-        states, name = machine["States"], machine["StartAt"]
+                    execution: Execution, top_level: bool = False, start: Optional[str] = None) -> Any:
+        states, name = machine["States"], start or machine["StartAt"]
         for _ in range(MAX_TRANSITIONS):
             state = states[name]
             context["State"] = {"Name": name, "EnteredTime": time.time()}
@@ -251,22 +323,38 @@ class StateMachine:
                 return self._output(state, data, data, context, apply_result=False)
             if kind == "Fail":
                 raise StatesError(state.get("Error", "States.Fail"), state.get("Cause", ""))
+            if kind == "Task" and state["Resource"].endswith(WAIT_FOR_TASK_TOKEN):
+                if not top_level:
+                    raise StatesError("States.Runtime", f"{name}: a task token inside Map/Parallel is not supported offline")
+                try:
+                    self._submit_for_token(name, state, data, context)
+                except StatesError as err:
+                    name, data = self._catch(name, state, data, err, execution)
+                    continue
             try:
                 data = self._execute(name, state, data, context, execution)
             except StatesError as err:
-                handler = next((c for c in state.get("Catch", []) if _matches(c["ErrorEquals"], err.error)),
-                               None)
-                if handler is None:
-                    raise
-                execution.history.append({"state": name, "type": "Caught", "error": err.error})
-                data = set_path(data, handler.get("ResultPath", "$"),
-                                {"Error": err.error, "Cause": err.cause})
-                name = handler["Next"]
+                name, data = self._catch(name, state, data, err, execution)
                 continue
             if state.get("End"):
                 return data
             name = state["Next"]
         raise StatesError("States.Runtime", f"more than {MAX_TRANSITIONS} transitions")
+
+    def _submit_for_token(self, name: str, state: Dict[str, Any], data: Any, context: Dict[str, Any]) -> None:
+        """Call the task's resource with a fresh token in `$$.Task.Token`, then pause."""
+        token = secrets.token_urlsafe(48)
+        task_context = dict(context, Task={"Token": token})
+        effective = get_path(data, state["InputPath"], task_context) if state.get("InputPath") else data
+        parameters = render_payload(state.get("Parameters", {}), effective, task_context)
+        timeout = state.get("TimeoutSeconds")
+        if "TimeoutSecondsPath" in state:
+            timeout = get_path(data, state["TimeoutSecondsPath"], context)
+        self._with_retries(state, lambda: self.invoke(state["Resource"], parameters))
+        raise _Paused({"state": name, "data": data, "context": context, "token": token,
+                       "resource": state["Resource"], "parameters": parameters,
+                       "timeout_seconds": timeout,
+                       "deadline": None if timeout is None else time.time() + float(timeout)})
 
     def _execute(self, name: str, state: Dict[str, Any], data: Any, context: Dict[str, Any],
                  execution: Execution) -> Any:

@@ -335,23 +335,32 @@ def test_plan_handler_asks_for_approval_and_migrate_applies_only_the_approved_pl
     assert invoke(monkeypatch, dev, handlers.migrate_handler)["status"] == "done"
     upload(dev, {"V2__drop_note.sql": "ALTER TABLE orders DROP COLUMN note;\n"})
 
-    quiet = invoke(monkeypatch, dev, handlers.plan_handler, {"approval": "none"})
+    quiet = invoke(monkeypatch, dev, handlers.plan_handler)  # the env's mode defaults to none
     assert quiet["approval"]["required"] is False and "message" not in quiet["approval"]
-    plan = invoke(monkeypatch, dev, handlers.plan_handler,
-                  {"approval": "destructive-only", "run_id": "run-1", "approval_timeout_seconds": 3600})
+    gated = dataclasses.replace(dev, variables={**dev.variables, "ENVSYNC_APPROVAL_MODE": "destructive-only",
+                                                "ENVSYNC_APPROVAL_TIMEOUT_SECONDS": "3600"})
+    plan = invoke(monkeypatch, gated, handlers.plan_handler, {"run_id": "run-1"})
     gate = plan["approval"]
     assert gate["required"] is True and [s["script_name"] for s in gate["scripts"]] == ["V2__drop_note.sql"]
+    assert gate["timeout_seconds"] == 3600 and "within 1 h" in gate["message"]
     assert [(d["kind"], d["line"]) for d in plan["destructive"]] == [("drop_column", 1)]
     assert "[drop_column] V2__drop_note.sql statement 1 (line 1): drops column orders.note" in gate["message"]
     assert "envsync approve --env dev --run run-1" in gate["message"]
 
+    # the migrate step itself refuses to skip the person (a direct invocation, or the state
+    # machine's no-approval branch in an env whose mode asks for one)
+    for skipped in (None, {"required": False}):
+        refused = invoke(monkeypatch, gated, handlers.migrate_handler, {"approval": skipped} if skipped else {})
+        assert refused["status"] == "failed" and "need a person's approval" in refused["error"], refused
+    assert [r.version for r in chain["dev"].history()] == ["1"]
+
     # dev's bucket gains a script after the approval: the run refuses and applies nothing
     approved = {"digest": gate["digest"], "scripts": gate["scripts"], "approved_by": "arn:aws:iam::1:user/a"}
     upload(dev, {"V3__more.sql": "CREATE TABLE more_t (id INT);\n"})
-    refused = invoke(monkeypatch, dev, handlers.migrate_handler, {"approval": approved})
+    refused = invoke(monkeypatch, gated, handlers.migrate_handler, {"approval": approved})
     assert refused["status"] == "failed" and "the plan changed since it was approved" in refused["error"]
     assert [r.version for r in chain["dev"].history()] == ["1"]
     _session(dev.credentials).client("s3").delete_object(
         Bucket=dev.variables["ENVSYNC_MIGRATION_BUCKET"], Key="migrations/V3__more.sql")
-    applied = invoke(monkeypatch, dev, handlers.migrate_handler, {"approval": approved})
+    applied = invoke(monkeypatch, gated, handlers.migrate_handler, {"approval": approved})
     assert [a["script_name"] for a in applied["applied"]] == ["V2__drop_note.sql"]

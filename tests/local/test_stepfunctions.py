@@ -100,3 +100,74 @@ def test_retries_exhausted_go_to_catch():
     execution = run(handlers, {"env": "dev"})
     assert execution.status == "FAILED"
     assert sum(1 for _, p in handlers.calls if p.get("FunctionName") == "migrate") == 3
+
+
+# ---- .waitForTaskToken: pause, resume with the decision, time out ---------------------------
+
+GATED = {
+    "StartAt": "Wait",
+    "States": {
+        "Wait": {
+            "Type": "Task", "Resource": SNS + ".waitForTaskToken",
+            "Parameters": {"TopicArn": "arn:topic", "Message.$": "$.plan",
+                           "MessageAttributes": {"token": {"DataType": "String", "StringValue.$": "$$.Task.Token"}}},
+            "TimeoutSecondsPath": "$.timeout",
+            "ResultPath": "$.approval",
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Rejected"}],
+            "Next": "Apply",
+        },
+        "Apply": {"Type": "Pass", "Parameters": {"applied_with.$": "$.approval.digest"}, "End": True},
+        "Rejected": {"Type": "Fail", "Error": "Rejected", "Cause": "see SNS"},
+    },
+}
+
+
+def gated_run(timeout=60):
+    published = []
+    machine = StateMachine(GATED, lambda resource, payload: published.append((resource, payload)) or {})
+    return machine, machine.run({"plan": "V2 drops a column", "timeout": timeout}), published
+
+
+def test_a_task_token_pauses_the_run_after_publishing_the_token():
+    _machine, execution, published = gated_run()
+    assert execution.status == "RUNNING" and execution.output is None
+    token = execution.waiting["token"]
+    assert published == [(SNS + ".waitForTaskToken",
+                          {"TopicArn": "arn:topic", "Message": "V2 drops a column",
+                           "MessageAttributes": {"token": {"DataType": "String", "StringValue": token}}})]
+    assert execution.waiting["state"] == "Wait" and execution.waiting["timeout_seconds"] == 60
+    assert execution.visited() == ["Wait"]
+
+
+def test_success_resumes_with_the_output_as_the_task_result():
+    machine, execution, _ = gated_run()
+    resumed = machine.resume(execution, {"output": '{"digest": "abc"}'})
+    assert (resumed.status, resumed.output, resumed.waiting) == ("SUCCEEDED", {"applied_with": "abc"}, None)
+    assert resumed.visited() == ["Wait", "Wait", "Apply"]  # entered, then its TaskSucceeded
+
+
+def test_failure_and_timeout_go_through_the_catch():
+    machine, execution, _ = gated_run()
+    rejected = machine.resume(execution, {"error": "EnvsyncApprovalRejected", "cause": "not today"})
+    assert (rejected.status, rejected.error) == ("FAILED", "Rejected")
+    assert {"state": "Wait", "type": "Caught", "error": "EnvsyncApprovalRejected"} in rejected.history
+    machine, late, _ = gated_run(timeout=0)
+    timed_out = machine.resume(late, {"output": '{"digest": "abc"}'})  # answered after the deadline
+    assert timed_out.status == "FAILED"
+    assert {"state": "Wait", "type": "Caught", "error": "States.Timeout"} in timed_out.history
+
+
+def test_a_paused_execution_survives_a_round_trip_through_json():
+    import json
+
+    from envsync_local.stepfunctions import Execution
+
+    machine, execution, _ = gated_run()
+    restored = Execution.from_dict(json.loads(json.dumps(execution.to_dict())))
+    assert machine.resume(restored, {"output": '{"digest": "d"}'}).output == {"applied_with": "d"}
+    try:
+        machine.resume(restored, {"output": "{}"})
+    except StatesError as err:
+        assert "not waiting" in str(err)
+    else:
+        raise AssertionError("a finished execution cannot be resumed twice")
