@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 TaskInvoker = Callable[[str, Any], Any]
 MAX_TRANSITIONS = 10_000
-WAIT_FOR_TASK_TOKEN = ".waitForTaskToken"
+WAIT_FOR_TASK_TOKEN = ".waitForTaskToken"  # noqa: S105 (an ASL resource suffix)
 
 
 class StatesError(Exception):
@@ -325,7 +325,8 @@ class StateMachine:
                 raise StatesError(state.get("Error", "States.Fail"), state.get("Cause", ""))
             if kind == "Task" and state["Resource"].endswith(WAIT_FOR_TASK_TOKEN):
                 if not top_level:
-                    raise StatesError("States.Runtime", f"{name}: a task token inside Map/Parallel is not supported offline")
+                    raise StatesError("States.Runtime",
+                                      f"{name}: a task token inside Map/Parallel is not supported offline")
                 try:
                     self._submit_for_token(name, state, data, context)
                 except StatesError as err:
