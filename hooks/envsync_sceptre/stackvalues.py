@@ -28,6 +28,7 @@ MAX_LAG_THRESHOLD_SECONDS = 60
 RUNTIME = re.compile(r"^python3\.\d{1,2}$")
 SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
 SHARED_FILE = "config/config.yaml"
+APPROVER_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")
 
 
 class _PlainLoader(yaml.SafeLoader):
@@ -88,6 +89,28 @@ def value_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]
             f"{origin}: sync_schedule '{schedule}' is not an EventBridge rate(...) or cron(...)"
         )
     problems += refdata_problems(label, raw, shared)
+    problems += approval_problems(label, raw, shared)
+    return problems
+
+
+def approval_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]) -> List[str]:
+    """The approval gate's mode (the engine's own list), timeout and approver principal."""
+    from envsync.approval import MODES
+
+    problems: List[str] = []
+    mode, origin = _value("approval", label, raw, shared)
+    if mode not in MODES:
+        problems.append(f"{origin}: approval '{mode}' must be one of {', '.join(MODES)}")
+    if raw.get("is_prod") and mode == "none":
+        problems.append(f"{origin}: approval 'none' in prod: promotions into prod need a person "
+                        "(required or destructive-only)")
+    timeout, origin = _value("approval_timeout_seconds", label, raw, shared)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 60 <= timeout <= 31536000:
+        problems.append(f"{origin}: approval_timeout_seconds '{timeout}' must be whole seconds from 60 "
+                        "to 31536000 (a year, the longest a run may wait)")
+    principal, origin = _value("approver_trusted_principal", label, raw, shared)
+    if not APPROVER_PRINCIPAL.match(str(principal)):
+        problems.append(f"{origin}: approver_trusted_principal '{principal}' is not an IAM role or user ARN")
     return problems
 
 

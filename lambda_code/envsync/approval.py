@@ -47,6 +47,16 @@ def needs_approval(mode: str, pending: Sequence[Any], findings: Sequence[Finding
     return mode == "destructive-only" and bool(findings)
 
 
+def granted(gate: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The approval a run carries, from the plan step's gate ({"digest", "scripts", ...}) and
+    the decision a person sent (its `decision`: {"digest", "approved_by", "approved_at"}):
+    the scripts the plan listed, bound to the digest the person approved. None without one."""
+    decision = (gate or {}).get("decision")
+    if not decision:
+        return None
+    return {**decision, "scripts": list((gate or {}).get("scripts") or [])}
+
+
 def unapproved_refusal(env: str, mode: str, pending: Sequence[Any], findings: Sequence[Finding],
                        approval: Optional[Mapping[str, Any]]) -> Optional[str]:
     """Why `pending` may not run without a person's approval in an env of `mode`, or None.

@@ -112,7 +112,7 @@ def _migrate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         script_connection=script_connection, env_name=ctx.config.env,
         lock_timeout=int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT)), deadline=deadline,
         log=lambda message, **fields: log_action(message, **fields),
-        approval=event.get("approval"),  # set when the env waited for a person (approval.py)
+        approval=approval.granted(event.get("approval")),  # the plan's gate and a person's decision
         approval_mode=ctx.config.approval_mode,
     )
     return {**result.to_dict(), "status": _migration_status(result), "migration_status": result.status}

@@ -30,12 +30,24 @@ from envsync_local.proof.handler_permissions import permission_properties
 # Parameters that identify what a call is about. Nothing else is recorded.
 IDENTIFYING = {
     "Name", "Names", "SecretId", "KeyId", "RoleArn", "RoleSessionName", "TopicArn", "TargetArn",
-    "stateMachineArn", "executionArn", "taskToken", "FunctionName", "logGroupName", "logStreamName",
+    "stateMachineArn", "executionArn", "FunctionName", "logGroupName", "logStreamName",
     "LogGroupName", "StackName", "RoleARN", "Namespace", "WithDecryption", "Type", "AlarmNames",
     "ParameterName", "ResourceId", "Bucket", "Key", "VersionId", "ChangeSetName", "Filters",
     "ExternalId",  # sts:ExternalId, which the source-reader's trust policy checks
 }
 _lock = threading.Lock()
+TOKEN_ACTIONS = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+
+
+def _machine_of_token(executions_dir: Path, handler: Any) -> str:
+    from envsync_local import executions
+
+    try:
+        token = json.loads(handler.body).get("taskToken", "")
+    except (TypeError, ValueError):
+        return "*"
+    record = executions.waiting_on(executions_dir, str(token))
+    return str(record["stateMachineArn"]) if record else "*"
 
 
 def _params(handler: Any) -> Dict[str, Any]:
@@ -86,6 +98,10 @@ def _record_request(path: Path, handler: Any, resource: str) -> None:
               "access_key": access_key, **_caller(account, access_key)}
     if service == "lambda" and "/functions/" in record["path"]:
         record["params"]["FunctionName"] = record["path"].split("/functions/", 1)[1].split("/")[0]
+    if record["action"] in TOKEN_ACTIONS:
+        # The token is a credential: record the state machine it belongs to instead (what IAM
+        # evaluates SendTask* against), found among the stand-in's waiting executions.
+        record["params"]["stateMachineArn"] = _machine_of_token(path.parent / "executions", handler)
     query = parse_qs(urlparse(handler.uri).query)
     if service == "s3" and "versionId" in query:
         record["params"]["VersionId"] = query["versionId"][0]

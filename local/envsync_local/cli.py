@@ -106,9 +106,19 @@ class LocalStack:
                 "database": self.database,
                 "ca_bundle": str(db.ca_bundle),
                 "users": {"root": {"user": "root", "password": ""}},
+                # `envsync approve/reject --env NAME` answer through the env's approver role.
+                "aws": {"endpoint_url": self.moto.endpoint_url, "region": "us-east-1",
+                        "access_key_id": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                        "secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                        "approver_role_arn": f"arn:aws:iam::{self.envs[name].account_id}:role/envsync-{name}-approver"},
             }
             for name, db in self.databases.items()
         }, indent=2))
+
+    @property
+    def executions_dir(self) -> Path:
+        """The stand-in's Step Functions executions (envsync_local.executions)."""
+        return self.root / "executions"
 
     @property
     def calls_file(self) -> Path:
@@ -138,7 +148,7 @@ class LocalStack:
         self.write_ca_bundle()
         if not self.moto_running():
             self.moto = start_moto(self.moto.port, self.root / "moto.log", self.endpoints_file,
-                                   calls_file=self.calls_file)
+                                   calls_file=self.calls_file, executions_dir=self.executions_dir)
         self.save()
 
     def stop(self) -> None:
@@ -241,9 +251,24 @@ def env_handles(local: LocalStack) -> List[EnvHandle]:
     return [
         EnvHandle(name=name, session=env_session(local, local.envs[name]), endpoint_url=local.moto.endpoint_url,
                   db_host=local.databases[name].host, db_port=local.databases[name].port,
-                  ca_bundle=str(local.databases[name].ca_bundle), database=local.database)
+                  ca_bundle=str(local.databases[name].ca_bundle), database=local.database,
+                  executions_dir=local.executions_dir)
         for name in local.order
     ]
+
+
+def command_resume(local: LocalStack, execution_arn: str) -> int:
+    """Continue a run whose task token was answered (the stand-in starts this, as AWS resumes)."""
+    from envsync_local.executions import load
+    from envsync_local.orchestrate import resume_sync
+
+    record = load(local.executions_dir, execution_arn)
+    if record is None:
+        raise LocalModeError(f"no execution {execution_arn} in {local.executions_dir}")
+    session = env_session(local, local.envs[record["env"]])
+    run = resume_sync(session, local.moto.endpoint_url, local.executions_dir, execution_arn)
+    print(f"resumed {execution_arn}: {run.execution.status} {run.execution.error or ''}".rstrip())
+    return 0
 
 
 def command_sync(local: LocalStack) -> int:
@@ -275,7 +300,8 @@ def permission_proof(local: LocalStack, limit: Optional[int] = None,
                        str(shared.get("bootstrap_role_name", "OrganizationAccountAccessRole")))
     if adjust_world:
         adjust_world(world)
-    return evaluate_calls(calls, world, external_principals(str(shared["deployer_trusted_principal"])))
+    return evaluate_calls(calls, world, external_principals(str(shared["deployer_trusted_principal"]),
+                                                            shared.get("approver_trusted_principal")))
 
 
 def command_proof(local: LocalStack) -> int:
@@ -361,6 +387,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     commands.add_parser("env", help='print the exports that point sceptre/boto3 at the stand-ins (eval "$(...)")')
     run_sceptre = commands.add_parser("sceptre", help="run Sceptre against the stand-ins (sceptre diff ...)")
     run_sceptre.add_argument("sceptre_args", nargs=argparse.REMAINDER)
+    resume = commands.add_parser("resume", help="continue a run whose task token was answered (the stand-in runs it)")
+    resume.add_argument("execution_arn")
     down = commands.add_parser("down", help="stop what `up` started")
     down.add_argument("--wipe", action="store_true", help="also delete the state directory")
     args = parser.parse_args(argv)
@@ -382,6 +410,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return command_env(local)
         if args.command == "sceptre":
             return command_sceptre(local, args.sceptre_args)
+        if args.command == "resume":
+            return command_resume(local, args.execution_arn)
         return command_down(local, args.wipe)
     except (EnvConfigError, MariaDBError, MotoServerError, LocalModeError) as err:
         print(f"envsync-local: {err}", file=sys.stderr)

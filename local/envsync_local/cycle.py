@@ -12,6 +12,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +23,8 @@ from typing import Any, Dict, List, Optional
 import boto3
 import pymysql
 
-from envsync_local.orchestrate import SyncRun, run_sync
+from envsync_local.cloudwatch_emulation import evaluate_alarms
+from envsync_local.orchestrate import SyncRun, run_sync, stored_run
 from envsync_local.paths import PROJECT_ROOT
 
 SAMPLES = PROJECT_ROOT / "local" / "samples"
@@ -40,6 +44,7 @@ class EnvHandle:
     database: str
     outputs: Dict[str, str] = field(default_factory=dict)
     inbox_url: Optional[str] = None
+    executions_dir: Optional[Path] = None  # runs are executions of the stand-in's Step Functions
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url)
@@ -140,7 +145,32 @@ def run_sql_file(handle: EnvHandle, path: Path, **values: str) -> None:
 
 def sync(handle: EnvHandle) -> SyncRun:
     return run_sync(handle.session, handle.endpoint_url, handle.name, handle.runtime_env,
-                    execution_input={"trigger": "local"})
+                    execution_input={"trigger": "local"}, executions_dir=handle.executions_dir)
+
+
+APPROVAL_SUBJECT = "envsync: approval needed"
+
+
+def answer_approval(handle: EnvHandle, run: SyncRun, decision: str = "approve", reason: str = "",
+                    timeout: float = 600) -> Dict[str, Any]:
+    """What a person does with a run that waits: read the plan on the topic, then run
+    `envsync approve` (or `reject`) — the real CLI, through the env's approver role. Returns
+    the message, the CLI's output, and the run as it ended."""
+    assert run.execution_arn and handle.executions_dir, "the run must be an execution of the stand-in"
+    messages = [m for m in inbox_messages(handle) if m["subject"] == APPROVAL_SUBJECT]
+    command = [sys.executable, "-m", "envsync.cli", "--json", decision, "--env", handle.name,
+               "--run", run.execution_arn.rsplit(":", 1)[-1], "--wait", str(timeout)]
+    if decision == "reject":
+        command += ["--reason", reason or "not now"]
+    environment = dict(os.environ, ENVSYNC_LOCAL_DIR=str(handle.executions_dir.parent))
+    answered = subprocess.run(command, capture_output=True, text=True, env=environment,
+                              cwd=PROJECT_ROOT, timeout=timeout + 60, check=False)
+    if answered.returncode not in (0, 1):
+        raise RuntimeError(f"envsync {decision} --env {handle.name} failed: {answered.stdout} {answered.stderr}")
+    ended = stored_run(handle.executions_dir, run.execution_arn) or run
+    ended.alarms = evaluate_alarms(handle.session, handle.endpoint_url, prefix=f"envsync-{handle.name}")
+    return {"message": messages[-1]["message"] if messages else None, "cli": json.loads(answered.stdout),
+            "run": ended}
 
 
 @dataclass
@@ -235,6 +265,16 @@ def run_cycle(handles: List[EnvHandle], print_line=print) -> Dict[str, Any]:
     runs: Dict[str, SyncRun] = {}
     for handle in handles:
         runs[handle.name] = sync(handle)
+        if runs[handle.name].execution.status == "RUNNING" and runs[handle.name].execution.waiting:
+            print_line(f"    {handle.name}: waits for a person's approval; the plan on its topic reads:")
+            answered = answer_approval(handle, runs[handle.name])
+            for line in (answered["message"] or "(no message on the topic)").splitlines():
+                print_line(f"      | {line}")
+            print_line(f"    $ envsync approve --env {handle.name} --run {answered['cli']['run']}")
+            cli = answered["cli"]
+            print_line(f"      approved by {cli.get('approved_by')} -> run {cli.get('run_status')}")
+            report["approval"] = {"env": handle.name, "message": answered["message"], "cli": answered["cli"]}
+            runs[handle.name] = answered["run"]
         if handle is source and runs[handle.name].execution.status == "SUCCEEDED":
             # dev's application owns its reference data; customers exist in every env.
             with handle.app_connection() as connection, connection.cursor() as cursor:
@@ -289,6 +329,9 @@ def demo_outcome_problems(report: Dict[str, Any]) -> List[str]:
     """
     problems = [f"{status.env}: first sync {status.execution}: {status.error or ''}".rstrip(": ")
                 for status in report.get("status", []) if status.execution != "SUCCEEDED"]
+    approval = report.get("approval") or {}
+    if approval.get("env") != "prod" or approval.get("cli", {}).get("run_status") != "SUCCEEDED":
+        problems.append("prod: the first sync should wait for an approval, then apply once approved")
     blocked = {status.env: status for status in report.get("blocked", [])}
     before = {status.env: status for status in report.get("status", [])}
     staging, prod = blocked.get("staging"), blocked.get("prod")

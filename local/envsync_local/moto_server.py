@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -75,11 +76,14 @@ class MotoServer:
 
 
 def start(port: int, log_path: Path, endpoints_file: Optional[Path] = None,
-          timeout: float = 60.0, calls_file: Optional[Path] = None) -> MotoServer:
+          timeout: float = 60.0, calls_file: Optional[Path] = None,
+          executions_dir: Optional[Path] = None) -> MotoServer:
     """Spawn the moto server (with envsync's models) and wait until it answers.
 
     With `calls_file`, every API call and stack resource operation is recorded there for the
-    permission proof (envsync_local.call_recorder).
+    permission proof (envsync_local.call_recorder). With `executions_dir`, Step Functions
+    executions and task tokens are served from there (envsync_local.executions), and an
+    answered token resumes its run with this interpreter.
     """
     server = MotoServer(port=port)
     if server.is_answering():
@@ -89,6 +93,8 @@ def start(port: int, log_path: Path, endpoints_file: Optional[Path] = None,
         args += ["--endpoints", str(endpoints_file)]
     if calls_file:
         args += ["--calls", str(calls_file)]
+    if executions_dir:
+        args += ["--executions", str(executions_dir), "--resumer", sys.executable]
     env = dict(os.environ)
     env.update(LOCAL_CREDENTIALS)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -119,6 +125,8 @@ def main(argv: Optional[list] = None) -> None:
     parser.add_argument("--endpoints", type=Path,
                         help="JSON {env: {account_id, host, port}}: where each env's cluster is")
     parser.add_argument("--calls", type=Path, help="record every API call here (JSON lines)")
+    parser.add_argument("--executions", type=Path, help="Step Functions executions live here")
+    parser.add_argument("--resumer", help="interpreter that resumes a run whose task token was answered")
     args = parser.parse_args(argv)
 
     # AWS managed policies (e.g. AWSLambdaVPCAccessExecutionRole) must exist for
@@ -136,6 +144,11 @@ def main(argv: Optional[list] = None) -> None:
         cfn_models.register(endpoints)
     except (OSError, ValueError, EndpointMapError) as error:
         raise SystemExit(f"envsync moto server: bad --endpoints {args.endpoints}: {error}") from None
+
+    if args.executions:
+        from envsync_local.cfn_models.stepfunctions import install_executions
+
+        install_executions(args.executions, args.resumer or sys.executable, args.executions.parent / "resume.log")
 
     if args.calls:
         from envsync_local import call_recorder

@@ -328,7 +328,7 @@ class StateMachine:
                     raise StatesError("States.Runtime",
                                       f"{name}: a task token inside Map/Parallel is not supported offline")
                 try:
-                    self._submit_for_token(name, state, data, context)
+                    self._submit_for_token(name, state, data, context, execution)
                 except StatesError as err:
                     name, data = self._catch(name, state, data, err, execution)
                     continue
@@ -342,7 +342,8 @@ class StateMachine:
             name = state["Next"]
         raise StatesError("States.Runtime", f"more than {MAX_TRANSITIONS} transitions")
 
-    def _submit_for_token(self, name: str, state: Dict[str, Any], data: Any, context: Dict[str, Any]) -> None:
+    def _submit_for_token(self, name: str, state: Dict[str, Any], data: Any, context: Dict[str, Any],
+                          execution: Execution) -> None:
         """Call the task's resource with a fresh token in `$$.Task.Token`, then pause."""
         token = secrets.token_urlsafe(48)
         task_context = dict(context, Task={"Token": token})
@@ -352,6 +353,8 @@ class StateMachine:
         if "TimeoutSecondsPath" in state:
             timeout = get_path(data, state["TimeoutSecondsPath"], context)
         self._with_retries(state, lambda: self.invoke(state["Resource"], parameters))
+        execution.history.append({"type": "TaskScheduled", "name": name, "resource": state["Resource"],
+                                  "parameters": parameters, "timeout_seconds": timeout})
         raise _Paused({"state": name, "data": data, "context": context, "token": token,
                        "resource": state["Resource"], "parameters": parameters,
                        "timeout_seconds": timeout,

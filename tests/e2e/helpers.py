@@ -142,8 +142,17 @@ def run_handler(handle: EnvHandle, action: str, event: Optional[Dict[str, Any]] 
                 ship_logs: bool = True) -> Any:
     """Invoke the deployed function as Lambda would (its env vars, its role; killed with SIGKILL
     at `timeout`). Returns the Invocation, or the LambdaInvocationError it raised. Its output
-    goes to its CloudWatch log group, as in AWS (so the secret scan sees every invocation)."""
+    goes to its CloudWatch log group, as in AWS (so the secret scan sees every invocation).
+
+    A migrate in an env whose mode asks for a person (prod) carries the approval of the plan
+    the plan step makes now, as the state machine hands it over after `envsync approve`: these
+    tests are about the engine under faults; tests/e2e/test_approval.py is about the gate."""
     session = session or handle.session
+    if action == "migrate" and "approval" not in (event or {}) and _approval_mode(handle) != "none":
+        gate = result_of(run_handler(handle, "plan", session=session, ship_logs=ship_logs)).get("approval") or {}
+        decision = {"digest": gate.get("digest", ""), "approved_by": "arn:aws:iam::e2e:role/approver",
+                    "approved_at": "2026-01-01T00:00:00+00:00"}
+        event = {**(event or {}), "approval": {**gate, "decision": decision}}
     try:
         outcome: Any = invoke(session, handle.endpoint_url, function_name(handle, action), event or {},
                               handle.runtime_env, timeout=timeout)
@@ -152,6 +161,12 @@ def run_handler(handle: EnvHandle, action: str, event: Optional[Dict[str, Any]] 
     if ship_logs:
         ship(handle, outcome)
     return outcome
+
+
+def _approval_mode(handle: EnvHandle) -> str:
+    variables = handle.client("lambda").get_function_configuration(
+        FunctionName=function_name(handle, "migrate"))["Environment"]["Variables"]
+    return str(variables.get("ENVSYNC_APPROVAL_MODE", "none"))
 
 
 def ship(handle: EnvHandle, outcome: Any) -> None:

@@ -349,13 +349,15 @@ def test_plan_handler_asks_for_approval_and_migrate_applies_only_the_approved_pl
 
     # the migrate step itself refuses to skip the person (a direct invocation, or the state
     # machine's no-approval branch in an env whose mode asks for one)
-    for skipped in (None, {"required": False}):
+    for skipped in (None, gate):  # no gate at all; the gate without a person's decision
         refused = invoke(monkeypatch, gated, handlers.migrate_handler, {"approval": skipped} if skipped else {})
         assert refused["status"] == "failed" and "need a person's approval" in refused["error"], refused
     assert [r.version for r in chain["dev"].history()] == ["1"]
 
     # dev's bucket gains a script after the approval: the run refuses and applies nothing
-    approved = {"digest": gate["digest"], "scripts": gate["scripts"], "approved_by": "arn:aws:iam::1:user/a"}
+    # what the state machine hands the migrate step: the plan's gate with the decision inside
+    approved = {**gate, "decision": {"digest": gate["digest"], "approved_by": "arn:aws:iam::1:user/a",
+                                     "approved_at": "2026-12-01T03:00:00+00:00"}}
     upload(dev, {"V3__more.sql": "CREATE TABLE more_t (id INT);\n"})
     refused = invoke(monkeypatch, gated, handlers.migrate_handler, {"approval": approved})
     assert refused["status"] == "failed" and "the plan changed since it was approved" in refused["error"]

@@ -70,6 +70,9 @@ BLOCKERS = {
         lambda t: remove_lines(t / "sync.yaml.j2", '      PermissionsBoundary: !Sub "arn:${AWS::Partition}:iam::'
                                                    '${AWS::AccountId}:policy/envsync-boundary"\n'),
         "envsync-cfn-exec may not iam:CreateRole on arn:aws:iam::111111111111:role/envsync-dev-sync "),
+    "approver cannot read the encrypted history of the run it answers": (
+        lambda t: remove_statement(t / "sync.yaml.j2", "MachineDataKey"),
+        "envsync-dev-approver may not kms:Decrypt on arn:aws:kms:us-east-1:111111111111:key/"),
 }
 
 

@@ -6,18 +6,29 @@ replaced at deploy time), plus `LoggingConfiguration`, `TracingConfiguration` an
 `EncryptionConfiguration`. Without them the stored definition is empty or still holds the
 placeholders, and nothing can run it. The definition is resolved here, then moto's backend
 (the one the Step Functions API uses) stores it.
+
+`install_executions` makes the API's executions and task tokens real (see there).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import re
-from typing import Any, Dict
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
 
 from moto.core.common_models import CloudFormationModel
+from moto.core.exceptions import AWSError
+from moto.core.responses import EmptyResult
 from moto.s3.models import s3_backends
-from moto.stepfunctions.models import StateMachine, cfn_to_api_tags, stepfunctions_backends
+from moto.stepfunctions.models import StateMachine, StepFunctionBackend, cfn_to_api_tags, stepfunctions_backends
+from moto.stepfunctions.responses import StepFunctionResponse
 
+from envsync_local import executions
 from envsync_local.cfn_models.stack_engine import ResourceFailed
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
@@ -97,3 +108,93 @@ class StateMachineWithSubstitutions(CloudFormationModel):
         cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str, region_name: str,
     ) -> None:
         stepfunctions_backends[account_id][region_name].delete_state_machine(resource_name)
+
+
+# ---- executions and task tokens (envsync_local.executions holds them) ---------------------------
+
+class TaskDoesNotExist(AWSError):
+    TYPE = "TaskDoesNotExist"
+    STATUS = 400
+
+
+class TaskTimedOut(AWSError):
+    TYPE = "TaskTimedOut"
+    STATUS = 400
+
+
+def install_executions(directory: Path, resumer_python: str, log_path: Path) -> None:
+    """Serve executions from `directory` and answer task tokens.
+
+    moto 5.2.5 keeps an execution RUNNING for ever, returns a canned history, and makes
+    SendTaskSuccess/SendTaskFailure no-ops (and drops SendTaskFailure's cause). Here the status,
+    output and events come from the execution's file; answering the token an execution waits on
+    records the decision and starts `envsync-local resume` for it, which continues the run.
+    An unknown or answered token is TaskDoesNotExist, an expired one TaskTimedOut, as in AWS.
+    """
+    if getattr(StepFunctionBackend, "_envsync_executions", False):
+        return
+    StepFunctionBackend._envsync_executions = True  # type: ignore[attr-defined]
+    original_describe = StepFunctionBackend.describe_execution
+    original_list = StepFunctionBackend.list_executions
+    original_history = StepFunctionBackend.get_execution_history
+
+    def refreshed(execution: Any) -> Any:
+        record = executions.load(directory, execution.execution_arn)
+        state = (record or {}).get("execution") or {}
+        if state.get("status") in ("SUCCEEDED", "FAILED"):
+            execution.status = state["status"]
+            execution.stop_date = datetime.datetime.fromtimestamp(float(record["stopDate"]), datetime.timezone.utc)
+            execution.output = json.dumps(state.get("output")) if state["status"] == "SUCCEEDED" else None
+            execution.error, execution.cause = state.get("error"), state.get("cause")
+        return execution
+
+    def describe_execution(self: StepFunctionBackend, execution_arn: str) -> Any:
+        return refreshed(original_describe(self, execution_arn))
+
+    def list_executions(self: StepFunctionBackend, state_machine_arn: str, status_filter: Optional[str] = None,
+                        **paging: Any) -> Any:
+        for execution in self.describe_state_machine(state_machine_arn).executions:
+            refreshed(execution)
+        return original_list(self, state_machine_arn, status_filter=status_filter, **paging)
+
+    def get_execution_history(self: StepFunctionBackend, execution_arn: str) -> Dict[str, Any]:
+        record = executions.load(directory, execution_arn)
+        if record is None:
+            return original_history(self, execution_arn)
+        return {"events": executions.history_events(record)}
+
+    def answer(token: str, decision: Dict[str, Any]) -> None:
+        record = executions.waiting_on(directory, token)
+        if record is None:
+            raise TaskDoesNotExist("Task does not exist anymore")
+        deadline = record["execution"]["waiting"].get("deadline")
+        if deadline is not None and time.time() > float(deadline):
+            decision = {"error": "States.Timeout", "cause": "the task token was not answered in time"}
+        record["decision"] = decision
+        executions.save(directory, record)
+        with open(log_path, "ab") as log:
+            subprocess.Popen(
+                [resumer_python, "-m", "envsync_local.cli", "resume", record["executionArn"]],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env=dict(os.environ, ENVSYNC_LOCAL_DIR=str(directory.parent)))
+        if decision.get("error") == "States.Timeout":
+            raise TaskTimedOut("Task Timed Out")
+
+    def send_task_success(self: StepFunctionBackend, task_token: str, outcome: str) -> None:
+        answer(task_token, {"output": outcome})
+
+    def send_task_failure(self: StepFunctionBackend, task_token: str, error: Optional[str] = None,
+                          cause: Optional[str] = None) -> None:
+        answer(task_token, {"error": error or "", "cause": cause or ""})
+
+    def send_task_failure_response(self: StepFunctionResponse) -> Any:
+        self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"),
+                                                    cause=self._get_param("cause"))
+        return EmptyResult()
+
+    StepFunctionBackend.describe_execution = describe_execution
+    StepFunctionBackend.list_executions = list_executions
+    StepFunctionBackend.get_execution_history = get_execution_history
+    StepFunctionBackend.send_task_success = send_task_success
+    StepFunctionBackend.send_task_failure = send_task_failure
+    StepFunctionResponse.send_task_failure = send_task_failure_response

@@ -114,6 +114,17 @@ def resource_of(call: Dict[str, Any], world: World) -> str:
     return "*"
 
 
+TASK_ANSWERS = ("states:SendTaskSuccess", "states:SendTaskFailure")
+# Calls AWS answers without an authorization check ("No permissions are required").
+UNAUTHORIZED_ACTIONS = {"sts:GetCallerIdentity"}
+
+
+def machine_of_execution(arn: str) -> str:
+    """arn:aws:states:R:A:execution:MACHINE:RUN -> the state machine's ARN."""
+    parts = arn.split(":")
+    return ":".join([*parts[:5], "stateMachine", parts[6]]) if len(parts) >= 8 and parts[5] == "execution" else arn
+
+
 def implied_calls(call: Dict[str, Any], resource: str, world: World) -> List[Tuple[str, str, Dict[str, str], str]]:
     """(action, resource, context, why) a service makes on the caller's behalf for this call."""
     action, account = call["action"], call["account"]
@@ -138,9 +149,13 @@ def implied_calls(call: Dict[str, Any], resource: str, world: World) -> List[Tup
             world.encryption.get(f"arn:aws:s3:::{bucket}"), context)
     if action == "sns:Publish":
         kms(["kms:GenerateDataKey", "kms:Decrypt"], "sns", world.encryption.get(resource))
-    if action in ("states:StartExecution", "states:StartSyncExecution"):
+    if action in ("states:StartExecution", "states:StartSyncExecution", *TASK_ANSWERS):
         kms(["kms:GenerateDataKey"], "states", world.encryption.get(resource),
             {"kms:EncryptionContext:aws:states:stateMachineArn": resource})
+    if action in ("states:DescribeExecution", "states:GetExecutionHistory"):
+        machine = machine_of_execution(resource)
+        kms(["kms:Decrypt"], "states", world.encryption.get(machine),
+            {"kms:EncryptionContext:aws:states:stateMachineArn": machine})
     if action in ("cloudformation:CreateStack", "cloudformation:UpdateStack") and call["params"].get("RoleARN"):
         implied.append(("iam:PassRole", str(call["params"]["RoleARN"]),
                         {"iam:PassedToService": "cloudformation.amazonaws.com"}, f"{action} {resource}"))
@@ -163,6 +178,8 @@ def vpc_account(call: Dict[str, Any], world: World) -> Optional[str]:
 
 def _decide(principal: Principal, action: str, resource: str, context: Dict[str, str], world: World,
             endpoint_policy: Any = None) -> Verdict:
+    if action in UNAUTHORIZED_ACTIONS:
+        return Verdict("Allow", f"AWS does not authorize {action}")
     request = Request(action, resource, context=context)
     if endpoint_policy is not None:
         principal_account = {"aws:PrincipalAccount": principal.account or ""}

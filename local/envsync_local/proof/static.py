@@ -376,6 +376,11 @@ def key_user_calls(stack: Stack, account: str,
                     role = role_principal(stack, role_logical, account, boundaries)
                     for action in ("kms:GenerateDataKey", "kms:Decrypt"):
                         pairs.append((role, Call(action, key, context, f"{machine} runs as {role.arn}", key)))
+                for answerer in _task_answerers(stack, namer, machine):
+                    principal = role_principal(stack, answerer, account, boundaries)
+                    for action in ("kms:Decrypt", "kms:GenerateDataKey"):
+                        pairs.append((principal, Call(action, key, context,
+                                                      f"{principal.arn} reads and answers {machine}'s runs", key)))
                 for rule_logical, rule in stack.resources.items():
                     if rule["Type"] != "AWS::Events::Rule":
                         continue
@@ -391,6 +396,24 @@ def key_user_calls(stack: Stack, account: str,
                 pairs.append((alarms, Call("kms:GenerateDataKey", key, {"aws:SourceAccount": account},
                                            f"alarms publish to {namer.name(logical_id)}", key)))
     return pairs
+
+
+def _task_answerers(stack: Stack, namer: Namer, machine: str) -> List[str]:
+    """Roles of the stack that may answer the machine's task tokens (states:SendTaskSuccess on
+    it): they read its encrypted history and encrypt their decision with its key."""
+    found = []
+    for logical_id, resource in stack.resources.items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in _role_policies(namer.concrete(resource)):
+            for statement in policy.get("Statement", []):
+                actions = statement.get("Action", [])
+                resources = statement.get("Resource", [])
+                actions = [actions] if isinstance(actions, str) else actions
+                resources = [resources] if isinstance(resources, str) else resources
+                if "states:SendTaskSuccess" in actions and machine in resources and logical_id not in found:
+                    found.append(logical_id)
+    return found
 
 
 def _logical_of(stack: Stack, namer: Namer, arn: Any) -> Optional[str]:

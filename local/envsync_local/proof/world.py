@@ -88,18 +88,27 @@ def load_account(world: World, session: boto3.Session, endpoint_url: str) -> Non
             world.encryption[machine["stateMachineArn"]] = world.key_arn(key) or key
 
 
-def external_principals(trusted_principal: str) -> Callable[[Dict[str, Any]], Optional[Principal]]:
+def external_principals(trusted_principal: str,
+                        approver_principal: Optional[str] = None) -> Callable[[Dict[str, Any]], Optional[Principal]]:
     """Callers outside the project's roles: the CI principal behind the base credentials (its own
-    policies are the user's; only the trust of what it assumes is ours to prove) and the Lambda
-    service assuming a function's role. Harness sessions are not judged."""
-    ci = Principal(arn=trusted_principal, identity_policies=[{"Statement": [
-        {"Effect": "Allow", "Action": "*", "Resource": "*"}]}])
+    policies are the user's; only the trust of what it assumes is ours to prove), the approvers'
+    principal when the base credentials assume an approver role (`envsync approve` offline:
+    one set of local credentials stands for both), and the Lambda service assuming a function's
+    role. Harness sessions are not judged."""
+    def outside(arn: str) -> Principal:
+        return Principal(arn=arn, identity_policies=[{"Statement": [{"Effect": "Allow", "Action": "*",
+                                                                     "Resource": "*"}]}])
+
+    ci = outside(trusted_principal)
+    approvers = outside(approver_principal) if approver_principal else ci
     lambda_service = Principal(arn="lambda.amazonaws.com", service=True)
 
     def principal_of(call: Dict[str, Any]) -> Optional[Principal]:
         session = str(call.get("params", {}).get("RoleSessionName") or "")
         if session in HARNESS_SESSIONS or call["action"] != "sts:AssumeRole":
             return None  # the base credentials' other calls are the harness's (status, tests)
+        if str(call["params"].get("RoleArn", "")).endswith("-approver"):
+            return approvers
         return lambda_service if session.startswith("lambda-") else ci
 
     return principal_of

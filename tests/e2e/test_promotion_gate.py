@@ -1,0 +1,91 @@
+"""The approval gate into prod, through the deployed state machines and the real `envsync` CLI.
+
+Prod's config asks for a person (`approval: required`): a run with pending scripts publishes
+the plan to prod's topic and waits on a task token; `envsync approve` (as prod's approver role)
+lets it apply exactly that plan, `envsync reject` ends it with nothing applied and a notice,
+and a plan that changed after the approval is refused. Runs after test_faults (file order):
+the chain starts converged and is left converged.
+"""
+
+from __future__ import annotations
+
+import json
+
+from envsync_local.cycle import answer_approval, inbox_messages, sync
+
+from .helpers import assert_converged, customer_data, history_row, upload_script
+
+V20 = ("-- e2e gate: a column prod does not have yet.\n"
+       "ALTER TABLE customer_account ADD COLUMN gate_note VARCHAR(40) NULL;\n")
+V21 = "-- e2e gate: drops it again (destructive).\nALTER TABLE customer_account DROP COLUMN gate_note;\n"
+
+
+def promote_to_prod_waiting(system, script: str, body: str):
+    """The script goes into dev's bucket; dev and staging apply it; prod's run waits."""
+    dev, staging, prod = system.handles
+    upload_script(dev, script, body)
+    for handle in (dev, staging):
+        run = sync(handle)
+        assert run.execution.status == "SUCCEEDED", (handle.name, run.execution.error, run.execution.cause)
+    inbox_messages(prod)  # start from an empty inbox
+    waiting = sync(prod)
+    assert (waiting.execution.status, waiting.execution.waiting["state"]) == ("RUNNING", "WaitForApproval")
+    return waiting
+
+
+def test_the_cycle_paused_prod_and_the_approval_applied_the_plan(system):
+    approval = system.report["approval"]
+    assert approval["env"] == "prod"
+    message = approval["message"]
+    # what a person reads: versions, files, checksums, counts, how to answer; no row values
+    for expected in ("envsync: prod waits for your approval", "V1", "sha256 ", "statements",
+                     "envsync approve --env prod --run", "envsync reject --env prod"):
+        assert expected in message, expected
+    assert approval["cli"]["approved_by"].startswith("arn:aws:sts::333333333333:assumed-role/envsync-prod-approver/")
+    assert approval["cli"]["run_status"] == "SUCCEEDED"
+    printed = "\n".join(system.printed)
+    assert "prod: waits for a person's approval" in printed and "$ envsync approve --env prod" in printed
+
+
+def test_reject_leaves_prod_untouched_and_notifies(system):
+    customers = customer_data(system.handles)
+    prod = system["prod"]
+    waiting = promote_to_prod_waiting(system, "V20__gate_note.sql", V20)
+    answered = answer_approval(prod, waiting, decision="reject", reason="not during the freeze")
+    assert "V20__gate_note.sql" in answered["message"]
+    assert answered["run"].execution.status == "FAILED"
+    assert history_row(prod, "20") is None, "a rejected plan must not touch prod"
+    notices = inbox_messages(prod)
+    failure = json.loads(next(n["message"] for n in notices if n["subject"] == "envsync sync failed"))
+    assert failure["error"]["Error"] == "EnvsyncApprovalRejected"
+    assert "not during the freeze" in failure["error"]["Cause"]
+    # the next run asks again; approved, it applies V20 and the chain converges
+    again = sync(prod)
+    approved = answer_approval(prod, again)
+    assert approved["run"].execution.status == "SUCCEEDED", approved["run"].execution.cause
+    assert history_row(prod, "20")["state"] == "success"
+    assert_converged(system.handles, customers)
+
+
+def test_a_plan_that_changed_after_approval_is_refused(system):
+    customers = customer_data(system.handles)
+    dev, staging, prod = system.handles
+    waiting = promote_to_prod_waiting(system, "V21__drop_gate_note.sql", V21)
+    digest = waiting.execution.waiting["parameters"]["MessageAttributes"]["envsync_plan_digest"]["StringValue"]
+    # while prod waits, staging moves on: prod's plan is now V21 and V22
+    upload_script(dev, "V22__gate_index.sql", "CREATE INDEX ix_gate_holder ON customer_account (holder_name);\n")
+    for handle in (dev, staging):
+        assert sync(handle).execution.status == "SUCCEEDED", handle.name
+    answered = answer_approval(prod, waiting)  # approves the digest the person read: [V21]
+    assert answered["cli"]["digest"] == digest
+    run = answered["run"]
+    assert run.execution.status == "FAILED"
+    refused = [record for record in run.invocations if "error" in record][-1]
+    assert refused["function"] == "envsync-prod-migrate"
+    assert "the plan changed since it was approved" in refused["message"]
+    assert history_row(prod, "21") is None and history_row(prod, "22") is None
+    # the next run plans V21 + V22, asks again, and applies both once approved
+    again = answer_approval(prod, sync(prod))
+    assert again["run"].execution.status == "SUCCEEDED", again["run"].execution.cause
+    assert [history_row(prod, v)["state"] for v in ("21", "22")] == ["success", "success"]
+    assert_converged(system.handles, customers)
