@@ -39,12 +39,22 @@ def plan_digest(scripts: Sequence[Mapping[str, str]]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def needs_approval(mode: str, pending: Sequence[Any], findings: Sequence[Finding]) -> bool:
+def needs_approval(mode: str, pending: Sequence[Any], findings: Sequence[Finding],
+                   refdata: Sequence[Mapping[str, Any]] = ()) -> bool:
+    """`refdata`: the reference-data changes the run would make (refdata_changes): any change
+    waits in `required`, deleted rows in `destructive-only`."""
     if mode not in MODES:
         raise ApprovalError(f"approval mode {mode!r}: expected one of {', '.join(MODES)}")
     if mode == "required":
-        return bool(pending)
-    return mode == "destructive-only" and bool(findings)
+        return bool(pending) or bool(refdata)
+    return mode == "destructive-only" and (bool(findings) or any(t.get("deleted") for t in refdata))
+
+
+def refdata_changes(preview: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """Per-table row counts of a refdata plan (refdata.plan(...).to_dict()) that change
+    something: what the message shows, never the rows themselves."""
+    return [{"table": t["table"], "inserted": t["inserted"], "updated": t["updated"], "deleted": t["deleted"]}
+            for t in preview.get("tables", []) if t.get("inserted") or t.get("updated") or t.get("deleted")]
 
 
 def granted(gate: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -91,18 +101,24 @@ def check_approved(env: str, pending: Sequence[Any], approval: Mapping[str, Any]
 
 
 def approval_message(*, env: str, upstream_env: str, run_id: str, pending: Sequence[Any],
-                     findings: Sequence[Finding], digest: str, timeout_seconds: int) -> str:
+                     findings: Sequence[Finding], digest: str, timeout_seconds: int,
+                     refdata: Sequence[Mapping[str, Any]] = (), refdata_complete: bool = True) -> str:
     """The plan as a person reads it in the topic's e-mail: scripts, destructive statements
     quoted with file and line, the digest, and the commands that approve or reject it. Holds
     script text only (authored in dev), never rows of the env."""
     statements = sum(len(p.script.statements) - p.resume_from + 1 for p in pending)
+    what = []
+    if pending:
+        what.append(f"{len(pending)} migration script{'s' if len(pending) != 1 else ''} ({statements} statements)")
+    if refdata:
+        what.append(f"reference-data changes in {len(refdata)} table{'s' if len(refdata) != 1 else ''}")
     lines = [
-        f"envsync: {env} waits for your approval before it applies {len(pending)} migration "
-        f"script{'s' if len(pending) != 1 else ''} ({statements} statements) promoted from {upstream_env}.",
+        f"envsync: {env} waits for your approval before it applies {' and '.join(what) or 'nothing'} "
+        f"promoted from {upstream_env}.",
         f"Run: {run_id}",
         f"Plan digest: {digest}",
         "",
-        "Scripts, in the order they run:",
+        "Scripts, in the order they run:" if pending else "Scripts: none pending.",
     ]
     for planned in pending:
         script = planned.script
@@ -120,6 +136,10 @@ def approval_message(*, env: str, upstream_env: str, run_id: str, pending: Seque
             lines += ["      " + text for text in quoted.splitlines()]
     else:
         lines.append("Destructive statements: none found by the lint.")
+    if refdata:
+        lines += ["", f"Reference data from {upstream_env} (rows per table: +inserted ~updated -deleted"
+                      f"{'' if refdata_complete else '; the comparison did not finish: at least these'}):"]
+        lines += [f"  {t['table']}: +{t['inserted']} ~{t['updated']} -{t['deleted']}" for t in refdata]
     hours = timeout_seconds / 3600
     lines += [
         "",

@@ -121,24 +121,38 @@ def _migrate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
 def _plan(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
     """The plan, its destructive statements and, for an env that waits for a person
     (ENVSYNC_APPROVAL_MODE: required | destructive-only | none), the message, digest and
-    timeout of the approval the state machine waits for."""
+    timeout of the approval the state machine waits for. In such an env the reference-data
+    changes the run would make count too (per-table row counts, never rows)."""
     target = ctx.target_connection()
     plan = migrate.make_plan(target, ctx.script_source())
     findings = lint.lint_plan(target, plan.pending)
     scripts = approval.approved_scripts(plan.pending)
     digest = approval.plan_digest(scripts)
-    required = approval.needs_approval(ctx.config.approval_mode, plan.pending, findings)
+    preview = _refdata_preview(ctx, deadline) if ctx.config.approval_mode != "none" else {}
+    refdata_changes = approval.refdata_changes(preview)
+    required = approval.needs_approval(ctx.config.approval_mode, plan.pending, findings, refdata_changes)
     timeout = ctx.config.approval_timeout_seconds
-    gate: Dict[str, Any] = {"required": required, "digest": digest, "scripts": scripts, "timeout_seconds": timeout}
+    gate: Dict[str, Any] = {"required": required, "digest": digest, "scripts": scripts, "timeout_seconds": timeout,
+                            "refdata": refdata_changes}
     if required:
         gate["message"] = approval.approval_message(
             env=ctx.config.env, upstream_env=ctx.config.upstream_env or "its bucket",
             run_id=str(event.get("run_id", "")), pending=plan.pending, findings=findings, digest=digest,
-            timeout_seconds=timeout)
+            timeout_seconds=timeout, refdata=refdata_changes, refdata_complete=preview.get("status") != "continue")
     for finding in findings:
         log_action("destructive statement", kind=finding.kind, statement=finding.label, detail=finding.detail)
     return {"status": "done", **plan.to_dict(), "destructive": [f.to_dict() for f in findings],
             "approval": gate}
+
+
+def _refdata_preview(ctx: EnvContext, deadline: float) -> Dict[str, Any]:
+    """What the refdata step would change (a dry run within this invocation's time), or {}."""
+    from envsync import refdata
+
+    if not ctx.config.upstream_env or not ctx.config.refdata_config:
+        return {}
+    config = refdata.RefdataConfig.from_dict(ctx.config.refdata_config)
+    return refdata.plan(ctx.upstream_connection(), ctx.target_connection(), config, deadline=deadline).to_dict()
 
 
 def _validate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
@@ -187,9 +201,19 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
     source = ctx.upstream_connection()  # the upstream first: an unreachable source stops here
     target = ctx.target_connection()
     force = bool(event.get("force"))  # lifts max_delete_share for this call (an intended mass delete)
-    if event.get("mode") == "plan":
+    # An env that waits for a person changes reference rows only in a run a person approved;
+    # other runs compare and report what waits (the next run's plan step asks for it).
+    deferred = (event.get("mode") != "plan" and ctx.config.approval_mode != "none"
+                and approval.granted(event.get("approval")) is None)
+    if event.get("mode") == "plan" or deferred:
         result = refdata.plan(source, target, config, deadline=deadline, cursor=event.get("cursor"),
                               force=force).to_dict()
+        if deferred:
+            waiting = approval.refdata_changes(result)
+            result = {**result, "mode": "apply", "deferred": waiting, "rows_changed": 0,
+                      "tables": [{**t, "rows": [], "sql": []} for t in result.get("tables", [])]}
+            if waiting:
+                log_action("reference data waits for approval", tables=waiting)
     else:
         # The schema's envsync lock: never two appliers (or an applier and a migration) at once.
         lock_timeout = int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT))

@@ -144,11 +144,12 @@ def run_handler(handle: EnvHandle, action: str, event: Optional[Dict[str, Any]] 
     at `timeout`). Returns the Invocation, or the LambdaInvocationError it raised. Its output
     goes to its CloudWatch log group, as in AWS (so the secret scan sees every invocation).
 
-    A migrate in an env whose mode asks for a person (prod) carries the approval of the plan
-    the plan step makes now, as the state machine hands it over after `envsync approve`: these
+    A migrate or refdata apply in an env whose mode asks for a person (prod) carries the
+    approval of the plan the plan step makes now, as the state machine hands it over after `envsync approve`: these
     tests are about the engine under faults; tests/e2e/test_approval.py is about the gate."""
     session = session or handle.session
-    if action == "migrate" and "approval" not in (event or {}) and _approval_mode(handle) != "none":
+    applies = action == "migrate" or (action == "refdata" and (event or {}).get("mode") == "apply")
+    if applies and "approval" not in (event or {}) and _approval_mode(handle) != "none":
         gate = result_of(run_handler(handle, "plan", session=session, ship_logs=ship_logs)).get("approval") or {}
         decision = {"digest": gate.get("digest", ""), "approved_by": "arn:aws:iam::e2e:role/approver",
                     "approved_at": "2026-01-01T00:00:00+00:00"}
@@ -161,6 +162,17 @@ def run_handler(handle: EnvHandle, action: str, event: Optional[Dict[str, Any]] 
     if ship_logs:
         ship(handle, outcome)
     return outcome
+
+
+def sync_approved(handle: EnvHandle) -> Any:
+    """One run of the env's state machine; if it waits for a person (prod), approve it with the
+    real CLI as the env's approver role, as an operator would, and return the run as it ended."""
+    from envsync_local.cycle import answer_approval, sync
+
+    run = sync(handle)
+    if run.execution.status == "RUNNING" and run.execution.waiting:
+        run = answer_approval(handle, run)["run"]
+    return run
 
 
 def _approval_mode(handle: EnvHandle) -> str:

@@ -366,3 +366,37 @@ def test_plan_handler_asks_for_approval_and_migrate_applies_only_the_approved_pl
         Bucket=dev.variables["ENVSYNC_MIGRATION_BUCKET"], Key="migrations/V3__more.sql")
     applied = invoke(monkeypatch, gated, handlers.migrate_handler, {"approval": approved})
     assert [a["script_name"] for a in applied["applied"]] == ["V2__drop_note.sql"]
+
+
+def test_in_a_gated_env_reference_rows_change_only_in_an_approved_run(
+    accounts: Dict[str, EnvAccount], chain: Dict[str, EnvDB], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dev, staging = accounts["dev"], accounts["staging"]
+    for name in ("dev", "staging"):
+        create_sync_users(monkeypatch, accounts[name], chain[name])
+    upload(dev, {"V1__currency.sql": "CREATE TABLE currency (code CHAR(3) PRIMARY KEY, name VARCHAR(40));\n"
+                                     "INSERT INTO currency VALUES ('EUR', 'Euro'), ('USD', 'US dollar');\n"})
+    for account in (dev, staging):
+        assert invoke(monkeypatch, account, handlers.migrate_handler)["status"] == "done"
+    chain["dev"].query("INSERT INTO currency VALUES ('CHF', 'Swiss franc')")
+    chain["dev"].query("DELETE FROM currency WHERE code = 'USD'")
+    gated = dataclasses.replace(staging, variables={
+        **staging.variables, "ENVSYNC_REFDATA_CONFIG": json.dumps({"tables": [{"name": "currency"}]}),
+        "ENVSYNC_APPROVAL_MODE": "required"})
+
+    # no script is pending, but reference rows would change: the run waits, and says what changes
+    gate = invoke(monkeypatch, gated, handlers.plan_handler, {"run_id": "run-9"})["approval"]
+    assert gate["required"] is True and gate["scripts"] == []
+    assert gate["refdata"] == [{"table": "currency", "inserted": 1, "updated": 0, "deleted": 1}]
+    assert "currency: +1 ~0 -1" in gate["message"] and "Swiss franc" not in gate["message"]
+    # without a person's decision the refdata step compares and changes nothing
+    deferred = invoke(monkeypatch, gated, handlers.refdata_handler, {"mode": "apply", "approval": gate})
+    assert (deferred["status"], deferred["rows_changed"]) == ("done", 0)
+    assert deferred["deferred"] == gate["refdata"] and "Swiss franc" not in json.dumps(deferred)
+    assert chain["staging"].query("SELECT code FROM currency ORDER BY code") == [("EUR",), ("USD",)]
+    # approved, the same step applies
+    approved = {**gate, "decision": {"digest": gate["digest"], "approved_by": "arn:aws:iam::1:user/a",
+                                     "approved_at": "2026-12-01T03:00:00+00:00"}}
+    applied = invoke(monkeypatch, gated, handlers.refdata_handler, {"mode": "apply", "approval": approved})
+    assert (applied["status"], applied["rows_changed"]) == ("done", 2), applied
+    assert chain["staging"].query("SELECT code FROM currency ORDER BY code") == [("CHF",), ("EUR",)]
