@@ -7,7 +7,7 @@ PY39_VENV := .venv39
 PYTHON39 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9*/bin/python3.9 /usr/local/bin/python3.9 /usr/bin/python3.9))
 # The engine's own tests, re-run on Python 3.9 (the Lambda runtime) by `make test-py39`.
 PY39_TESTS := tests/engine/test_scripts.py tests/engine/test_migrate.py tests/engine/test_refdata.py \
-	tests/engine/test_lint.py tests/engine/test_approval.py \
+	tests/engine/test_lint.py tests/engine/test_approval.py tests/engine/test_gate.py \
 	tests/engine/test_drift_normalise.py tests/engine/test_secure_parameter.py tests/engine/test_bootstrap_users.py
 
 .PHONY: venv local stop wipe test test-py39 lint ca-bundle
