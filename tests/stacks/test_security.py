@@ -3,8 +3,10 @@
 - IAM scan: no `*` action anywhere in envsync's data-plane roles; no `*` resource in any
   cross-account role (trusted by another account); elsewhere a bare `*` resource only for
   actions AWS offers no resource-level permission for (ec2:DescribeNetworkInterfaces).
-- Prod is never a source: no role in prod trusts another account, no SG or NACL in prod
+- Prod is never a source: no role in prod trusts another env's account, no SG or NACL in prod
   admits a connection from another VPC, no peering accepter in prod.
+- The approver role (the one operator-facing role of the data plane) trusts exactly the
+  configured approvers' principal and may only read and answer its own env's sync runs.
 - checkov: zero failed checks; every skip carries a justification.
 - Lint exceptions are inline, justified and limited to W1030 (python3.9 deprecation).
 - No stack depends on a stack of another env (Sceptre #1262).
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from tests.conftest import PROJECT_ROOT
 from tests.stacks.cfn_eval import as_list, statements
 
 ENVS = ("dev", "staging", "prod")
@@ -36,6 +39,14 @@ def roles(evaluated):
     return evaluated.of_type("AWS::IAM::Role")
 
 
+APPROVER = "ApproverRole"
+
+
+def env_roles(evaluated):
+    """Roles that run or link the envs (every data-plane role but the approver's)."""
+    return {name: role for name, role in roles(evaluated).items() if name != APPROVER}
+
+
 def trusted_accounts(role, own_account):
     accounts = set()
     for statement in statements(role["Properties"]["AssumeRolePolicyDocument"]):
@@ -54,7 +65,7 @@ def test_no_wildcard_action_and_explicit_resources_in_every_role(env_stacks):
     problems = []
     cross_account = 0
     for env, name, evaluated in data_plane(env_stacks):
-        for role_name, role in roles(evaluated).items():
+        for role_name, role in env_roles(evaluated).items():
             foreign = trusted_accounts(role, env_stacks.account(env))
             cross_account += bool(foreign)
             for statement in policy_statements(role):
@@ -76,9 +87,32 @@ def test_no_wildcard_action_and_explicit_resources_in_every_role(env_stacks):
     assert not problems, "\n".join(problems)
 
 
+def test_the_approver_role_trusts_the_approvers_and_only_answers_its_own_runs(env_stacks):
+    from envsync_sceptre.stackvalues import read_shared
+
+    approvers = read_shared(PROJECT_ROOT / "config")["approver_trusted_principal"]
+    for env in ENVS:
+        account = env_stacks.account(env)
+        role = env_stacks.evaluated(f"{env}/sync").resources[APPROVER]
+        trust = list(statements(role["Properties"]["AssumeRolePolicyDocument"]))
+        assert [as_list(t["Principal"]["AWS"]) for t in trust] == [[approvers]], env
+        machine = {"Ref": "SyncStateMachine"}  # named envsync-<env>-sync (test_sync)
+        granted = {}
+        for statement in policy_statements(role):
+            for action in as_list(statement["Action"]):
+                granted[action] = as_list(statement["Resource"])
+        assert granted["states:SendTaskSuccess"] == granted["states:SendTaskFailure"] == [machine]
+        assert granted["states:ListExecutions"] == [machine]
+        assert granted["states:GetExecutionHistory"] == [
+            f"arn:aws:states:us-east-1:{account}:execution:envsync-{env}-sync:*"]
+        assert {a.split(":")[0] for a in granted} == {"states", "kms"}
+        key_statement = next(s for s in policy_statements(role) if "kms:Decrypt" in as_list(s["Action"]))
+        assert key_statement["Condition"]["StringEquals"]["kms:EncryptionContext:aws:states:stateMachineArn"]
+
+
 def test_cross_account_roles_name_one_account_and_require_conditions(env_stacks):
     for env, name, evaluated in data_plane(env_stacks):
-        for role_name, role in roles(evaluated).items():
+        for role_name, role in env_roles(evaluated).items():
             foreign = trusted_accounts(role, env_stacks.account(env))
             if not foreign:
                 continue
@@ -92,8 +126,8 @@ def test_prod_is_never_a_source(env_stacks):
     prod_cidr = ipaddress.ip_network(CIDRS["prod"])
     for stack in ("aurora", "sync", "peering-upstream", "artifacts"):
         evaluated = env_stacks.evaluated(f"prod/{stack}")
-        # No role in prod trusts another account.
-        for role in roles(evaluated).values():
+        # No role in prod trusts another env's account.
+        for role in env_roles(evaluated).values():
             assert not trusted_accounts(role, prod_account), stack
         # Nothing in prod admits traffic that starts in another VPC.
         for resource in evaluated.of_type("AWS::EC2::SecurityGroupIngress").values():
