@@ -67,6 +67,13 @@ def granted(gate: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
     return {**decision, "scripts": list((gate or {}).get("scripts") or [])}
 
 
+def applied_by_note(applied_by: str, approval: Mapping[str, Any]) -> str:
+    """The history row's applied_by for an approved apply (the column holds 255 characters)."""
+    note = (f"{applied_by}, approved by {approval.get('approved_by')} at {approval.get('approved_at')} "
+            f"(plan {str(approval.get('digest'))[:12]})")
+    return note[:255]
+
+
 def unapproved_refusal(env: str, mode: str, pending: Sequence[Any], findings: Sequence[Finding],
                        approval: Optional[Mapping[str, Any]]) -> Optional[str]:
     """Why `pending` may not run without a person's approval in an env of `mode`, or None.

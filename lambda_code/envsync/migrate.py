@@ -577,6 +577,8 @@ def apply(
                                  f"on schema {schema} with no transaction open, not {state}")
         by_version = {version_key(r.version): r for r in plan.applied}
         applied_by = applied_by or history.default_applied_by(connection)
+        if approval is not None and approval.get("approved_by"):  # the history row says who let it in
+            applied_by = approval_rules.applied_by_note(applied_by, approval)
         source_env = getattr(source, "env_name", "")
         result = MigrationResult(status="applied", withheld=plan.withheld)
         for index, planned in enumerate(plan.pending):

@@ -366,6 +366,8 @@ def test_plan_handler_asks_for_approval_and_migrate_applies_only_the_approved_pl
         Bucket=dev.variables["ENVSYNC_MIGRATION_BUCKET"], Key="migrations/V3__more.sql")
     applied = invoke(monkeypatch, gated, handlers.migrate_handler, {"approval": approved})
     assert [a["script_name"] for a in applied["applied"]] == ["V2__drop_note.sql"]
+    recorded = [r.applied_by for r in chain["dev"].history() if r.version == "2"]
+    assert recorded and "approved by arn:aws:iam::1:user/a at 2026-12-01T03:00:00+00:00 (plan " in recorded[0]
 
 
 def test_in_a_gated_env_reference_rows_change_only_in_an_approved_run(
