@@ -264,25 +264,40 @@ def test_state_machine_flow_retries_loop_and_failure_branch():
     definition = json.loads(ASL.read_text())
     states = definition["States"]
     assert definition["StartAt"] == "Init" and states["Init"]["Result"] == {"cursor": None}
-    flow, loops, current = [], {}, states["Init"]["Next"]
+    flow, loops, gates, current = [], {}, {}, states["Init"]["Next"]
     while current in states and states[current]["Type"] == "Task" and current != "NotifyFailure":
         flow.append(current)
         assert states[current]["Parameters"]["raise_on_failure"] is True
         current = states[current].get("Next")
         if states.get(current, {}).get("Type") == "Choice":
             choice = states[current]
-            (loop,) = choice["Choices"]
-            assert loop["StringEquals"] == "continue"
-            loops[loop["Next"]] = loop["Variable"]
+            (rule,) = choice["Choices"]
+            if "StringEquals" in rule:
+                assert rule["StringEquals"] == "continue"
+                loops[rule["Next"]] = rule["Variable"]
+            else:  # the approval gate: a detour through the wait, back to the same next state
+                gates[current] = (rule["Variable"], rule["BooleanEquals"], rule["Next"])
+                assert states[rule["Next"]]["Next"] == choice["Default"]
             current = choice["Default"]
     assert loops == {"Migrate": "$.migrate.status", "RefData": "$.refdata.status"}
+    assert gates == {"NeedsApproval": ("$.plan.approval.required", True, "WaitForApproval")}
     assert states["RefData"]["Parameters"]["cursor.$"] == "$.refdata.cursor"
     assert flow == ["Validate", "Plan", "Migrate", "RefData", "Drift"]
     for name in flow:
         state = states[name]
-        assert state["Retry"] and state["Retry"][0]["MaxAttempts"] >= 2
+        assert state["Retry"] and state["Retry"][0].get("MaxAttempts", 3) >= 2  # ASL's default is 3
         assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"]
         assert state["Catch"][0]["Next"] == "NotifyFailure"
+    # the wait: the plan on the topic, the token as an attribute, the decision into the gate,
+    # which the steps that change the env receive; a rejection or timeout notifies
+    wait = states["WaitForApproval"]
+    assert wait["Resource"] == "arn:aws:states:::sns:publish.waitForTaskToken"
+    assert wait["Parameters"]["MessageAttributes"]["envsync_task_token"]["StringValue.$"] == "$$.Task.Token"
+    assert wait["TimeoutSecondsPath"] == "$.plan.approval.timeout_seconds"
+    assert wait["ResultPath"] == "$.plan.approval.decision"
+    assert wait["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}]
+    assert states["Migrate"]["Parameters"]["approval.$"] == states["RefData"]["Parameters"]["approval.$"] == \
+        "$.plan.approval"
     notify = states["NotifyFailure"]
     assert notify["Resource"] == "arn:aws:states:::sns:publish"
     assert notify["Parameters"]["TopicArn"] == "${SyncFailureTopicArn}"
