@@ -75,8 +75,7 @@ def invoke(session: boto3.Session, endpoint_url: str, function: str, event: Any,
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     }
-    # Lambda's variables are strings (CloudFormation turns a Number parameter into text; moto keeps it).
-    env.update({k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()})
+    env.update(config.get("Environment", {}).get("Variables", {}))
     env.update(_role_credentials(session, endpoint_url, config["Role"]))
     env.update(runtime_env or {})
     limit = timeout if timeout is not None else float(config.get("Timeout", 3))

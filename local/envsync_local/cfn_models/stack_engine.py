@@ -235,10 +235,31 @@ def _parameter_list(self: Stack) -> list:
             for key, value in self.resource_map.resolved_parameters.items()]
 
 
+def _string_variables(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A function's environment variables as CloudFormation passes them: text (a `!Ref` of a
+    Number parameter arrives as "86400"; moto would store the int, and Lambda's own API then
+    refuses to write it back)."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        template = kwargs.get("cloudformation_json") or next(a for a in args if isinstance(a, dict))
+        variables = (template.get("Properties") or {}).get("Environment", {}).get("Variables")
+        if isinstance(variables, dict):
+            for key, value in variables.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    variables[key] = str(value)
+        return method(*args, **kwargs)
+
+    return wrapper
+
+
 def install() -> None:
     """Apply the changes once (idempotent)."""
     if getattr(Stack, "_envsync_failure_states", False):
         return
+    from moto.awslambda.models import LambdaFunction
+
+    for name in ("create_from_cloudformation_json", "update_from_cloudformation_json"):
+        setattr(LambdaFunction, name, classmethod(_string_variables(getattr(LambdaFunction, name).__func__)))
     Stack.create_resources = _create_resources(Stack.create_resources)  # type: ignore[method-assign]
     Stack.update = _update(Stack.update)  # type: ignore[method-assign]
     Stack.delete = _delete(Stack.delete)  # type: ignore[method-assign]
