@@ -24,12 +24,13 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from envsync import aws
 from envsync.db import ACCESS_DENIED, ConnectionInfo, DatabaseUnreachable, connect
+from envsync.errors import EnvsyncError
 from envsync.migrate import UpstreamHistorySource
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 
-class ConfigError(ValueError):
+class ConfigError(EnvsyncError, ValueError):
     """The handler's environment variables are missing or invalid (all problems listed)."""
 
 

@@ -57,6 +57,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import pymysql
 
 from envsync.db import server_error_notice
+from envsync.errors import EnvsyncError
 from envsync.refdata_apply import apply_group, group_statements, planned_orphans, reference_error
 from envsync.refdata_diff import HASHES, TableDelta, diff_table, first_chunk_equal, tables_checksum_equal
 from envsync.refdata_schema import (
@@ -86,7 +87,7 @@ PLAN_SQL_CHARS = 4000
 _IDENT = re.compile(r"^[^`\x00]{1,64}$")
 
 
-class RefdataConfigError(ValueError):
+class RefdataConfigError(EnvsyncError, ValueError):
     """The refdata configuration is invalid; the message names the key and the value."""
 
 

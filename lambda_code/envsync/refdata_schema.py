@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from envsync.errors import EnvsyncError
+
 INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit"}
 TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json"}
@@ -37,7 +39,7 @@ LOB_INLINE_BYTES = 4096  # longer LOB values are hashed into the row image, not 
 _GENERATED = re.compile(r"\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b")
 
 
-class RefdataError(RuntimeError):
+class RefdataError(EnvsyncError, RuntimeError):
     """A listed table cannot be synchronised as configured (no primary key, bad cursor...)."""
 
 

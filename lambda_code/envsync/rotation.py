@@ -24,6 +24,7 @@ import logging
 from typing import Any, Callable, Dict, Optional
 
 from envsync.db import ConnectionInfo, DatabaseUnreachable, connect
+from envsync.errors import EnvsyncError
 
 logger = logging.getLogger("envsync.rotation")
 logger.setLevel(logging.INFO)
@@ -35,7 +36,7 @@ EXCLUDE_CHARACTERS = "\"@/\\'`"
 Connect = Callable[[Dict[str, Any]], Any]
 
 
-class RotationError(RuntimeError):
+class RotationError(EnvsyncError, RuntimeError):
     """A step cannot complete; Secrets Manager marks the rotation failed and keeps AWSCURRENT."""
 
 
