@@ -79,3 +79,11 @@ class Flavour:
         """TABLES.TABLE_TYPE says `SYSTEM VERSIONED` or `SEQUENCE` (MariaDB 10.3+;
         https://mariadb.com/kb/en/information-schema-tables-table/)."""
         return self._at_least(MARIADB, 10, 3, 0)
+
+    @property
+    def check_constraints_name_their_table(self) -> bool:
+        """CHECK_CONSTRAINTS has TABLE_NAME on MariaDB (column-level checks are named after their
+        column, so names repeat across tables); MySQL 8's has none, its names are unique per schema
+        and the table comes from TABLE_CONSTRAINTS
+        (https://dev.mysql.com/doc/refman/8.0/en/information-schema-check-constraints-table.html)."""
+        return self.vendor == MARIADB

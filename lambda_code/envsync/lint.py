@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
+from envsync import infoschema
 from envsync.scripts import Script, Statement, server_tokens
 
 Token = Tuple[str, str]  # (kind, text) as scripts.server_tokens gives them
@@ -72,24 +73,15 @@ def read_live_schema(connection: Any) -> LiveSchema:
     """Column types of the connection's schema, and which of its base tables have rows
     (`SELECT 1 ... LIMIT 1` each: existence only, no row is read into the plan)."""
     live = LiveSchema()
+    for row in infoschema.columns(connection, base_tables_only=True):
+        facts = ColumnFacts(str(row.column_type), str(row.nullable) == "YES")
+        live.columns.setdefault(str(row.table).lower(), {})[str(row.name).lower()] = facts
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE "
-            "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t "
-            "ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME "
-            "WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'")
-        for table, column, column_type, nullable in cursor.fetchall():
-            facts = ColumnFacts(_text(column_type), _text(nullable) == "YES")
-            live.columns.setdefault(_text(table).lower(), {})[_text(column).lower()] = facts
         for table in sorted(live.columns):
             cursor.execute("SELECT 1 FROM `" + table.replace("`", "``") + "` LIMIT 1")
             if cursor.fetchone() is not None:
                 live.nonempty.add(table)
     return live
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def lint_scripts(scripts: Iterable[Tuple[Script, int]], live: LiveSchema) -> List[Finding]:

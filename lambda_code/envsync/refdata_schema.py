@@ -1,8 +1,8 @@
 """Reference-data sync, schema side: what a listed table looks like on each server.
 
-Reads `information_schema` (SQL common to MariaDB 10.11, MySQL 5.7 and 8.0), finds the
-primary key, the columns to compare, the drift between the two sides, the foreign-key order
-among the listed tables, and builds the per-row SQL expressions the diff runs on the server:
+Reads `information_schema` through `envsync.infoschema` (SQL common to MariaDB 10.11, MySQL 5.7
+and 8.0), finds the primary key, the columns to compare, the drift between the two sides, the
+foreign-key order among the listed tables, and builds the per-row SQL expressions the diff runs on the server:
 
 - the *row image*: `CONCAT_WS('|', <null bitmap>, ...)` where every string-like value is
   preceded by its byte length, so `('a|b','c')` and `('a','b|c')` give different images and a
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from envsync import infoschema
 from envsync.errors import EnvsyncError
 
 INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
@@ -99,32 +100,21 @@ def read_shapes(conn, names: Sequence[str]) -> Dict[str, TableShape]:
     shapes = {name: TableShape(name) for name in names}
     if not names:
         return shapes
-    marks = ",".join(["%s"] * len(names))
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, "
-            "CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, COLUMN_DEFAULT FROM information_schema.COLUMNS "
-            f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks}) "
-            "ORDER BY TABLE_NAME, ORDINAL_POSITION",
-            list(names),
+    for row in infoschema.columns(conn, tables=names):
+        extra = str(row.extra or "").upper()
+        # MySQL 8 says DEFAULT_GENERATED for expression defaults: those are ordinary columns.
+        generated = bool(_GENERATED.search(extra))
+        nullable = row.nullable == "YES"
+        shapes[row.table].columns[row.name] = Column(
+            name=row.name, data_type=str(row.data_type).lower(), column_type=str(row.column_type),
+            nullable=nullable, charset=row.charset, collation=row.collation, generated=generated,
+            has_default=row.default is not None or nullable or generated or "AUTO_INCREMENT" in extra,
         )
-        for table, column, data_type, column_type, nullable, charset, collation, extra, default in cur.fetchall():
-            extra = str(extra or "").upper()
-            # MySQL 8 says DEFAULT_GENERATED for expression defaults: those are ordinary columns.
-            generated = bool(_GENERATED.search(extra))
-            shapes[table].columns[column] = Column(
-                name=column, data_type=str(data_type).lower(), column_type=str(column_type),
-                nullable=nullable == "YES", charset=charset, collation=collation, generated=generated,
-                has_default=default is not None or nullable == "YES" or generated or "AUTO_INCREMENT" in extra,
-            )
-        cur.execute(
-            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE "
-            f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks}) "
-            "AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY TABLE_NAME, ORDINAL_POSITION",
-            list(names),
-        )
-        for table, column in cur.fetchall():
-            shapes[table].primary_key.append(column)
+    where, args = infoschema.where_tables(None, names)
+    for table, column in infoschema.rows(
+            conn, "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE "
+                  f"WHERE {where} AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY TABLE_NAME, ORDINAL_POSITION", args):
+        shapes[table].primary_key.append(column)
     return shapes
 
 
@@ -132,15 +122,11 @@ def read_foreign_keys(conn, names: Sequence[str]) -> List[Tuple[str, str]]:
     """(child, parent) pairs among the named tables, from the target's information_schema."""
     if not names:
         return []
-    marks = ",".join(["%s"] * len(names))
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT DISTINCT TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE "
-            f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks}) "
-            "AND REFERENCED_TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL",
-            list(names),
-        )
-        return [(child, parent) for child, parent in cur.fetchall() if parent in names]
+    where, args = infoschema.where_tables(None, names)
+    rows = infoschema.rows(
+        conn, "SELECT DISTINCT TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE "
+              f"WHERE {where} AND REFERENCED_TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL", args)
+    return [(child, parent) for child, parent in rows if parent in names]
 
 
 @dataclass(frozen=True)
@@ -165,19 +151,18 @@ def read_references(conn, names: Sequence[str]) -> List[ForeignKey]:
     if not names:
         return []
     marks = ",".join(["%s"] * len(names))
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT k.CONSTRAINT_NAME, k.TABLE_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, "
-            "k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE "
-            "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
-            "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
-            "AND r.TABLE_NAME = k.TABLE_NAME "
-            "WHERE k.TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_SCHEMA = DATABASE() "
-            f"AND (k.TABLE_NAME IN ({marks}) OR k.REFERENCED_TABLE_NAME IN ({marks})) "
-            "ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
-            list(names) + list(names),
-        )
-        rows = cur.fetchall()
+    rows = infoschema.rows(
+        conn,
+        "SELECT k.CONSTRAINT_NAME, k.TABLE_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, "
+        "k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE "
+        "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
+        "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
+        "AND r.TABLE_NAME = k.TABLE_NAME "
+        "WHERE k.TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_SCHEMA = DATABASE() "
+        f"AND (k.TABLE_NAME IN ({marks}) OR k.REFERENCED_TABLE_NAME IN ({marks})) "
+        "ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
+        list(names) + list(names),
+    )
     parts: Dict[Tuple[str, str], List[Tuple[Any, ...]]] = {}
     for row in rows:
         parts.setdefault((row[1], row[0]), []).append(row)
