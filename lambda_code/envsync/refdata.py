@@ -57,15 +57,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from envsync.refdata_config import RefdataConfig, RefdataConfigError, TableConfig, filter_problem
 from envsync.refdata_result import SyncResult, TableResult
 from envsync.refdata_run import TABLE_ERRORS, RefdataRun
-from envsync.refdata_schema import (
-    RefdataError,
-    decode_key,
-    encode_key,
-    fk_groups,
-    read_foreign_keys,
-    read_references,
-    read_shapes,
-)
+from envsync.refdata_schema import RefdataError, fk_groups, read_foreign_keys, read_references, read_shapes
+from envsync.refdata_sql import decode_key, encode_key
 
 __all__ = ["RefdataConfig", "RefdataConfigError", "RefdataError", "SyncResult", "TableConfig", "TableResult",
            "apply", "filter_problem", "plan"]

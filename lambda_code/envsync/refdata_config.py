@@ -10,7 +10,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from envsync.errors import EnvsyncError
 from envsync.refdata_diff import HASHES
-from envsync.refdata_schema import RefdataError, TablePlan, TableShape
+from envsync.refdata_schema import RefdataError, TableShape
+from envsync.refdata_sql import TablePlan
 
 _IDENT = re.compile(r"^[^`\x00]{1,64}$")
 

@@ -15,17 +15,9 @@ from envsync.refdata_apply import apply_group, group_statements, planned_orphans
 from envsync.refdata_config import RefdataConfig, TableConfig, config_problem, table_plan
 from envsync.refdata_diff import TableDelta, diff_table, first_chunk_equal, tables_checksum_equal
 from envsync.refdata_result import TableResult, log_table
-from envsync.refdata_schema import (
-    PARAM,
-    ForeignKey,
-    RefdataError,
-    TablePlan,
-    TableShape,
-    bind,
-    compare_shapes,
-    quote_ident,
-)
+from envsync.refdata_schema import ForeignKey, RefdataError, TableShape, compare_shapes
 from envsync.refdata_show import describe_rows, first_changed
+from envsync.refdata_sql import PARAM, TablePlan, bind, quote_ident
 
 PLAN_SQL_STATEMENTS = 20  # per table in a plan: enough to read, bounded for a million-row delta
 PLAN_SQL_CHARS = 4000
