@@ -88,9 +88,6 @@ class ConnectionInfo:
         return cls(host=data["host"], port=port, database=data["database"], user=data["user"],
                    secret_arn=data["secret_arn"], tls=data["tls"])
 
-    def to_json(self) -> str:
-        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
-
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"

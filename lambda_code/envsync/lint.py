@@ -121,11 +121,6 @@ def lint_plan(connection: Any, pending: Sequence[Any]) -> List[Finding]:
                         read_live_schema(connection))
 
 
-def classify_statement(sql: str, live: Optional[LiveSchema] = None) -> List[Tuple[str, str]]:
-    """(kind, detail) for one statement against `live` (empty: nothing known about the target)."""
-    return _Simulation(live or LiveSchema()).classify(Statement(number=1, line=1, sql=sql))
-
-
 # ---------------------------------------------------------------- classification
 
 class _Simulation:
