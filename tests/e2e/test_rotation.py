@@ -27,6 +27,8 @@ from .helpers import (
     run_handler,
 )
 
+pytestmark = pytest.mark.launched
+
 ROUNDS = 3
 
 
