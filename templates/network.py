@@ -19,6 +19,7 @@ from template_common import (
     HTTPS_PORT,
     MYSQL_PORT,
     NETWORK_NACL_RULE_BASE,
+    document,
     nacl_entry,
     ref,
     sub,
@@ -350,10 +351,9 @@ def build_template(env: str, vpc_cidr: str, retain: bool = False) -> Dict[str, A
     resources.update(_security_groups(env, vpc_cidr))
     resources.update(_endpoints(env))
     resources.update(_flow_logs(env, retain))
-    return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"envsync network for {env}: private VPC {vpc_cidr}, 2 AZs, endpoints",
-        "Parameters": {
+    return document(
+        f"envsync network for {env}: private VPC {vpc_cidr}, 2 AZs, endpoints",
+        {
             "KmsKeyArn": {
                 "Type": "String",
                 "AllowedPattern": "^arn:aws:kms:[a-z0-9-]+:\\d{12}:key/[a-f0-9-]+$",
@@ -374,9 +374,9 @@ def build_template(env: str, vpc_cidr: str, retain: bool = False) -> Dict[str, A
                 "Description": "The region's S3 prefix list (com.amazonaws.<region>.s3).",
             },
         },
-        "Resources": resources,
-        "Outputs": _outputs(),
-    }
+        resources,
+        _outputs(),
+    )
 
 
 def sceptre_handler(sceptre_user_data: Dict[str, Any]) -> str:

@@ -22,7 +22,17 @@ import ipaddress
 import json
 from typing import Any, Dict, List
 
-from template_common import AZ_COUNT, BOUNDARY, EPHEMERAL_PORTS, MYSQL_PORT, PEERING_NACL_RULES, nacl_entry, ref, sub
+from template_common import (
+    AZ_COUNT,
+    BOUNDARY,
+    EPHEMERAL_PORTS,
+    MYSQL_PORT,
+    PEERING_NACL_RULES,
+    document,
+    nacl_entry,
+    ref,
+    sub,
+)
 
 SIDES = ("requester", "accepter")
 
@@ -81,6 +91,12 @@ def _routes(peer_cidr: str, condition: str = "") -> Dict[str, Any]:
     return routes
 
 
+def _paths_to_peer(side: str, peer_cidr: str) -> Dict[str, Any]:
+    """Routes to the peer CIDR (the accepter's only once the peering exists) and the NACL entries."""
+    routes = _routes(peer_cidr) if side == "requester" else _routes(peer_cidr, condition="HasPeering")
+    return {**routes, **nacl_entries(side, peer_cidr)}
+
+
 def _own_network_parameters() -> Dict[str, Any]:
     parameters: Dict[str, Any] = {
         "VpcId": {"Type": "AWS::EC2::VPC::Id", "Description": "This env's VPC (network stack)."},
@@ -131,19 +147,12 @@ def requester_template(env: str, peer_env: str, peer_cidr: str, peer_account_id:
             },
         },
     }
-    resources.update(_routes(peer_cidr))
-    resources.update(nacl_entries("requester", peer_cidr))
-    return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"envsync peering {env} -> {peer_env} (requester, in {env}'s account): "
-                       f"MySQL 3306 to {peer_cidr} only",
-        "Parameters": parameters,
-        "Resources": resources,
-        "Outputs": {
-            "PeeringConnectionId": {"Value": ref("PeeringConnection")},
-            "PeerCidr": {"Value": peer_cidr},
-        },
-    }
+    resources.update(_paths_to_peer("requester", peer_cidr))
+    return document(
+        f"envsync peering {env} -> {peer_env} (requester, in {env}'s account): MySQL 3306 to {peer_cidr} only",
+        parameters, resources,
+        outputs={"PeeringConnectionId": {"Value": ref("PeeringConnection")}, "PeerCidr": {"Value": peer_cidr}},
+    )
 
 
 def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: str,
@@ -236,23 +245,18 @@ def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: 
             },
         },
     }
-    resources.update(_routes(peer_cidr, condition="HasPeering"))
-    resources.update(nacl_entries("accepter", peer_cidr))
-    return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"envsync peering {peer_env} -> {env} (accepter, in {env}'s account): "
-                       f"MySQL 3306 from {peer_env}'s sync Lambdas only",
-        "Parameters": parameters,
-        "Conditions": {
+    resources.update(_paths_to_peer("accepter", peer_cidr))
+    return document(
+        f"envsync peering {peer_env} -> {env} (accepter, in {env}'s account): "
+        f"MySQL 3306 from {peer_env}'s sync Lambdas only",
+        parameters, resources,
+        outputs={"AccepterRoleArn": {"Value": {"Fn::GetAtt": ["AccepterRole", "Arn"]}},
+                 "PeerCidr": {"Value": peer_cidr}},
+        conditions={
             "HasPeering": {"Fn::Not": [{"Fn::Equals": [ref("PeeringConnectionId"), ""]}]},
             "HasPeerLambdaSecurityGroup": {"Fn::Not": [{"Fn::Equals": [ref("PeerLambdaSecurityGroupId"), ""]}]},
         },
-        "Resources": resources,
-        "Outputs": {
-            "AccepterRoleArn": {"Value": {"Fn::GetAtt": ["AccepterRole", "Arn"]}},
-            "PeerCidr": {"Value": peer_cidr},
-        },
-    }
+    )
 
 
 def build_template(user_data: Dict[str, Any]) -> Dict[str, Any]:

@@ -49,3 +49,14 @@ def nacl_entry(acl: Dict[str, Any], egress: bool, number: int, cidr: str, action
     if ports is not None:
         properties["PortRange"] = {"From": ports[0], "To": ports[1]}
     return {"Type": "AWS::EC2::NetworkAclEntry", "Properties": properties}
+
+
+def document(description: str, parameters: Dict[str, Any], resources: Dict[str, Any], outputs: Dict[str, Any],
+             conditions: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """A whole template, its sections in the order every Python template renders them."""
+    template: Dict[str, Any] = {"AWSTemplateFormatVersion": "2010-09-09", "Description": description,
+                                "Parameters": parameters}
+    if conditions:
+        template["Conditions"] = conditions
+    template.update(Resources=resources, Outputs=outputs)
+    return template

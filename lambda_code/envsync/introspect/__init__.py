@@ -87,10 +87,8 @@ from envsync.introspect.model import (
 )
 from envsync.introspect.normalise import (
     normalise_body,
-    normalise_charset,
     normalise_collation,
     normalise_column_type,
-    normalise_create_options,
     normalise_default,
     normalise_expression,
     normalise_extra,
@@ -116,10 +114,8 @@ __all__ = [
     "View",
     "load_schema",
     "normalise_body",
-    "normalise_charset",
     "normalise_collation",
     "normalise_column_type",
-    "normalise_create_options",
     "normalise_default",
     "normalise_expression",
     "normalise_extra",
