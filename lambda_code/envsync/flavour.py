@@ -87,3 +87,17 @@ class Flavour:
         and the table comes from TABLE_CONSTRAINTS
         (https://dev.mysql.com/doc/refman/8.0/en/information-schema-check-constraints-table.html)."""
         return self.vendor == MARIADB
+
+    @property
+    def own_password_statement(self) -> str:
+        """How an account changes its own password (one `%s` for the new one).
+
+        MySQL 5.7 and 8.0: `ALTER USER USER() IDENTIFIED BY`, which any account may run for itself
+        (MySQL 5.7 Reference Manual, 13.7.1.1 ALTER USER: "USER() ... to change the password of the
+        current user"; `SET PASSWORD = PASSWORD(...)` is deprecated in 5.7 and gone in 8.0).
+        MariaDB: ALTER USER needs the CREATE USER privilege even for oneself (measured on 10.11:
+        error 1227), while `SET PASSWORD = PASSWORD(...)` needs none for one's own account (MariaDB
+        docs, SET PASSWORD). A bare `SET PASSWORD = '...'` is no way out: MariaDB reads the string
+        as an already hashed password.
+        """
+        return "SET PASSWORD = PASSWORD(%s)" if self.vendor == MARIADB else "ALTER USER USER() IDENTIFIED BY %s"
