@@ -10,7 +10,7 @@ PY39_TESTS := tests/engine/test_scripts.py tests/engine/test_migrate.py tests/en
 	tests/engine/test_lint.py tests/engine/test_approval.py tests/engine/test_gate.py \
 	tests/engine/test_drift_normalise.py tests/engine/test_secure_parameter.py tests/engine/test_bootstrap_users.py
 
-.PHONY: venv local stop wipe test test-py39 lint ca-bundle
+.PHONY: venv local stop wipe test test-fast test-py39 lint ca-bundle
 
 venv: $(VENV)/.installed $(MOTO_VENV)/.installed $(CHECKOV_VENV)/.installed
 
@@ -62,6 +62,10 @@ wipe: venv
 
 test: venv
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The suites that need no launched stacks (every test using the `launched` project is marked).
+test-fast: venv
+	$(VENV)/bin/python -m pytest -m "not launched" $(PYTEST_ARGS)
 
 test-py39: venv $(PY39_VENV)/.installed
 	PYTHONPATH=lambda_code:local:. $(PY39_VENV)/bin/python -m pytest -p no:cacheprovider -q $(PY39_TESTS)

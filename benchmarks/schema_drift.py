@@ -31,7 +31,7 @@ import pymysql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_code"))
 
-from envsync import introspect
+from envsync import infoschema
 from envsync.introspect import load_schema
 from envsync.schemadiff import diff
 
@@ -172,14 +172,14 @@ def run(cursor: pymysql.cursors.Cursor, statements: List[str]) -> None:
 
 
 class QueryTimer:
-    """Wraps introspect._rows to attribute time to each information_schema query."""
+    """Wraps infoschema.rows to attribute time to each information_schema query."""
 
     def __init__(self) -> None:
         self.seconds: Dict[str, float] = {}
-        self._original = introspect._rows
+        self._original = infoschema.rows
 
     def __enter__(self) -> QueryTimer:
-        def timed(conn, sql, args):  # type: ignore[no-untyped-def]
+        def timed(conn, sql, args=()):  # type: ignore[no-untyped-def]
             started = time.perf_counter()
             try:
                 return self._original(conn, sql, args)
@@ -187,11 +187,11 @@ class QueryTimer:
                 key = " ".join(sql.split()).split(" FROM ")[-1].split(" ")[0]
                 self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
 
-        introspect._rows = timed
+        infoschema.rows = timed
         return self
 
     def __exit__(self, *exc: object) -> None:
-        introspect._rows = self._original
+        infoschema.rows = self._original
 
 
 def main() -> int:

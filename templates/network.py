@@ -12,24 +12,20 @@ import ipaddress
 import json
 from typing import Any, Dict, List
 
+from template_common import (
+    AZ_COUNT,
+    BOUNDARY,
+    EPHEMERAL_PORTS,
+    HTTPS_PORT,
+    MYSQL_PORT,
+    NETWORK_NACL_RULE_BASE,
+    document,
+    nacl_entry,
+    ref,
+    sub,
+)
+
 INTERFACE_ENDPOINTS = ("ssm", "secretsmanager", "kms", "sts", "logs", "monitoring", "sns", "states")
-AZ_COUNT = 2
-MYSQL_PORT = 3306
-HTTPS_PORT = 443
-EPHEMERAL_PORTS = (1024, 65535)
-# NACL rule numbers: 100-199 are the peering stacks' (allow 3306 / deny the rest of the peer
-# CIDR); the rules here come after them.
-NACL_RULE_BASE = 200
-# The bootstrap stack's permissions boundary: the execution role creates roles only with it.
-BOUNDARY = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/envsync-boundary"}
-
-
-def _ref(name: str) -> Dict[str, str]:
-    return {"Ref": name}
-
-
-def _sub(text: str) -> Dict[str, str]:
-    return {"Fn::Sub": text}
 
 
 def _tags(env: str, name: str) -> List[Dict[str, str]]:
@@ -60,18 +56,9 @@ def _nacl_entries(vpc_cidr: str) -> Dict[str, Any]:
     resources: Dict[str, Any] = {}
     for index, (egress, cidr, port_from, port_to, why) in enumerate(rules):
         direction = "Out" if egress else "In"
-        resources[f"PrivateNacl{direction}{why}"] = {
-            "Type": "AWS::EC2::NetworkAclEntry",
-            "Properties": {
-                "NetworkAclId": _ref("PrivateNetworkAcl"),
-                "RuleNumber": NACL_RULE_BASE + index * 10,
-                "Protocol": 6,
-                "RuleAction": "allow",
-                "Egress": egress,
-                "CidrBlock": cidr,
-                "PortRange": {"From": port_from, "To": port_to},
-            },
-        }
+        resources[f"PrivateNacl{direction}{why}"] = nacl_entry(
+            ref("PrivateNetworkAcl"), egress, NETWORK_NACL_RULE_BASE + index * 10, cidr, "allow", 6,
+            (port_from, port_to))
     return resources
 
 
@@ -82,7 +69,7 @@ def _subnets(env: str, vpc_cidr: str) -> Dict[str, Any]:
         resources[f"PrivateSubnet{number}"] = {
             "Type": "AWS::EC2::Subnet",
             "Properties": {
-                "VpcId": _ref("Vpc"),
+                "VpcId": ref("Vpc"),
                 "CidrBlock": cidr,
                 "AvailabilityZone": {"Fn::Select": [index, {"Fn::GetAZs": ""}]},
                 "MapPublicIpOnLaunch": False,
@@ -91,20 +78,20 @@ def _subnets(env: str, vpc_cidr: str) -> Dict[str, Any]:
         }
         resources[f"PrivateRouteTable{number}"] = {
             "Type": "AWS::EC2::RouteTable",
-            "Properties": {"VpcId": _ref("Vpc"), "Tags": _tags(env, f"private-{number}")},
+            "Properties": {"VpcId": ref("Vpc"), "Tags": _tags(env, f"private-{number}")},
         }
         resources[f"PrivateSubnet{number}RouteTable"] = {
             "Type": "AWS::EC2::SubnetRouteTableAssociation",
             "Properties": {
-                "SubnetId": _ref(f"PrivateSubnet{number}"),
-                "RouteTableId": _ref(f"PrivateRouteTable{number}"),
+                "SubnetId": ref(f"PrivateSubnet{number}"),
+                "RouteTableId": ref(f"PrivateRouteTable{number}"),
             },
         }
         resources[f"PrivateSubnet{number}NetworkAcl"] = {
             "Type": "AWS::EC2::SubnetNetworkAclAssociation",
             "Properties": {
-                "SubnetId": _ref(f"PrivateSubnet{number}"),
-                "NetworkAclId": _ref("PrivateNetworkAcl"),
+                "SubnetId": ref(f"PrivateSubnet{number}"),
+                "NetworkAclId": ref("PrivateNetworkAcl"),
             },
         }
     return resources
@@ -123,7 +110,7 @@ def _security_groups(env: str, vpc_cidr: str) -> Dict[str, Any]:
             "Type": "AWS::EC2::SecurityGroup",
             "Properties": {
                 "GroupDescription": f"envsync {env} Aurora: MySQL from the sync Lambdas only",
-                "VpcId": _ref("Vpc"),
+                "VpcId": ref("Vpc"),
                 "SecurityGroupEgress": NO_EGRESS,
                 "Tags": _tags(env, "db"),
             },
@@ -131,19 +118,19 @@ def _security_groups(env: str, vpc_cidr: str) -> Dict[str, Any]:
         "DbIngressFromLambda": {
             "Type": "AWS::EC2::SecurityGroupIngress",
             "Properties": {
-                "GroupId": _ref("DbSecurityGroup"),
+                "GroupId": ref("DbSecurityGroup"),
                 "Description": "MySQL from the sync Lambdas",
                 "IpProtocol": "tcp",
                 "FromPort": MYSQL_PORT,
                 "ToPort": MYSQL_PORT,
-                "SourceSecurityGroupId": _ref("LambdaSecurityGroup"),
+                "SourceSecurityGroupId": ref("LambdaSecurityGroup"),
             },
         },
         "LambdaSecurityGroup": {
             "Type": "AWS::EC2::SecurityGroup",
             "Properties": {
                 "GroupDescription": f"envsync {env} sync Lambdas: MySQL out, HTTPS to endpoints",
-                "VpcId": _ref("Vpc"),
+                "VpcId": ref("Vpc"),
                 "SecurityGroupEgress": [
                     {
                         "IpProtocol": "tcp", "FromPort": HTTPS_PORT, "ToPort": HTTPS_PORT,
@@ -156,30 +143,30 @@ def _security_groups(env: str, vpc_cidr: str) -> Dict[str, Any]:
         "LambdaEgressToDb": {
             "Type": "AWS::EC2::SecurityGroupEgress",
             "Properties": {
-                "GroupId": _ref("LambdaSecurityGroup"),
+                "GroupId": ref("LambdaSecurityGroup"),
                 "Description": "MySQL to this env's Aurora",
                 "IpProtocol": "tcp",
                 "FromPort": MYSQL_PORT,
                 "ToPort": MYSQL_PORT,
-                "DestinationSecurityGroupId": _ref("DbSecurityGroup"),
+                "DestinationSecurityGroupId": ref("DbSecurityGroup"),
             },
         },
         "LambdaEgressToS3": {
             "Type": "AWS::EC2::SecurityGroupEgress",
             "Properties": {
-                "GroupId": _ref("LambdaSecurityGroup"),
+                "GroupId": ref("LambdaSecurityGroup"),
                 "Description": "HTTPS to S3 through the gateway endpoint",
                 "IpProtocol": "tcp",
                 "FromPort": HTTPS_PORT,
                 "ToPort": HTTPS_PORT,
-                "DestinationPrefixListId": _ref("S3PrefixListId"),
+                "DestinationPrefixListId": ref("S3PrefixListId"),
             },
         },
         "EndpointSecurityGroup": {
             "Type": "AWS::EC2::SecurityGroup",
             "Properties": {
                 "GroupDescription": f"envsync {env} interface endpoints: HTTPS from the VPC",
-                "VpcId": _ref("Vpc"),
+                "VpcId": ref("Vpc"),
                 "SecurityGroupIngress": [{
                     "IpProtocol": "tcp", "FromPort": HTTPS_PORT, "ToPort": HTTPS_PORT,
                     "CidrIp": vpc_cidr, "Description": "HTTPS from this VPC",
@@ -201,7 +188,7 @@ INTERFACE_ENDPOINT_POLICY = {
         "Action": "*",
         "Resource": "*",
         # This env's roles, and the upstream's source-reader role the sync assumes.
-        "Condition": {"StringEquals": {"aws:PrincipalAccount": _ref("TrustedAccountIds")}},
+        "Condition": {"StringEquals": {"aws:PrincipalAccount": ref("TrustedAccountIds")}},
     }],
 }
 
@@ -218,14 +205,14 @@ def _s3_endpoint_policy(env: str) -> Dict[str, Any]:
                 "Principal": "*",
                 "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject"],
                 "Resource": [f"arn:aws:s3:::envsync-{env}-*", f"arn:aws:s3:::envsync-{env}-*/*"],
-                "Condition": {"StringEquals": {"aws:PrincipalAccount": _ref("TrustedAccountIds")}},
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": ref("TrustedAccountIds")}},
             },
             {
                 "Sid": "CloudFormationResponses",
                 "Effect": "Allow",
                 "Principal": "*",
                 "Action": "s3:PutObject",
-                "Resource": _sub("arn:${AWS::Partition}:s3:::cloudformation-custom-resource-response-*/*"),
+                "Resource": sub("arn:${AWS::Partition}:s3:::cloudformation-custom-resource-response-*/*"),
             },
         ],
     }
@@ -238,22 +225,22 @@ def _endpoints(env: str) -> Dict[str, Any]:
         resources[f"{logical}Endpoint"] = {
             "Type": "AWS::EC2::VPCEndpoint",
             "Properties": {
-                "VpcId": _ref("Vpc"),
-                "ServiceName": _sub(f"com.amazonaws.${{AWS::Region}}.{service}"),
+                "VpcId": ref("Vpc"),
+                "ServiceName": sub(f"com.amazonaws.${{AWS::Region}}.{service}"),
                 "VpcEndpointType": "Interface",
                 "PrivateDnsEnabled": True,
-                "SubnetIds": [_ref(f"PrivateSubnet{n + 1}") for n in range(AZ_COUNT)],
-                "SecurityGroupIds": [_ref("EndpointSecurityGroup")],
+                "SubnetIds": [ref(f"PrivateSubnet{n + 1}") for n in range(AZ_COUNT)],
+                "SecurityGroupIds": [ref("EndpointSecurityGroup")],
                 "PolicyDocument": INTERFACE_ENDPOINT_POLICY,
             },
         }
     resources["S3Endpoint"] = {
         "Type": "AWS::EC2::VPCEndpoint",
         "Properties": {
-            "VpcId": _ref("Vpc"),
-            "ServiceName": _sub("com.amazonaws.${AWS::Region}.s3"),
+            "VpcId": ref("Vpc"),
+            "ServiceName": sub("com.amazonaws.${AWS::Region}.s3"),
             "VpcEndpointType": "Gateway",
-            "RouteTableIds": [_ref(f"PrivateRouteTable{n + 1}") for n in range(AZ_COUNT)],
+            "RouteTableIds": [ref(f"PrivateRouteTable{n + 1}") for n in range(AZ_COUNT)],
             "PolicyDocument": _s3_endpoint_policy(env),
         },
     }
@@ -269,8 +256,8 @@ def _flow_logs(env: str, retain: bool) -> Dict[str, Any]:
             "UpdateReplacePolicy": kept,
             "Properties": {
                 "LogGroupName": f"/envsync/{env}/vpc-flow-logs",
-                "RetentionInDays": _ref("FlowLogRetentionDays"),
-                "KmsKeyId": _ref("KmsKeyArn"),
+                "RetentionInDays": ref("FlowLogRetentionDays"),
+                "KmsKeyId": ref("KmsKeyArn"),
             },
         },
         "FlowLogRole": {
@@ -283,7 +270,7 @@ def _flow_logs(env: str, retain: bool) -> Dict[str, Any]:
                         "Effect": "Allow",
                         "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
                         "Action": "sts:AssumeRole",
-                        "Condition": {"StringEquals": {"aws:SourceAccount": _ref("AWS::AccountId")}},
+                        "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
                     }],
                 },
                 "Policies": [{
@@ -299,7 +286,7 @@ def _flow_logs(env: str, retain: bool) -> Dict[str, Any]:
                             ],
                             "Resource": [
                                 {"Fn::GetAtt": ["FlowLogGroup", "Arn"]},
-                                _sub("${FlowLogGroup.Arn}:log-stream:*"),
+                                sub("${FlowLogGroup.Arn}:log-stream:*"),
                             ],
                         }],
                     },
@@ -309,11 +296,11 @@ def _flow_logs(env: str, retain: bool) -> Dict[str, Any]:
         "VpcFlowLog": {
             "Type": "AWS::EC2::FlowLog",
             "Properties": {
-                "ResourceId": _ref("Vpc"),
+                "ResourceId": ref("Vpc"),
                 "ResourceType": "VPC",
                 "TrafficType": "ALL",
                 "LogDestinationType": "cloud-watch-logs",
-                "LogGroupName": _ref("FlowLogGroup"),
+                "LogGroupName": ref("FlowLogGroup"),
                 "DeliverLogsPermissionArn": {"Fn::GetAtt": ["FlowLogRole", "Arn"]},
                 "Tags": _tags(env, "flow-log"),
             },
@@ -322,14 +309,14 @@ def _flow_logs(env: str, retain: bool) -> Dict[str, Any]:
 
 
 def _outputs() -> Dict[str, Any]:
-    subnets = [_ref(f"PrivateSubnet{n + 1}") for n in range(AZ_COUNT)]
-    route_tables = [_ref(f"PrivateRouteTable{n + 1}") for n in range(AZ_COUNT)]
+    subnets = [ref(f"PrivateSubnet{n + 1}") for n in range(AZ_COUNT)]
+    route_tables = [ref(f"PrivateRouteTable{n + 1}") for n in range(AZ_COUNT)]
     values: Dict[str, Any] = {
-        "VpcId": _ref("Vpc"),
+        "VpcId": ref("Vpc"),
         "VpcCidr": {"Fn::GetAtt": ["Vpc", "CidrBlock"]},
         "PrivateSubnetIds": {"Fn::Join": [",", subnets]},
         "PrivateRouteTableIds": {"Fn::Join": [",", route_tables]},
-        "PrivateNetworkAclId": _ref("PrivateNetworkAcl"),
+        "PrivateNetworkAclId": ref("PrivateNetworkAcl"),
         "DbSecurityGroupId": {"Fn::GetAtt": ["DbSecurityGroup", "GroupId"]},
         "LambdaSecurityGroupId": {"Fn::GetAtt": ["LambdaSecurityGroup", "GroupId"]},
         "EndpointSecurityGroupId": {"Fn::GetAtt": ["EndpointSecurityGroup", "GroupId"]},
@@ -356,7 +343,7 @@ def build_template(env: str, vpc_cidr: str, retain: bool = False) -> Dict[str, A
         },
         "PrivateNetworkAcl": {
             "Type": "AWS::EC2::NetworkAcl",
-            "Properties": {"VpcId": _ref("Vpc"), "Tags": _tags(env, "private")},
+            "Properties": {"VpcId": ref("Vpc"), "Tags": _tags(env, "private")},
         },
     }
     resources.update(_subnets(env, vpc_cidr))
@@ -364,10 +351,9 @@ def build_template(env: str, vpc_cidr: str, retain: bool = False) -> Dict[str, A
     resources.update(_security_groups(env, vpc_cidr))
     resources.update(_endpoints(env))
     resources.update(_flow_logs(env, retain))
-    return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"envsync network for {env}: private VPC {vpc_cidr}, 2 AZs, endpoints",
-        "Parameters": {
+    return document(
+        f"envsync network for {env}: private VPC {vpc_cidr}, 2 AZs, endpoints",
+        {
             "KmsKeyArn": {
                 "Type": "String",
                 "AllowedPattern": "^arn:aws:kms:[a-z0-9-]+:\\d{12}:key/[a-f0-9-]+$",
@@ -388,9 +374,9 @@ def build_template(env: str, vpc_cidr: str, retain: bool = False) -> Dict[str, A
                 "Description": "The region's S3 prefix list (com.amazonaws.<region>.s3).",
             },
         },
-        "Resources": resources,
-        "Outputs": _outputs(),
-    }
+        resources,
+        _outputs(),
+    )
 
 
 def sceptre_handler(sceptre_user_data: Dict[str, Any]) -> str:

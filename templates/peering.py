@@ -22,25 +22,19 @@ import ipaddress
 import json
 from typing import Any, Dict, List
 
-MYSQL_PORT = 3306
-EPHEMERAL_PORTS = (1024, 65535)
-AZ_COUNT = 2
-# NACL rule numbers within the 100-199 band the network stack reserves for peering.
-RULES = {
-    "requester": {"deny_mysql_in": 100, "allow": 101, "deny": 150},
-    "accepter": {"allow": 110, "deny": 160},
-}
+from template_common import (
+    AZ_COUNT,
+    BOUNDARY,
+    EPHEMERAL_PORTS,
+    MYSQL_PORT,
+    PEERING_NACL_RULES,
+    document,
+    nacl_entry,
+    ref,
+    sub,
+)
+
 SIDES = ("requester", "accepter")
-# The bootstrap stack's permissions boundary: the execution role creates roles only with it.
-BOUNDARY = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/envsync-boundary"}
-
-
-def _ref(name: str) -> Dict[str, str]:
-    return {"Ref": name}
-
-
-def _sub(text: str) -> Dict[str, str]:
-    return {"Fn::Sub": text}
 
 
 def _tags(env: str, peer_env: str) -> List[Dict[str, str]]:
@@ -52,27 +46,18 @@ def _tags(env: str, peer_env: str) -> List[Dict[str, str]]:
 
 def _nacl_entry(egress: bool, number: int, cidr: str, action: str, protocol: int,
                 ports: Any = None) -> Dict[str, Any]:
-    properties: Dict[str, Any] = {
-        "NetworkAclId": _ref("PrivateNetworkAclId"),
-        "RuleNumber": number,
-        "Protocol": protocol,
-        "RuleAction": action,
-        "Egress": egress,
-        "CidrBlock": cidr,
-    }
-    if ports is not None:
-        properties["PortRange"] = {"From": ports[0], "To": ports[1]}
-    return {"Type": "AWS::EC2::NetworkAclEntry", "Properties": properties}
+    return nacl_entry(ref("PrivateNetworkAclId"), egress, number, cidr, action, protocol, ports)
 
 
 def nacl_entries(side: str, peer_cidr: str) -> Dict[str, Any]:
     """MySQL one way (downstream -> upstream) and its replies; all else to/from the peer denied."""
-    allow, deny = RULES[side]["allow"], RULES[side]["deny"]
+    rules = PEERING_NACL_RULES[side]
+    allow, deny = rules["allow"], rules["deny"]
     mysql, ephemeral = (MYSQL_PORT, MYSQL_PORT), EPHEMERAL_PORTS
     if side == "requester":  # our Lambdas connect out to the upstream's database
         allowed = {
             # The replies' ephemeral range holds 3306: the side that only initiates refuses it.
-            "PeerNaclInDenyMysql": _nacl_entry(False, RULES[side]["deny_mysql_in"], peer_cidr, "deny", 6, mysql),
+            "PeerNaclInDenyMysql": _nacl_entry(False, rules["deny_mysql_in"], peer_cidr, "deny", 6, mysql),
             "PeerNaclOutMysql": _nacl_entry(True, allow, peer_cidr, "allow", 6, mysql),
             "PeerNaclInReplies": _nacl_entry(False, allow, peer_cidr, "allow", 6, ephemeral),
         }
@@ -94,9 +79,9 @@ def _routes(peer_cidr: str, condition: str = "") -> Dict[str, Any]:
         route: Dict[str, Any] = {
             "Type": "AWS::EC2::Route",
             "Properties": {
-                "RouteTableId": _ref(f"PrivateRouteTable{number}Id"),
+                "RouteTableId": ref(f"PrivateRouteTable{number}Id"),
                 "DestinationCidrBlock": peer_cidr,
-                "VpcPeeringConnectionId": _ref("PeeringConnection" if not condition
+                "VpcPeeringConnectionId": ref("PeeringConnection" if not condition
                                                else "PeeringConnectionId"),
             },
         }
@@ -104,6 +89,12 @@ def _routes(peer_cidr: str, condition: str = "") -> Dict[str, Any]:
             route["Condition"] = condition
         routes[f"PeerRoute{number}"] = route
     return routes
+
+
+def _paths_to_peer(side: str, peer_cidr: str) -> Dict[str, Any]:
+    """Routes to the peer CIDR (the accepter's only once the peering exists) and the NACL entries."""
+    routes = _routes(peer_cidr) if side == "requester" else _routes(peer_cidr, condition="HasPeering")
+    return {**routes, **nacl_entries(side, peer_cidr)}
 
 
 def _own_network_parameters() -> Dict[str, Any]:
@@ -136,18 +127,18 @@ def requester_template(env: str, peer_env: str, peer_cidr: str, peer_account_id:
         "PeeringConnection": {
             "Type": "AWS::EC2::VPCPeeringConnection",
             "Properties": {
-                "VpcId": _ref("VpcId"),
-                "PeerVpcId": _ref("PeerVpcId"),
+                "VpcId": ref("VpcId"),
+                "PeerVpcId": ref("PeerVpcId"),
                 "PeerOwnerId": peer_account_id,
-                "PeerRoleArn": _ref("PeerRoleArn"),
-                "PeerRegion": _ref("AWS::Region"),
+                "PeerRoleArn": ref("PeerRoleArn"),
+                "PeerRegion": ref("AWS::Region"),
                 "Tags": _tags(env, peer_env),
             },
         },
         "LambdaEgressToPeerMysql": {
             "Type": "AWS::EC2::SecurityGroupEgress",
             "Properties": {
-                "GroupId": _ref("LambdaSecurityGroupId"),
+                "GroupId": ref("LambdaSecurityGroupId"),
                 "Description": f"MySQL to {peer_env}'s Aurora over the peering",
                 "IpProtocol": "tcp",
                 "FromPort": MYSQL_PORT,
@@ -156,19 +147,12 @@ def requester_template(env: str, peer_env: str, peer_cidr: str, peer_account_id:
             },
         },
     }
-    resources.update(_routes(peer_cidr))
-    resources.update(nacl_entries("requester", peer_cidr))
-    return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"envsync peering {env} -> {peer_env} (requester, in {env}'s account): "
-                       f"MySQL 3306 to {peer_cidr} only",
-        "Parameters": parameters,
-        "Resources": resources,
-        "Outputs": {
-            "PeeringConnectionId": {"Value": _ref("PeeringConnection")},
-            "PeerCidr": {"Value": peer_cidr},
-        },
-    }
+    resources.update(_paths_to_peer("requester", peer_cidr))
+    return document(
+        f"envsync peering {env} -> {peer_env} (requester, in {env}'s account): MySQL 3306 to {peer_cidr} only",
+        parameters, resources,
+        outputs={"PeeringConnectionId": {"Value": ref("PeeringConnection")}, "PeerCidr": {"Value": peer_cidr}},
+    )
 
 
 def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: str,
@@ -189,7 +173,7 @@ def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: 
             "Description": f"{peer_env}'s Lambda security group once it exists ('' before: no ingress yet).",
         },
     })
-    own_vpc_arn = _sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc/${VpcId}")
+    own_vpc_arn = sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc/${VpcId}")
     resources: Dict[str, Any] = {
         # Assumed by CloudFormation in the downstream account to accept the peering; it can
         # accept nothing but a peering from that account's VPCs into this env's VPC.
@@ -204,11 +188,11 @@ def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: 
                     "Version": "2012-10-17",
                     "Statement": [{
                         "Effect": "Allow",
-                        "Principal": {"AWS": _sub(f"arn:${{AWS::Partition}}:iam::{peer_account_id}:root")},
+                        "Principal": {"AWS": sub(f"arn:${{AWS::Partition}}:iam::{peer_account_id}:root")},
                         "Action": "sts:AssumeRole",
                         # Only the downstream's CloudFormation execution role, which creates the
                         # peering (named by ARN in a condition: it may not exist yet).
-                        "Condition": {"ArnEquals": {"aws:PrincipalArn": _sub(
+                        "Condition": {"ArnEquals": {"aws:PrincipalArn": sub(
                             f"arn:${{AWS::Partition}}:iam::{peer_account_id}:role/{peer_assumer_role}"
                         )}},
                     }],
@@ -223,12 +207,12 @@ def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: 
                                 "Effect": "Allow",
                                 "Action": "ec2:AcceptVpcPeeringConnection",
                                 # The connection id is unknown until the downstream creates it.
-                                "Resource": _sub(
+                                "Resource": sub(
                                     "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}"
                                     ":vpc-peering-connection/*"
                                 ),
                                 "Condition": {
-                                    "ArnLike": {"ec2:RequesterVpc": _sub(
+                                    "ArnLike": {"ec2:RequesterVpc": sub(
                                         f"arn:${{AWS::Partition}}:ec2:${{AWS::Region}}:{peer_account_id}:vpc/*"
                                     )},
                                     "ArnEquals": {"ec2:AccepterVpc": own_vpc_arn},
@@ -251,33 +235,28 @@ def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: 
             "Type": "AWS::EC2::SecurityGroupIngress",
             "Condition": "HasPeerLambdaSecurityGroup",
             "Properties": {
-                "GroupId": _ref("DbSecurityGroupId"),
+                "GroupId": ref("DbSecurityGroupId"),
                 "Description": f"MySQL from {peer_env}'s sync Lambdas over the peering",
                 "IpProtocol": "tcp",
                 "FromPort": MYSQL_PORT,
                 "ToPort": MYSQL_PORT,
-                "SourceSecurityGroupId": _ref("PeerLambdaSecurityGroupId"),
+                "SourceSecurityGroupId": ref("PeerLambdaSecurityGroupId"),
                 "SourceSecurityGroupOwnerId": peer_account_id,
             },
         },
     }
-    resources.update(_routes(peer_cidr, condition="HasPeering"))
-    resources.update(nacl_entries("accepter", peer_cidr))
-    return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"envsync peering {peer_env} -> {env} (accepter, in {env}'s account): "
-                       f"MySQL 3306 from {peer_env}'s sync Lambdas only",
-        "Parameters": parameters,
-        "Conditions": {
-            "HasPeering": {"Fn::Not": [{"Fn::Equals": [_ref("PeeringConnectionId"), ""]}]},
-            "HasPeerLambdaSecurityGroup": {"Fn::Not": [{"Fn::Equals": [_ref("PeerLambdaSecurityGroupId"), ""]}]},
+    resources.update(_paths_to_peer("accepter", peer_cidr))
+    return document(
+        f"envsync peering {peer_env} -> {env} (accepter, in {env}'s account): "
+        f"MySQL 3306 from {peer_env}'s sync Lambdas only",
+        parameters, resources,
+        outputs={"AccepterRoleArn": {"Value": {"Fn::GetAtt": ["AccepterRole", "Arn"]}},
+                 "PeerCidr": {"Value": peer_cidr}},
+        conditions={
+            "HasPeering": {"Fn::Not": [{"Fn::Equals": [ref("PeeringConnectionId"), ""]}]},
+            "HasPeerLambdaSecurityGroup": {"Fn::Not": [{"Fn::Equals": [ref("PeerLambdaSecurityGroupId"), ""]}]},
         },
-        "Resources": resources,
-        "Outputs": {
-            "AccepterRoleArn": {"Value": {"Fn::GetAtt": ["AccepterRole", "Arn"]}},
-            "PeerCidr": {"Value": peer_cidr},
-        },
-    }
+    )
 
 
 def build_template(user_data: Dict[str, Any]) -> Dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Dict, Iterator, List
 
 import pymysql
 import pytest
@@ -134,6 +134,16 @@ def rendered_templates(rendered_bodies: Dict[str, str]) -> Dict[str, dict]:
 
 
 # ---- the whole project launched offline (what README command 1 does) -----------------------
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    """Every test built on the `launched` project carries the `launched` marker, so
+    `make test-fast` (-m "not launched") leaves out exactly what needs launched stacks."""
+    unmarked = [item.nodeid for item in items
+                if "launched" in getattr(item, "fixturenames", ()) and item.get_closest_marker("launched") is None]
+    if unmarked:
+        raise pytest.UsageError("mark these @pytest.mark.launched (they use the launched project): "
+                                + ", ".join(unmarked))
+
 
 @pytest.fixture(scope="session")
 def launched(tmp_path_factory: pytest.TempPathFactory):

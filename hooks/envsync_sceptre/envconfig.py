@@ -8,36 +8,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping
 
-import yaml
+from envsync_sceptre.configfile import EnvConfig, EnvConfigError, read_config_file
+from envsync_sceptre.stackvalues import stack_value_problems
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 ROLE_ARN = re.compile(r"^arn:aws:iam::(?P<account>\d{12}):role/(?P<name>[\w+=,.@/-]+)$")
 REQUIRED_KEYS = ("env", "account_id", "sceptre_role", "vpc_cidr")
-
-
-class EnvConfigError(ValueError):
-    """One or more env config files hold values that cannot be deployed."""
-
-    def __init__(self, problems: List[str]):
-        super().__init__("invalid env config:\n  " + "\n  ".join(problems))
-        self.problems = problems
-
-
-@dataclass(frozen=True)
-class EnvConfig:
-    """What one env (= one AWS account) is."""
-
-    name: str
-    account_id: str
-    sceptre_role: str
-    vpc_cidr: str
-    upstream_env: Optional[str]
-    is_prod: bool
-    source_file: str
 
 
 def read_env_files(config_dir: Path) -> Dict[str, Dict[str, Any]]:
@@ -45,13 +24,7 @@ def read_env_files(config_dir: Path) -> Dict[str, Dict[str, Any]]:
     raw: Dict[str, Dict[str, Any]] = {}
     for path in sorted(config_dir.glob("*/config.yaml")):
         label = f"{config_dir.name}/{path.parent.name}/config.yaml"
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise EnvConfigError([f"{label}: not valid YAML: {err}"]) from err
-        if not isinstance(loaded, dict):
-            raise EnvConfigError([f"{label}: expected a mapping, got {type(loaded).__name__}"])
-        raw[label] = loaded
+        raw[label] = read_config_file(path, label)
     return raw
 
 
@@ -154,17 +127,10 @@ def _cycle(envs: Mapping[str, EnvConfig]) -> List[str]:
     return []
 
 
-class _TagTolerantLoader(yaml.SafeLoader):
-    """Reads Sceptre config files whose values may carry resolver/hook tags (`!stack_output`)."""
-
-
-_TagTolerantLoader.add_multi_constructor("!", lambda loader, _tag, node: loader.construct_scalar(node)
-                                         if isinstance(node, yaml.ScalarNode) else None)
-
-
 def read_shared_values(config_dir: Path) -> Dict[str, Any]:
-    """config/config.yaml: the values every env shares (tags are read as plain strings)."""
-    return yaml.load((config_dir / "config.yaml").read_text(), Loader=_TagTolerantLoader) or {}  # noqa: S506
+    """config/config.yaml: the values every env shares (empty when there is none)."""
+    path = config_dir / "config.yaml"
+    return read_config_file(path, f"{config_dir.name}/config.yaml") if path.is_file() else {}
 
 
 def load_envs(config_dir: Path) -> Dict[str, EnvConfig]:
@@ -173,11 +139,9 @@ def load_envs(config_dir: Path) -> Dict[str, EnvConfig]:
     Besides the account set, the data-plane values (instance class, retention, lag threshold,
     runtime, promotion chain) are checked: see envsync_sceptre.stackvalues.
     """
-    from envsync_sceptre.stackvalues import read_shared, stack_value_problems
-
     raw_by_file = read_env_files(config_dir)
     envs = parse_envs(raw_by_file)
-    problems = stack_value_problems(envs, raw_by_file, read_shared(config_dir))
+    problems = stack_value_problems(envs, raw_by_file, read_shared_values(config_dir))
     if problems:
         raise EnvConfigError(problems)
     return envs

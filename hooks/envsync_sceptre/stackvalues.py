@@ -8,12 +8,9 @@ The templates repeat the same limits (AllowedValues, MaxValue) as a second line 
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, List, Mapping, Tuple
 
-import yaml
-
-from envsync_sceptre.envconfig import EnvConfig
+from envsync_sceptre.configfile import EnvConfig
 
 # The instance classes the aurora template allows: db.r5.large and up (the seed's minimum),
 # and the Graviton/Intel successors of the same size and up that Aurora MySQL 2 supports.
@@ -29,22 +26,6 @@ RUNTIME = re.compile(r"^python3\.\d{1,2}$")
 SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
 SHARED_FILE = "config/config.yaml"
 APPROVER_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")
-
-
-class _PlainLoader(yaml.SafeLoader):
-    """Reads Sceptre config as data: resolver/hook tags (`!envsync_validate ...`) become None."""
-
-
-_PlainLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
-def read_shared(config_dir: Path) -> Dict[str, Any]:
-    """config/config.yaml (shared defaults) as plain data."""
-    path = config_dir / "config.yaml"
-    if not path.is_file():
-        return {}
-    loaded = yaml.load(path.read_text(), Loader=_PlainLoader) or {}  # noqa: S506 - SafeLoader subclass
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def _value(key: str, label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]) -> Tuple[Any, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from envsync.errors import EnvsyncError
 from envsync.lint import Finding, summary
 
 MODES = ("required", "destructive-only", "none")
@@ -23,7 +24,7 @@ DEFAULT_TIMEOUT_SECONDS = 86400  # a day: one working day to review a promotion 
 QUOTE_LIMIT = 1000  # characters of one destructive statement in the message (SNS allows 256 KB)
 
 
-class ApprovalError(ValueError):
+class ApprovalError(EnvsyncError, ValueError):
     """A bad approval mode or an approval that does not match the plan."""
 
 

@@ -16,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from envsync.db import ConnectionInfo
+from envsync.errors import EnvsyncError
 from envsync.migrate import SourceView
 from envsync.observability import register_secret
 from envsync.scripts import is_script_candidate, load_script, sort_scripts
@@ -24,7 +25,7 @@ RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_t
 DEFAULT_REGION = "us-east-1"
 
 
-class AwsConfigError(RuntimeError):
+class AwsConfigError(EnvsyncError, RuntimeError):
     """An AWS resource the engine needs is missing or unreadable."""
 
 

@@ -17,17 +17,16 @@ from pathlib import Path
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from envsync import lint, migrate
-from envsync.db import ConnectionConfigError, ConnectionInfo, UrlTarget, connect, parse_url
-from envsync.gate import GateError
+from envsync.db import ConnectionInfo, UrlTarget, connect, parse_url
+from envsync.errors import EXIT_ERROR, EnvsyncError
 from envsync.lock import schema_lock
-from envsync.scripts import ScriptError
 
-OK, DIFFERENCES, ERROR = 0, 1, 2
+OK, DIFFERENCES, ERROR = 0, 1, EXIT_ERROR
 BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
 CHAIN = {"staging": "dev", "prod": "staging"}  # downstream -> upstream
 
 
-class CliError(RuntimeError):
+class CliError(EnvsyncError, RuntimeError):
     """A usage or configuration error the user can fix."""
 
 
@@ -433,8 +432,8 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
 
 def error_text(error: BaseException) -> str:
     """One line an operator can act on: what, where, and for a lost session what to run next."""
-    if isinstance(error, (CliError, ConnectionConfigError, GateError, migrate.MigrationError, ScriptError)):
-        return str(error)
+    if isinstance(error, EnvsyncError):
+        return error.message
     if migrate.is_lost_connection(error):
         code, message = migrate._server_error(error)
         return (f"lost the connection to the database ([{code}] {message}); nothing more was done. "
@@ -453,13 +452,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # /dev/null so the interpreter's final flush does not complain either.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return BROKEN_PIPE
+    except EnvsyncError as error:
+        return _report_error(args, error_text(error), error.exit_code)
     except Exception as error:  # one line, no traceback: these reach operators at 3 a.m.
-        text = error_text(error)
-        if getattr(args, "json", False):
-            print(json.dumps({"status": "error", "error": text}, indent=2))
-        else:
-            print(f"envsync: {text}", file=sys.stderr)
-        return ERROR
+        return _report_error(args, error_text(error), ERROR)
+
+
+def _report_error(args: argparse.Namespace, text: str, exit_code: int) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps({"status": "error", "error": text}, indent=2))
+    else:
+        print(f"envsync: {text}", file=sys.stderr)
+    return exit_code
 
 
 if __name__ == "__main__":

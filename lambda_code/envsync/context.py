@@ -8,7 +8,6 @@ Variables
 - ENVSYNC_UPSTREAM_READER_ROLE_ARN      the upstream's source-reader role   } required when
 - ENVSYNC_UPSTREAM_EXTERNAL_ID          its sts:ExternalId                  } ENVSYNC_UPSTREAM_ENV
 - ENVSYNC_UPSTREAM_CONNECTION_PARAMETER the upstream reader's SSM parameter } is set
-- ENVSYNC_UPSTREAM_BUCKET               the upstream's migration bucket (optional)
 - ENVSYNC_CA_BUNDLE                     CA bundle for TLS (default: the RDS bundle in the package)
 - ENVSYNC_SNS_TOPIC_ARN                 failure notifications (optional)
 - ENVSYNC_REFDATA_CONFIG                JSON for the refdata handler (optional elsewhere)
@@ -28,12 +27,13 @@ from envsync import aws
 from envsync.approval import DEFAULT_TIMEOUT_SECONDS as DEFAULT_APPROVAL_TIMEOUT_SECONDS
 from envsync.approval import MODES as APPROVAL_MODES
 from envsync.db import ACCESS_DENIED, ConnectionInfo, DatabaseUnreachable, connect
+from envsync.errors import EnvsyncError
 from envsync.migrate import UpstreamHistorySource
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 
-class ConfigError(ValueError):
+class ConfigError(EnvsyncError, ValueError):
     """The handler's environment variables are missing or invalid (all problems listed)."""
 
 
@@ -46,7 +46,6 @@ class HandlerConfig:
     upstream_reader_role_arn: Optional[str]
     upstream_external_id: Optional[str]
     upstream_connection_parameter: Optional[str]
-    upstream_bucket: Optional[str]
     ca_bundle: Optional[str]
     sns_topic_arn: Optional[str]
     refdata_config: Optional[Dict[str, Any]]
@@ -106,7 +105,7 @@ class HandlerConfig:
             upstream_reader_role_arn=get("ENVSYNC_UPSTREAM_READER_ROLE_ARN"),
             upstream_external_id=get("ENVSYNC_UPSTREAM_EXTERNAL_ID"),
             upstream_connection_parameter=get("ENVSYNC_UPSTREAM_CONNECTION_PARAMETER"),
-            upstream_bucket=get("ENVSYNC_UPSTREAM_BUCKET"), ca_bundle=get("ENVSYNC_CA_BUNDLE"),
+            ca_bundle=get("ENVSYNC_CA_BUNDLE"),
             sns_topic_arn=get("ENVSYNC_SNS_TOPIC_ARN"), refdata_config=refdata_config,
         )
 

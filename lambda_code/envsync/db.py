@@ -17,16 +17,18 @@ from urllib.parse import parse_qs, unquote, urlparse
 import pymysql
 from pymysql.constants import ER
 
+from envsync.errors import EnvsyncError
+
 CA_BUNDLE_ENV = "ENVSYNC_CA_BUNDLE"
 # The RDS CA bundle shipped inside the Lambda package (placed there by the packaging hook).
 PACKAGED_CA_BUNDLE = Path(__file__).resolve().parent / "certs" / "rds-global-bundle.pem"
 
 
-class ConnectionConfigError(ValueError):
+class ConnectionConfigError(EnvsyncError, ValueError):
     """A connection string or URL that does not describe a database connection."""
 
 
-class DatabaseUnreachable(RuntimeError):
+class DatabaseUnreachable(EnvsyncError, RuntimeError):
     """The database did not accept a connection (network, TLS or credentials)."""
 
     def __init__(self, message: str, code: Optional[int] = None):
@@ -85,9 +87,6 @@ class ConnectionInfo:
                 raise ConnectionConfigError(f"connection string: {key} must be a string")
         return cls(host=data["host"], port=port, database=data["database"], user=data["user"],
                    secret_arn=data["secret_arn"], tls=data["tls"])
-
-    def to_json(self) -> str:
-        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
 
     @property
     def address(self) -> str:

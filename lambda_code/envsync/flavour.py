@@ -79,3 +79,25 @@ class Flavour:
         """TABLES.TABLE_TYPE says `SYSTEM VERSIONED` or `SEQUENCE` (MariaDB 10.3+;
         https://mariadb.com/kb/en/information-schema-tables-table/)."""
         return self._at_least(MARIADB, 10, 3, 0)
+
+    @property
+    def check_constraints_name_their_table(self) -> bool:
+        """CHECK_CONSTRAINTS has TABLE_NAME on MariaDB (column-level checks are named after their
+        column, so names repeat across tables); MySQL 8's has none, its names are unique per schema
+        and the table comes from TABLE_CONSTRAINTS
+        (https://dev.mysql.com/doc/refman/8.0/en/information-schema-check-constraints-table.html)."""
+        return self.vendor == MARIADB
+
+    @property
+    def own_password_statement(self) -> str:
+        """How an account changes its own password (one `%s` for the new one).
+
+        MySQL 5.7 and 8.0: `ALTER USER USER() IDENTIFIED BY`, which any account may run for itself
+        (MySQL 5.7 Reference Manual, 13.7.1.1 ALTER USER: "USER() ... to change the password of the
+        current user"; `SET PASSWORD = PASSWORD(...)` is deprecated in 5.7 and gone in 8.0).
+        MariaDB: ALTER USER needs the CREATE USER privilege even for oneself (measured on 10.11:
+        error 1227), while `SET PASSWORD = PASSWORD(...)` needs none for one's own account (MariaDB
+        docs, SET PASSWORD). A bare `SET PASSWORD = '...'` is no way out: MariaDB reads the string
+        as an already hashed password.
+        """
+        return "SET PASSWORD = PASSWORD(%s)" if self.vendor == MARIADB else "ALTER USER USER() IDENTIFIED BY %s"

@@ -20,13 +20,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
+from envsync.errors import EnvsyncError
+
 WAIT_STATE = "WaitForApproval"
 TOKEN_ATTRIBUTE = "envsync_task_token"  # noqa: S105 (a message attribute's name)
 DIGEST_ATTRIBUTE = "envsync_plan_digest"
 REJECTED = "EnvsyncApprovalRejected"
 
 
-class GateError(RuntimeError):
+class GateError(EnvsyncError, RuntimeError):
     """No run waits, several do and none was named, or the digest does not match."""
 
 

@@ -18,6 +18,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
+from envsync.errors import EnvsyncError
 from envsync.scripts import (
     HISTORY_TABLE,
     MAX_DESCRIPTION,
@@ -159,7 +160,7 @@ def read_rows(connection: Any) -> List[HistoryRow]:
     return sorted(rows, key=lambda row: version_key(row.version))
 
 
-class HistoryWriteError(RuntimeError):
+class HistoryWriteError(EnvsyncError, RuntimeError):
     """A history write that changed no row: the run cannot prove what it recorded."""
 
 

@@ -14,8 +14,10 @@ from typing import Any, Iterator
 
 import pymysql
 
+from envsync.errors import EnvsyncError
 
-class LockTimeout(RuntimeError):
+
+class LockTimeout(EnvsyncError, RuntimeError):
     """Another run holds the schema's migration lock."""
 
 

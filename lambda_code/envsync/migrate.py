@@ -42,6 +42,7 @@ from pymysql.constants import SERVER_STATUS
 from envsync import approval as approval_rules
 from envsync import history, lint
 from envsync.db import recorded_error_notice, server_error_notice
+from envsync.errors import EnvsyncError
 from envsync.history import FAILED, PENDING, RUNNING, SUCCESS, HistoryRow
 from envsync.lock import schema_lock
 from envsync.scripts import (
@@ -60,7 +61,7 @@ DEFAULT_LOCK_TIMEOUT = 30
 DAY = 86400.0
 
 
-class MigrationError(RuntimeError):
+class MigrationError(EnvsyncError, RuntimeError):
     """A source or history that cannot be planned from."""
 
 

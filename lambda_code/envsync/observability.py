@@ -83,19 +83,3 @@ def emit_metrics(env: str, **values: float) -> None:
     for name, value in values.items():
         provider.add_metric(name=name, unit=METRIC_UNITS[name], value=float(value))
     provider.flush_metrics()
-
-
-def schema_drift_count(env: str, count: int) -> None:
-    emit_metrics(env, SchemaDriftCount=count)
-
-
-def rows_changed(env: str, count: int) -> None:
-    emit_metrics(env, RowsChanged=count)
-
-
-def sync_failure(env: str) -> None:
-    emit_metrics(env, SyncFailures=1)
-
-
-def replication_lag_seconds(env: str, seconds: float) -> None:
-    emit_metrics(env, ReplicationLagSeconds=seconds)

@@ -31,7 +31,8 @@ from __future__ import annotations
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from envsync.refdata_diff import TableDelta
-from envsync.refdata_schema import PARAM, ForeignKey, RefdataError, TablePlan, bind, exact_value, quote_ident
+from envsync.refdata_schema import ForeignKey, RefdataError
+from envsync.refdata_sql import PARAM, TablePlan, bind, exact_value, quote_ident
 
 MAX_STATEMENT_BYTES = 512 * 1024
 MAX_STATEMENT_ROWS = 1000

@@ -41,7 +41,8 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import pymysql
 
-from envsync.refdata_schema import RefdataError, TablePlan, bind, exact_value, key_value_expr
+from envsync.refdata_schema import RefdataError
+from envsync.refdata_sql import TablePlan, bind, exact_value, key_value_expr
 
 HASHES = ("crc32", "md5")
 FETCH_BATCH = 500

@@ -12,7 +12,7 @@ import datetime as _dt
 from decimal import Decimal
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from envsync.refdata_schema import exact_value
+from envsync.refdata_sql import exact_value
 
 PLAN_ROWS = 10  # changed rows shown per table
 VALUE_CHARS = 60

@@ -24,6 +24,8 @@ import logging
 from typing import Any, Callable, Dict, Optional
 
 from envsync.db import ConnectionInfo, DatabaseUnreachable, connect
+from envsync.errors import EnvsyncError
+from envsync.flavour import Flavour
 
 logger = logging.getLogger("envsync.rotation")
 logger.setLevel(logging.INFO)
@@ -35,24 +37,13 @@ EXCLUDE_CHARACTERS = "\"@/\\'`"
 Connect = Callable[[Dict[str, Any]], Any]
 
 
-class RotationError(RuntimeError):
+class RotationError(EnvsyncError, RuntimeError):
     """A step cannot complete; Secrets Manager marks the rotation failed and keeps AWSCURRENT."""
 
 
 def own_password_statement(server_version: str) -> str:
-    """The statement a user changes its own password with, per server flavour.
-
-    MySQL 5.7 and 8.0: `ALTER USER USER() IDENTIFIED BY`, which any account may run for itself
-    (MySQL 5.7 Reference Manual, 13.7.1.1 ALTER USER: "USER() ... to change the password of the
-    current user"; `SET PASSWORD = PASSWORD(...)` is deprecated in 5.7 and gone in 8.0).
-    MariaDB: ALTER USER needs the CREATE USER privilege even for oneself (measured on 10.11:
-    error 1227), while `SET PASSWORD = PASSWORD(...)` needs none for one's own account (MariaDB
-    docs, SET PASSWORD). A bare `SET PASSWORD = '...'` is no way out: MariaDB reads the string
-    as an already hashed password.
-    """
-    if "mariadb" in server_version.lower():
-        return "SET PASSWORD = PASSWORD(%s)"
-    return "ALTER USER USER() IDENTIFIED BY %s"
+    """The statement a user changes its own password with on this server (see `Flavour`)."""
+    return Flavour.from_version(server_version).own_password_statement
 
 
 def _version(secrets: Any, secret_id: str, stage: str, token: Optional[str] = None) -> Dict[str, Any]:

@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, List, Optional, Tuple
 
+from envsync.errors import EnvsyncError
+
 SCRIPT_NAME = re.compile(r"^V(?P<version>\d+(?:\.\d+)*)__(?P<description>[^/\\]+)\.sql$")
 # A name that looks meant as a migration (any `.sql` case, a `v<digit>` start) must parse as
 # one: skipping `V2__x.SQL` silently would report success for a script that never ran.
@@ -39,7 +41,7 @@ MAX_VERSION, MAX_DESCRIPTION, MAX_SCRIPT_NAME = 64, 200, 255
 HISTORY_TABLE = "envsync_schema_history"
 
 
-class ScriptError(ValueError):
+class ScriptError(EnvsyncError, ValueError):
     """A script name or body that cannot be used as a migration."""
 
 

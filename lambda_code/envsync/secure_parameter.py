@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
 from envsync.cfn_response import response_body, send_response
+from envsync.errors import EnvsyncError
 
 RESOURCE_TYPE = "Custom::SecureStringParameter"
 
@@ -28,7 +29,7 @@ logger = logging.getLogger("envsync.secure_parameter")
 logger.setLevel(logging.INFO)
 
 
-class RequestError(ValueError):
+class RequestError(EnvsyncError, ValueError):
     """The request cannot be honoured; the reason goes back to CloudFormation."""
 
 

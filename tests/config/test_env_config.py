@@ -104,3 +104,28 @@ def test_sceptre_generate_refuses_bad_config(project_copy, file, old, new, expec
     )
     assert result.returncode != 0
     assert expected in result.stdout + result.stderr
+
+
+def test_config_files_read_sceptre_tags_as_their_text_and_name_a_broken_file(tmp_path):
+    from envsync_sceptre.configfile import read_config_file
+
+    path = tmp_path / "config.yaml"
+    path.write_text("vpc_id: !stack_output dev/network.yaml::VpcId\nhooks:\n  before_launch:\n"
+                    "    - !envsync_validate config\nkey: !envsync_lambda_package {bucket: b}\n")
+    assert read_config_file(path, "config/dev/x.yaml") == {
+        "vpc_id": "dev/network.yaml::VpcId", "hooks": {"before_launch": ["config"]}, "key": None}
+    path.write_text("env: [dev\n")
+    with pytest.raises(EnvConfigError, match=r"^invalid env config:\n  config/dev/x\.yaml: not valid YAML"):
+        read_config_file(path, "config/dev/x.yaml")
+    path.write_text("- dev\n")
+    with pytest.raises(EnvConfigError, match=r"config/dev/x\.yaml: expected a mapping, got list"):
+        read_config_file(path, "config/dev/x.yaml")
+
+
+def test_the_value_checks_load_without_the_env_set_reader():
+    """stackvalues and envconfig import in one direction only (no cycle to untangle at import)."""
+    import sys
+
+    code = "import sys, envsync_sceptre.stackvalues; print('envsync_sceptre.envconfig' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

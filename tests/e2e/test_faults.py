@@ -47,6 +47,8 @@ from .helpers import (
     wait_for_statement,
 )
 
+pytestmark = pytest.mark.launched
+
 
 def killed(outcome: Any) -> bool:
     return isinstance(outcome, LambdaInvocationError) and " exited -9" in outcome.message

@@ -8,7 +8,11 @@ cycle probe denials on purpose, so only the calls up to the end of the cycle are
 
 from __future__ import annotations
 
+import pytest
+
 from envsync_local.cli import permission_proof
+
+pytestmark = pytest.mark.launched
 
 
 def test_every_call_of_the_launch_and_the_cycle_is_allowed(system):

@@ -28,6 +28,8 @@ from .helpers import (
     sync_approved,
 )
 
+pytestmark = pytest.mark.launched
+
 ROUNDS = 3
 
 

@@ -26,6 +26,8 @@ from envsync_local.proof.policy import ALLOW, DENY, Request, UnsupportedPolicy, 
 
 from .helpers import assume, iam_enforced
 
+pytestmark = pytest.mark.launched
+
 # ---------------------------------------------------------------- the evaluator itself
 
 IDENTITY = {"Version": "2012-10-17", "Statement": [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from envsync.flavour import Flavour
 from envsync.introspect import (
     normalise_body,
     normalise_collation,
@@ -19,6 +20,9 @@ from envsync.introspect import (
     normalise_expression,
     normalise_extra,
 )
+
+MARIADB_10_11 = Flavour.from_version("10.11.19-MariaDB-0+deb12u1")
+MYSQL_5_7, MYSQL_8_0 = Flavour.from_version("5.7.12-log"), Flavour.from_version("8.0.36")
 
 
 @pytest.mark.parametrize(
@@ -64,14 +68,15 @@ DEFAULT_PAIRS = [
 @pytest.mark.parametrize(("mariadb", "mysql", "canonical"), DEFAULT_PAIRS)
 def test_defaults_compare_equal_across_servers(mariadb: str, mysql: tuple, canonical: object) -> None:
     raw, extra, data_type = mysql
-    assert normalise_default(mariadb, "", data_type, mariadb=True) == canonical
-    assert normalise_default(raw, extra, data_type, mariadb=False) == canonical
+    assert normalise_default(mariadb, "", data_type, MARIADB_10_11) == canonical
+    assert normalise_default(raw, extra, data_type, MYSQL_5_7) == canonical
+    assert normalise_default(raw, extra, data_type, MYSQL_8_0) == canonical
 
 
 def test_mysql_literal_that_looks_like_a_function_stays_a_literal() -> None:
     # On MySQL only DEFAULT_GENERATED (or CURRENT_TIMESTAMP on a temporal column) is an expression.
-    assert normalise_default("uuid()", "", "varchar", mariadb=False) == "'uuid()'"
-    assert normalise_default("CURRENT_TIMESTAMP", "", "varchar", mariadb=False) == "'CURRENT_TIMESTAMP'"
+    assert normalise_default("uuid()", "", "varchar", MYSQL_8_0) == "'uuid()'"
+    assert normalise_default("CURRENT_TIMESTAMP", "", "varchar", MYSQL_5_7) == "'CURRENT_TIMESTAMP'"
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,8 @@ def provision(name: str, db: EnvDB, suffix: str) -> EnvAccount:
         params[role] = f"/envsync/{name}/db/{role}-{suffix}/connection"
         info = ConnectionInfo(host=db.host, port=db.port, database=db.database, user=users[role],
                               secret_arn=arns[role], tls=True)
-        ssm.put_parameter(Name=params[role], Type="SecureString", KeyId=key_id, Value=info.to_json())
+        ssm.put_parameter(Name=params[role], Type="SecureString", KeyId=key_id,
+                          Value=json.dumps(dataclasses.asdict(info)))
     bucket = f"envsync-{name}-migrations-{suffix}"
     session.client("s3").create_bucket(Bucket=bucket)
     sns, sqs = session.client("sns"), session.client("sqs")

@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 import pymysql
 import pytest
 
-from envsync.lint import ColumnFacts, LiveSchema, classify_statement, lint_scripts, read_live_schema
+from envsync.lint import ColumnFacts, LiveSchema, lint_scripts, read_live_schema
 from envsync.scripts import load_script
 from tests.engine.conftest import EnvDB, write_scripts
 from tests.engine.test_cli import envsync
+
+
+def classify_statement(sql: str, live: Optional[LiveSchema] = None) -> List[Tuple[str, str]]:
+    """(kind, detail) the lint gives one statement, run as the only one of a pending script."""
+    script = load_script("V1__one_statement.sql", sql.encode())
+    return [(finding.kind, finding.detail) for finding in lint_scripts([(script, 1)], live or LiveSchema())]
+
 
 # The target every case starts from: rows in orders, child and part_t; empty_t and archive empty.
 SCHEMA = [

@@ -37,8 +37,8 @@ def test_registered_secrets_and_secret_keys_never_reach_a_log_line() -> None:
 def test_emf_namespace_and_env_dimension_only(capsys: pytest.CaptureFixture,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "envsync")
-    observability.replication_lag_seconds("prod", 12.5)
-    observability.schema_drift_count("prod", 3)
+    observability.emit_metrics("prod", ReplicationLagSeconds=12.5)
+    observability.emit_metrics("prod", SchemaDriftCount=3)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] for line in lines] == [[["Env"]], [["Env"]]]
     assert lines[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "envsync"

@@ -8,8 +8,9 @@ import datetime as dt
 import pytest
 
 from envsync.refdata_diff import _entries
-from envsync.refdata_schema import RefdataError, exact_value
+from envsync.refdata_schema import RefdataError
 from envsync.refdata_show import show_value
+from envsync.refdata_sql import exact_value
 
 
 @pytest.mark.parametrize("value, text", [

@@ -18,7 +18,8 @@ LAMBDA_CODE = "lambda_code/envsync"
 def deployment_zip(project_root) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name in ("__init__.py", "secure_parameter.py"):
+        # The handler and every engine module it imports, nothing else: the zip is the function.
+        for name in ("__init__.py", "cfn_response.py", "errors.py", "secure_parameter.py"):
             archive.write(project_root / LAMBDA_CODE / name, f"envsync/{name}")
     return buffer.getvalue()
 

@@ -14,6 +14,8 @@ import pytest
 from envsync_local.cli import env_handles
 from envsync_local.cycle import run_cycle
 
+pytestmark = pytest.mark.launched
+
 REFERENCE_TABLES = ("currency", "country")
 
 

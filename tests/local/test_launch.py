@@ -3,7 +3,11 @@ its own simulated account, readable back through the AWS APIs."""
 
 from __future__ import annotations
 
+import pytest
+
 from envsync_local.cli import sceptre
+
+pytestmark = pytest.mark.launched
 
 ENVS = ("dev", "staging", "prod")
 DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}

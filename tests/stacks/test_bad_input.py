@@ -86,3 +86,40 @@ def test_sceptre_stops_before_rendering_a_bad_value(tmp_path):
                              ignore_dependencies=True)
     with pytest.raises(Exception, match=r"config/prod/config.yaml: db_instance_class 'db.t3.medium'"):
         SceptrePlan(context).generate()
+
+
+RESOLVER_CASES = {
+    "lambda package without its bucket": (
+        "dev/sync.yaml", r"^    bucket: .*\n", "",
+        "dev/sync - !envsync_lambda_package needs {bucket, source}: missing bucket"),
+    "lambda package given a path, not a mapping": (
+        "dev/aurora.yaml", r"^  LambdaCodeKey: !envsync_lambda_package\n    bucket: .*\n    source: .*$",
+        "  LambdaCodeKey: !envsync_lambda_package lambda_code",
+        "dev/aurora - !envsync_lambda_package needs a mapping {bucket, source}, got 'lambda_code'"),
+    "cross-account output with a misspelt key": (
+        "staging/peering-upstream.yaml", r"^    output: VpcId$", "    outputs: VpcId",
+        "staging/peering-upstream - !envsync_stack_output needs {stack, output, role, default (optional)}: "
+        "missing output; unknown outputs"),
+    "prefix list without a service": (
+        "prod/network.yaml", r"!aws_prefix_list s3$", "!aws_prefix_list",
+        "prod/network - !aws_prefix_list needs a service name (s3, dynamodb), got None"),
+    "json file without a path": (
+        "prod/sync.yaml", r"!envsync_json_file .*$", "!envsync_json_file",
+        "prod/sync - !envsync_json_file needs the path of a JSON file, got None"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESOLVER_CASES))
+def test_a_bad_resolver_argument_stops_sceptre_with_its_invalid_argument_error(case, tmp_path):
+    """Checked in the resolver's setup(), when Sceptre reads the stack: before any call to AWS."""
+    from sceptre.context import SceptreContext
+    from sceptre.exceptions import InvalidResolverArgumentError
+    from sceptre.plan.plan import SceptrePlan
+
+    stack_file, pattern, replacement, message = RESOLVER_CASES[case]
+    project = copy_project(tmp_path)
+    edit(project / "config" / stack_file, pattern, replacement)
+    context = SceptreContext(project_path=str(project), command_path=stack_file, ignore_dependencies=True)
+    with pytest.raises(InvalidResolverArgumentError) as caught:
+        SceptrePlan(context).generate()
+    assert str(caught.value) == message

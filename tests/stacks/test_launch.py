@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.launched
 
 ENVS = ("dev", "staging", "prod")
 DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}

@@ -12,6 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from envsync_sceptre.json_file import MAX_PARAMETER_BYTES, minified_json
 from envsync_sceptre.packaging import (
     FIXED_DATE,
     PackagingError,
@@ -22,7 +23,6 @@ from envsync_sceptre.packaging import (
     resolve_distributions,
     upload_if_absent,
 )
-from envsync_sceptre.resolvers import MAX_PARAMETER_BYTES, minified_json
 from tests.conftest import PROJECT_ROOT
 
 LAMBDA_CODE = PROJECT_ROOT / "lambda_code"

@@ -88,9 +88,9 @@ def test_no_wildcard_action_and_explicit_resources_in_every_role(env_stacks):
 
 
 def test_the_approver_role_trusts_the_approvers_and_only_answers_its_own_runs(env_stacks):
-    from envsync_sceptre.stackvalues import read_shared
+    from envsync_sceptre.envconfig import read_shared_values
 
-    approvers = read_shared(PROJECT_ROOT / "config")["approver_trusted_principal"]
+    approvers = read_shared_values(PROJECT_ROOT / "config")["approver_trusted_principal"]
     for env in ENVS:
         account = env_stacks.account(env)
         role = env_stacks.evaluated(f"{env}/sync").resources[APPROVER]

@@ -102,7 +102,6 @@ def test_lambda_environment_points_at_the_upstream_or_nothing(sync, env_stacks):
         f"arn:aws:iam::{account}:role/envsync-{upstream}-source-reader")
     assert variables["ENVSYNC_UPSTREAM_CONNECTION_PARAMETER"] == (
         f"/envsync/{upstream}/db/envsync_reader/connection")
-    assert variables["ENVSYNC_UPSTREAM_BUCKET"] == f"envsync-{upstream}-migrations-{account}"
     # The external id the downstream sends is the one the upstream's reader role demands.
     upstream_sync = env_stacks.evaluated(f"{upstream}/sync")
     trust = upstream_sync.props("SourceReaderRole")["AssumeRolePolicyDocument"]

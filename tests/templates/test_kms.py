@@ -52,6 +52,7 @@ def test_key_policy_limits_data_use_to_the_listed_services(env, rendered_templat
             assert not actions & {"kms:Create*", "kms:Put*", "kms:CreateGrant", "kms:*"}
 
 
+@pytest.mark.launched
 def test_each_env_gets_its_own_key_in_its_own_account(launched):
     keys = {env: launched.outputs(env, "kms")["KeyArn"] for env in ENVS}
     assert len(set(keys.values())) == 3

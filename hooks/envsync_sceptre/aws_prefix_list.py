@@ -10,18 +10,21 @@ from typing import Any, Dict, List
 from sceptre.exceptions import SceptreException
 from sceptre.resolvers import Resolver
 
+from envsync_sceptre.arguments import require_text
+
 
 class AwsPrefixList(Resolver):
     """Argument: the service name (`s3`, `dynamodb`)."""
+
+    def setup(self) -> None:
+        require_text(self, "!aws_prefix_list", "a service name (s3, dynamodb)")
 
     def required_calls(self) -> List[Dict[str, Any]]:
         """What this resolver calls as the stack's sceptre_role (checked by the permission proof)."""
         return [{"action": "ec2:DescribePrefixLists", "resource": "*"}]
 
     def resolve(self) -> str:
-        service = str(self.argument or "").strip()
-        if not service:
-            raise SceptreException(f"{self.stack.name}: !aws_prefix_list needs a service name")
+        service = str(self.argument).strip()
         name = f"com.amazonaws.{self.stack.region}.{service}"
         response = self.stack.connection_manager.call(
             service="ec2",

@@ -1,0 +1,55 @@
+"""Sceptre config files read as plain data: the plugin's one YAML loader, and what an env is.
+
+`envconfig` (the account set) and `stackvalues` (the data-plane values) both build on this
+module and never on each other, so neither import waits for the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+
+class EnvConfigError(ValueError):
+    """One or more env config files hold values that cannot be deployed."""
+
+    def __init__(self, problems: List[str]):
+        super().__init__("invalid env config:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """What one env (= one AWS account) is."""
+
+    name: str
+    account_id: str
+    sceptre_role: str
+    vpc_cidr: str
+    upstream_env: Optional[str]
+    is_prod: bool
+    source_file: str
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """Safe YAML where Sceptre's resolver and hook tags (`!stack_output x`, `!envsync_validate`)
+    read as their plain scalar text (None for a tagged mapping or list): these files are
+    Sceptre's, and only their values are checked here."""
+
+
+_ConfigLoader.add_multi_constructor("!", lambda loader, _tag, node: loader.construct_scalar(node)
+                                    if isinstance(node, yaml.ScalarNode) else None)
+
+
+def read_config_file(path: Path, label: str) -> Dict[str, Any]:
+    """One config file as a mapping (empty for an empty file); errors name `label`."""
+    try:
+        loaded = yaml.load(path.read_text(), Loader=_ConfigLoader) or {}  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as err:
+        raise EnvConfigError([f"{label}: not valid YAML: {err}"]) from err
+    if not isinstance(loaded, dict):
+        raise EnvConfigError([f"{label}: expected a mapping, got {type(loaded).__name__}"])
+    return loaded
