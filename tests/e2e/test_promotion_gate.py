@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from envsync_local.cycle import answer_approval, inbox_messages, sync
 
 from .helpers import assert_converged, customer_data, history_row, upload_script
+
+pytestmark = pytest.mark.launched
 
 V20 = ("-- e2e gate: a column prod does not have yet.\n"
        "ALTER TABLE customer_account ADD COLUMN gate_note VARCHAR(40) NULL;\n")
