@@ -19,6 +19,7 @@ from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 from envsync import lint, migrate
 from envsync.db import ConnectionConfigError, ConnectionInfo, UrlTarget, connect, parse_url
 from envsync.lock import schema_lock
+from envsync.progress import Progress
 from envsync.scripts import ScriptError
 
 OK, DIFFERENCES, ERROR = 0, 1, 2
@@ -152,9 +153,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     target = _target(args.target, args.env, "target")
     connection = _open(target, args.env)
-    result = migrate.apply(connection, _source(args), schema=target.info.database,
-                           script_connection=_open(target, args.env),
-                           env_name=args.env or target.info.database, lock_timeout=args.lock_timeout)
+    with Progress(json_output=args.json) as progress:
+        result = migrate.apply(connection, _source(args), schema=target.info.database,
+                               script_connection=_open(target, args.env), progress=progress.statement,
+                               env_name=args.env or target.info.database, lock_timeout=args.lock_timeout)
     lines = [f"applied {a['script_name']} in {a['duration_ms']} ms" for a in result.applied]
     lines.append(f"status: {result.status}")
     if result.error and result.status == "failed":
@@ -260,7 +262,7 @@ def cmd_refdata(args: argparse.Namespace) -> int:
     # One writer per schema, as in the Lambda: an apply takes the schema's envsync lock.
     writer = (schema_lock(target_conn, target.info.database, args.lock_timeout)
               if args.refdata_command == "apply" else contextlib.nullcontext())
-    with writer:
+    with writer, Progress(json_output=args.json) as progress, progress.refdata_events():
         result, tables = _refdata_until_done(run, source_conn, target_conn, config, args.force)
     result["tables"] = list(tables.values())
     result["rows_changed"] = sum(t["inserted"] + t["updated"] + t["deleted"] for t in result["tables"])
