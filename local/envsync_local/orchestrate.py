@@ -3,8 +3,9 @@
 The definition is read back from the env's Step Functions (what the sync stack deployed, so
 it cannot drift from it) and walked by the ASL interpreter. Lambda tasks run the deployed
 function's real handler (lambda_runner); SNS tasks publish to moto's SNS; after every Lambda
-invocation its output is shipped to CloudWatch Logs and its EMF metrics to CloudWatch, and the
-env's alarms are evaluated, as AWS would do.
+invocation its output is shipped to CloudWatch Logs and its EMF metrics to CloudWatch; each
+execution puts Step Functions' AWS/States metrics, and the env's alarms are evaluated, as AWS
+would do.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Dict, List, Optional
 
 import boto3
 
-from envsync_local.cloudwatch_emulation import evaluate_alarms, publish_invocation
+from envsync_local.cloudwatch_emulation import evaluate_alarms, publish_execution, publish_invocation
 from envsync_local.lambda_runner import LambdaInvocationError, invoke
 from envsync_local.stepfunctions import Execution, StateMachine, StatesError
 
@@ -77,14 +78,21 @@ class TaskRunner:
         return outcome.result
 
 
-def deployed_definition(session: boto3.Session, endpoint_url: str, env: str) -> Dict[str, Any]:
+def deployed_machine_arn(session: boto3.Session, endpoint_url: str, env: str) -> str:
     stepfunctions = session.client("stepfunctions", endpoint_url=endpoint_url)
     machines = [m for m in stepfunctions.list_state_machines()["stateMachines"]
                 if m["name"].startswith(f"envsync-{env}")]
     if len(machines) != 1:
         raise OrchestrationError(f"expected one envsync-{env}* state machine in the {env} account, "
                                  f"found {[m['name'] for m in machines]}; is the sync stack launched?")
-    described = stepfunctions.describe_state_machine(stateMachineArn=machines[0]["stateMachineArn"])
+    return str(machines[0]["stateMachineArn"])
+
+
+def deployed_definition(session: boto3.Session, endpoint_url: str, env: str,
+                        machine_arn: Optional[str] = None) -> Dict[str, Any]:
+    stepfunctions = session.client("stepfunctions", endpoint_url=endpoint_url)
+    described = stepfunctions.describe_state_machine(
+        stateMachineArn=machine_arn or deployed_machine_arn(session, endpoint_url, env))
     return json.loads(described["definition"])
 
 
@@ -94,7 +102,9 @@ def run_sync(session: boto3.Session, endpoint_url: str, env: str, runtime_env: D
     """One execution of env's state machine; alarms evaluated afterwards."""
     started = time.monotonic()
     runner = TaskRunner(session, endpoint_url, runtime_env, lambda_timeout)
-    machine = StateMachine(deployed_definition(session, endpoint_url, env), runner)
+    machine_arn = deployed_machine_arn(session, endpoint_url, env)
+    machine = StateMachine(deployed_definition(session, endpoint_url, env, machine_arn), runner)
     execution = machine.run(execution_input or {}, name=f"local-{env}-{int(time.time())}")
+    publish_execution(session, endpoint_url, machine_arn, execution.status, time.monotonic() - started)
     alarms = evaluate_alarms(session, endpoint_url, prefix=f"envsync-{env}")
     return SyncRun(env, execution, time.monotonic() - started, runner.invocations, alarms)
