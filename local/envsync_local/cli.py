@@ -6,6 +6,7 @@
     envsync-local status   what runs, and each env's stacks and outputs
                            (--html FILE: each env's dashboard as a static page with charts)
     envsync-local down     stop exactly what `up` started (by pid); --wipe deletes the state
+    envsync-local cost     each env's monthly AWS estimate (config/ x local/envsync_local/prices.yaml)
 
 The stand-ins: a moto server (AWS, one simulated account per env) and one MariaDB server per
 env (the env's Aurora cluster). Everything lives under the state directory (.local/).
@@ -27,6 +28,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import boto3
 
+from envsync_local.costs import CostError, format_report
 from envsync_local.cycle import EnvHandle, demo_outcome_problems, run_cycle
 from envsync_local.mariadb import MariaDBError, MariaDBInstance
 from envsync_local.moto_server import LOCAL_CREDENTIALS, MotoServer, MotoServerError
@@ -384,10 +386,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     commands.add_parser("env", help='print the exports that point sceptre/boto3 at the stand-ins (eval "$(...)")')
     run_sceptre = commands.add_parser("sceptre", help="run Sceptre against the stand-ins (sceptre diff ...)")
     run_sceptre.add_argument("sceptre_args", nargs=argparse.REMAINDER)
+    cost = commands.add_parser("cost", help="each env's monthly AWS estimate from config/ and the price table")
+    cost.add_argument("--markdown", action="store_true", help="as README's table")
     down = commands.add_parser("down", help="stop what `up` started")
     down.add_argument("--wipe", action="store_true", help="also delete the state directory")
     args = parser.parse_args(argv)
     try:
+        if args.command == "cost":
+            print(format_report(markdown=args.markdown))
+            return 0
         envs = load_envs(PROJECT_ROOT / "config")
         local = LocalStack(state_dir(), envs, args.moto_port, args.db_port_base)
         if args.command == "up":
@@ -408,7 +415,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "sceptre":
             return command_sceptre(local, args.sceptre_args)
         return command_down(local, args.wipe)
-    except (EnvConfigError, MariaDBError, MotoServerError, LocalModeError) as err:
+    except (EnvConfigError, MariaDBError, MotoServerError, LocalModeError, CostError) as err:
         print(f"envsync-local: {err}", file=sys.stderr)
         return 2
 
