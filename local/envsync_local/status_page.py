@@ -91,9 +91,10 @@ def read_chart(cloudwatch: Any, properties: Dict[str, Any], start: dt.datetime, 
     for entry in properties.get("metrics", []):
         namespace, metric, dimensions, options = metric_spec(entry)
         statistic = options.get("stat", properties.get("stat", "Average"))
+        # EndTime is exclusive and whole seconds: a value put in the last second would be left out.
         datapoints = cloudwatch.get_metric_statistics(
-            Namespace=namespace, MetricName=metric, Dimensions=dimensions, StartTime=start, EndTime=end,
-            Period=period, Statistics=[statistic])["Datapoints"]
+            Namespace=namespace, MetricName=metric, Dimensions=dimensions, StartTime=start,
+            EndTime=end + dt.timedelta(seconds=1), Period=period, Statistics=[statistic])["Datapoints"]
         points = sorted((point["Timestamp"], float(point[statistic])) for point in datapoints)
         series.append(Series(options.get("label", metric), points))
     lines = properties.get("annotations", {}).get("horizontal", [])
@@ -154,10 +155,12 @@ def _legend(chart: Chart) -> str:
     items = []
     for index, series in enumerate(chart.series):
         latest = _number(series.points[-1][1]) if series.points else "no data"
+        summed = _number(sum(value for _, value in series.points))
+        count = len(series.points)
         items.append(f'<li><span class="swatch" style="background:{PALETTE[index % len(PALETTE)]}"></span>'
-                     f'{html.escape(series.label)}: <b class="latest" data-series="{html.escape(series.label)}">'
-                     f'{latest}</b> <small>({len(series.points)} point{"" if len(series.points) == 1 else "s"})'
-                     '</small></li>')
+                     f'{html.escape(series.label)}: <b class="latest" data-series="{html.escape(series.label)}" '
+                     f'data-sum="{summed}">{latest}</b> <small>(last; {count} point{"" if count == 1 else "s"}, '
+                     f'sum {summed})</small></li>')
     if chart.threshold is not None:
         items.append(f'<li>alarm threshold: <b>{_number(chart.threshold)}</b></li>')
     return f'<ul class="legend">{"".join(items)}</ul>'
