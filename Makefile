@@ -10,7 +10,7 @@ PY39_TESTS := tests/engine/test_scripts.py tests/engine/test_migrate.py tests/en
 	tests/engine/test_lint.py tests/engine/test_approval.py tests/engine/test_gate.py \
 	tests/engine/test_drift_normalise.py tests/engine/test_secure_parameter.py tests/engine/test_bootstrap_users.py
 
-.PHONY: venv local stop wipe test test-fast test-py39 lint ca-bundle
+.PHONY: venv local stop wipe test test-fast test-py39 lint ca-bundle browser
 
 venv: $(VENV)/.installed $(MOTO_VENV)/.installed $(CHECKOV_VENV)/.installed
 
@@ -50,6 +50,10 @@ ca-bundle: lambda_code/certs/rds-global-bundle.pem
 lambda_code/certs/rds-global-bundle.pem:
 	mkdir -p $(@D)
 	curl -fsSL -o $@ https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+
+# Debian's chromium, for the status page's headless-browser test (.ci/run installs it too).
+browser:
+	command -v chromium >/dev/null 2>&1 || apt-get install -y chromium
 
 local: venv
 	$(VENV)/bin/envsync-local up

@@ -20,6 +20,7 @@ from envsync import lint, migrate
 from envsync.db import ConnectionInfo, UrlTarget, connect, parse_url
 from envsync.errors import EXIT_ERROR, EnvsyncError
 from envsync.lock import schema_lock
+from envsync.progress import Progress
 
 OK, DIFFERENCES, ERROR = 0, 1, EXIT_ERROR
 BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
@@ -177,9 +178,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     target = _target(args.target, args.env, "target")
     connection = _open(target, args.env)
-    result = migrate.apply(connection, _source(args), schema=target.info.database,
-                           script_connection=_open(target, args.env),
-                           env_name=args.env or target.info.database, lock_timeout=args.lock_timeout)
+    with Progress(json_output=args.json) as progress:
+        result = migrate.apply(connection, _source(args), schema=target.info.database,
+                               script_connection=_open(target, args.env), progress=progress.statement,
+                               env_name=args.env or target.info.database, lock_timeout=args.lock_timeout)
     lines = [f"applied {a['script_name']} in {a['duration_ms']} ms" for a in result.applied]
     lines.append(f"status: {result.status}")
     if result.error and result.status == "failed":
@@ -285,7 +287,7 @@ def cmd_refdata(args: argparse.Namespace) -> int:
     # One writer per schema, as in the Lambda: an apply takes the schema's envsync lock.
     writer = (schema_lock(target_conn, target.info.database, args.lock_timeout)
               if args.refdata_command == "apply" else contextlib.nullcontext())
-    with writer:
+    with writer, Progress(json_output=args.json) as progress, progress.refdata_events():
         result, tables = _refdata_until_done(run, source_conn, target_conn, config, args.force)
     result["tables"] = list(tables.values())
     result["rows_changed"] = sum(t["inserted"] + t["updated"] + t["deleted"] for t in result["tables"])

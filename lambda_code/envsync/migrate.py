@@ -530,6 +530,7 @@ def apply(
     log: Optional[Callable[..., None]] = None,
     approval: Optional[Mapping[str, Any]] = None,
     approval_mode: str = "none",
+    progress: Optional[Callable[[str, int, int], None]] = None,
 ) -> MigrationResult:
     """Apply the pending scripts in order under the schema lock.
 
@@ -545,6 +546,8 @@ def apply(
     `approval` (an env that waits for a person): the approved script list and its digest;
     a plan that is not that list, or what is left of it, is refused (approval.check_approved).
     Without one, an env whose `approval_mode` asks for a person applies nothing.
+    `progress(script_name, statement_number, statements)` is called after each statement that
+    ran (the CLI's progress line).
     """
     log = log or (lambda *args, **kwargs: None)
     env_label = env_name or schema
@@ -603,6 +606,8 @@ def apply(
                     log("script failed", script=script.name, statement=statement.number,
                         line=statement.line, error=error)
                     break
+                if progress:
+                    progress(script.name, statement.number, len(script.statements))
             error = error or run.finish()
             if error:
                 result.status = "failed"

@@ -4,7 +4,9 @@
                            then run the sync cycle (see envsync_local.cycle)
     envsync-local sync     run the sync cycle again
     envsync-local status   what runs, and each env's stacks and outputs
+                           (--html FILE: each env's dashboard as a static page with charts)
     envsync-local down     stop exactly what `up` started (by pid); --wipe deletes the state
+    envsync-local cost     each env's monthly AWS estimate (config/ x local/envsync_local/prices.yaml)
 
 The stand-ins: a moto server (AWS, one simulated account per env) and one MariaDB server per
 env (the env's Aurora cluster). Everything lives under the state directory (.local/).
@@ -13,6 +15,7 @@ env (the env's Aurora cluster). Everything lives under the state directory (.loc
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import shlex
@@ -25,6 +28,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import boto3
 
+from envsync_local.costs import CostError, format_report
 from envsync_local.cycle import EnvHandle, demo_outcome_problems, run_cycle
 from envsync_local.mariadb import MariaDBError, MariaDBInstance
 from envsync_local.moto_server import LOCAL_CREDENTIALS, MotoServer, MotoServerError
@@ -362,6 +366,23 @@ def command_status(local: LocalStack) -> int:
     return 0
 
 
+def command_status_page(local: LocalStack, path: Path, minutes: int, period: int) -> int:
+    """Write each env's dashboard, drawn from the stand-in's CloudWatch, as one static page."""
+    from envsync_local.status_page import read_panel, render_html
+
+    if not local.moto_running():
+        raise LocalModeError("the stand-ins are not running: run `envsync-local up` first")
+    end = datetime.datetime.now(datetime.timezone.utc)
+    start = end - datetime.timedelta(minutes=minutes)
+    endpoint = local.moto.endpoint_url
+    panels = [read_panel(env_session(local, local.envs[name]).client("cloudwatch", endpoint_url=endpoint),
+                         name, start, end, period) for name in local.order]
+    path.write_text(render_html(panels, start, end, period), encoding="utf-8")
+    alarms = sum(len(panel.alarms) for panel in panels)
+    print(f"wrote {path}: {len(panels)} envs, {alarms} alarms, {sum(len(p.charts) for p in panels)} charts")
+    return 0
+
+
 def command_down(local: LocalStack, wipe: bool) -> int:
     local.stop()
     print("stopped moto and the MariaDB stand-ins")
@@ -382,17 +403,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     up.add_argument("envs", nargs="*", help="envs to launch (default: all, upstream first, then a sync cycle)")
     up.add_argument("--no-sync", action="store_true", help="launch only; skip the sync cycle")
     commands.add_parser("sync", help="run the sync cycle (bootstrap, samples, dev -> staging -> prod, status)")
-    commands.add_parser("status", help="show the stand-ins and the stacks")
+    status = commands.add_parser("status", help="show the stand-ins and the stacks")
+    status.add_argument("--html", type=Path, metavar="FILE",
+                        help="write each env's dashboard (alarms, charts) as a static page instead")
+    status.add_argument("--minutes", type=int, default=180, help="time window of the charts (default 180)")
+    status.add_argument("--period", type=int, default=60, help="seconds per chart point (default 60)")
     commands.add_parser("proof", help="evaluate every recorded AWS call against the deployed policies")
     commands.add_parser("env", help='print the exports that point sceptre/boto3 at the stand-ins (eval "$(...)")')
     run_sceptre = commands.add_parser("sceptre", help="run Sceptre against the stand-ins (sceptre diff ...)")
     run_sceptre.add_argument("sceptre_args", nargs=argparse.REMAINDER)
     resume = commands.add_parser("resume", help="continue a run whose task token was answered (the stand-in runs it)")
     resume.add_argument("execution_arn")
+    cost = commands.add_parser("cost", help="each env's monthly AWS estimate from config/ and the price table")
+    cost.add_argument("--markdown", action="store_true", help="as README's table")
     down = commands.add_parser("down", help="stop what `up` started")
     down.add_argument("--wipe", action="store_true", help="also delete the state directory")
     args = parser.parse_args(argv)
     try:
+        if args.command == "cost":
+            print(format_report(markdown=args.markdown))
+            return 0
         envs = load_envs(PROJECT_ROOT / "config")
         local = LocalStack(state_dir(), envs, args.moto_port, args.db_port_base)
         if args.command == "up":
@@ -403,6 +433,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "sync":
             return command_sync(local)
         if args.command == "status":
+            if args.html:
+                return command_status_page(local, args.html, args.minutes, args.period)
             return command_status(local)
         if args.command == "proof":
             return command_proof(local)
@@ -413,7 +445,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "resume":
             return command_resume(local, args.execution_arn)
         return command_down(local, args.wipe)
-    except (EnvConfigError, MariaDBError, MotoServerError, LocalModeError) as err:
+    except (EnvConfigError, MariaDBError, MotoServerError, LocalModeError, CostError) as err:
         print(f"envsync-local: {err}", file=sys.stderr)
         return 2
 

@@ -82,6 +82,25 @@ def publish_invocation(session: boto3.Session, endpoint_url: str, function_name:
     return len(metrics)
 
 
+# What Step Functions publishes per execution (namespace AWS/States, dimension StateMachineArn).
+EXECUTION_METRICS = {"SUCCEEDED": "ExecutionsSucceeded", "FAILED": "ExecutionsFailed",
+                     "TIMED_OUT": "ExecutionsTimedOut", "ABORTED": "ExecutionsAborted"}
+
+
+def publish_execution(session: boto3.Session, endpoint_url: str, state_machine_arn: str, status: str,
+                      seconds: float) -> None:
+    """The AWS/States metrics of one finished execution, as Step Functions would put them."""
+    dimensions = [{"Name": "StateMachineArn", "Value": state_machine_arn}]
+    data = [{"MetricName": "ExecutionsStarted", "Dimensions": dimensions, "Value": 1.0, "Unit": "Count"},
+            {"MetricName": "ExecutionTime", "Dimensions": dimensions, "Value": seconds * 1000,
+             "Unit": "Milliseconds"}]
+    if status in EXECUTION_METRICS:
+        data.append({"MetricName": EXECUTION_METRICS[status], "Dimensions": dimensions, "Value": 1.0,
+                     "Unit": "Count"})
+    session.client("cloudwatch", endpoint_url=endpoint_url).put_metric_data(Namespace="AWS/States",
+                                                                            MetricData=data)
+
+
 def _datapoints(cloudwatch: Any, alarm: Dict[str, Any], now: dt.datetime) -> List[float]:
     period = int(alarm["Period"])
     window = dt.timedelta(seconds=period * int(alarm["EvaluationPeriods"]))

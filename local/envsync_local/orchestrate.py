@@ -3,8 +3,9 @@
 The definition is read back from the env's Step Functions (what the sync stack deployed, so
 it cannot drift from it) and walked by the ASL interpreter. Lambda tasks run the deployed
 function's real handler (lambda_runner); SNS tasks publish to moto's SNS; after every Lambda
-invocation its output is shipped to CloudWatch Logs and its EMF metrics to CloudWatch, and the
-env's alarms are evaluated, as AWS would do.
+invocation its output is shipped to CloudWatch Logs and its EMF metrics to CloudWatch; each
+finished execution puts Step Functions' AWS/States metrics, and the env's alarms are evaluated,
+as AWS would do.
 
 With an executions directory, the run is also an execution of the stand-in's Step Functions
 (StartExecution, then its file in envsync_local.executions): a run that waits for a task token
@@ -22,7 +23,7 @@ from typing import Any, Dict, List, Optional
 import boto3
 
 from envsync_local import executions
-from envsync_local.cloudwatch_emulation import evaluate_alarms, publish_invocation
+from envsync_local.cloudwatch_emulation import evaluate_alarms, publish_execution, publish_invocation
 from envsync_local.lambda_runner import LambdaInvocationError, invoke
 from envsync_local.stepfunctions import Execution, StateMachine, StatesError
 
@@ -123,6 +124,9 @@ def run_sync(session: boto3.Session, endpoint_url: str, env: str, runtime_env: D
     execution = StateMachine(definition, runner).run(execution_input or {}, name=name)
     if record is not None and executions_dir is not None:
         _save(executions_dir, record, execution, runner.invocations)
+    if execution.status != "RUNNING":
+        publish_execution(session, endpoint_url, machine_description["stateMachineArn"], execution.status,
+                          time.monotonic() - started)
     alarms = evaluate_alarms(session, endpoint_url, prefix=f"envsync-{env}")
     return SyncRun(env, execution, time.monotonic() - started, runner.invocations, alarms,
                    record["executionArn"] if record else None)
@@ -147,6 +151,9 @@ def resume_sync(session: boto3.Session, endpoint_url: str, executions_dir: Path,
     machine = StateMachine(record["definition"], runner)
     execution = machine.resume(Execution.from_dict(record["execution"]), record["decision"])
     _save(executions_dir, record, execution, runner.invocations)
+    if execution.status != "RUNNING":
+        publish_execution(session, endpoint_url, record["stateMachineArn"], execution.status,
+                          time.time() - float(record["startDate"]))
     env = record["env"]
     alarms = evaluate_alarms(session, endpoint_url, prefix=f"envsync-{env}")
     return SyncRun(env, execution, time.monotonic() - started,

@@ -96,3 +96,16 @@ def staging(models_server: MotoServer) -> Account:
 @pytest.fixture(scope="session")
 def prod(models_server: MotoServer) -> Account:
     return Account(models_server, PROD)
+
+
+@pytest.fixture(scope="session")
+def cycle(launched):
+    """README command 1's sync cycle, run once on the session's launched project (the first
+    cycle it sees: test_cycle asserts a first run; the status page charts what it left)."""
+    from envsync_local.cli import env_handles
+    from envsync_local.cycle import run_cycle
+
+    handles = env_handles(launched.local)
+    printed = []
+    report = run_cycle(handles, print_line=printed.append)
+    return {handle.name: handle for handle in handles}, report, "\n".join(printed)

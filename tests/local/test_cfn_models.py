@@ -161,6 +161,37 @@ def test_alarm_properties_read_back_update_delete(dev: Account):
     assert cw.describe_alarms()["MetricAlarms"] == []
 
 
+def dashboard_template(body: str) -> Dict[str, Any]:
+    return {"Resources": {"Dashboard": {"Type": "AWS::CloudWatch::Dashboard",
+                                        "Properties": {"DashboardName": "envsync-dev", "DashboardBody": body}}},
+            "Outputs": {"Name": {"Value": {"Ref": "Dashboard"}}}}
+
+
+def metric_widget(title: str) -> Dict[str, Any]:
+    return {"type": "metric", "width": 12, "height": 6, "properties": {
+        "title": title, "region": "us-east-1", "metrics": [["envsync", "RowsChanged", "Env", "dev"]]}}
+
+
+def test_dashboard_read_back_update_delete_and_bad_bodies_refused(dev: Account):
+    stack = dev.create("envsync-dashboard", dashboard_template(json.dumps({"widgets": [metric_widget("a")]})))
+    assert dev.outputs(stack)["Name"] == "envsync-dev"
+    cw = dev.client("cloudwatch")
+    assert json.loads(cw.get_dashboard(DashboardName="envsync-dev")["DashboardBody"])["widgets"][0][
+        "properties"]["title"] == "a"
+    dev.update("envsync-dashboard", dashboard_template(json.dumps({"widgets": [metric_widget("b")]})))
+    assert '"title": "b"' in cw.get_dashboard(DashboardName="envsync-dev")["DashboardBody"]
+    dev.delete("envsync-dashboard")
+    assert cw.list_dashboards()["DashboardEntries"] == []
+    # What PutDashboard refuses, the stand-in refuses too (moto alone stores any string).
+    for body, reason in (('{"widgets": [', "not valid JSON"), ('{"start": "-PT3H"}', "widgets array"),
+                         (json.dumps({"widgets": [{"type": "metric", "properties": {"metrics": []}}]}),
+                          "needs a region")):
+        failed = dev.create("envsync-dashboard-bad", dashboard_template(body))
+        assert failed["StackStatus"] == "ROLLBACK_COMPLETE"
+        assert reason in dev.failure_reasons("envsync-dashboard-bad")
+        dev.delete("envsync-dashboard-bad")
+
+
 # --- RDS --------------------------------------------------------------------------------------
 
 MASTER = f"cfnm_{uuid.uuid4().hex[:8]}"  # a user and database on the machine's shared MariaDB

@@ -11,20 +11,9 @@ import json
 
 import pytest
 
-from envsync_local.cli import env_handles
-from envsync_local.cycle import run_cycle
-
 pytestmark = pytest.mark.launched
 
 REFERENCE_TABLES = ("currency", "country")
-
-
-@pytest.fixture(scope="module")
-def cycle(launched):
-    handles = env_handles(launched.local)
-    printed = []
-    report = run_cycle(handles, print_line=printed.append)
-    return {handle.name: handle for handle in handles}, report, "\n".join(printed)
 
 
 def rows(handle, query):

@@ -1,16 +1,19 @@
-"""AWS::CloudWatch::Alarm, backed by moto's CloudWatch backend (`put_metric_alarm`).
+"""AWS::CloudWatch::Alarm, backed by moto's CloudWatch backend (`put_metric_alarm`), and
+AWS::CloudWatch::Dashboard with the body checks PutDashboard makes.
 
-Every property of the resource type is passed through, metric math (`Metrics`) included, so
+Every property of the alarm type is passed through, metric math (`Metrics`) included, so
 `describe_alarms` shows the alarm as the template declares it.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, List, Optional
 
 from moto.cloudwatch.models import (
     Alarm,
     CloudWatchBackend,
+    Dashboard,
     Dimension,
     Metric,
     MetricDataQuery,
@@ -159,3 +162,36 @@ class MetricAlarm(CloudFormationModel):
         region_name: str,
     ) -> None:
         _backend(account_id, region_name).delete_alarms([resource_name])
+
+
+def dashboard_body_problem(body: Any) -> Optional[str]:
+    """What PutDashboard would refuse in a body (moto stores any string), or None."""
+    try:
+        document = json.loads(body) if isinstance(body, str) else None
+    except ValueError as error:
+        return f"DashboardBody is not valid JSON ({error})"
+    if not isinstance(document, dict) or not isinstance(document.get("widgets"), list):
+        return "DashboardBody must be a JSON object with a widgets array"
+    for index, widget in enumerate(document["widgets"]):
+        if not isinstance(widget, dict) or "type" not in widget or not isinstance(widget.get("properties"), dict):
+            return f"DashboardBody widgets[{index}] needs a type and properties"
+        if widget["type"] == "metric" and "region" not in widget["properties"]:
+            return f"DashboardBody widgets[{index}]: a metric widget needs a region"
+    return None
+
+
+class ValidatedDashboard(Dashboard, CloudFormationModel):
+    """AWS::CloudWatch::Dashboard, refusing a body PutDashboard would refuse (moto's model stores any).
+
+    A direct subclass of CloudFormationModel too: moto finds models through its __subclasses__()."""
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> Dashboard:
+        problem = dashboard_body_problem(cloudformation_json["Properties"].get("DashboardBody"))
+        if problem:
+            raise ResourceFailed(kwargs.get("LogicalId"), cls.cloudformation_type(), problem)
+        return super().create_from_cloudformation_json(resource_name, cloudformation_json, account_id,
+                                                       region_name, **kwargs)

@@ -86,6 +86,7 @@ def arn_for(resource_type: str, name: str, account: str, region: str = REGION) -
             "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{acct}:log-group:{name}:*",
             "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{region}:{acct}:secret:{name}-AbCdEf",
             "AWS::CloudWatch::Alarm": f"arn:aws:cloudwatch:{region}:{acct}:alarm:{name}",
+            "AWS::CloudWatch::Dashboard": f"arn:aws:cloudwatch::{acct}:dashboard/{name}",
             "AWS::KMS::Key": f"arn:aws:kms:{region}:{acct}:key/00000000-0000-4000-8000-{STACK_ID_SUFFIX.lower()}",
             "AWS::CloudFormation::Stack": f"arn:aws:cloudformation:{region}:{acct}:stack/{name}/{STACK_ID_SUFFIX}",
             # RDS lower-cases the names CloudFormation generates.

@@ -85,7 +85,7 @@ NAME_PROPERTY = {
     "AWS::S3::Bucket": "BucketName", "AWS::Logs::LogGroup": "LogGroupName", "AWS::SecretsManager::Secret": "Name",
     "AWS::CloudWatch::Alarm": "AlarmName", "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
     "AWS::RDS::DBCluster": "DBClusterIdentifier", "AWS::RDS::DBInstance": "DBInstanceIdentifier",
-    "AWS::RDS::DBSubnetGroup": "DBSubnetGroupName",
+    "AWS::RDS::DBSubnetGroup": "DBSubnetGroupName", "AWS::CloudWatch::Dashboard": "DashboardName",
 }
 
 
