@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
-from envsync import lint, migrate
+from envsync import cli_gate, lint, migrate
 from envsync.db import ConnectionInfo, UrlTarget, connect, parse_url
 from envsync.errors import EXIT_ERROR, EnvsyncError
 from envsync.lock import schema_lock
@@ -65,31 +65,6 @@ def resolve_local_env(name: str, user: str = "root", envs_file: Optional[Path] =
     info = ConnectionInfo(host=env["host"], port=int(env["port"]), database=env["database"],
                           user=account["user"], secret_arn="", tls=bool(ca_bundle))
     return UrlTarget(info=info, password=account.get("password", ""), ca_bundle=ca_bundle)
-
-
-def aws_session(env: str, role_arn: Optional[str], envs_file: Optional[Path] = None) -> Tuple[Any, Optional[str]]:
-    """(boto3 session, endpoint URL) for the env's account: the local stand-in when envs.json
-    names the env (as its approver role), else the caller's own credentials (a profile, SSO),
-    as `role_arn` when given."""
-    import boto3
-
-    endpoint_url: Optional[str] = None
-    session = boto3.Session()
-    path = envs_file or local_envs_file()
-    local = json.loads(path.read_text()).get(env, {}).get("aws") if path.is_file() else None
-    if local:
-        endpoint_url = local["endpoint_url"]
-        session = boto3.Session(aws_access_key_id=local["access_key_id"],
-                                aws_secret_access_key=local["secret_access_key"], region_name=local["region"])
-        role_arn = role_arn or local.get("approver_role_arn")
-    if role_arn:
-        credentials = session.client("sts", endpoint_url=endpoint_url).assume_role(
-            RoleArn=role_arn, RoleSessionName=f"envsync-approve-{os.environ.get('USER', 'cli')}"[:64])["Credentials"]
-        session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                aws_secret_access_key=credentials["SecretAccessKey"],
-                                aws_session_token=credentials["SessionToken"],
-                                region_name=session.region_name or "us-east-1")
-    return session, endpoint_url
 
 
 def _target(url: Optional[str], env: Optional[str], what: str) -> UrlTarget:
@@ -332,31 +307,6 @@ def refdata_text(result: Dict[str, Any], config_path: str) -> str:
     return "\n".join(lines)
 
 
-def cmd_decide(args: argparse.Namespace) -> int:
-    """approve / reject: answer the env's run that waits for a person (gate.py)."""
-    from envsync import gate
-
-    session, endpoint_url = aws_session(args.env, args.role_arn)
-    identity = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()
-    stepfunctions = session.client("stepfunctions", endpoint_url=endpoint_url)
-    machine = gate.state_machine_arn(identity["Account"], args.env, session.region_name or "us-east-1")
-    run = gate.choose(gate.waiting_runs(stepfunctions, machine), args.env, args.run, args.digest)
-    if args.command == "approve":
-        decision: Dict[str, Any] = gate.approve(stepfunctions, run, identity["Arn"])
-        said = f"approved plan {run.digest[:12]}… of run {run.run_id} as {identity['Arn']}"
-    else:
-        decision = {"rejected": gate.reject(stepfunctions, run, identity["Arn"], args.reason)}
-        said = f"rejected run {run.run_id} ({args.reason}); it notifies the topic and applies nothing"
-    if args.wait:
-        described = gate.wait_for_end(stepfunctions, run.execution_arn, args.wait)
-        decision["run_status"] = described["status"]
-        said += f"\nrun {run.run_id}: {described['status']}" + (
-            f" ({described.get('error')}: {described.get('cause', '')[:300]})" if described.get("error") else "")
-    _emit(args, {"run": run.run_id, "execution_arn": run.execution_arn, **decision}, said)
-    return OK if decision.get("run_status", "SUCCEEDED") in ("SUCCEEDED", "RUNNING") or args.command == "reject" \
-        else DIFFERENCES
-
-
 # ---------------------------------------------------------------- parser
 
 class _Parser(argparse.ArgumentParser):
@@ -416,19 +366,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     sub.add_argument("--lock-timeout", type=int, default=migrate.DEFAULT_LOCK_TIMEOUT,
                      help="seconds an apply waits for the schema's envsync lock")
     sub.set_defaults(handler=cmd_refdata)
-    for name, helptext in (("approve", "let the env's run that waits for a person apply its plan"),
-                           ("reject", "stop the env's run that waits for a person; nothing is applied")):
-        sub = commands.add_parser(name, help=helptext)
-        sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-        sub.add_argument("--env", required=True, help="the env whose run waits (e.g. prod)")
-        sub.add_argument("--run", help="the run id from the message (required when several wait)")
-        sub.add_argument("--digest", help="the plan digest from the message (or its first characters)")
-        sub.add_argument("--role-arn", help="assume this role first (the env's envsync-<env>-approver)")
-        sub.add_argument("--wait", type=float, default=0, metavar="SECONDS",
-                         help="then wait up to SECONDS for the run to end and say how it ended")
-        if name == "reject":
-            sub.add_argument("--reason", required=True, help="why (goes to the topic and the run's history)")
-        sub.set_defaults(handler=cmd_decide)
+    cli_gate.add_commands(commands)
     return parser
 
 
