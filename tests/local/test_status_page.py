@@ -140,6 +140,7 @@ def page(launched, cycle, tmp_path_factory):
     return path
 
 
+@pytest.mark.launched
 def test_page_shows_every_envs_dashboard_in_a_headless_browser(page, launched, tmp_path):
     dom = Dom(browse(page, tmp_path / "profile", "--dump-dom").stdout)
     dashboards = {env: launched.client(env, "cloudwatch").get_dashboard(DashboardName=f"envsync-{env}")
@@ -167,6 +168,7 @@ def test_page_shows_every_envs_dashboard_in_a_headless_browser(page, launched, t
     assert dom.count("circle", class_="point") >= 10
 
 
+@pytest.mark.launched
 def test_screenshot_shows_the_charts_and_alarm_colours(page, tmp_path):
     shot = tmp_path / "status.png"
     browse(page, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,2600")
