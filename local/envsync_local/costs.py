@@ -15,6 +15,7 @@ import copy
 import importlib.util
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -58,9 +59,14 @@ def runs_per_month(schedule: str, enabled: bool, hours_per_month: float) -> floa
 
 def network_shape(project: Path = PROJECT_ROOT) -> Tuple[int, int]:
     """(interface endpoints, AZs) of the network stack: its own constants, not a copy."""
-    spec = importlib.util.spec_from_file_location("envsync_network_template", project / "templates" / "network.py")
+    templates = str(project / "templates")
+    spec = importlib.util.spec_from_file_location("envsync_network_template", Path(templates) / "network.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    sys.path.insert(0, templates)  # network.py imports template_common beside it, as Sceptre loads it
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    finally:
+        sys.path.remove(templates)
     return len(module.INTERFACE_ENDPOINTS), int(module.AZ_COUNT)
 
 
