@@ -60,7 +60,7 @@ def test_the_schedule_moves_only_the_per_run_lines():
                 assert before[item].usd > 0
             else:
                 assert after[item].usd == before[item].usd
-    assert by_item(every_15["dev"])["Step Functions"].quantity == "2,920 runs x 9 transitions"  # 730 h x 4
+    assert by_item(every_15["dev"])["Step Functions"].quantity == "2,920 runs x 10 transitions"  # 730 h x 4
     off = one_env(sync_schedule_enabled=False)
     assert all(off[item].usd == 0 for item in SCHEDULED)
 
