@@ -18,7 +18,7 @@ LAMBDA_CODE = "lambda_code/envsync"
 def deployment_zip(project_root) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name in ("__init__.py", "secure_parameter.py"):
+        for name in ("__init__.py", "secure_parameter.py", "cfn_response.py"):
             archive.write(project_root / LAMBDA_CODE / name, f"envsync/{name}")
     return buffer.getvalue()
 
