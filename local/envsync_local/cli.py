@@ -1,7 +1,8 @@
 """`envsync-local`: run the three envs offline on one machine.
 
     envsync-local up       start the stand-ins, launch every env with real `sceptre launch`,
-                           then run the sync cycle (see envsync_local.cycle)
+                           then run the sync cycle (see envsync_local.cycle); after a `down`
+                           the whole system starts over (moto's state is in memory only)
     envsync-local sync     run the sync cycle again
     envsync-local status   what runs, and each env's stacks and outputs
                            (--html FILE: each env's dashboard as a static page with charts)
@@ -30,7 +31,7 @@ import boto3
 
 from envsync_local.costs import CostError, format_report
 from envsync_local.cycle import EnvHandle, demo_outcome_problems, run_cycle
-from envsync_local.mariadb import MariaDBError, MariaDBInstance
+from envsync_local.mariadb import REPLICA_HOST, MariaDBError, MariaDBInstance
 from envsync_local.moto_server import LOCAL_CREDENTIALS, MotoServer, MotoServerError
 from envsync_local.moto_server import start as start_moto
 from envsync_local.paths import PROJECT_ROOT, state_dir, tool
@@ -73,8 +74,23 @@ class LocalStack:
                 port=int(ports.get(name, db_base + index)),
                 base_dir=root / "mariadb" / name,
                 tls_dir=root / "tls",
+                server_id=index + 1,
             )
             for index, name in enumerate(self.order)
+        }
+        # Where a cluster has a reader instance (prod), a replica of the env's server answers
+        # its reader endpoint: same port on its own address, as Aurora's reader endpoint.
+        self.replicas = {
+            name: MariaDBInstance(
+                name=f"{name}-reader",
+                port=self.databases[name].port,
+                base_dir=root / "mariadb" / f"{name}-reader",
+                tls_dir=root / "tls",
+                host=REPLICA_HOST,
+                server_id=100 + index,
+                read_only=True,
+            )
+            for index, name in enumerate(self.order) if envs[name].is_prod
         }
 
     def save(self) -> None:
@@ -99,7 +115,8 @@ class LocalStack:
         self.root.mkdir(parents=True, exist_ok=True)
         self.endpoints_file.write_text(json.dumps({
             name: {"account_id": self.envs[name].account_id, "host": db.host, "port": db.port,
-                   "ca_bundle": str(db.ca_bundle), "admin_user": "root", "admin_password": ""}
+                   "ca_bundle": str(db.ca_bundle), "admin_user": "root", "admin_password": "",
+                   **({"reader_host": self.replicas[name].host} if name in self.replicas else {})}
             for name, db in self.databases.items()
         }, indent=2))
         self.envs_file.write_text(json.dumps({
@@ -145,8 +162,27 @@ class LocalStack:
     def moto_running(self) -> bool:
         return bool(self.moto.pid) and is_alive(int(self.moto.pid)) and self.moto.is_answering()
 
+    @property
+    def servers(self) -> List[MariaDBInstance]:
+        """Every MariaDB stand-in, sources before their replicas."""
+        return [*self.databases.values(), *self.replicas.values()]
+
+    def reset(self) -> None:
+        """Start the system over: the databases and the call record go with moto's memory.
+
+        moto keeps every account's state in memory only, so a moto that is not running has
+        forgotten every stack, secret and user; databases kept from before would hold users,
+        passwords and migration history that no stack describes any more.
+        """
+        for db in reversed(self.servers):
+            db.wipe()
+        self.calls_file.unlink(missing_ok=True)
+        shutil.rmtree(self.executions_dir, ignore_errors=True)  # Step Functions runs lived in moto too
+
     def start(self) -> None:
-        for db in self.databases.values():
+        if not self.moto_running():
+            self.reset()
+        for db in self.servers:
             db.start()
         self.write_descriptions()
         self.write_ca_bundle()
@@ -157,7 +193,7 @@ class LocalStack:
 
     def stop(self) -> None:
         self.moto.stop()
-        for db in self.databases.values():
+        for db in reversed(self.servers):
             db.stop()
         self.moto.pid = None
         self.save()
@@ -322,8 +358,8 @@ def command_up(local: LocalStack, envs: Optional[List[str]], with_sync: bool = T
     started = time.monotonic()
     local.start()
     print(f"moto (AWS stand-in): {local.moto.endpoint_url}")
-    for name, db in local.databases.items():
-        print(f"MariaDB for {name}: {db.host}:{db.port} (TLS required, CA {db.ca_bundle})")
+    for db in local.servers:
+        print(f"MariaDB for {db.name}: {db.host}:{db.port} (TLS required, CA {db.ca_bundle})")
     launch_all(local, envs or local.order)
     print_outputs(local)
     print(f"\nlaunched {', '.join(envs or local.order)} in {time.monotonic() - started:.1f}s")
@@ -359,8 +395,8 @@ def command_sceptre(local: LocalStack, args: List[str]) -> int:
 def command_status(local: LocalStack) -> int:
     print(f"state: {local.root}")
     print(f"moto {local.moto.endpoint_url}: {'running' if local.moto_running() else 'stopped'}")
-    for name, db in local.databases.items():
-        print(f"MariaDB {name} {db.host}:{db.port}: {'running' if db.is_running() else 'stopped'}")
+    for db in local.servers:
+        print(f"MariaDB {db.name} {db.host}:{db.port}: {'running' if db.is_running() else 'stopped'}")
     if local.moto_running():
         print_outputs(local)
     return 0

@@ -1,32 +1,35 @@
-"""Run a deployed Lambda function offline, as Lambda would: its handler, its environment, its role.
+"""Run a deployed Lambda function offline, as Lambda would: its package, its environment, its role.
 
 moto stores functions but cannot run Python without Docker. Local mode reads the function's
-configuration from moto (Handler, Environment, Role, Timeout), assumes its execution role (so
-the handler's AWS calls land in the function's account with the role's identity), and runs the
-handler from lambda_code in a fresh interpreter — a new "container" per invocation, killed
-at the function's timeout exactly as Lambda would.
+configuration and code location from moto (GetFunction: Handler, Environment, Role, Timeout,
+CodeSha256, Code.Location), downloads the deployed package once into a cache keyed by its
+SHA-256, assumes the function's execution role (so the handler's AWS calls land in the
+function's account with the role's identity), and runs the handler from the package, with only
+the runtime's SDK beside it (envsync_local.lambda_package), in a fresh interpreter — a new
+"container" per invocation, killed at the function's timeout exactly as Lambda would.
 
-Child side: `python -m envsync_local.lambda_runner <module.function>` reads the event from
-stdin and writes `{"result": ...}` or `{"errorType", "errorMessage"}` as the last stdout line.
+The child side is envsync_local.lambda_bootstrap.
 """
 
 from __future__ import annotations
 
-import importlib
+import base64
+import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, Optional
 
 import boto3
 
-from envsync_local.paths import PROJECT_ROOT
+from envsync_local import lambda_package
+from envsync_local.lambda_bootstrap import RESULT_MARKER
 
-RESULT_MARKER = "__envsync_lambda_result__"
 
 class LambdaInvocationError(Exception):
     """The handler raised (errorType is the exception class, as Lambda reports it)."""
@@ -54,6 +57,23 @@ def _role_credentials(session: boto3.Session, endpoint_url: str, role_arn: str) 
         "AWS_SESSION_TOKEN": credentials["SessionToken"],
     }
 
+def deployed_package(described: Dict[str, Any], root: Path) -> Path:
+    """The function's package unpacked: from the cache when its CodeSha256 is there, else
+    downloaded from Code.Location and checked against CodeSha256."""
+    sha256 = base64.b64decode(described["Configuration"]["CodeSha256"]).hex()
+    cached = root / "packages" / sha256
+    if cached.is_dir():
+        return cached
+    location = described.get("Code", {}).get("Location", "")
+    if not location.startswith("http://127.0.0.1:"):
+        raise lambda_package.PackageError(f"no downloadable package (Code.Location {location!r})")
+    with urllib.request.urlopen(location, timeout=30) as response:  # noqa: S310 - the stand-in's own URL
+        code = response.read()
+    if hashlib.sha256(code).hexdigest() != sha256:
+        raise lambda_package.PackageError("the downloaded package does not match CodeSha256")
+    return lambda_package.unpack(code, root)
+
+
 def invoke(session: boto3.Session, endpoint_url: str, function: str, event: Any,
            runtime_env: Optional[Dict[str, str]] = None, timeout: Optional[float] = None) -> Invocation:
     """Invoke `function` (name or ARN) of the session's account with `event`.
@@ -61,12 +81,16 @@ def invoke(session: boto3.Session, endpoint_url: str, function: str, event: Any,
     runtime_env: what differs between the Lambda container and this machine (e.g. the CA
     bundle path of the local database stand-ins).
     """
-    config = session.client("lambda", endpoint_url=endpoint_url).get_function_configuration(
-        FunctionName=function)
+    described = session.client("lambda", endpoint_url=endpoint_url).get_function(FunctionName=function)
+    config = described["Configuration"]
+    root = lambda_package.cache_root()
+    try:
+        package = deployed_package(described, root)
+    except (lambda_package.PackageError, OSError) as err:
+        raise LambdaInvocationError("Lambda.PackageError", f"{function}: {err}", config["FunctionName"]) from err
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "lambda_code"), str(PROJECT_ROOT / "local"),
-                                       str(PROJECT_ROOT)]),
+        **lambda_package.process_env(package, root),
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_REGION": session.region_name or "us-east-1",
         "AWS_DEFAULT_REGION": session.region_name or "us-east-1",
@@ -82,7 +106,7 @@ def invoke(session: boto3.Session, endpoint_url: str, function: str, event: Any,
     started = time.monotonic()
     try:
         completed = subprocess.run(
-            [sys.executable, "-m", "envsync_local.lambda_runner", config["Handler"]],
+            lambda_package.command(config["Handler"]), cwd=package,
             input=json.dumps(event), capture_output=True, text=True, env=env, timeout=limit, check=False,
         )
     except subprocess.TimeoutExpired as err:
@@ -100,35 +124,3 @@ def invoke(session: boto3.Session, endpoint_url: str, function: str, event: Any,
     if "errorType" in outcome:
         raise LambdaInvocationError(outcome["errorType"], outcome["errorMessage"], config["FunctionName"], logs)
     return Invocation(config["FunctionName"], outcome["result"], duration, logs)
-
-class _Context:
-    """The parts of the Lambda context object handlers use."""
-
-    def __init__(self, timeout_s: float):
-        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:local:function:{self.function_name}"
-        self.memory_limit_in_mb = 512
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-def main() -> None:
-    handler_path = sys.argv[1]
-    module_name, _, function_name = handler_path.rpartition(".")
-    event = json.loads(sys.stdin.read() or "null")
-    context = _Context(float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3")))
-    try:
-        handler = getattr(importlib.import_module(module_name), function_name)
-        outcome: Dict[str, Any] = {"result": handler(event, context)}
-    except Exception as err:  # reported to the caller as Lambda reports it
-        outcome = {"errorType": type(err).__name__, "errorMessage": str(err)}
-    sys.stdout.flush()
-    print(RESULT_MARKER + json.dumps(outcome, default=str))
-
-if __name__ == "__main__":
-    main()

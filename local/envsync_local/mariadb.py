@@ -51,24 +51,31 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# The writers listen on 127.0.0.1, a cluster's replica on 127.0.0.2 (its reader endpoint).
+SERVER_NAMES = "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2\n"
+REPLICA_HOST = "127.0.0.2"
+
+
 def ensure_tls_material(tls_dir: Path) -> Path:
-    """Create (once) a local CA and a server certificate for 127.0.0.1/localhost.
+    """Create (once) a local CA and a server certificate for the stand-ins' addresses.
 
     Returns the CA bundle path that clients verify against.
     """
     tls_dir.mkdir(parents=True, exist_ok=True)
     ca_key, ca_cert = tls_dir / "ca-key.pem", tls_dir / "ca.pem"
     key, csr, cert = tls_dir / "server-key.pem", tls_dir / "server.csr", tls_dir / "server-cert.pem"
-    if cert.exists() and ca_cert.exists():
+    ext = tls_dir / "san.ext"
+    names_current = ext.exists() and ext.read_text() == SERVER_NAMES
+    if cert.exists() and ca_cert.exists() and names_current:
         return ca_cert
     openssl = shutil.which("openssl")
     if not openssl:
         raise MariaDBError("openssl not found: install it with `apt-get install openssl`.")
-    ext = tls_dir / "san.ext"
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    steps = [
+    ext.write_text(SERVER_NAMES)
+    steps = [] if ca_cert.exists() and ca_key.exists() else [
         [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-         "-subj", "/CN=envsync local CA", "-keyout", str(ca_key), "-out", str(ca_cert)],
+         "-subj", "/CN=envsync local CA", "-keyout", str(ca_key), "-out", str(ca_cert)]]
+    steps += [
         [openssl, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
          "-keyout", str(key), "-out", str(csr)],
         [openssl, "x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key),
@@ -90,6 +97,10 @@ class MariaDBInstance:
     base_dir: Path
     tls_dir: Optional[Path] = None
     host: str = "127.0.0.1"
+    # Set: the server writes a binary log under this server id (a replication source), or,
+    # with read_only, is a replica (it replicates once told its source, see cfn_models.replica).
+    server_id: Optional[int] = None
+    read_only: bool = False
 
     @property
     def datadir(self) -> Path:
@@ -166,6 +177,15 @@ class MariaDBInstance:
             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
             "--max-connections=200",
         ]
+        if self.server_id is not None:
+            args += [
+                f"--server-id={self.server_id}", "--log-bin=mariadb-bin", "--binlog-format=ROW",
+                "--relay-log=relay-bin",
+                # Aurora's parameter groups allow routines and triggers under binary logging.
+                "--log-bin-trust-function-creators=ON",
+            ]
+        if self.read_only:
+            args.append("--read-only=ON")
         if self.tls_dir:
             ensure_tls_material(self.tls_dir)
             args += [

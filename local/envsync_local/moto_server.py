@@ -98,8 +98,7 @@ def start(port: int, log_path: Path, endpoints_file: Optional[Path] = None,
     env = dict(os.environ)
     env.update(LOCAL_CREDENTIALS)
     env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(PROJECT_ROOT / "local"), str(PROJECT_ROOT / "lambda_code"),
-                      env.get("PYTHONPATH")])
+        filter(None, [str(PROJECT_ROOT / "local"), env.get("PYTHONPATH")])
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -144,6 +143,10 @@ def main(argv: Optional[list] = None) -> None:
         cfn_models.register(endpoints)
     except (OSError, ValueError, EndpointMapError) as error:
         raise SystemExit(f"envsync moto server: bad --endpoints {args.endpoints}: {error}") from None
+
+    from envsync_local import moto_lambda
+
+    moto_lambda.install(args.port)
 
     if args.executions:
         from envsync_local.cfn_models.stepfunctions import install_executions

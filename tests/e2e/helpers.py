@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import boto3
 import pymysql
 
+from envsync_local import lambda_package
 from envsync_local.cli import assume_session
 from envsync_local.cloudwatch_emulation import publish_invocation
 from envsync_local.cycle import MIGRATIONS_PREFIX, EnvHandle
@@ -199,7 +200,7 @@ def _runner_children() -> List[int]:
             command = (entry / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        if parent == os.getpid() and b"envsync_local.lambda_runner" in command:
+        if parent == os.getpid() and lambda_package.BOOTSTRAP_MODULE.encode() in command:
             found.append(int(entry.name))
     return found
 

@@ -3,11 +3,12 @@
 moto's generic `CustomModel` invokes the function through Docker and waits for a response
 that never comes without it. A type registered here (`Custom::SecureStringParameter`,
 `Custom::SyncUsers`) finds the ServiceToken's function in moto's Lambda backend and runs its real handler with the
-CloudFormation custom-resource event, in a child process of this interpreter (the child side
-of `envsync_local.lambda_runner`, shared with the offline Lambda invoker):
+CloudFormation custom-resource event, in a child process of this interpreter (the bootstrap
+shared with the offline Lambda invoker, envsync_local.lambda_package):
 
-- the function's deployment package (its zip, as stored by moto) on sys.path, falling back to
-  the project's `lambda_code` when moto holds no zip;
+- the function's deployment package (the zip moto copied from Code.S3Bucket/S3Key when the
+  function was created, as Lambda does), unpacked once by its SHA-256, with only the
+  runtime's SDK beside it; a function without a package fails;
 - the function's environment variables, the region, and credentials of the function's role
   in the stack's account (moto's STS `AssumeRole`, as Lambda does), pointed at this server;
 - the function's Timeout (then the resource fails, instead of CloudFormation's 1-hour wait).
@@ -20,17 +21,12 @@ resource with the handler's Reason; Data answers `Fn::GetAtt`.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
-import sys
-import tempfile
 import threading
 import uuid
-import zipfile
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import Any, Dict, Optional
 
 from moto import settings
@@ -40,12 +36,10 @@ from moto.core.common_models import CloudFormationModel
 from moto.sts.models import sts_backends
 from moto.utilities.utils import get_partition
 
+from envsync_local import lambda_package
 from envsync_local.cfn_models.stack_engine import ResourceFailed
-from envsync_local.lambda_runner import RESULT_MARKER
+from envsync_local.lambda_bootstrap import RESULT_MARKER
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-LOCAL_PACKAGES = PROJECT_ROOT / "local"
-LAMBDA_CODE = PROJECT_ROOT / "lambda_code"
 MAX_TIMEOUT_SECONDS = 300
 OUTPUT_TAIL = 1500
 
@@ -112,7 +106,6 @@ def _function_env(function: LambdaFunction, account_id: str, region_name: str) -
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
         "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout),
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONDONTWRITEBYTECODE": "1",
     })
     return env
 
@@ -123,22 +116,20 @@ def run_function(function: LambdaFunction, event: Dict[str, Any], account_id: st
     if not function.handler:
         raise RuntimeError(f"function {function.function_name} has no Handler")
     timeout = min(float(function.timeout or 3), MAX_TIMEOUT_SECONDS)
-    with tempfile.TemporaryDirectory(prefix="envsync-lambda-") as package_dir:
-        path = [str(LOCAL_PACKAGES)]
-        if getattr(function, "code_bytes", b""):
-            zipfile.ZipFile(io.BytesIO(function.code_bytes)).extractall(package_dir)
-            path.insert(0, package_dir)
-        else:
-            path.insert(0, str(LAMBDA_CODE))
-        env = _function_env(function, account_id, region_name)
-        env["PYTHONPATH"] = os.pathsep.join(path)
-        try:
-            return subprocess.run(
-                [sys.executable, "-m", "envsync_local.lambda_runner", function.handler],
-                input=json.dumps(event), capture_output=True, text=True, env=env,
-                timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"function {function.function_name} timed out after {timeout:.0f} s") from None
+    root = lambda_package.cache_root()
+    try:
+        package = lambda_package.unpack(getattr(function, "code_bytes", b""), root)
+    except lambda_package.PackageError as error:
+        raise RuntimeError(f"function {function.function_name}: {error}") from None
+    env = _function_env(function, account_id, region_name)
+    env.update(lambda_package.process_env(package, root))
+    try:
+        return subprocess.run(
+            lambda_package.command(function.handler), cwd=package,
+            input=json.dumps(event), capture_output=True, text=True, env=env,
+            timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"function {function.function_name} timed out after {timeout:.0f} s") from None
 
 
 def invoke_function(function: LambdaFunction, event: Dict[str, Any], account_id: str,

@@ -37,6 +37,8 @@ class DatabaseEndpoint:
     admin_user: Optional[str] = None
     admin_password: str = ""
     ca_bundle: Optional[str] = None
+    # Where the cluster's replica answers (same port), for a cluster with a reader instance.
+    reader_host: Optional[str] = None
 
 
 _BY_ACCOUNT: Dict[str, DatabaseEndpoint] = {}
@@ -70,7 +72,7 @@ def parse(mapping: Mapping[str, Any]) -> Dict[str, DatabaseEndpoint]:
         by_account[account_id] = DatabaseEndpoint(
             str(env), account_id, str(entry["host"]), port,
             admin_user=entry.get("admin_user"), admin_password=str(entry.get("admin_password") or ""),
-            ca_bundle=entry.get("ca_bundle"))
+            ca_bundle=entry.get("ca_bundle"), reader_host=entry.get("reader_host"))
     return by_account
 
 
@@ -106,17 +108,7 @@ def provision_master_user(endpoint: DatabaseEndpoint, username: str, password: s
     """What Aurora does on a new cluster: the master user (all privileges) and DatabaseName."""
     if not endpoint.admin_user:
         return
-    import pymysql  # the moto venv has it; only needed when a mapping names an admin
-
-    try:
-        connection = pymysql.connect(
-            host=endpoint.host, port=endpoint.port, user=endpoint.admin_user,
-            password=endpoint.admin_password, connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            ssl={"ca": endpoint.ca_bundle} if endpoint.ca_bundle else None, autocommit=True)
-    except pymysql.MySQLError as error:
-        raise EndpointUnavailable(
-            f"the local database of env {endpoint.env!r} at {endpoint.host}:{endpoint.port} refused "
-            f"the admin user {endpoint.admin_user!r}: {error}") from None
+    connection = admin_connection(endpoint)
     try:
         with connection.cursor() as cursor:
             cursor.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (username, password))
@@ -127,6 +119,22 @@ def provision_master_user(endpoint: DatabaseEndpoint, username: str, password: s
                                "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     finally:
         connection.close()
+
+
+def admin_connection(endpoint: DatabaseEndpoint, host: Optional[str] = None) -> Any:
+    """The stand-in's admin session (autocommit) on the writer, or on `host` (the replica)."""
+    import pymysql  # the moto venv has it; only needed when a mapping names an admin
+
+    host = host or endpoint.host
+    try:
+        return pymysql.connect(
+            host=host, port=endpoint.port, user=endpoint.admin_user or "root",
+            password=endpoint.admin_password, connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            ssl={"ca": endpoint.ca_bundle} if endpoint.ca_bundle else None, autocommit=True)
+    except pymysql.MySQLError as error:
+        raise EndpointUnavailable(
+            f"the local database of env {endpoint.env!r} at {host}:{endpoint.port} refused "
+            f"the admin user {endpoint.admin_user!r}: {error}") from None
 
 
 def _quote(identifier: str) -> str:

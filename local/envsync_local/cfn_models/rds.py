@@ -24,7 +24,7 @@ from moto.rds.models import (
     rds_backends,
 )
 
-from envsync_local.cfn_models import endpoints
+from envsync_local.cfn_models import endpoints, replica
 from envsync_local.cfn_models.stack_engine import ResourceFailed
 
 # What CloudFormation replaces (new physical resource) rather than updates in place.
@@ -67,7 +67,10 @@ class LocalEndpointCluster(DBCluster):
 
     @property
     def reader_endpoint(self) -> str:
-        return self.local_endpoint.host
+        """The replica once the cluster has a reader instance; the writer until then (as Aurora)."""
+        has_reader = any(not member.is_cluster_writer for member in self.members)
+        return self.local_endpoint.reader_host if has_reader and self.local_endpoint.reader_host \
+            else self.local_endpoint.host
 
 
 class LocalEndpointInstance(DBInstanceClustered):
@@ -77,7 +80,8 @@ class LocalEndpointInstance(DBInstanceClustered):
     def address(self) -> str:
         cluster = getattr(self, "cluster", None)
         if isinstance(cluster, LocalEndpointCluster):
-            return cluster.local_endpoint.host
+            local = cluster.local_endpoint
+            return local.reader_host if local.reader_host and not self.is_cluster_writer else local.host
         return super().address
 
     @property
@@ -506,6 +510,15 @@ class ClusterAwareDBInstance(CloudFormationModel):
         database.performance_insights_enabled = _as_bool(properties.get("EnablePerformanceInsights", False))
         database.performance_insights_kms_key_id = properties.get("PerformanceInsightsKMSKeyId")
         database.performance_insights_retention_period = properties.get("PerformanceInsightsRetentionPeriod")
+        if not database.is_cluster_writer and isinstance(cluster, LocalEndpointCluster) \
+                and cluster.local_endpoint.reader_host:
+            # A reader instance: the env's replica server starts replicating the writer.
+            try:
+                replica.attach(cluster.local_endpoint)
+            except Exception as error:  # the server's own replication error names the cause
+                raise ResourceFailed(kwargs.get("LogicalId"), cls.cloudformation_type(), str(error)) from None
+            replica.watch(replica.WatchedReader(account_id, region_name, cluster.db_cluster_identifier,
+                                                instance_id, cluster.local_endpoint))
         backend.databases[instance_id] = database
         database.add_event("DB_INSTANCE_CREATE")
         database.save_automated_backup()
@@ -536,5 +549,6 @@ class ClusterAwareDBInstance(CloudFormationModel):
         region_name: str,
     ) -> None:
         backend: RDSBackend = rds_backends[account_id][region_name]
+        replica.unwatch(resource_name)
         if resource_name in backend.databases:
             backend.delete_db_instance(resource_name)
