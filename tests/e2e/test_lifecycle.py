@@ -17,7 +17,7 @@ from envsync_local.mariadb import free_port
 from envsync_local.paths import PROJECT_ROOT
 from envsync_sceptre.envconfig import load_envs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.launched]  # launches its own system
 
 
 def first_status_table(printed: str) -> dict:

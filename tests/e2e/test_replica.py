@@ -17,6 +17,7 @@ import datetime as dt
 import time
 
 import pymysql
+import pytest
 
 from envsync_local.cloudwatch_emulation import evaluate_alarms
 from envsync_local.mariadb import REPLICA_HOST
@@ -25,6 +26,9 @@ ALARM = "envsync-prod-aurora-replica-lag"
 ALARM_FIELDS = ("AlarmName", "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions",
                 "InsufficientDataActions", "MetricName", "Namespace", "Statistic", "Dimensions",
                 "Period", "EvaluationPeriods", "Threshold", "ComparisonOperator", "TreatMissingData")
+
+
+pytestmark = pytest.mark.launched
 
 
 def reader_connection(system) -> pymysql.Connection:
