@@ -9,6 +9,9 @@ Variables
 - ENVSYNC_UPSTREAM_EXTERNAL_ID          its sts:ExternalId                  } ENVSYNC_UPSTREAM_ENV
 - ENVSYNC_UPSTREAM_CONNECTION_PARAMETER the upstream reader's SSM parameter } is set
 - ENVSYNC_UPSTREAM_BUCKET               the upstream's migration bucket (optional)
+- ENVSYNC_SIGNING_KEY_ARN               the source env's KMS signing key (required without upstream)
+- ENVSYNC_ORIGIN_KEY_ARN                } the source env's signing key and its public key (base64
+- ENVSYNC_ORIGIN_PUBLIC_KEY             } DER), read at deploy time (required with an upstream)
 - ENVSYNC_CA_BUNDLE                     CA bundle for TLS (default: the RDS bundle in the package)
 - ENVSYNC_SNS_TOPIC_ARN                 failure notifications (optional)
 - ENVSYNC_REFDATA_CONFIG                JSON for the refdata handler (optional elsewhere)
@@ -25,6 +28,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from envsync import aws
 from envsync.db import ACCESS_DENIED, ConnectionInfo, DatabaseUnreachable, connect
 from envsync.migrate import UpstreamHistorySource
+from envsync.origin import OriginError, OriginKey, Signer
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
@@ -46,6 +50,8 @@ class HandlerConfig:
     ca_bundle: Optional[str]
     sns_topic_arn: Optional[str]
     refdata_config: Optional[Dict[str, Any]]
+    signing_key_arn: Optional[str] = None
+    origin_key: Optional[OriginKey] = None
 
     @classmethod
     def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> HandlerConfig:
@@ -74,9 +80,26 @@ class HandlerConfig:
                 problems.append(f"ENVSYNC_UPSTREAM_READER_ROLE_ARN={role!r} is not an ARN")
             if upstream_env == env:
                 problems.append("ENVSYNC_UPSTREAM_ENV must differ from ENVSYNC_ENV")
-        elif get("ENVSYNC_MIGRATION_BUCKET") is None:
-            problems.append("ENVSYNC_MIGRATION_BUCKET is not set (required without ENVSYNC_UPSTREAM_ENV: "
-                            "the env authors its migrations in its bucket)")
+        else:
+            if get("ENVSYNC_MIGRATION_BUCKET") is None:
+                problems.append("ENVSYNC_MIGRATION_BUCKET is not set (required without ENVSYNC_UPSTREAM_ENV: "
+                                "the env authors its migrations in its bucket)")
+            if get("ENVSYNC_SIGNING_KEY_ARN") is None:
+                problems.append("ENVSYNC_SIGNING_KEY_ARN is not set (required without ENVSYNC_UPSTREAM_ENV: "
+                                "the env signs what it applies for the envs downstream)")
+        origin_key = None
+        if upstream_env and not (get("ENVSYNC_ORIGIN_KEY_ARN") and get("ENVSYNC_ORIGIN_PUBLIC_KEY")):
+            problems.append("ENVSYNC_ORIGIN_KEY_ARN and ENVSYNC_ORIGIN_PUBLIC_KEY must be set (required with "
+                            "ENVSYNC_UPSTREAM_ENV: promoted scripts are verified with the source env's public key)")
+        elif upstream_env:
+            try:
+                origin_key = OriginKey.from_base64(get("ENVSYNC_ORIGIN_KEY_ARN") or "",
+                                                   get("ENVSYNC_ORIGIN_PUBLIC_KEY") or "")
+            except OriginError as error:
+                problems.append(f"ENVSYNC_ORIGIN_KEY_ARN / ENVSYNC_ORIGIN_PUBLIC_KEY: {error} (required "
+                                "with ENVSYNC_UPSTREAM_ENV: promoted scripts are verified with it)")
+            if origin_key is not None and not origin_key.key_arn.startswith("arn:aws"):
+                problems.append(f"ENVSYNC_ORIGIN_KEY_ARN={origin_key.key_arn!r} is not an ARN")
         refdata_config = None
         if get("ENVSYNC_REFDATA_CONFIG"):
             try:
@@ -95,6 +118,7 @@ class HandlerConfig:
             upstream_connection_parameter=get("ENVSYNC_UPSTREAM_CONNECTION_PARAMETER"),
             upstream_bucket=get("ENVSYNC_UPSTREAM_BUCKET"), ca_bundle=get("ENVSYNC_CA_BUNDLE"),
             sns_topic_arn=get("ENVSYNC_SNS_TOPIC_ARN"), refdata_config=refdata_config,
+            signing_key_arn=get("ENVSYNC_SIGNING_KEY_ARN"), origin_key=origin_key,
         )
 
     def require(self, *attributes: str) -> None:
@@ -178,11 +202,19 @@ class EnvContext:
         return connection
 
     def script_source(self) -> Any:
-        """dev: its bucket's scripts; downstream: the upstream's successful history."""
+        """dev: its bucket's scripts; downstream: the upstream's successful history, each row
+        verified with the source env's public key."""
         if self.config.upstream_env:
-            return UpstreamHistorySource(self.upstream_connection(), self.config.upstream_env)
+            return UpstreamHistorySource(self.upstream_connection(), self.config.upstream_env,
+                                         origin_key=self.config.origin_key)
         return aws.S3ScriptSource(aws.client("s3", self.session), self.config.migration_bucket or "",
                                   env_name=self.config.env)
+
+    def signer(self) -> Optional[Signer]:
+        """The source env signs what it applies; downstream envs copy the proof they received."""
+        if self.config.upstream_env or not self.config.signing_key_arn:
+            return None
+        return Signer(aws.client("kms", self.session), self.config.signing_key_arn)
 
     def sns(self) -> Any:
         return aws.client("sns", self.session)

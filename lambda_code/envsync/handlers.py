@@ -104,6 +104,8 @@ def _migration_status(result: migrate.MigrationResult) -> str:
 
 
 def _migrate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
+    if event.get("sign_history"):
+        return _sign_history(ctx, event)
     # Two sessions: the history and the lock must not depend on what a script does to its own.
     connection, script_connection = ctx.target_connections(2)
     source = ctx.script_source()
@@ -113,8 +115,26 @@ def _migrate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         lock_timeout=int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT)), deadline=deadline,
         log=lambda message, **fields: log_action(message, **fields),
         approval=event.get("approval"),  # set when the env waited for a person (approval.py)
+        signer=ctx.signer(),
     )
     return {**result.to_dict(), "status": _migration_status(result), "migration_status": result.status}
+
+
+def _sign_history(ctx: EnvContext, event: Dict[str, Any]) -> Dict[str, Any]:
+    """The source env signs the rows it applied before proof of origin existed (origin.py)."""
+    signer = ctx.signer()
+    if signer is None:
+        raise ConfigError(f"{ctx.config.env} pulls from {ctx.config.upstream_env}: only the source env signs; "
+                          "a downstream env takes the proofs from its upstream on its next run")
+    connection = ctx.target_connection()
+    done = migrate.sign_history(connection, ctx.script_source(), signer,
+                                schema=ctx.target_info.database if ctx.target_info else "",
+                                lock_timeout=int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT)))
+    for name in done["signed"]:
+        log_action("history row signed", script=name)
+    if done["refused"]:
+        return {"status": "failed", **done, "error": "; ".join(done["refused"])}
+    return {"status": "done", **done}
 
 
 def _plan(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:

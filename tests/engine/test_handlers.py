@@ -3,6 +3,7 @@ another account, S3, SNS) and the real MariaDB stand-ins, as the deployed functi
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 import json
@@ -83,8 +84,11 @@ def provision(name: str, db: EnvDB, suffix: str) -> EnvAccount:
         RoleName=f"envsync-{name}-source-reader-{suffix}", AssumeRolePolicyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
             "Principal": {"AWS": "*"}, "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}}]}))
+    # The kms stack's signing key (the source env signs what it applies).
+    signing_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
     variables = {
         "ENVSYNC_ENV": name, "ENVSYNC_CONNECTION_PARAMETER": params["writer"],
+        "ENVSYNC_SIGNING_KEY_ARN": signing_key,
         "ENVSYNC_MIGRATION_BUCKET": bucket, "ENVSYNC_CA_BUNDLE": db.ca_bundle,
         "ENVSYNC_SNS_TOPIC_ARN": topic,
         "_MASTER_SECRET_ARN": arns["master"], "_READER_SECRET_ARN": arns["reader"],
@@ -104,8 +108,12 @@ def accounts(aws_env: Dict[str, str], chain: Dict[str, EnvDB]) -> Dict[str, EnvA
             f"arn:aws:iam::{ACCOUNTS['dev']}:role/envsync-dev-source-reader-{suffix}",
         "ENVSYNC_UPSTREAM_EXTERNAL_ID": EXTERNAL_ID,
         "ENVSYNC_UPSTREAM_CONNECTION_PARAMETER": dev.variables["_READER_PARAMETER"],
+        # dev's public key, as the deploy-time resolver reads it.
+        "ENVSYNC_ORIGIN_KEY_ARN": dev.variables["ENVSYNC_SIGNING_KEY_ARN"],
+        "ENVSYNC_ORIGIN_PUBLIC_KEY": base64.b64encode(_session(dev.credentials).client("kms").get_public_key(
+            KeyId=dev.variables["ENVSYNC_SIGNING_KEY_ARN"])["PublicKey"]).decode(),
     })
-    del staging.variables["ENVSYNC_MIGRATION_BUCKET"]
+    del staging.variables["ENVSYNC_MIGRATION_BUCKET"], staging.variables["ENVSYNC_SIGNING_KEY_ARN"]
     return {"dev": dev, "staging": staging}
 
 
