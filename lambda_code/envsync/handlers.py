@@ -19,16 +19,18 @@ from typing import Any, Callable, Dict, Optional
 
 import pymysql
 
-from envsync import approval, aws, lint, migrate
+from envsync import approval, aws, bootstrap_users, lint, migrate
 from envsync.context import ConfigError, EnvContext, HandlerConfig
 from envsync.db import server_error_notice
 from envsync.lock import schema_lock
 from envsync.observability import emit_metrics, log_action, logger
 
 SAFETY_MARGIN_SECONDS = 30.0
-# The upstream is read by its read-only user (SELECT, SHOW VIEW on the app schema), which the
-# server does not show triggers (need TRIGGER, a write privilege) or routines (need mysql.proc /
-# SHOW_ROUTINE) to. Those kinds are left out of the Lambda's drift comparison rather than
+# The upstream is read by its read-only user (SELECT on the allow-listed tables and the history;
+# SHOW VIEW and REFERENCES on the app schema, which show every table's definition but no row,
+# bootstrap_users.py), which the server does not show triggers (need TRIGGER, a write
+# privilege), routines (need mysql.proc / SHOW_ROUTINE) or view definitions (need SELECT on the
+# view: listed per view as not compared) to. Those kinds are left out of the Lambda's drift comparison rather than
 # reported as false drift; they only arrive through migrations, whose checksums the promotion
 # gate compares. `envsync drift` with full-privilege users compares them too. Events, likewise,
 # are shown only to users with the EVENT privilege.
@@ -117,6 +119,8 @@ def _migrate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         approval=event.get("approval"),  # set when the env waited for a person (approval.py)
         signer=ctx.signer(),
     )
+    if result.ok:  # a listed reference table a migration created becomes readable downstream
+        bootstrap_users.refresh_reader_grants(connection, ctx.target_info.database if ctx.target_info else "")
     return {**result.to_dict(), "status": _migration_status(result), "migration_status": result.status}
 
 

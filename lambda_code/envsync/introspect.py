@@ -794,7 +794,8 @@ def load_schema(conn: Any, schema: str) -> SchemaModel:
         (
             View(
                 name=name,
-                definition=normalise_body(definition, schema),
+                # Empty: the user may not see it (needs SELECT on the view), never a real view's text.
+                definition=normalise_body(definition, schema) if definition else None,
                 check_option=str(check_option or "NONE").upper(),
                 security_type=str(security_type or "").upper(),
                 algorithm=str(algorithm).upper() if algorithm else None,
@@ -850,6 +851,8 @@ def load_schema(conn: Any, schema: str) -> SchemaModel:
 
     if not flavour.view_algorithm:
         not_compared.extend(("view", view.name, f"ALGORITHM (not shown by {flavour})") for view in views)
+    not_compared.extend(("view", view.name, "definition (not shown to this user: it needs SELECT on the view)")
+                        for view in views if view.definition is None)
 
     events = tuple(sorted(
         (

@@ -346,7 +346,9 @@ def _trigger_summary(trigger: Trigger) -> str:
 
 
 def _diff_view(out: List[Difference], name: str, left: View, right: View) -> None:
-    _attributes(out, "view", name, left, right, ("definition", "check_option", "security_type"))
+    _attributes(out, "view", name, left, right, ("check_option", "security_type"))
+    if left.definition is not None and right.definition is not None:  # None: not shown to the user
+        _attributes(out, "view", name, left, right, ("definition",))
     if left.algorithm is not None and right.algorithm is not None:  # None: the server does not say
         _attributes(out, "view", name, left, right, ("algorithm",))
 

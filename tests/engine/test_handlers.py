@@ -136,6 +136,7 @@ def create_sync_users(monkeypatch: pytest.MonkeyPatch, account: EnvAccount, db: 
             "MasterSecretArn": account.variables["_MASTER_SECRET_ARN"],
             "WriterSecretArn": account.variables["_WRITER_SECRET_ARN"],
             "ReaderSecretArn": account.variables["_READER_SECRET_ARN"],
+            "ReaderTables": "currency,country",  # refdata_tables; none of them exists yet
             "Host": db.host, "Port": str(db.port), "Database": db.database, "Tls": "true"}, secrets)
 
     return invoke(monkeypatch, account, run)
@@ -280,7 +281,9 @@ def test_refdata_handler_pulls_reference_rows_from_upstream(
 ) -> None:
     dev, staging = accounts["dev"], accounts["staging"]
     for name in ("dev", "staging"):
-        assert create_sync_users(monkeypatch, accounts[name], chain[name])["Database"] == chain[name].database
+        created = create_sync_users(monkeypatch, accounts[name], chain[name])
+        assert (created["Database"], created["ReaderTablesPending"]) == (chain[name].database, "currency,country")
+    # currency is created by a migration after the users: dev's migrate run grants it to dev's reader.
     upload(dev, {"V1__currency.sql": "CREATE TABLE currency (code CHAR(3) PRIMARY KEY, name VARCHAR(40));\n"
                                      "INSERT INTO currency VALUES ('EUR', 'Euro'), ('USD', 'US dollar');\n"})
     assert invoke(monkeypatch, dev, handlers.migrate_handler)["status"] == "done"
