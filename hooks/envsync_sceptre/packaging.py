@@ -6,7 +6,8 @@ venv (`make venv` installs exactly the pins of lambda_code/requirements.txt), so
 needs no network. A dependency with compiled code (cryptography) cannot come from the deploy
 venv, which is built for this machine's Python: it comes from the wheels built for the Lambda
 runtime (Python 3.9, manylinux2014 x86_64) that `make venv` downloads into .lambda-wheels/.
-boto3 and what it pulls in come with the Lambda runtime and are never bundled. The object key is the zip's SHA-256, so an upload happens only when the code
+boto3 and what it pulls in come with the Lambda runtime and are never bundled.
+The object key is the zip's SHA-256, so an upload happens only when the code
 changed, and a stack update that changes the key is exactly a code change.
 """
 

@@ -136,7 +136,8 @@ def test_reader_selects_only_allow_listed_tables_and_history_and_follows_the_lis
         done = ensure_sync_users(master, schema=scratch_schema, reader=reader, writer=writer, require_tls=False,
                                  reader_tables=["country", "fx_rate"])
         assert done["missing"] == []
-        assert f"REVOKE ALL PRIVILEGES ON `{scratch_schema}`.`currency` FROM '{reader['username']}'@'%'" in done["reader"]
+        revoked = f"REVOKE ALL PRIVILEGES ON `{scratch_schema}`.`currency` FROM '{reader['username']}'@'%'"
+        assert revoked in done["reader"]
         assert _readable(reader, scratch_schema, (*tables, "fx_rate")) == {
             "currency": 1142, "country": True, "customers": 1142, "envsync_schema_history": True, "fx_rate": True}
         with master.cursor() as cursor:
