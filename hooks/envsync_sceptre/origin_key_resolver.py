@@ -64,5 +64,6 @@ class OriginKey(Resolver):
                 f"{self.stack.name}: cannot read the origin key {alias} as {role}: {err}; launch the "
                 "source env's kms stack first") from err
         if attribute == "KeyArn":
-            return str(response["KeyId"])
+            key = str(response["KeyId"])  # AWS answers the key's ARN; a bare key id is completed
+            return key if key.startswith("arn:") else alias.split(":alias/")[0] + f":key/{key}"
         return base64.b64encode(bytes(response["PublicKey"])).decode("ascii")

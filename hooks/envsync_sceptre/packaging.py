@@ -1,4 +1,4 @@
-"""The Lambda package: a deterministic zip of lambda_code/envsync and its pure-Python deps.
+"""The Lambda package: a deterministic zip of lambda_code/envsync and its pinned deps.
 
 Same sources -> same bytes: entries sorted, fixed timestamp and permissions, fixed
 compression. The dependencies are copied from the distributions installed in the deploy

@@ -29,7 +29,9 @@ from envsync import history
 NO_SUCH_GRANT = 1141
 
 ADMIN_SCHEMA = "envsync_admin"
-NO_SUCH_PROCEDURE = 1305
+# CALL of a procedure that does not exist: 1305, or 1370 (execute denied) for a user with no
+# privilege on it, which the server answers before it looks.
+NO_SUCH_PROCEDURE = (1305, 1370)
 # On the whole schema: definitions visible, rows not (see the module docstring).
 READER_PRIVILEGES = ("SHOW VIEW", "REFERENCES")
 TABLE_GRANT = re.compile(r"^GRANT (?P<privileges>.+?) ON `(?P<schema>(?:[^`]|``)+)`\.`(?P<table>(?:[^`]|``)+)` TO ")
@@ -134,7 +136,7 @@ def refresh_reader_grants(connection: Any, schema: str) -> bool:
         with connection.cursor() as cursor:
             cursor.execute(f"CALL {grant_procedure(schema)}()")
     except pymysql.err.MySQLError as error:
-        if error.args and error.args[0] == NO_SUCH_PROCEDURE:
+        if error.args and error.args[0] in NO_SUCH_PROCEDURE:
             return False
         raise
     return True

@@ -73,6 +73,10 @@ def test_an_env_nothing_reads_from_gets_no_reader(machine_mariadb: dict, scratch
         created = ensure_sync_users(master, schema=scratch_schema, reader=None, writer=writer, require_tls=False)
         assert set(created) == {"writer"}
         assert refresh_reader_grants(master, scratch_schema) is False  # no reader, no procedure
+        as_writer = pymysql.connect(host="127.0.0.1", port=3306, user=writer["username"],
+                                    password=writer["password"], database=scratch_schema, autocommit=True)
+        assert refresh_reader_grants(as_writer, scratch_schema) is False  # what prod's writer is told
+        as_writer.close()
         with master.cursor() as cursor:
             cursor.execute("SELECT COUNT(*) FROM mysql.user WHERE user = %s", (writer["username"],))
             assert cursor.fetchone()[0] == 1
