@@ -17,7 +17,7 @@ import boto3
 import pymysql
 import pytest
 
-from envsync import handlers, history, observability, sync_users
+from envsync import handlers, history, migrate, observability, sync_users
 from envsync.db import ConnectionInfo, DatabaseUnreachable, connect
 from envsync.lock import lock_name
 from tests.engine.conftest import EnvDB
@@ -366,3 +366,39 @@ def test_plan_handler_asks_for_approval_and_migrate_applies_only_the_approved_pl
         Bucket=dev.variables["ENVSYNC_MIGRATION_BUCKET"], Key="migrations/V3__more.sql")
     applied = invoke(monkeypatch, dev, handlers.migrate_handler, {"approval": approved})
     assert [a["script_name"] for a in applied["applied"]] == ["V2__drop_note.sql"]
+
+
+def test_dev_resigns_its_history_on_request_and_staging_then_promotes(
+    accounts: Dict[str, EnvAccount], chain: Dict[str, EnvDB], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An install older than proof of origin: dev's rows are unsigned; staging refuses them,
+    saying how to fix it; {"sign_history": true} to dev's migrate function signs them."""
+    from envsync.aws import S3ScriptSource
+
+    dev, staging = accounts["dev"], accounts["staging"]
+    for name in ("dev", "staging"):
+        create_sync_users(monkeypatch, accounts[name], chain[name])
+    upload(dev, {"V1__accounts.sql": "CREATE TABLE accounts (id BIGINT PRIMARY KEY);\n"})
+    s3 = _session(dev.credentials).client("s3")
+    old_release = S3ScriptSource(s3, dev.variables["ENVSYNC_MIGRATION_BUCKET"], "dev")
+    control, scripts = chain["dev"].connect(), chain["dev"].connect()
+    try:  # what a release without proofs of origin did
+        assert migrate.apply(control, old_release, schema=chain["dev"].database,
+                             script_connection=scripts).status == "applied"
+    finally:
+        control.close()
+        scripts.close()
+
+    refused = invoke(monkeypatch, staging, handlers.migrate_handler)
+    assert refused["status"] == "failed" and refused["error_type"] == "OriginError", refused
+    assert "dev history row V1__accounts.sql (version 1) carries no proof of origin" in refused["error"]
+    assert '{"sign_history": true}' in refused["error"]
+    assert "only the source env signs" in invoke(monkeypatch, staging, handlers.migrate_handler,
+                                                 {"sign_history": True})["error"]
+
+    signed = invoke(monkeypatch, dev, handlers.migrate_handler, {"sign_history": True})
+    assert (signed["status"], signed["signed"], signed["refused"]) == ("done", ["V1__accounts.sql"], [])
+    assert chain["dev"].history()[0].proof.key_id == dev.variables["ENVSYNC_SIGNING_KEY_ARN"]
+    promoted = invoke(monkeypatch, staging, handlers.migrate_handler)
+    assert [a["version"] for a in promoted["applied"]] == ["1"], promoted
+    assert chain["staging"].history()[0].proof == chain["dev"].history()[0].proof
