@@ -1,6 +1,6 @@
 """Proof of origin: dev signs what it applied, every downstream env verifies it before applying.
 
-The signed message is this ASCII text (fields joined by LF, no trailing LF):
+The signed message is this text, UTF-8 (fields joined by LF, no trailing LF):
 
     envsync-origin-v1
     <version>          canonical (scripts.canonical_version), e.g. 1.10
@@ -53,9 +53,9 @@ def message(version: str, script_name: str, script_checksum: str, source_version
     """The canonical bytes dev signs (see the module docstring)."""
     fields = (MESSAGE_PREFIX, version, script_name, script_checksum, source_version_id or "")
     for value in fields:
-        if "\n" in value or not value.isascii():
-            raise OriginError(f"cannot sign {script_name}: {value!r} is not one line of ASCII")
-    return "\n".join(fields).encode("ascii")
+        if "\n" in value or "\r" in value:
+            raise OriginError(f"cannot sign {script_name}: {value!r} is not one line")
+    return "\n".join(fields).encode("utf-8")
 
 
 class Signer:

@@ -192,3 +192,10 @@ def test_the_origin_key_must_be_a_p256_public_key(aws: Dict[str, object]) -> Non
         OriginKey.from_base64(rsa, "not base64!")
     with pytest.raises(OriginError, match="not a DER public key"):
         OriginKey(rsa, b"\x30\x03junk")
+
+
+def test_the_signed_message_is_utf8_one_field_a_line() -> None:
+    assert origin.message("1.10", "V1.10__añadir_índice.sql", "ab" * 32, "") == (
+        "envsync-origin-v1\n1.10\nV1.10__añadir_índice.sql\n" + "ab" * 32 + "\n").encode("utf-8")
+    with pytest.raises(OriginError, match="is not one line"):
+        origin.message("1", "V1__a.sql", "ab" * 32, "version\nid")
