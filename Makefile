@@ -7,12 +7,22 @@ PY39_VENV := .venv39
 PYTHON39 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9*/bin/python3.9 /usr/local/bin/python3.9 /usr/bin/python3.9))
 # The engine's own tests, re-run on Python 3.9 (the Lambda runtime) by `make test-py39`.
 PY39_TESTS := tests/engine/test_scripts.py tests/engine/test_migrate.py tests/engine/test_refdata.py \
-	tests/engine/test_lint.py tests/engine/test_approval.py tests/engine/test_gate.py \
+	tests/engine/test_lint.py tests/engine/test_approval.py tests/engine/test_gate.py tests/engine/test_origin.py \
 	tests/engine/test_drift_normalise.py tests/engine/test_secure_parameter.py tests/engine/test_bootstrap_users.py
 
 .PHONY: venv local stop wipe test test-fast test-py39 lint ca-bundle browser
 
-venv: $(VENV)/.installed $(MOTO_VENV)/.installed $(CHECKOV_VENV)/.installed
+LAMBDA_WHEELS := .lambda-wheels
+
+venv: $(VENV)/.installed $(MOTO_VENV)/.installed $(CHECKOV_VENV)/.installed $(LAMBDA_WHEELS)/.downloaded
+
+# The Lambda package's dependencies as wheels for the runtime (python3.9, Amazon Linux 2 x86_64):
+# a compiled one (cryptography) cannot be copied from .venv, which is built for this machine.
+$(LAMBDA_WHEELS)/.downloaded: lambda_code/requirements.txt $(VENV)/.installed
+	rm -rf $(LAMBDA_WHEELS)
+	$(VENV)/bin/python -m pip download -q --only-binary=:all: --platform manylinux2014_x86_64 \
+		--python-version 3.9.20 --implementation cp -d $(LAMBDA_WHEELS) -r lambda_code/requirements.txt
+	touch $@
 
 # Deployer, engine and test tool chain.
 $(VENV)/.installed: requirements.txt pyproject.toml

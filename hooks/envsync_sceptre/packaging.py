@@ -1,10 +1,13 @@
-"""The Lambda package: a deterministic zip of lambda_code/envsync and its pure-Python deps.
+"""The Lambda package: a deterministic zip of lambda_code/envsync and its pinned deps.
 
 Same sources -> same bytes: entries sorted, fixed timestamp and permissions, fixed
 compression. The dependencies are copied from the distributions installed in the deploy
 venv (`make venv` installs exactly the pins of lambda_code/requirements.txt), so the build
-needs no network. boto3 and what it pulls in come with the Lambda runtime and are never
-bundled. The object key is the zip's SHA-256, so an upload happens only when the code
+needs no network. A dependency with compiled code (cryptography) cannot come from the deploy
+venv, which is built for this machine's Python: it comes from the wheels built for the Lambda
+runtime (Python 3.9, manylinux2014 x86_64) that `make venv` downloads into .lambda-wheels/.
+boto3 and what it pulls in come with the Lambda runtime and are never bundled.
+The object key is the zip's SHA-256, so an upload happens only when the code
 changed, and a stack update that changes the key is exactly a code change.
 """
 
@@ -18,7 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -35,6 +38,13 @@ KEY_PREFIX = "lambda/envsync-"
 CERTS_ARCNAME = "envsync/certs"
 # Set by the local launcher to the stand-ins' CA directory (see ca_bundle_dir).
 CA_BUNDLE_DIR_ENV = "ENVSYNC_CA_BUNDLE_DIR"
+# Wheels for the Lambda runtime (`make venv`: pip download --platform manylinux2014_x86_64
+# --python-version 3.9 --only-binary=:all: -r lambda_code/requirements.txt).
+LAMBDA_WHEELS_DIR = Path(__file__).resolve().parents[2] / ".lambda-wheels"
+LAMBDA_WHEELS_ENV = "ENVSYNC_LAMBDA_WHEELS_DIR"
+# Wheel tags the python3.9 x86_64 runtime (Amazon Linux 2, glibc 2.26) imports.
+LAMBDA_PYTHON_TAGS = ("cp39", "abi3", "py3", "py2.py3")
+LAMBDA_PLATFORM = re.compile(r"^(any|manylinux2014_x86_64|manylinux_2_(1\d|2[0-6])_x86_64)$")
 PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;#]+)")
 
 
@@ -71,8 +81,44 @@ def _target_requirements(dist: metadata.Distribution) -> Iterable[str]:
             yield _canonical(requirement.name)
 
 
+def lambda_wheels_dir() -> Path:
+    configured = os.environ.get(LAMBDA_WHEELS_ENV)
+    return Path(configured) if configured else LAMBDA_WHEELS_DIR
+
+
+def _fits_lambda(wheel: str) -> bool:
+    """`name-version-python-abi-platform.whl` whose tags the Lambda runtime imports."""
+    parts = wheel[: -len(".whl")].split("-")
+    if len(parts) < 5:
+        return False
+    python, abi, platforms = parts[-3], parts[-2], parts[-1]
+    pythons = set(python.split("."))
+    abi_ok = abi in ("none", "abi3", "cp39")
+    python_ok = bool(pythons & {"py3", "py2", "cp39"}) or (abi == "abi3" and any(
+        p.startswith("cp3") and int(p[3:] or 0) <= 9 for p in pythons))
+    return abi_ok and python_ok and any(LAMBDA_PLATFORM.match(p) for p in platforms.split("."))
+
+
+def lambda_wheel(name: str, wheels: Optional[Path] = None) -> Optional[metadata.Distribution]:
+    """The distribution `name` as a wheel built for the Lambda runtime, if one was downloaded."""
+    folder = wheels or lambda_wheels_dir()
+    if not folder.is_dir():
+        return None
+    for wheel in sorted(folder.glob("*.whl")):
+        if _canonical(wheel.name.split("-")[0]) == _canonical(name) and _fits_lambda(wheel.name):
+            archive = zipfile.ZipFile(wheel)
+            info = next(n.split("/")[0] for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+            return metadata.PathDistribution(zipfile.Path(archive, at=f"{info}/"))
+    return None
+
+
+def find_for_lambda(name: str) -> metadata.Distribution:
+    """A dependency as the Lambda runtime needs it: its Lambda wheel, else the deploy venv's."""
+    return lambda_wheel(name) or metadata.distribution(name)
+
+
 def resolve_distributions(
-    pins: Dict[str, str], find: Callable[[str], metadata.Distribution] = metadata.distribution
+    pins: Dict[str, str], find: Callable[[str], metadata.Distribution] = find_for_lambda
 ) -> List[metadata.Distribution]:
     """The pinned distributions and their runtime dependencies, as installed, minus the SDK."""
     found: Dict[str, metadata.Distribution] = {}
@@ -99,17 +145,20 @@ def resolve_distributions(
     return [found[name] for name in sorted(found)]
 
 
-def _distribution_files(dist: metadata.Distribution) -> Iterable[Tuple[str, Path]]:
+def _distribution_files(dist: metadata.Distribution) -> Iterable[Tuple[str, Any]]:
+    """(name in the zip, a path-like with read_bytes) of every file of `dist`."""
+    from_wheel = isinstance(getattr(dist, "_path", None), zipfile.Path)
     for relative in dist.files or []:
         text = str(relative).replace("\\", "/")
         if text.startswith("..") or "__pycache__" in text or text.endswith(".pyc"):
             continue  # console scripts outside site-packages, compiled caches
-        if text.endswith((".so", ".pyd", ".dylib")):
+        if text.endswith((".so", ".pyd", ".dylib")) and not from_wheel:
             raise PackagingError(
-                f"{dist.metadata['Name']} {dist.version} ships a compiled extension ({text}); "
-                "only pure-Python dependencies can be bundled from this venv"
+                f"{dist.metadata['Name']} {dist.version} ships a compiled extension ({text}) built "
+                f"for this machine, not the Lambda runtime: run `make venv` (downloads its Lambda wheel "
+                f"into {lambda_wheels_dir()})"
             )
-        source = Path(str(dist.locate_file(relative)))
+        source = dist.locate_file(relative) if from_wheel else Path(str(dist.locate_file(relative)))
         if source.is_file():
             yield text, source
 
@@ -145,7 +194,7 @@ def ca_bundle_dir() -> Optional[Path]:
 
 def build_package(
     lambda_code_dir: Path,
-    find: Callable[[str], metadata.Distribution] = metadata.distribution,
+    find: Callable[[str], metadata.Distribution] = find_for_lambda,
     ca_dir: Optional[Path] = None,
 ) -> bytes:
     """The zip of lambda_code/envsync, its CA bundle and its pinned deps (lambda_code/requirements.txt).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional
 
 import boto3
@@ -129,8 +129,10 @@ class S3ScriptSource:
                 if "/" in name or not is_script_candidate(name):
                     continue
                 load_script(name, b"")  # a near-miss name fails here, before the download
-                body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
-                scripts.append(load_script(name, body, obj["LastModified"].timestamp()))
+                response = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])
+                script = load_script(name, response["Body"].read(), obj["LastModified"].timestamp())
+                # The version dev applies is the one it signs (origin.py).
+                scripts.append(replace(script, source_version_id=response.get("VersionId") or ""))
         except (ClientError, BotoCoreError) as error:
             raise _fail(f"cannot read scripts from {self.describe()}", error) from None
         return SourceView(scripts=sort_scripts(scripts), retention_days=self.retention_days)

@@ -8,6 +8,9 @@ Variables
 - ENVSYNC_UPSTREAM_READER_ROLE_ARN      the upstream's source-reader role   } required when
 - ENVSYNC_UPSTREAM_EXTERNAL_ID          its sts:ExternalId                  } ENVSYNC_UPSTREAM_ENV
 - ENVSYNC_UPSTREAM_CONNECTION_PARAMETER the upstream reader's SSM parameter } is set
+- ENVSYNC_SIGNING_KEY_ARN               the source env's KMS signing key (required without upstream)
+- ENVSYNC_ORIGIN_KEY_ARN                } the source env's signing key and its public key (base64
+- ENVSYNC_ORIGIN_PUBLIC_KEY             } DER), read at deploy time (required with an upstream)
 - ENVSYNC_CA_BUNDLE                     CA bundle for TLS (default: the RDS bundle in the package)
 - ENVSYNC_SNS_TOPIC_ARN                 failure notifications (optional)
 - ENVSYNC_REFDATA_CONFIG                JSON for the refdata handler (optional elsewhere)
@@ -29,6 +32,7 @@ from envsync.approval import MODES as APPROVAL_MODES
 from envsync.db import ACCESS_DENIED, ConnectionInfo, DatabaseUnreachable, connect
 from envsync.errors import EnvsyncError
 from envsync.migrate import UpstreamHistorySource
+from envsync.origin import OriginError, OriginKey, Signer
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
@@ -51,6 +55,8 @@ class HandlerConfig:
     refdata_config: Optional[Dict[str, Any]]
     approval_mode: str = "none"
     approval_timeout_seconds: int = DEFAULT_APPROVAL_TIMEOUT_SECONDS
+    signing_key_arn: Optional[str] = None
+    origin_key: Optional[OriginKey] = None
 
     @classmethod
     def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> HandlerConfig:
@@ -79,9 +85,26 @@ class HandlerConfig:
                 problems.append(f"ENVSYNC_UPSTREAM_READER_ROLE_ARN={role!r} is not an ARN")
             if upstream_env == env:
                 problems.append("ENVSYNC_UPSTREAM_ENV must differ from ENVSYNC_ENV")
-        elif get("ENVSYNC_MIGRATION_BUCKET") is None:
-            problems.append("ENVSYNC_MIGRATION_BUCKET is not set (required without ENVSYNC_UPSTREAM_ENV: "
-                            "the env authors its migrations in its bucket)")
+        else:
+            if get("ENVSYNC_MIGRATION_BUCKET") is None:
+                problems.append("ENVSYNC_MIGRATION_BUCKET is not set (required without ENVSYNC_UPSTREAM_ENV: "
+                                "the env authors its migrations in its bucket)")
+            if get("ENVSYNC_SIGNING_KEY_ARN") is None:
+                problems.append("ENVSYNC_SIGNING_KEY_ARN is not set (required without ENVSYNC_UPSTREAM_ENV: "
+                                "the env signs what it applies for the envs downstream)")
+        origin_key = None
+        if upstream_env and not (get("ENVSYNC_ORIGIN_KEY_ARN") and get("ENVSYNC_ORIGIN_PUBLIC_KEY")):
+            problems.append("ENVSYNC_ORIGIN_KEY_ARN and ENVSYNC_ORIGIN_PUBLIC_KEY must be set (required with "
+                            "ENVSYNC_UPSTREAM_ENV: promoted scripts are verified with the source env's public key)")
+        elif upstream_env:
+            try:
+                origin_key = OriginKey.from_base64(get("ENVSYNC_ORIGIN_KEY_ARN") or "",
+                                                   get("ENVSYNC_ORIGIN_PUBLIC_KEY") or "")
+            except OriginError as error:
+                problems.append(f"ENVSYNC_ORIGIN_KEY_ARN / ENVSYNC_ORIGIN_PUBLIC_KEY: {error} (required "
+                                "with ENVSYNC_UPSTREAM_ENV: promoted scripts are verified with it)")
+            if origin_key is not None and not origin_key.key_arn.startswith("arn:aws"):
+                problems.append(f"ENVSYNC_ORIGIN_KEY_ARN={origin_key.key_arn!r} is not an ARN")
         refdata_config = None
         if get("ENVSYNC_REFDATA_CONFIG"):
             try:
@@ -107,6 +130,7 @@ class HandlerConfig:
             upstream_connection_parameter=get("ENVSYNC_UPSTREAM_CONNECTION_PARAMETER"),
             ca_bundle=get("ENVSYNC_CA_BUNDLE"),
             sns_topic_arn=get("ENVSYNC_SNS_TOPIC_ARN"), refdata_config=refdata_config,
+            signing_key_arn=get("ENVSYNC_SIGNING_KEY_ARN"), origin_key=origin_key,
         )
 
     def require(self, *attributes: str) -> None:
@@ -190,11 +214,19 @@ class EnvContext:
         return connection
 
     def script_source(self) -> Any:
-        """dev: its bucket's scripts; downstream: the upstream's successful history."""
+        """dev: its bucket's scripts; downstream: the upstream's successful history, each row
+        verified with the source env's public key."""
         if self.config.upstream_env:
-            return UpstreamHistorySource(self.upstream_connection(), self.config.upstream_env)
+            return UpstreamHistorySource(self.upstream_connection(), self.config.upstream_env,
+                                         origin_key=self.config.origin_key)
         return aws.S3ScriptSource(aws.client("s3", self.session), self.config.migration_bucket or "",
                                   env_name=self.config.env)
+
+    def signer(self) -> Optional[Signer]:
+        """The source env signs what it applies; downstream envs copy the proof they received."""
+        if self.config.upstream_env or not self.config.signing_key_arn:
+            return None
+        return Signer(aws.client("kms", self.session), self.config.signing_key_arn)
 
     def sns(self) -> Any:
         return aws.client("sns", self.session)

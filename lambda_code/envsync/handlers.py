@@ -19,16 +19,19 @@ from typing import Any, Callable, Dict, Optional
 
 import pymysql
 
-from envsync import approval, aws, lint, migrate
+from envsync import approval, aws, bootstrap_users, lint, migrate
 from envsync.context import ConfigError, EnvContext, HandlerConfig
 from envsync.db import server_error_notice
+from envsync.errors import EnvsyncError
 from envsync.lock import schema_lock
 from envsync.observability import emit_metrics, log_action, logger
 
 SAFETY_MARGIN_SECONDS = 30.0
-# The upstream is read by its read-only user (SELECT, SHOW VIEW on the app schema), which the
-# server does not show triggers (need TRIGGER, a write privilege) or routines (need mysql.proc /
-# SHOW_ROUTINE) to. Those kinds are left out of the Lambda's drift comparison rather than
+# The upstream is read by its read-only user (SELECT on the allow-listed tables and the history;
+# SHOW VIEW and REFERENCES on the app schema, which show every table's definition but no row,
+# bootstrap_users.py), which the server does not show triggers (need TRIGGER, a write
+# privilege), routines (need mysql.proc / SHOW_ROUTINE) or view definitions (need SELECT on the
+# view: listed per view as not compared) to. Those kinds are left out of the Lambda's drift comparison rather than
 # reported as false drift; they only arrive through migrations, whose checksums the promotion
 # gate compares. `envsync drift` with full-privilege users compares them too. Events, likewise,
 # are shown only to users with the EVENT privilege.
@@ -36,7 +39,7 @@ READER_INVISIBLE_KINDS = ("trigger", "procedure", "function", "event")
 DEFAULT_BUDGET_SECONDS = 270.0  # when called without a Lambda context (local mode)
 
 
-class SyncFailed(RuntimeError):
+class SyncFailed(EnvsyncError, RuntimeError):
     """Raised instead of returning status failed when the event asks for it."""
 
 
@@ -104,6 +107,8 @@ def _migration_status(result: migrate.MigrationResult) -> str:
 
 
 def _migrate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
+    if event.get("sign_history"):
+        return _sign_history(ctx, event)
     # Two sessions: the history and the lock must not depend on what a script does to its own.
     connection, script_connection = ctx.target_connections(2)
     source = ctx.script_source()
@@ -114,8 +119,28 @@ def _migrate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         log=lambda message, **fields: log_action(message, **fields),
         approval=approval.granted(event.get("approval")),  # the plan's gate and a person's decision
         approval_mode=ctx.config.approval_mode,
+        signer=ctx.signer(),
     )
+    if result.ok:  # a listed reference table a migration created becomes readable downstream
+        bootstrap_users.refresh_reader_grants(connection, ctx.target_info.database if ctx.target_info else "")
     return {**result.to_dict(), "status": _migration_status(result), "migration_status": result.status}
+
+
+def _sign_history(ctx: EnvContext, event: Dict[str, Any]) -> Dict[str, Any]:
+    """The source env signs the rows it applied before proof of origin existed (origin.py)."""
+    signer = ctx.signer()
+    if signer is None:
+        raise ConfigError(f"{ctx.config.env} pulls from {ctx.config.upstream_env}: only the source env signs; "
+                          "a downstream env takes the proofs from its upstream on its next run")
+    connection = ctx.target_connection()
+    done = migrate.sign_history(connection, ctx.script_source(), signer,
+                                schema=ctx.target_info.database if ctx.target_info else "",
+                                lock_timeout=int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT)))
+    for name in done["signed"]:
+        log_action("history row signed", script=name)
+    if done["refused"]:
+        return {"status": "failed", **done, "error": "; ".join(done["refused"])}
+    return {"status": "done", **done}
 
 
 def _plan(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:

@@ -7,7 +7,9 @@ statement (`statements_applied`). States:
 - pending: a human ran `repair`; the next apply resumes at statement `statements_applied + 1`;
 - success: every statement ran.
 The script body is kept so downstream environments promote exactly what the upstream applied,
-even after the S3 lifecycle deleted the object.
+even after the S3 lifecycle deleted the object. The proof of origin (origin.py: dev's signature
+over version, name, checksum and S3 version id, the signing key and algorithm) is kept with it;
+a downstream env copies it unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from envsync.errors import EnvsyncError
+from envsync.origin import Proof
 from envsync.scripts import (
     HISTORY_TABLE,
     MAX_DESCRIPTION,
@@ -52,15 +55,27 @@ CREATE TABLE IF NOT EXISTS `{TABLE}` (
   source_uploaded_at DATETIME(6) NULL,
   script_body LONGBLOB NOT NULL,
   updated_at DATETIME(6) NOT NULL,
+  source_version_id VARCHAR(1024) NULL,
+  signing_key_id VARCHAR(2048) NULL,
+  signing_algorithm VARCHAR(32) NULL,
+  origin_signature VARBINARY(1024) NULL,
   PRIMARY KEY (installed_rank),
   UNIQUE KEY uq_envsync_history_version (version)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
 """
 
-COLUMNS = (
-    "installed_rank, version, description, script_name, checksum, statement_count, "
-    "statements_applied, state, success, error_text, applied_at, duration_ms, applied_by, "
-    "source_env, source_uploaded_at, script_body, updated_at"
+BASE_COLUMNS = (
+    "installed_rank", "version", "description", "script_name", "checksum", "statement_count",
+    "statements_applied", "state", "success", "error_text", "applied_at", "duration_ms", "applied_by",
+    "source_env", "source_uploaded_at", "script_body", "updated_at",
+)
+# Added with proof of origin: `ensure_table` adds them to an older table (NULL: unsigned), and
+# `read_rows` reads an upstream that has not been upgraded yet as unsigned.
+ORIGIN_COLUMNS = (
+    ("source_version_id", "VARCHAR(1024) NULL"),
+    ("signing_key_id", "VARCHAR(2048) NULL"),
+    ("signing_algorithm", "VARCHAR(32) NULL"),
+    ("origin_signature", "VARBINARY(1024) NULL"),
 )
 
 
@@ -107,6 +122,7 @@ class HistoryRow:
     source_uploaded_at: Optional[datetime.datetime]
     script_body: bytes
     updated_at: datetime.datetime
+    proof: Optional[Proof] = None  # dev's signature (origin.py); None: unsigned
 
     def script(self) -> Script:
         """The script exactly as it was applied (statements re-split from the stored body)."""
@@ -120,7 +136,7 @@ class HistoryRow:
             "state": self.state, "success": self.success, "error": self.error_text,
             "applied_at": self.applied_at.isoformat() if self.applied_at else None,
             "duration_ms": self.duration_ms, "applied_by": self.applied_by,
-            "source_env": self.source_env,
+            "source_env": self.source_env, "signed_by": self.proof.key_id if self.proof else None,
         }
         if with_body:
             data["script_body"] = self.script_body.decode("utf-8", "replace")
@@ -128,8 +144,23 @@ class HistoryRow:
 
 
 def ensure_table(connection: Any) -> None:
+    """Create the table, or add the columns an older release did not have (nothing is lost:
+    the new columns are NULL, an unsigned row)."""
     with connection.cursor() as cursor:
         cursor.execute(CREATE_TABLE)
+    present = _columns(connection)
+    missing = [f"ADD COLUMN {name} {definition}" for name, definition in ORIGIN_COLUMNS if name not in present]
+    if missing:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE `{TABLE}` {', '.join(missing)}")
+
+
+def _columns(connection: Any) -> set:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COLUMN_NAME FROM information_schema.columns WHERE table_schema = DATABASE() "
+            "AND table_name = %s", (TABLE,))
+        return {str(row[0]).lower() for row in cursor.fetchall()}
 
 
 def table_exists(connection: Any) -> bool:
@@ -145,19 +176,29 @@ def read_rows(connection: Any) -> List[HistoryRow]:
     """All rows of the connection's schema, in version order; [] when the table is absent."""
     if not table_exists(connection):
         return []
+    present = _columns(connection)
+    origin = ", ".join(name if name in present else f"NULL AS {name}" for name, _ in ORIGIN_COLUMNS)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {COLUMNS} FROM `{TABLE}`")
+        cursor.execute(f"SELECT {', '.join(BASE_COLUMNS)}, {origin} FROM `{TABLE}`")
         rows = [
             HistoryRow(
                 installed_rank=r[0], version=r[1], description=r[2], script_name=r[3],
                 checksum=r[4], statement_count=r[5], statements_applied=r[6], state=r[7],
                 success=bool(r[8]), error_text=r[9], applied_at=r[10], duration_ms=r[11],
                 applied_by=r[12], source_env=r[13], source_uploaded_at=r[14],
-                script_body=bytes(r[15]), updated_at=r[16],
+                script_body=bytes(r[15]), updated_at=r[16], proof=_proof(r[17:21]),
             )
             for r in cursor.fetchall()
         ]
     return sorted(rows, key=lambda row: version_key(row.version))
+
+
+def _proof(values: tuple) -> Optional[Proof]:
+    version_id, key_id, algorithm, signature = values
+    if not (key_id and algorithm and signature):
+        return None
+    return Proof(source_version_id=version_id or "", key_id=key_id, algorithm=algorithm,
+                 signature=bytes(signature))
 
 
 class HistoryWriteError(EnvsyncError, RuntimeError):
@@ -176,28 +217,46 @@ def _write(connection: Any, sql: str, args: tuple, version: str, what: str) -> N
         )
 
 
+def _proof_values(proof: Optional[Proof]) -> tuple:
+    if proof is None:
+        return (None, None, None, None)
+    return (proof.source_version_id, proof.key_id, proof.algorithm, proof.signature)
+
+
 def start(connection: Any, script: Script, *, applied_by: str, source_env: str,
-          existing: Optional[HistoryRow]) -> None:
-    """Mark `script` running (a new row, or a repaired row resuming where it stopped). A row
-    stored under another spelling of the version (`1.0` by an older release) takes the
-    canonical one, so every later write finds it under `script.version`."""
+          existing: Optional[HistoryRow], proof: Optional[Proof] = None) -> None:
+    """Mark `script` running (a new row, or a repaired row resuming where it stopped), with its
+    proof of origin. A row stored under another spelling of the version (`1.0` by an older
+    release) takes the canonical one, so every later write finds it under `script.version`."""
     now = _now()
     values = (script.description, script.name, script.checksum, len(script.statements),
-              applied_by, source_env, _from_epoch(script.uploaded_at), script.body, now)
+              applied_by, source_env, _from_epoch(script.uploaded_at), script.body, now,
+              *_proof_values(proof))
     if existing is None:
         _write(connection,
                f"INSERT INTO `{TABLE}` (description, script_name, checksum, statement_count, "
-               "applied_by, source_env, source_uploaded_at, script_body, updated_at, version, "
+               "applied_by, source_env, source_uploaded_at, script_body, updated_at, "
+               "source_version_id, signing_key_id, signing_algorithm, origin_signature, version, "
                "statements_applied, state, success) "
-               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, 0)",
+               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, 0)",
                (*values, script.version, RUNNING), script.version, "the start")
     else:
         _write(connection,
                f"UPDATE `{TABLE}` SET description = %s, script_name = %s, checksum = %s, "
                "statement_count = %s, applied_by = %s, source_env = %s, source_uploaded_at = %s, "
-               "script_body = %s, updated_at = %s, state = %s, error_text = NULL, version = %s "
-               "WHERE version = %s",
+               "script_body = %s, updated_at = %s, source_version_id = %s, signing_key_id = %s, "
+               "signing_algorithm = %s, origin_signature = %s, state = %s, error_text = NULL, "
+               "version = %s WHERE version = %s",
                (*values, RUNNING, script.version, existing.version), script.version, "the start")
+
+
+def set_proof(connection: Any, version: str, proof: Proof) -> None:
+    """Record the proof of origin of a row applied before it existed (dev re-signs its history;
+    a downstream env copies the upstream's proof of a script it applied with the same checksum)."""
+    _write(connection,
+           f"UPDATE `{TABLE}` SET source_version_id = %s, signing_key_id = %s, signing_algorithm = %s, "
+           "origin_signature = %s, updated_at = %s WHERE version = %s AND state = %s",
+           (*_proof_values(proof), _now(), version, SUCCESS), version, "the proof of origin")
 
 
 def record_progress(connection: Any, version: str, statements_applied: int) -> None:

@@ -6,6 +6,10 @@ Sources
   same bytes and checksums (`UpstreamHistorySource`). The first upstream version that is not
   `success` stops promotion: it and everything after it are withheld.
 
+Proof of origin (origin.py): dev signs each script it applies from its bucket (`signer`), and a
+downstream source given dev's public key (`origin_key`) refuses the whole upstream history when
+one successful row's signature, key or checksum does not prove it, before anything is applied.
+
 Validation rules (any issue refuses the whole apply, nothing runs):
 - checksum: an applied script whose source bytes changed is refused. A failed or repaired
   script may change only if the statements already applied are unchanged.
@@ -32,7 +36,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
@@ -45,6 +49,7 @@ from envsync.db import recorded_error_notice, server_error_notice
 from envsync.errors import EnvsyncError
 from envsync.history import FAILED, PENDING, RUNNING, SUCCESS, HistoryRow
 from envsync.lock import schema_lock
+from envsync.origin import OriginKey, Proof, Signer
 from envsync.scripts import (
     Script,
     ScriptError,
@@ -113,13 +118,15 @@ class DirectorySource:
 
 
 class UpstreamHistorySource:
-    """The upstream environment's history table, read with its read-only user."""
+    """The upstream environment's history table, read with its read-only user. With
+    `origin_key` (dev's public key) every successful row must carry dev's valid signature."""
 
     kind = "upstream"
 
-    def __init__(self, connection: Any, env_name: str) -> None:
+    def __init__(self, connection: Any, env_name: str, origin_key: Optional[OriginKey] = None) -> None:
         self.connection = connection
         self.env_name = env_name
+        self.origin_key = origin_key
 
     def describe(self) -> str:
         return f"{self.env_name} history"
@@ -133,7 +140,9 @@ class UpstreamHistorySource:
                           if not withheld else f"waits for {withheld[0]['version']} in {self.env_name}")
                 withheld.append({"version": row.version, "script_name": row.script_name, "reason": reason})
                 continue
-            script = row.script()
+            if self.origin_key is not None:
+                self.origin_key.check(row, self.env_name)  # raises OriginError: nothing applied
+            script = replace(row.script(), proof=row.proof)
             if checksum(row.script_body) != row.checksum:
                 raise MigrationError(
                     f"{self.env_name} history row {row.script_name}: the stored body does not match "
@@ -182,6 +191,7 @@ class Plan:
     issues: List[Issue]
     withheld: List[Dict[str, str]]
     applied: List[HistoryRow]
+    offered: List[Script] = field(default_factory=list)  # everything the source offers
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -323,7 +333,7 @@ def make_plan(connection: Any, source: ScriptSource, now: Optional[float] = None
         elif row.state in (PENDING, FAILED, RUNNING):
             pending.append(PlannedScript(script, row.statements_applied + 1))
     return Plan(source=source.describe(), pending=pending, issues=issues,
-                withheld=view.withheld, applied=rows)
+                withheld=view.withheld, applied=rows, offered=view.scripts)
 
 
 # ---------------------------------------------------------------- apply
@@ -531,6 +541,7 @@ def apply(
     approval: Optional[Mapping[str, Any]] = None,
     approval_mode: str = "none",
     progress: Optional[Callable[[str, int, int], None]] = None,
+    signer: Optional[Signer] = None,
 ) -> MigrationResult:
     """Apply the pending scripts in order under the schema lock.
 
@@ -548,6 +559,8 @@ def apply(
     Without one, an env whose `approval_mode` asks for a person applies nothing.
     `progress(script_name, statement_number, statements)` is called after each statement that
     ran (the CLI's progress line).
+    `signer` (dev): each script is signed before it starts (origin.py); a promoted script
+    keeps the proof it arrived with.
     """
     log = log or (lambda *args, **kwargs: None)
     env_label = env_name or schema
@@ -561,6 +574,7 @@ def apply(
             return MigrationResult(status="refused", issues=plan.issues, withheld=plan.withheld,
                                    pending=[p.script.name for p in plan.pending],
                                    error=f"{env_label}: " + "; ".join(i.message for i in plan.issues))
+        adopt_proofs(connection, plan)
         if not plan.pending:
             return MigrationResult(status="up_to_date", withheld=plan.withheld)
         findings = lint.lint_plan(connection, plan.pending) if approval_mode == "destructive-only" else []
@@ -588,7 +602,7 @@ def apply(
         for index, planned in enumerate(plan.pending):
             script = planned.script
             history.start(connection, script, applied_by=applied_by, source_env=source_env,
-                          existing=by_version.get(script.key))
+                          existing=by_version.get(script.key), proof=_proof_for(script, signer))
             run = _ScriptRun(connection, script_connection, script, schema=schema,
                              env_label=env_label, resume_from=planned.resume_from)
             log("script started", script=script.name, resume_from=planned.resume_from,
@@ -620,6 +634,54 @@ def apply(
             result.applied.append({"version": script.version, "script_name": script.name,
                                    "checksum": script.checksum, "duration_ms": duration_ms})
         return result
+
+
+def _proof_for(script: Script, signer: Optional[Signer]) -> Optional[Proof]:
+    """A promoted script's proof as it arrived; dev signs what it applies from its bucket."""
+    if script.proof is not None or signer is None:
+        return script.proof
+    return signer.sign(script.version, script.name, script.checksum, script.source_version_id or "")
+
+
+def adopt_proofs(connection: Any, plan: Plan) -> List[str]:
+    """Rows this env applied before proofs existed take the upstream's proof of the same
+    script (same version and checksum), so the next env can verify them. Returns the versions."""
+    offered = {s.key: s for s in plan.offered if s.proof is not None}
+    adopted = []
+    for row in plan.applied:
+        script = offered.get(version_key(row.version))
+        if row.state == SUCCESS and row.proof is None and script is not None and row.checksum == script.checksum:
+            history.set_proof(connection, row.version, script.proof)
+            adopted.append(row.version)
+    return adopted
+
+
+def sign_history(connection: Any, source: ScriptSource, signer: Signer, *, schema: str,
+                 lock_timeout: int = DEFAULT_LOCK_TIMEOUT) -> Dict[str, Any]:
+    """dev: sign the successful rows applied before proof of origin existed. A row whose script
+    is still in the bucket must have the same checksum (and is signed with the object's version
+    id); a row whose object expired is signed with no version id. Anything else is refused."""
+    history.ensure_table(connection)
+    signed: List[str] = []
+    refused: List[str] = []
+    with schema_lock(connection, schema, lock_timeout):
+        in_source = {s.key: s for s in source.view().scripts}
+        for row in history.read_rows(connection):
+            if row.state != SUCCESS or row.proof is not None:
+                continue
+            script = in_source.get(version_key(row.version))
+            if script is not None and not same_script(row, script):
+                refused.append(f"{row.script_name}: the bucket's object has checksum {script.checksum[:12]}…, "
+                               f"the history {row.checksum[:12]}…: not signed")
+                continue
+            if checksum(row.script_body) != row.checksum:
+                refused.append(f"{row.script_name}: the stored body does not match its checksum: not signed")
+                continue
+            version_id = (script.source_version_id or "") if script is not None else ""
+            history.set_proof(connection, row.version,
+                              signer.sign(row.version, row.script_name, row.checksum, version_id))
+            signed.append(row.script_name)
+    return {"signed": signed, "refused": refused}
 
 
 def _server_error(error: BaseException) -> Tuple[object, str]:

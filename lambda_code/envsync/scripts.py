@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 from envsync.errors import EnvsyncError
 
@@ -81,6 +81,10 @@ class Script:
     # lifecycle deletes an object this long after its upload, not after it was applied.
     uploaded_at: Optional[float] = None
     statements: List[Statement] = field(default_factory=list, compare=False, repr=False)
+    # The S3 object version dev applied (dev signs it with the checksum, see origin.py).
+    source_version_id: Optional[str] = field(default=None, compare=False)
+    # An upstream row's proof of origin (origin.Proof), copied unchanged into this env's history.
+    proof: Optional[Any] = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> Tuple[int, ...]:

@@ -8,7 +8,9 @@ grants and resets each password to its secret's current version. Delete leaves t
 database may outlive the stack; dropping users is not a deploy's business).
 
 Properties: MasterSecretArn, WriterSecretArn, ReaderSecretArn ("" where nothing reads from the
-env), Host, Port, Database, Tls. Passwords are read here and never logged or answered.
+env), ReaderTables (the reference-data allow-list, comma-separated: the reader's SELECT grants
+follow it on every update), Host, Port, Database, Tls. Passwords are read here and never logged
+or answered.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from typing import Any, Dict, Mapping
 from envsync import aws, bootstrap_users
 from envsync.cfn_response import response_body, send_response
 from envsync.db import ConnectionInfo, connect
+from envsync.errors import EnvsyncError
 
 logger = logging.getLogger("envsync.sync_users")
 logger.setLevel(logging.INFO)
 
 
-class SyncUsersError(ValueError):
+class SyncUsersError(EnvsyncError, ValueError):
     """The request cannot be honoured; the reason goes back to CloudFormation."""
 
 
@@ -45,16 +48,22 @@ def ensure(properties: Mapping[str, Any], secrets: Any) -> Dict[str, Any]:
     tls = str(properties.get("Tls", "true")).lower() == "true"
     info = ConnectionInfo(host=str(properties["Host"]), port=int(properties["Port"]), database="",
                           user=master.username, secret_arn=str(properties["MasterSecretArn"]), tls=tls)
+    tables = properties.get("ReaderTables") or ""
+    tables = [t.strip() for t in (tables.split(",") if isinstance(tables, str) else tables) if t.strip()]
     connection = connect(info, master.password)
     try:
-        bootstrap_users.ensure_sync_users(
-            connection, schema=str(properties["Database"]), require_tls=tls,
+        done = bootstrap_users.ensure_sync_users(
+            connection, schema=str(properties["Database"]), require_tls=tls, reader_tables=tables,
             writer={"username": writer.username, "password": writer.password},
             reader={"username": reader.username, "password": reader.password} if reader else None)
     finally:
         connection.close()
     users = [writer.username] + ([reader.username] if reader else [])
-    return {"Users": ",".join(users), "Database": str(properties["Database"])}
+    if done.get("missing"):
+        logger.warning(json.dumps({"message": "reader tables not granted: not created yet here; the next "
+                                   "update of the aurora stack grants them", "tables": done["missing"]}))
+    return {"Users": ",".join(users), "Database": str(properties["Database"]),
+            "ReaderTablesPending": ",".join(done.get("missing", []))}
 
 
 def handler(event: Dict[str, Any], context: Any = None, secrets: Any = None) -> Dict[str, Any]:

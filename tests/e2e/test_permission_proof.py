@@ -38,3 +38,22 @@ def test_the_dynamic_proof_names_a_removed_grant(system):
                               adjust_world=without_prefix_list_lookup)
     denied = [str(item) for item in report.denied]
     assert denied and all("ec2:DescribePrefixLists" in item and "envsync-deployer" in item for item in denied), denied
+
+
+def test_the_dynamic_proof_judges_signing_and_reading_the_origin_key(system):
+    """Proof of origin: dev's sync role signed (kms:Sign) and dev's deployer read the public key
+    for staging's and prod's launches (kms:GetPublicKey); without the key policy's grants the
+    proof names exactly those calls."""
+    def without_origin_grants(world) -> None:
+        for document in world.key_policies.values():
+            document["Statement"] = [s for s in document["Statement"]
+                                     if s.get("Sid") not in ("SyncRoleSigns", "DeployerReadsPublicKey")]
+
+    report = permission_proof(system.launched.local, limit=system.calls_after_cycle,
+                              adjust_world=without_origin_grants)
+    denied = [str(item) for item in report.denied]
+    assert any(item.startswith("arn:aws:iam::111111111111:role/envsync-dev-sync kms:Sign on arn:aws:kms:")
+               for item in denied), denied
+    assert any(item.startswith("arn:aws:iam::111111111111:role/envsync-deployer kms:GetPublicKey on "
+                               "arn:aws:kms:") for item in denied), denied
+    assert all(" kms:Sign " in item or " kms:GetPublicKey " in item for item in denied), denied

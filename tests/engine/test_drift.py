@@ -552,6 +552,45 @@ def test_reader_privileges_decide_what_is_visible(
                 cursor.execute(f"DROP USER IF EXISTS '{user}'@'{host}'")
 
 
+def test_the_sync_reader_sees_every_definition_but_view_text_and_no_customer_row(
+    machine_mariadb: Dict[str, object], left_schema: SchemaModel, right_conn: pymysql.Connection,
+    scratch_schema: str,
+) -> None:
+    """The upstream's reader as Custom::SyncUsers grants it (SELECT on the allow-list and the
+    history, SHOW VIEW + REFERENCES on the schema): drift compares every table, column, index
+    and FK; view definitions are listed as not compared, triggers and routines stay left out."""
+    from envsync.bootstrap_users import ensure_sync_users, grant_procedure
+    from envsync.handlers import READER_INVISIBLE_KINDS
+
+    suffix = uuid.uuid4().hex[:8]
+    reader = {"username": f"r_{suffix}", "password": uuid.uuid4().hex}
+    writer = {"username": f"w_{suffix}", "password": uuid.uuid4().hex}
+    ensure_sync_users(right_conn, schema=scratch_schema, reader=reader, writer=writer, require_tls=False,
+                      reader_tables=["currencies"])
+    right_conn.select_db(scratch_schema)
+    try:
+        conn = _connect(dict(machine_mariadb, user=reader["username"], password=reader["password"]),
+                        scratch_schema)
+        seen = load_schema(conn, scratch_schema)
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM currencies")
+            with pytest.raises(pymysql.err.OperationalError) as denied:
+                cursor.execute("SELECT email FROM customers")
+            assert denied.value.args[0] == 1142
+        conn.close()
+        report = diff(left_schema, seen, left_name="staging", right_name="dev (reader)",
+                      ignore_kinds=READER_INVISIBLE_KINDS)
+        assert report.in_sync, report.lines()
+        assert [t.name for t in seen.tables] == [t.name for t in left_schema.tables]
+        assert report.not_compared_lines() == [
+            "not compared: view v_open_orders: definition (not shown to this user: it needs SELECT on the view)"]
+    finally:
+        with right_conn.cursor() as cursor:
+            for user in (reader, writer):
+                cursor.execute("DROP USER IF EXISTS %s@'%%'", (user["username"],))
+            cursor.execute(f"DROP PROCEDURE IF EXISTS {grant_procedure(scratch_schema)}")
+
+
 def test_what_cannot_be_compared_is_listed_per_object(
     left_schema: SchemaModel, right_conn: pymysql.Connection, scratch_schema: str
 ) -> None:

@@ -25,7 +25,8 @@ def test_parse_url() -> None:
 
 
 DEV = {"ENVSYNC_ENV": "dev", "ENVSYNC_CONNECTION_PARAMETER": "/envsync/dev/db/writer/connection",
-       "ENVSYNC_MIGRATION_BUCKET": "bucket"}
+       "ENVSYNC_MIGRATION_BUCKET": "bucket",
+       "ENVSYNC_SIGNING_KEY_ARN": "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
 
 
 def test_handler_config_lists_every_problem() -> None:
@@ -34,13 +35,24 @@ def test_handler_config_lists_every_problem() -> None:
         HandlerConfig.from_environ({"ENVSYNC_ENV": "Prod!", "ENVSYNC_REFDATA_CONFIG": "[1]"})
     text = str(error.value)
     for expected in ("ENVSYNC_ENV='Prod!'", "ENVSYNC_CONNECTION_PARAMETER is not set",
-                     "ENVSYNC_MIGRATION_BUCKET is not set", "ENVSYNC_REFDATA_CONFIG is not a JSON object"):
+                     "ENVSYNC_MIGRATION_BUCKET is not set", "ENVSYNC_SIGNING_KEY_ARN is not set",
+                     "ENVSYNC_REFDATA_CONFIG is not a JSON object"):
         assert expected in text
     with pytest.raises(ConfigError, match="ENVSYNC_UPSTREAM_READER_ROLE_ARN='role' is not an ARN"):
         HandlerConfig.from_environ({**DEV, "ENVSYNC_ENV": "staging", "ENVSYNC_UPSTREAM_ENV": "dev",
                                     "ENVSYNC_UPSTREAM_READER_ROLE_ARN": "role",
                                     "ENVSYNC_UPSTREAM_EXTERNAL_ID": "x",
                                     "ENVSYNC_UPSTREAM_CONNECTION_PARAMETER": "/p"})
+    # A downstream env verifies promoted scripts: without dev's public key it does not start.
+    staging = {**DEV, "ENVSYNC_ENV": "staging", "ENVSYNC_UPSTREAM_ENV": "dev",
+               "ENVSYNC_UPSTREAM_READER_ROLE_ARN": "arn:aws:iam::1:role/r", "ENVSYNC_UPSTREAM_EXTERNAL_ID": "x",
+               "ENVSYNC_UPSTREAM_CONNECTION_PARAMETER": "/p"}
+    with pytest.raises(ConfigError, match="ENVSYNC_ORIGIN_KEY_ARN and ENVSYNC_ORIGIN_PUBLIC_KEY must be set"):
+        HandlerConfig.from_environ(staging)
+    with pytest.raises(ConfigError, match="ENVSYNC_ORIGIN_PUBLIC_KEY: the origin public key of arn:aws:kms:k "
+                                          "is not a DER public key"):
+        HandlerConfig.from_environ({**staging, "ENVSYNC_ORIGIN_KEY_ARN": "arn:aws:kms:k",
+                                    "ENVSYNC_ORIGIN_PUBLIC_KEY": "AAAA"})
 
 
 def test_sts_uses_the_regional_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:

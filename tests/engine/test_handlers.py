@@ -3,6 +3,7 @@ another account, S3, SNS) and the real MariaDB stand-ins, as the deployed functi
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 import json
@@ -16,7 +17,7 @@ import boto3
 import pymysql
 import pytest
 
-from envsync import handlers, history, observability, sync_users
+from envsync import handlers, history, migrate, observability, sync_users
 from envsync.db import ConnectionInfo, DatabaseUnreachable, connect
 from envsync.lock import lock_name
 from tests.engine.conftest import EnvDB
@@ -84,8 +85,11 @@ def provision(name: str, db: EnvDB, suffix: str) -> EnvAccount:
         RoleName=f"envsync-{name}-source-reader-{suffix}", AssumeRolePolicyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
             "Principal": {"AWS": "*"}, "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}}]}))
+    # The kms stack's signing key (the source env signs what it applies).
+    signing_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
     variables = {
         "ENVSYNC_ENV": name, "ENVSYNC_CONNECTION_PARAMETER": params["writer"],
+        "ENVSYNC_SIGNING_KEY_ARN": signing_key,
         "ENVSYNC_MIGRATION_BUCKET": bucket, "ENVSYNC_CA_BUNDLE": db.ca_bundle,
         "ENVSYNC_SNS_TOPIC_ARN": topic,
         "_MASTER_SECRET_ARN": arns["master"], "_READER_SECRET_ARN": arns["reader"],
@@ -105,8 +109,12 @@ def accounts(aws_env: Dict[str, str], chain: Dict[str, EnvDB]) -> Dict[str, EnvA
             f"arn:aws:iam::{ACCOUNTS['dev']}:role/envsync-dev-source-reader-{suffix}",
         "ENVSYNC_UPSTREAM_EXTERNAL_ID": EXTERNAL_ID,
         "ENVSYNC_UPSTREAM_CONNECTION_PARAMETER": dev.variables["_READER_PARAMETER"],
+        # dev's public key, as the deploy-time resolver reads it.
+        "ENVSYNC_ORIGIN_KEY_ARN": dev.variables["ENVSYNC_SIGNING_KEY_ARN"],
+        "ENVSYNC_ORIGIN_PUBLIC_KEY": base64.b64encode(_session(dev.credentials).client("kms").get_public_key(
+            KeyId=dev.variables["ENVSYNC_SIGNING_KEY_ARN"])["PublicKey"]).decode(),
     })
-    del staging.variables["ENVSYNC_MIGRATION_BUCKET"]
+    del staging.variables["ENVSYNC_MIGRATION_BUCKET"], staging.variables["ENVSYNC_SIGNING_KEY_ARN"]
     return {"dev": dev, "staging": staging}
 
 
@@ -129,6 +137,7 @@ def create_sync_users(monkeypatch: pytest.MonkeyPatch, account: EnvAccount, db: 
             "MasterSecretArn": account.variables["_MASTER_SECRET_ARN"],
             "WriterSecretArn": account.variables["_WRITER_SECRET_ARN"],
             "ReaderSecretArn": account.variables["_READER_SECRET_ARN"],
+            "ReaderTables": "currency,country",  # refdata_tables; none of them exists yet
             "Host": db.host, "Port": str(db.port), "Database": db.database, "Tls": "true"}, secrets)
 
     return invoke(monkeypatch, account, run)
@@ -273,7 +282,9 @@ def test_refdata_handler_pulls_reference_rows_from_upstream(
 ) -> None:
     dev, staging = accounts["dev"], accounts["staging"]
     for name in ("dev", "staging"):
-        assert create_sync_users(monkeypatch, accounts[name], chain[name])["Database"] == chain[name].database
+        created = create_sync_users(monkeypatch, accounts[name], chain[name])
+        assert (created["Database"], created["ReaderTablesPending"]) == (chain[name].database, "currency,country")
+    # currency is created by a migration after the users: dev's migrate run grants it to dev's reader.
     upload(dev, {"V1__currency.sql": "CREATE TABLE currency (code CHAR(3) PRIMARY KEY, name VARCHAR(40));\n"
                                      "INSERT INTO currency VALUES ('EUR', 'Euro'), ('USD', 'US dollar');\n"})
     assert invoke(monkeypatch, dev, handlers.migrate_handler)["status"] == "done"
@@ -403,3 +414,39 @@ def test_in_a_gated_env_reference_rows_change_only_in_an_approved_run(
     applied = invoke(monkeypatch, gated, handlers.refdata_handler, {"mode": "apply", "approval": approved})
     assert (applied["status"], applied["rows_changed"]) == ("done", 2), applied
     assert chain["staging"].query("SELECT code FROM currency ORDER BY code") == [("CHF",), ("EUR",)]
+
+
+def test_dev_resigns_its_history_on_request_and_staging_then_promotes(
+    accounts: Dict[str, EnvAccount], chain: Dict[str, EnvDB], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An install older than proof of origin: dev's rows are unsigned; staging refuses them,
+    saying how to fix it; {"sign_history": true} to dev's migrate function signs them."""
+    from envsync.aws import S3ScriptSource
+
+    dev, staging = accounts["dev"], accounts["staging"]
+    for name in ("dev", "staging"):
+        create_sync_users(monkeypatch, accounts[name], chain[name])
+    upload(dev, {"V1__accounts.sql": "CREATE TABLE accounts (id BIGINT PRIMARY KEY);\n"})
+    s3 = _session(dev.credentials).client("s3")
+    old_release = S3ScriptSource(s3, dev.variables["ENVSYNC_MIGRATION_BUCKET"], "dev")
+    control, scripts = chain["dev"].connect(), chain["dev"].connect()
+    try:  # what a release without proofs of origin did
+        assert migrate.apply(control, old_release, schema=chain["dev"].database,
+                             script_connection=scripts).status == "applied"
+    finally:
+        control.close()
+        scripts.close()
+
+    refused = invoke(monkeypatch, staging, handlers.migrate_handler)
+    assert refused["status"] == "failed" and refused["error_type"] == "OriginError", refused
+    assert "dev history row V1__accounts.sql (version 1) carries no proof of origin" in refused["error"]
+    assert '{"sign_history": true}' in refused["error"]
+    assert "only the source env signs" in invoke(monkeypatch, staging, handlers.migrate_handler,
+                                                 {"sign_history": True})["error"]
+
+    signed = invoke(monkeypatch, dev, handlers.migrate_handler, {"sign_history": True})
+    assert (signed["status"], signed["signed"], signed["refused"]) == ("done", ["V1__accounts.sql"], [])
+    assert chain["dev"].history()[0].proof.key_id == dev.variables["ENVSYNC_SIGNING_KEY_ARN"]
+    promoted = invoke(monkeypatch, staging, handlers.migrate_handler)
+    assert [a["version"] for a in promoted["applied"]] == ["1"], promoted
+    assert chain["staging"].history()[0].proof == chain["dev"].history()[0].proof

@@ -20,7 +20,8 @@ from envsync.context import EnvContext, HandlerConfig
 from envsync.db import ConnectionInfo, DatabaseUnreachable
 from tests.conftest import root_connect
 
-CONFIG = {"ENVSYNC_ENV": "dev", "ENVSYNC_CONNECTION_PARAMETER": "/x", "ENVSYNC_MIGRATION_BUCKET": "b"}
+CONFIG = {"ENVSYNC_ENV": "dev", "ENVSYNC_CONNECTION_PARAMETER": "/x", "ENVSYNC_MIGRATION_BUCKET": "b",
+          "ENVSYNC_SIGNING_KEY_ARN": "arn:aws:kms:us-east-1:111111111111:key/k"}
 
 
 @pytest.fixture

@@ -27,12 +27,18 @@ FAKE_CODE_KEY = "lambda/envsync-" + "0" * 64 + ".zip"
 CHECKOV = PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"
 
 
+# A P-256 public key (DER SubjectPublicKeyInfo, base64) standing in for !envsync_origin_key.
+FAKE_ORIGIN_PUBLIC_KEY = ("MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQ4Ft0wK3A3m2E3r0fJqK5kQ6b6mXx1+u6c7a8YgB2pPz"
+                          "Jm3y3yQ5e0d4s1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6")
+
+
 def fake_output(output: str, env: str, account_id: str) -> str:
     """A well-formed stand-in for an output of a stack that is not evaluated here."""
     index = ENVS.index(env) + 1 if env in ENVS else 9
     secrets = f"arn:aws:secretsmanager:us-east-1:{account_id}:secret:"
     fakes = {
         "KeyArn": f"arn:aws:kms:us-east-1:{account_id}:key/0000000{index}-0000-4000-8000-00000000000{index}",
+        "SigningKeyArn": f"arn:aws:kms:us-east-1:{account_id}:key/5000000{index}-0000-4000-8000-00000000000{index}",
         "PrivateSubnetIds": f"subnet-0a{index},subnet-0b{index}",
         "VpcId": f"vpc-0{index}",
         "DbSecurityGroupId": f"sg-0db{index}",
@@ -110,6 +116,11 @@ class EnvStacks:
             return fake_output(str(argument["output"]), other_env, self.account(other_env))
         if kind == "AwsPrefixList":
             return "pl-63a5400a"
+        if kind == "OriginKey":
+            (call,) = resolver.required_calls()
+            if argument["attribute"] == "KeyArn":
+                return fake_output("SigningKeyArn", call["env"], self.account(call["env"]))
+            return FAKE_ORIGIN_PUBLIC_KEY
         raise KeyError(f"no stand-in for resolver {kind} ({argument!r})")
 
     def evaluated(self, name: str) -> Evaluated:

@@ -8,11 +8,13 @@ for it. The checks themselves are `envsync_local.proof.static`.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from envsync_local.proof.static import (
+    Call,
     Finding,
     Namer,
+    Principal,
     Stack,
     execution_role_calls,
     key_user_calls,
@@ -50,16 +52,46 @@ def declared_resolver_calls(env_stacks: EnvStacks, name: str) -> List[Dict[str, 
     return calls
 
 
+def env_key_policies(env_stacks: EnvStacks, env: str) -> Dict[str, Any]:
+    """The env's keys (the env key; the signing key in the source env) by ARN, as the other
+    stacks name them (the kms stack's outputs) and as the kms stack names them."""
+    account = env_stacks.account(env)
+    kms = proof_stack(env_stacks, f"{env}/kms")
+    namer = Namer(kms, account)
+    policies: Dict[str, Any] = {}
+    for logical_id, output in (("EnvKey", "KeyArn"), ("SigningKey", "SigningKeyArn")):
+        if logical_id in kms.resources:
+            policy = namer.concrete(kms.resources[logical_id]["Properties"]["KeyPolicy"])
+            policies[fake_output(output, env, account)] = policy
+            policies[namer.arn(logical_id)] = policy
+    return policies
+
+
+def deployer_of(env_stacks: EnvStacks, env: str) -> Principal:
+    return role_principal(proof_stack(env_stacks, f"{env}/bootstrap"), "DeployerRole", env_stacks.account(env))
+
+
+def other_account_calls(env_stacks: EnvStacks, declared: List[Dict[str, Any]], why: str,
+                        ) -> List[Tuple[str, Call]]:
+    """Resolver calls made as another env's deployer (`role`, `env`): a KMS call on an alias is
+    authorised on the key the alias names (its kms stack's output)."""
+    calls = []
+    for item in declared:
+        other = item["env"]
+        resource = str(item["resource"])
+        key = fake_output("SigningKeyArn", other, env_stacks.account(other)) if ":alias/" in resource else None
+        context = {"aws:PrincipalArn": str(item["role"])}
+        calls.append((other, Call(item["action"], key or resource, context, f"{why} as {item['role']}", key)))
+    return calls
+
+
 def static_findings(env_stacks: EnvStacks, env: str) -> List[Finding]:
     account = env_stacks.account(env)
     bootstrap = proof_stack(env_stacks, f"{env}/bootstrap")
     execution_role = role_principal(bootstrap, "CfnExecutionRole", account)
     deployer = role_principal(bootstrap, "DeployerRole", account)
-    kms = proof_stack(env_stacks, f"{env}/kms")
     key_arn = fake_output("KeyArn", env, account)
-    key_policy = Namer(kms, account).concrete(kms.resources["EnvKey"]["Properties"]["KeyPolicy"])
-    # The key as the other stacks name it (the kms stack's output) and as the kms stack names it.
-    key_policies = {key_arn: key_policy, Namer(kms, account).arn("EnvKey"): key_policy}
+    key_policies = env_key_policies(env_stacks, env)
     boundary = Namer(bootstrap, account).concrete(bootstrap.resources["PermissionsBoundary"])
     boundaries = {f"arn:aws:iam::{account}:policy/envsync-boundary": boundary["Properties"]["PolicyDocument"]}
     findings: List[Finding] = []
@@ -69,9 +101,13 @@ def static_findings(env_stacks: EnvStacks, env: str) -> List[Finding]:
             continue
         stack = proof_stack(env_stacks, name)
         findings += prove(env, execution_role, execution_role_calls(stack, account, key_arn), key_policies)
+        declared = declared_resolver_calls(env_stacks, name)
         deployer_calls = sceptre_calls(stack, account, execution_role.arn)
-        deployer_calls += resolver_calls(stack, declared_resolver_calls(env_stacks, name), key_arn, account)
+        deployer_calls += resolver_calls(stack, [d for d in declared if "role" not in d], key_arn, account)
         findings += prove(env, deployer, deployer_calls, key_policies)
+        for other, call in other_account_calls(env_stacks, [d for d in declared if "role" in d],
+                                               f"resolver of {stack.name}"):
+            findings += prove(env, deployer_of(env_stacks, other), [call], env_key_policies(env_stacks, other))
         for principal, call in key_user_calls(stack, account, boundaries):
             findings += prove(env, principal, [call], key_policies)
     return findings

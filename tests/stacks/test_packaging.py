@@ -72,7 +72,10 @@ def test_package_holds_envsync_and_pinned_deps_but_not_boto3(package):
     top = {name.split("/")[0] for name in names}
     assert {"envsync", "pymysql"} <= top
     assert not top & {"boto3", "botocore", "s3transfer"}
-    assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".so"))]
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    # Compiled code only from the wheels built for the Lambda runtime (Python 3.9, x86_64).
+    assert sorted(n for n in names if n.endswith(".so")) == [
+        "_cffi_backend.cpython-39-x86_64-linux-gnu.so", "cryptography/hazmat/bindings/_rust.abi3.so"]
     for info in archive.infolist():
         assert info.date_time == FIXED_DATE
         assert info.external_attr >> 16 == 0o100644
@@ -84,6 +87,47 @@ def test_package_holds_envsync_and_pinned_deps_but_not_boto3(package):
         bundled[name.lower().replace("_", "-")] = version
     # Every pin of lambda_code/requirements.txt is in the zip at exactly its pinned version.
     assert {name: bundled.get(name) for name in pins} == pins
+
+
+PY39 = PROJECT_ROOT / ".venv39" / "bin" / "python"
+VERIFY_ON_39 = """
+import dataclasses, hashlib, sys
+sys.path.insert(0, sys.argv[1])
+import cryptography
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from envsync import history, origin
+assert cryptography.__file__.startswith(sys.argv[1]), cryptography.__file__
+private = ec.generate_private_key(ec.SECP256R1())
+der = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+body = b"CREATE TABLE a (id INT);"
+digest = hashlib.sha256(body).hexdigest()
+signature = private.sign(origin.message("1", "V1__a.sql", digest, "v1"), ec.ECDSA(hashes.SHA256()))
+row = history.HistoryRow(1, "1", "a", "V1__a.sql", digest, 1, 1, "success", True, None, None, None, "x",
+                         "dev", None, body, None, origin.Proof("v1", "arn:k", "ECDSA_SHA_256", signature))
+key = origin.OriginKey("arn:k", der)
+key.check(row, "dev")
+print("verified")
+try:
+    key.check(dataclasses.replace(row, proof=dataclasses.replace(row.proof, source_version_id="v2")), "dev")
+except origin.OriginError as error:
+    print("refused:", error)
+print(sys.version_info[:2], cryptography.__version__)
+"""
+
+
+def test_the_package_verifies_signatures_on_python_39(package, tmp_path):
+    """The bundled cryptography (the Lambda wheel, not the deploy venv's) runs on Python 3.9."""
+    import subprocess
+
+    if not PY39.exists():
+        pytest.skip(f"{PY39} missing: `make test-py39` builds the Python 3.9 venv")
+    zipfile.ZipFile(io.BytesIO(package)).extractall(tmp_path / "task")
+    out = subprocess.run([str(PY39), "-I", "-c", VERIFY_ON_39, str(tmp_path / "task")],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0] == "verified", out
+    assert "refused: dev history row V1__a.sql (version 1): dev's signature does not match" in out, out
+    assert out.strip().endswith("(3, 9) 50.0.2"), out
 
 
 def test_key_is_the_sha256_of_the_zip(package):

@@ -35,6 +35,12 @@ def remove_lines(path: Path, *texts: str) -> None:
     path.write_text(text)
 
 
+def replace_text(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
 def use_hosted_rotation(path: Path) -> None:
     """The rotation as AWS's hosted function (a nested stack from the transform) instead of ours."""
     text = path.read_text()
@@ -83,4 +89,37 @@ def test_the_proof_fails_on_a_reintroduced_blocker(blocker, tmp_path):
     reintroduce(project / "templates")
     stacks = EnvStacks(parse_templates(render_project(project)), project)
     findings = [str(finding) for finding in static_findings(stacks, "dev")]
+    assert any(expected in finding for finding in findings), "\n".join(findings) or "no finding"
+
+
+# Proof of origin: dev's sync role signs with dev's signing key; staging's and prod's launches
+# read its public key as dev's deployer. Each grant is needed, and the proof says which is missing.
+ORIGIN_BLOCKERS = {
+    "the signing key's policy does not admit dev's sync role": (
+        lambda t: remove_statement(t / "kms.yaml", "SyncRoleSigns"), "dev",
+        "envsync-dev-sync may not kms:Sign on arn:aws:kms:us-east-1:111111111111:key/5"),
+    "dev's sync role has no kms:Sign": (
+        lambda t: replace_text(t / "sync.yaml.j2", "                  Action: kms:Sign\n",
+                               "                  Action: kms:Verify\n"), "dev",
+        "envsync-dev-sync may not kms:Sign on arn:aws:kms:us-east-1:111111111111:key/5"),
+    "the permissions boundary leaves out kms:Sign": (
+        lambda t: remove_lines(t / "bootstrap.yaml", "              - kms:Sign\n"), "dev",
+        "envsync-dev-sync may not kms:Sign"),
+    "dev's deployer has no kms:GetPublicKey": (
+        lambda t: remove_statement(t / "bootstrap.yaml", "ReadOriginPublicKey"), "prod",
+        "arn:aws:iam::111111111111:role/envsync-deployer may not kms:GetPublicKey on "
+        "arn:aws:kms:us-east-1:111111111111:key/5"),
+    "the signing key's policy does not admit dev's deployer": (
+        lambda t: remove_statement(t / "kms.yaml", "DeployerReadsPublicKey"), "staging",
+        "arn:aws:iam::111111111111:role/envsync-deployer may not kms:GetPublicKey"),
+}
+
+
+@pytest.mark.parametrize("blocker", sorted(ORIGIN_BLOCKERS))
+def test_the_proof_covers_signing_and_reading_the_origin_key(blocker, tmp_path):
+    reintroduce, env, expected = ORIGIN_BLOCKERS[blocker]
+    project = copy_project(tmp_path)
+    reintroduce(project / "templates")
+    stacks = EnvStacks(parse_templates(render_project(project)), project)
+    findings = [str(finding) for finding in static_findings(stacks, env)]
     assert any(expected in finding for finding in findings), "\n".join(findings) or "no finding"

@@ -21,7 +21,8 @@ def read_views(reading: Reading) -> Tuple[View, ...]:
         (
             View(
                 name=name,
-                definition=normalise_body(definition, reading.schema),
+                # Empty: the user may not see it (needs SELECT on the view), never a real view's text.
+                definition=normalise_body(definition, reading.schema) if definition else None,
                 check_option=str(check_option or "NONE").upper(),
                 security_type=str(security_type or "").upper(),
                 algorithm=str(algorithm).upper() if algorithm else None,
@@ -34,4 +35,7 @@ def read_views(reading: Reading) -> Tuple[View, ...]:
     if not shows_algorithm:
         for view in views:
             reading.not_shown("view", view.name, f"ALGORITHM (not shown by {reading.flavour})")
+    for view in views:
+        if view.definition is None:
+            reading.not_shown("view", view.name, "definition (not shown to this user: it needs SELECT on the view)")
     return views

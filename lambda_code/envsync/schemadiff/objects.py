@@ -18,7 +18,9 @@ def trigger_summary(trigger: Trigger) -> str:
 
 
 def diff_view(out: List[Difference], name: str, left: View, right: View) -> None:
-    diff_attributes(out, "view", name, left, right, ("definition", "check_option", "security_type"))
+    diff_attributes(out, "view", name, left, right, ("check_option", "security_type"))
+    if left.definition is not None and right.definition is not None:  # None: not shown to the user
+        diff_attributes(out, "view", name, left, right, ("definition",))
     if left.algorithm is not None and right.algorithm is not None:  # None: the server does not say
         diff_attributes(out, "view", name, left, right, ("algorithm",))
 

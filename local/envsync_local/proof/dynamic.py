@@ -243,6 +243,8 @@ def _judge_api(call: Dict[str, Any], world: World,
     if principal is None:
         return None
     context = {}
+    if not principal.service:  # AWS sets it on every request of a role
+        context["aws:PrincipalArn"] = principal.arn
     if assumes:
         context["aws:PrincipalArn"] = principal.arn
         if principal.service:

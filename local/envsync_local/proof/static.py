@@ -390,6 +390,14 @@ def key_user_calls(stack: Stack, account: str,
                             pairs.append((role_principal(stack, starter, account, boundaries),
                                           Call("kms:GenerateDataKey", key, context,
                                                f"{rule_logical} starts {machine}", key)))
+        if kind == "AWS::Lambda::Function":
+            # Proof of origin: the function signs what it applies with the source env's signing key.
+            key = ((properties.get("Environment") or {}).get("Variables") or {}).get("ENVSYNC_SIGNING_KEY_ARN")
+            role_logical = _logical_of(stack, namer, properties.get("Role"))
+            if isinstance(key, str) and key and role_logical:
+                signer = role_principal(stack, role_logical, account, boundaries)
+                pairs.append((signer, Call("kms:Sign", key, {"aws:PrincipalArn": signer.arn},
+                                           f"{namer.name(logical_id)} signs applied migrations", key)))
         if kind == "AWS::SNS::Topic":
             alarms = Principal("cloudwatch.amazonaws.com", service=True)
             for key in keys:

@@ -47,6 +47,8 @@ def load_account(world: World, session: boto3.Session, endpoint_url: str) -> Non
     for alias in kms.list_aliases()["Aliases"]:
         if alias.get("TargetKeyId") in world.key_ids:
             world.key_ids[alias["AliasName"]] = world.key_ids[alias["TargetKeyId"]]
+            if alias.get("AliasArn"):  # another account's key is named by its alias ARN
+                world.key_ids[alias["AliasArn"]] = world.key_ids[alias["TargetKeyId"]]
     s3 = client("s3")
     for bucket in s3.list_buckets()["Buckets"]:
         name = bucket["Name"]
