@@ -74,11 +74,12 @@ stop: venv
 wipe: venv
 	$(VENV)/bin/envsync-local down --wipe
 
-test: venv
+# .venv39 too: offline Lambdas run their deployed package on the function's runtime (python3.9).
+test: venv $(PY39_VENV)/.installed
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # The suites that need no launched stacks (every test using the `launched` project is marked).
-test-fast: venv
+test-fast: venv $(PY39_VENV)/.installed
 	$(VENV)/bin/python -m pytest -m "not launched" $(PYTEST_ARGS)
 
 test-py39: venv $(PY39_VENV)/.installed

@@ -4,8 +4,10 @@ A Lambda container holds the function's package (unpacked into /var/task) and th
 own libraries (boto3, botocore and their dependencies); nothing else. Offline, the package is
 the zip the function was created from (read from the artifacts bucket the stack points at),
 unpacked once into a cache directory named by its SHA-256; the runtime is a directory that
-links the running interpreter's SDK modules only. The child interpreter runs with `-S` (no
-site-packages, no editable installs), so a module the package does not carry fails to import
+links the SDK modules of an interpreter of the function's runtime (python3.9: the project's
+.venv39, whose boto3 is one a 3.9 runtime carries; the running interpreter when it is that
+version). The child interpreter runs with `-S` (no site-packages, no editable installs), so a
+module the package does not carry, or one built for another Python (a compiled wheel), fails
 offline as it would in AWS.
 """
 
@@ -20,9 +22,9 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
-from envsync_local.paths import state_dir
+from envsync_local.paths import PROJECT_ROOT, state_dir
 
 # Import names of what every Lambda Python runtime provides (the packaging leaves them out).
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
@@ -59,20 +61,30 @@ def unpack(code: bytes, root: Path) -> Path:
     return target
 
 
-def runtime_dir(root: Path) -> Path:
-    """The runtime's libraries for this interpreter: links to its SDK modules and the bootstrap."""
-    key = hashlib.sha256(f"{sys.executable}|{sys.version}".encode()).hexdigest()[:16]
+def runtime_python(runtime: str) -> Tuple[str, Optional[Path]]:
+    """(interpreter, its site-packages or None for the running one) for a Lambda `runtime`."""
+    version = runtime[len("python"):] if runtime.startswith("python") else ""
+    if version == f"{sys.version_info[0]}.{sys.version_info[1]}":
+        return sys.executable, None
+    venv = PROJECT_ROOT / f".venv{version.replace('.', '')}"
+    site_packages = venv / "lib" / f"python{version}" / "site-packages"
+    if version and (venv / "bin" / "python").exists() and site_packages.is_dir():
+        return str(venv / "bin" / "python"), site_packages
+    raise PackageError(f"runtime {runtime}: no Python {version} interpreter here to run the package with "
+                       f"(make {venv.name}/.installed builds one)")
+
+
+def runtime_dir(root: Path, interpreter: str = sys.executable, site_packages: Optional[Path] = None) -> Path:
+    """The runtime's libraries for `interpreter`: links to its SDK modules and the bootstrap."""
+    key = hashlib.sha256(f"{interpreter}|{site_packages}|{sys.version}".encode()).hexdigest()[:16]
     target = root / "runtime" / key
     if (target / f"{BOOTSTRAP_MODULE}.py").exists():
         return target
     staging = Path(tempfile.mkdtemp(prefix=".runtime-", dir=_made(root / "runtime")))
     for name in RUNTIME_MODULES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            continue  # not installed here (six, when nothing needs it)
-        source = Path(spec.origin)
-        source = source.parent if source.name == "__init__.py" else source
-        (staging / source.name).symlink_to(source)
+        source = _module_path(name, site_packages)
+        if source is not None:  # not installed (six, when nothing needs it)
+            (staging / source.name).symlink_to(source)
     shutil.copyfile(BOOTSTRAP_SOURCE, staging / f"{BOOTSTRAP_MODULE}.py")
     try:
         staging.rename(target)
@@ -81,17 +93,33 @@ def runtime_dir(root: Path) -> Path:
     return target
 
 
+def _module_path(name: str, site_packages: Optional[Path]) -> Optional[Path]:
+    if site_packages is not None:
+        for candidate in (site_packages / name, site_packages / f"{name}.py"):
+            if candidate.exists():
+                return candidate
+        return None
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        return None
+    source = Path(spec.origin)
+    return source.parent if source.name == "__init__.py" else source
+
+
 def _made(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def command(handler: str) -> List[str]:
-    """The child interpreter, without site-packages, running the bootstrap on `handler`."""
-    return [sys.executable, "-S", "-m", BOOTSTRAP_MODULE, handler]
+def command(handler: str, runtime: str = "") -> List[str]:
+    """The child interpreter of the function's runtime, without site-packages, running the
+    bootstrap on `handler`."""
+    interpreter = runtime_python(runtime)[0] if runtime else sys.executable
+    return [interpreter, "-S", "-m", BOOTSTRAP_MODULE, handler]
 
 
-def process_env(package: Path, root: Path) -> Dict[str, str]:
+def process_env(package: Path, root: Path, runtime: str = "") -> Dict[str, str]:
     """sys.path of the child: the package first (as /var/task), then the runtime."""
-    return {"PYTHONPATH": os.pathsep.join([str(package), str(runtime_dir(root))]),
+    interpreter, site_packages = runtime_python(runtime) if runtime else (sys.executable, None)
+    return {"PYTHONPATH": os.pathsep.join([str(package), str(runtime_dir(root, interpreter, site_packages))]),
             "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "LAMBDA_TASK_ROOT": str(package)}

@@ -90,7 +90,7 @@ def invoke(session: boto3.Session, endpoint_url: str, function: str, event: Any,
         raise LambdaInvocationError("Lambda.PackageError", f"{function}: {err}", config["FunctionName"]) from err
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        **lambda_package.process_env(package, root),
+        **lambda_package.process_env(package, root, config.get("Runtime", "")),
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_REGION": session.region_name or "us-east-1",
         "AWS_DEFAULT_REGION": session.region_name or "us-east-1",
@@ -106,7 +106,7 @@ def invoke(session: boto3.Session, endpoint_url: str, function: str, event: Any,
     started = time.monotonic()
     try:
         completed = subprocess.run(
-            lambda_package.command(config["Handler"]), cwd=package,
+            lambda_package.command(config["Handler"], config.get("Runtime", "")), cwd=package,
             input=json.dumps(event), capture_output=True, text=True, env=env, timeout=limit, check=False,
         )
     except subprocess.TimeoutExpired as err:

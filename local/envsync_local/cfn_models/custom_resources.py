@@ -122,10 +122,10 @@ def run_function(function: LambdaFunction, event: Dict[str, Any], account_id: st
     except lambda_package.PackageError as error:
         raise RuntimeError(f"function {function.function_name}: {error}") from None
     env = _function_env(function, account_id, region_name)
-    env.update(lambda_package.process_env(package, root))
+    env.update(lambda_package.process_env(package, root, str(getattr(function, "run_time", "") or "")))
     try:
         return subprocess.run(
-            lambda_package.command(function.handler), cwd=package,
+            lambda_package.command(function.handler, str(getattr(function, "run_time", "") or "")), cwd=package,
             input=json.dumps(event), capture_output=True, text=True, env=env,
             timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
