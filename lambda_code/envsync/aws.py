@@ -17,8 +17,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from envsync.db import ConnectionInfo
 from envsync.errors import EnvsyncError
-from envsync.migrate import SourceView
 from envsync.observability import register_secret
+from envsync.plan import SourceView
 from envsync.scripts import is_script_candidate, load_script, sort_scripts
 
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)

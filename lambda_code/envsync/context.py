@@ -31,8 +31,8 @@ from envsync.approval import DEFAULT_TIMEOUT_SECONDS as DEFAULT_APPROVAL_TIMEOUT
 from envsync.approval import MODES as APPROVAL_MODES
 from envsync.db import ACCESS_DENIED, ConnectionInfo, DatabaseUnreachable, connect
 from envsync.errors import EnvsyncError
-from envsync.migrate import UpstreamHistorySource
 from envsync.origin import OriginError, OriginKey, Signer
+from envsync.plan import UpstreamHistorySource
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
