@@ -428,7 +428,8 @@ def command_down(local: LocalStack, wipe: bool) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """`envsync-local`'s command line (README's commands are checked against it)."""
     parser = argparse.ArgumentParser(prog="envsync-local", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--moto-port", type=int, help=f"moto server port (default {DEFAULT_MOTO_PORT})")
@@ -454,6 +455,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     cost.add_argument("--markdown", action="store_true", help="as README's table")
     down = commands.add_parser("down", help="stop what `up` started")
     down.add_argument("--wipe", action="store_true", help="also delete the state directory")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "cost":
