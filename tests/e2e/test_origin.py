@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import hashlib
 
+import pytest
+
 from envsync_local.cycle import inbox_messages, sync
 from tests.e2e.helpers import (
     HISTORY,
@@ -26,6 +28,9 @@ from tests.e2e.helpers import (
 
 V20 = "-- e2e: promoted with dev's proof of origin\nCREATE TABLE origin_probe (id INT PRIMARY KEY);\n"
 EVIL = V20 + "CREATE TABLE origin_backdoor (id INT PRIMARY KEY);\n"
+
+
+pytestmark = pytest.mark.launched
 
 
 def proofs(handle) -> list:

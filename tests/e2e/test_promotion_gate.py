@@ -19,9 +19,9 @@ from .helpers import assert_converged, customer_data, history_row, upload_script
 
 pytestmark = pytest.mark.launched
 
-V20 = ("-- e2e gate: a column prod does not have yet.\n"
+V40 = ("-- e2e gate: a column prod does not have yet.\n"
        "ALTER TABLE customer_account ADD COLUMN gate_note VARCHAR(40) NULL;\n")
-V21 = "-- e2e gate: drops it again (destructive).\nALTER TABLE customer_account DROP COLUMN gate_note;\n"
+V41 = "-- e2e gate: drops it again (destructive).\nALTER TABLE customer_account DROP COLUMN gate_note;\n"
 
 
 def promote_to_prod_waiting(system, script: str, body: str):
@@ -54,42 +54,42 @@ def test_the_cycle_paused_prod_and_the_approval_applied_the_plan(system):
 def test_reject_leaves_prod_untouched_and_notifies(system):
     customers = customer_data(system.handles)
     prod = system["prod"]
-    waiting = promote_to_prod_waiting(system, "V20__gate_note.sql", V20)
+    waiting = promote_to_prod_waiting(system, "V40__gate_note.sql", V40)
     answered = answer_approval(prod, waiting, decision="reject", reason="not during the freeze")
-    assert "V20__gate_note.sql" in answered["message"]
+    assert "V40__gate_note.sql" in answered["message"]
     assert answered["run"].execution.status == "FAILED"
-    assert history_row(prod, "20") is None, "a rejected plan must not touch prod"
+    assert history_row(prod, "40") is None, "a rejected plan must not touch prod"
     notices = inbox_messages(prod)
     failure = json.loads(next(n["message"] for n in notices if n["subject"] == "envsync sync failed"))
     assert failure["error"]["Error"] == "EnvsyncApprovalRejected"
     assert "not during the freeze" in failure["error"]["Cause"]
-    # the next run asks again; approved, it applies V20 and the chain converges
+    # the next run asks again; approved, it applies V40 and the chain converges
     again = sync(prod)
     approved = answer_approval(prod, again)
     assert approved["run"].execution.status == "SUCCEEDED", approved["run"].execution.cause
-    assert history_row(prod, "20")["state"] == "success"
+    assert history_row(prod, "40")["state"] == "success"
     assert_converged(system.handles, customers)
 
 
 def test_a_plan_that_changed_after_approval_is_refused(system):
     customers = customer_data(system.handles)
     dev, staging, prod = system.handles
-    waiting = promote_to_prod_waiting(system, "V21__drop_gate_note.sql", V21)
+    waiting = promote_to_prod_waiting(system, "V41__drop_gate_note.sql", V41)
     digest = waiting.execution.waiting["parameters"]["MessageAttributes"]["envsync_plan_digest"]["StringValue"]
-    # while prod waits, staging moves on: prod's plan is now V21 and V22
-    upload_script(dev, "V22__gate_index.sql", "CREATE INDEX ix_gate_holder ON customer_account (holder_name);\n")
+    # while prod waits, staging moves on: prod's plan is now V41 and V42
+    upload_script(dev, "V42__gate_index.sql", "CREATE INDEX ix_gate_holder ON customer_account (holder_name);\n")
     for handle in (dev, staging):
         assert sync(handle).execution.status == "SUCCEEDED", handle.name
-    answered = answer_approval(prod, waiting)  # approves the digest the person read: [V21]
+    answered = answer_approval(prod, waiting)  # approves the digest the person read: [V41]
     assert answered["cli"]["digest"] == digest
     run = answered["run"]
     assert run.execution.status == "FAILED"
     refused = [record for record in run.invocations if "error" in record][-1]
     assert refused["function"] == "envsync-prod-migrate"
     assert "the plan changed since it was approved" in refused["message"]
-    assert history_row(prod, "21") is None and history_row(prod, "22") is None
-    # the next run plans V21 + V22, asks again, and applies both once approved
+    assert history_row(prod, "41") is None and history_row(prod, "42") is None
+    # the next run plans V41 + V42, asks again, and applies both once approved
     again = answer_approval(prod, sync(prod))
     assert again["run"].execution.status == "SUCCEEDED", again["run"].execution.cause
-    assert [history_row(prod, v)["state"] for v in ("21", "22")] == ["success", "success"]
+    assert [history_row(prod, v)["state"] for v in ("41", "42")] == ["success", "success"]
     assert_converged(system.handles, customers)

@@ -10,6 +10,8 @@ import pytest
 
 from tests.e2e.helpers import CUSTOMER_TABLES, HISTORY, REFDATA_TABLES
 
+pytestmark = pytest.mark.launched
+
 
 def as_reader(handle) -> pymysql.Connection:
     secret = handle.client("secretsmanager").get_secret_value(SecretId=handle.outputs["ReaderSecretArn"])
