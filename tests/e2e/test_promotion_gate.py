@@ -19,9 +19,11 @@ from .helpers import assert_converged, customer_data, history_row, upload_script
 
 pytestmark = pytest.mark.launched
 
-V40 = ("-- e2e gate: a column prod does not have yet.\n"
-       "ALTER TABLE customer_account ADD COLUMN gate_note VARCHAR(40) NULL;\n")
-V41 = "-- e2e gate: drops it again (destructive).\nALTER TABLE customer_account DROP COLUMN gate_note;\n"
+# Schema of its own: customer rows (checked unchanged by assert_converged) keep their shape.
+V40 = ("-- e2e gate: a table prod does not have yet.\n"
+       "CREATE TABLE gate_probe (id INT PRIMARY KEY, note VARCHAR(40) NULL);\n")
+V41 = "-- e2e gate: drops a column again (destructive).\nALTER TABLE gate_probe DROP COLUMN note;\n"
+V42 = "CREATE TABLE gate_audit (id INT PRIMARY KEY);\n"
 
 
 def promote_to_prod_waiting(system, script: str, body: str):
@@ -54,9 +56,9 @@ def test_the_cycle_paused_prod_and_the_approval_applied_the_plan(system):
 def test_reject_leaves_prod_untouched_and_notifies(system):
     customers = customer_data(system.handles)
     prod = system["prod"]
-    waiting = promote_to_prod_waiting(system, "V40__gate_note.sql", V40)
+    waiting = promote_to_prod_waiting(system, "V40__gate_probe.sql", V40)
     answered = answer_approval(prod, waiting, decision="reject", reason="not during the freeze")
-    assert "V40__gate_note.sql" in answered["message"]
+    assert "V40__gate_probe.sql" in answered["message"]
     assert answered["run"].execution.status == "FAILED"
     assert history_row(prod, "40") is None, "a rejected plan must not touch prod"
     notices = inbox_messages(prod)
@@ -74,10 +76,10 @@ def test_reject_leaves_prod_untouched_and_notifies(system):
 def test_a_plan_that_changed_after_approval_is_refused(system):
     customers = customer_data(system.handles)
     dev, staging, prod = system.handles
-    waiting = promote_to_prod_waiting(system, "V41__drop_gate_note.sql", V41)
+    waiting = promote_to_prod_waiting(system, "V41__drop_gate_probe_note.sql", V41)
     digest = waiting.execution.waiting["parameters"]["MessageAttributes"]["envsync_plan_digest"]["StringValue"]
     # while prod waits, staging moves on: prod's plan is now V41 and V42
-    upload_script(dev, "V42__gate_index.sql", "CREATE INDEX ix_gate_holder ON customer_account (holder_name);\n")
+    upload_script(dev, "V42__gate_audit.sql", V42)
     for handle in (dev, staging):
         assert sync(handle).execution.status == "SUCCEEDED", handle.name
     answered = answer_approval(prod, waiting)  # approves the digest the person read: [V41]
