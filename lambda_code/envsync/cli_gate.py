@@ -15,20 +15,14 @@ from typing import Any, Dict, Optional, Tuple
 
 from envsync import gate
 
-OK, DIFFERENCES = 0, 1
-
-
-def local_envs_file() -> Path:
-    from envsync.cli import local_envs_file as find
-
-    return find()
-
 
 def aws_session(env: str, role_arn: Optional[str], envs_file: Optional[Path] = None) -> Tuple[Any, Optional[str]]:
     """(boto3 session, endpoint URL) for the env's account: the local stand-in when envs.json
     names the env (as its approver role), else the caller's own credentials (a profile, SSO),
     as `role_arn` when given."""
     import boto3
+
+    from envsync.cli import local_envs_file  # cli registers these commands: imported when they run
 
     endpoint_url: Optional[str] = None
     session = boto3.Session()
@@ -49,12 +43,10 @@ def aws_session(env: str, role_arn: Optional[str], envs_file: Optional[Path] = N
     return session, endpoint_url
 
 
-def emit(args: argparse.Namespace, data: Dict[str, Any], text: str) -> None:
-    print(json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else text)
-
-
 def cmd_decide(args: argparse.Namespace) -> int:
     """approve / reject: answer the env's run that waits for a person (gate.py)."""
+    from envsync.cli import DIFFERENCES, OK, _emit
+
     session, endpoint_url = aws_session(args.env, args.role_arn)
     identity = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()
     stepfunctions = session.client("stepfunctions", endpoint_url=endpoint_url)
@@ -71,7 +63,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
         decision["run_status"] = described["status"]
         said += f"\nrun {run.run_id}: {described['status']}" + (
             f" ({described.get('error')}: {described.get('cause', '')[:300]})" if described.get("error") else "")
-    emit(args, {"run": run.run_id, "execution_arn": run.execution_arn, **decision}, said)
+    _emit(args, {"run": run.run_id, "execution_arn": run.execution_arn, **decision}, said)
     return OK if decision.get("run_status", "SUCCEEDED") in ("SUCCEEDED", "RUNNING") or args.command == "reject" \
         else DIFFERENCES
 
