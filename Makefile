@@ -65,7 +65,8 @@ lambda_code/certs/rds-global-bundle.pem:
 browser:
 	command -v chromium >/dev/null 2>&1 || apt-get install -y chromium
 
-local: venv
+# .venv39 too: the aurora stack's custom resources run the deployed package on python3.9.
+local: venv $(PY39_VENV)/.installed
 	$(VENV)/bin/envsync-local up
 
 stop: venv
