@@ -6,11 +6,11 @@ CHECKOV_VENV := .venv-checkov
 PY39_VENV := .venv39
 PYTHON39 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9*/bin/python3.9 /usr/local/bin/python3.9 /usr/bin/python3.9))
 # The engine's own tests, re-run on Python 3.9 (the Lambda runtime) by `make test-py39`.
-PY39_TESTS := tests/engine/test_scripts.py tests/engine/test_migrate.py tests/engine/test_refdata.py \
-	tests/engine/test_lint.py tests/engine/test_approval.py tests/engine/test_gate.py tests/engine/test_origin.py \
-	tests/engine/test_drift_normalise.py tests/engine/test_secure_parameter.py tests/engine/test_bootstrap_users.py
+PY39_TESTS := tests/engine/migrations/test_scripts.py tests/engine/migrations/test_migrate.py tests/engine/refdata/test_sync.py \
+	tests/engine/lint/test_lint.py tests/engine/approval/test_approval.py tests/engine/approval/test_answer.py tests/engine/migrations/test_origin.py \
+	tests/engine/drift/test_normalise.py tests/engine/lambdas/test_secure_parameter.py tests/engine/credentials/test_db_users.py
 
-.PHONY: venv local stop wipe test test-fast test-py39 lint ca-bundle browser
+.PHONY: venv local stop wipe test test-fast test-lifecycle test-py39 lint ca-bundle browser
 
 LAMBDA_WHEELS := .lambda-wheels
 
@@ -76,16 +76,21 @@ wipe: venv
 	$(VENV)/bin/envsync-local down --wipe
 
 # .venv39 too: offline Lambdas run their deployed package on the function's runtime (python3.9).
+# The up -> down -> up lifecycle launches two whole systems of its own: `make test-lifecycle`,
+# which .ci/run runs after this.
 test: venv $(PY39_VENV)/.installed
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not lifecycle" $(PYTEST_ARGS)
+
+test-lifecycle: venv $(PY39_VENV)/.installed
+	$(VENV)/bin/python -m pytest -m lifecycle $(PYTEST_ARGS)
 
 # The suites that need no launched stacks (every test using the `launched` project is marked).
 test-fast: venv $(PY39_VENV)/.installed
-	$(VENV)/bin/python -m pytest -m "not launched" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not launched and not lifecycle" $(PYTEST_ARGS)
 
 test-py39: venv $(PY39_VENV)/.installed
 	PYTHONPATH=lambda_code:local:. $(PY39_VENV)/bin/python -m pytest -p no:cacheprovider -q $(PY39_TESTS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/vermin --no-tips --violations -t=3.9- lambda_code hooks local
+	$(VENV)/bin/vermin --no-tips --violations -t=3.9- lambda_code hooks local tools

@@ -31,9 +31,9 @@ import pymysql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_code"))
 
-from envsync import infoschema
-from envsync.introspect import load_schema
-from envsync.schemadiff import diff
+from envsync.drift.introspect import load_schema
+from envsync.drift.schemadiff import diff
+from envsync.mysql import infoschema
 
 TARGET_SECONDS = 2.0
 COLUMNS_PER_TABLE = 20

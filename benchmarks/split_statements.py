@@ -25,7 +25,7 @@ from typing import Callable, List, Optional
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lambda_code"))
 
-from envsync.scripts import split_statements  # noqa: E402
+from envsync.migrations.scripts import split_statements  # noqa: E402
 
 BEFORE_COMMIT = "f4eb606"
 TARGET_SECONDS = 1.0
@@ -49,6 +49,7 @@ def script(statements: int) -> str:
 def old_splitter() -> Optional[Callable[[str], list]]:
     """The splitter of BEFORE_COMMIT, loaded from git; None outside a git checkout."""
     try:
+        # the path the module had at BEFORE_COMMIT
         source = subprocess.run(["git", "-C", str(ROOT), "show", f"{BEFORE_COMMIT}:lambda_code/envsync/scripts.py"],
                                 capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):

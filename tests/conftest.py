@@ -154,7 +154,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory):
     prove prod's launch stayed in prod.
     """
     from envsync_local.cli import LocalStack, env_session, launch_all
-    from envsync_sceptre.envconfig import load_envs
+    from envsync_sceptre.config.envconfig import load_envs
 
     envs = load_envs(PROJECT_ROOT / "config")
     local = LocalStack(tmp_path_factory.mktemp("local"), envs, moto_port=free_port(),

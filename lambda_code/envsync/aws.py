@@ -15,11 +15,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from envsync.db import ConnectionInfo
 from envsync.errors import EnvsyncError
+from envsync.migrations.plan import SourceView
+from envsync.migrations.scripts import is_script_candidate, load_script, sort_scripts
+from envsync.mysql.connection import ConnectionInfo
 from envsync.observability import register_secret
-from envsync.plan import SourceView
-from envsync.scripts import is_script_candidate, load_script, sort_scripts
 
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 DEFAULT_REGION = "us-east-1"

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 from urllib.parse import parse_qs, urlparse
 
-from envsync_local.proof.handler_permissions import permission_properties
+from envsync_tools.proof.handler_permissions import permission_properties
 
 # Parameters that identify what a call is about. Nothing else is recorded.
 IDENTIFYING = {

@@ -7,7 +7,7 @@
     envsync-local status   what runs, and each env's stacks and outputs
                            (--html FILE: each env's dashboard as a static page with charts)
     envsync-local down     stop exactly what `up` started (by pid); --wipe deletes the state
-    envsync-local cost     each env's monthly AWS estimate (config/ x local/envsync_local/prices.yaml)
+    envsync-local cost     each env's monthly AWS estimate (config/ x tools/envsync_tools/prices.yaml)
 
 The stand-ins: a moto server (AWS, one simulated account per env) and one MariaDB server per
 env (the env's Aurora cluster). Everything lives under the state directory (.local/).
@@ -29,21 +29,21 @@ from typing import Any, Callable, Dict, List, Optional
 
 import boto3
 
-from envsync_local.costs import CostError, format_report
 from envsync_local.cycle import EnvHandle, demo_outcome_problems, run_cycle
 from envsync_local.mariadb import REPLICA_HOST, MariaDBError, MariaDBInstance
 from envsync_local.moto_server import LOCAL_CREDENTIALS, MotoServer, MotoServerError
 from envsync_local.moto_server import start as start_moto
 from envsync_local.paths import PROJECT_ROOT, state_dir, tool
 from envsync_local.process import is_alive
-from envsync_sceptre.envconfig import (
+from envsync_sceptre.config.envconfig import (
     EnvConfig,
     EnvConfigError,
     load_envs,
     promotion_order,
     read_shared_values,
 )
-from envsync_sceptre.packaging import CA_BUNDLE_DIR_ENV
+from envsync_sceptre.packaging.package import CA_BUNDLE_DIR_ENV
+from envsync_tools.cost import CostError, format_report
 
 DEFAULT_MOTO_PORT = 5599
 DEFAULT_DB_PORT_BASE = 33061
@@ -122,6 +122,7 @@ class LocalStack:
         self.envs_file.write_text(json.dumps({
             name: {
                 "account_id": self.envs[name].account_id,
+                "upstream": self.envs[name].upstream_env,  # the chain, as config/ says
                 "host": db.host,
                 "port": db.port,
                 "database": self.database,
@@ -404,7 +405,7 @@ def command_status(local: LocalStack) -> int:
 
 def command_status_page(local: LocalStack, path: Path, minutes: int, period: int) -> int:
     """Write each env's dashboard, drawn from the stand-in's CloudWatch, as one static page."""
-    from envsync_local.status_page import read_panel, render_html
+    from envsync_tools.status_page import read_panel, render_html
 
     if not local.moto_running():
         raise LocalModeError("the stand-ins are not running: run `envsync-local up` first")

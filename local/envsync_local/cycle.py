@@ -158,7 +158,7 @@ def answer_approval(handle: EnvHandle, run: SyncRun, decision: str = "approve", 
     the message, the CLI's output, and the run as it ended."""
     assert run.execution_arn and handle.executions_dir, "the run must be an execution of the stand-in"
     messages = [m for m in inbox_messages(handle) if m["subject"] == APPROVAL_SUBJECT]
-    command = [sys.executable, "-m", "envsync.cli", "--json", decision, "--env", handle.name,
+    command = [sys.executable, "-m", "envsync.cli.main", "--json", decision, "--env", handle.name,
                "--run", run.execution_arn.rsplit(":", 1)[-1], "--wait", str(timeout)]
     if decision == "reject":
         command += ["--reason", reason or "not now"]

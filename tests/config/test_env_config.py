@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from envsync_local.paths import tool
-from envsync_sceptre.envconfig import EnvConfigError, load_envs, parse_envs, promotion_order
+from envsync_sceptre.config.envconfig import EnvConfigError, load_envs, parse_envs, promotion_order
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,7 +107,7 @@ def test_sceptre_generate_refuses_bad_config(project_copy, file, old, new, expec
 
 
 def test_config_files_read_sceptre_tags_as_their_text_and_name_a_broken_file(tmp_path):
-    from envsync_sceptre.configfile import read_config_file
+    from envsync_sceptre.config.configfile import read_config_file
 
     path = tmp_path / "config.yaml"
     path.write_text("vpc_id: !stack_output dev/network.yaml::VpcId\nhooks:\n  before_launch:\n"
@@ -126,6 +126,6 @@ def test_the_value_checks_load_without_the_env_set_reader():
     """stackvalues and envconfig import in one direction only (no cycle to untangle at import)."""
     import sys
 
-    code = "import sys, envsync_sceptre.stackvalues; print('envsync_sceptre.envconfig' in sys.modules)"
+    code = "import sys, envsync_sceptre.config.stackvalues; print('envsync_sceptre.config.envconfig' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -15,9 +15,9 @@ import pytest
 from envsync_local.cli import LocalStack, command_up
 from envsync_local.mariadb import free_port
 from envsync_local.paths import PROJECT_ROOT
-from envsync_sceptre.envconfig import load_envs
+from envsync_sceptre.config.envconfig import load_envs
 
-pytestmark = [pytest.mark.slow, pytest.mark.launched]  # launches its own system
+pytestmark = [pytest.mark.slow, pytest.mark.launched, pytest.mark.lifecycle]  # launches its own system
 
 
 def first_status_table(printed: str) -> dict:

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from envsync_local.cli import credentials_session
 from envsync_local.cycle import inbox_messages
-from envsync_local.proof.policy import ALLOW, DENY, Request, UnsupportedPolicy, evaluate
+from envsync_tools.proof.policy import ALLOW, DENY, Request, UnsupportedPolicy, evaluate
 
 from .helpers import assume, iam_enforced
 

@@ -10,8 +10,8 @@ from typing import Dict, Iterator, List, Tuple
 import pymysql
 import pytest
 
-from envsync import history
-from envsync.db import ConnectionInfo, connect
+from envsync.migrations import history
+from envsync.mysql.connection import ConnectionInfo, connect
 from envsync.refdata import RefdataConfig
 from tests.conftest import root_connect
 

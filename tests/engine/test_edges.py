@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from envsync import aws
-from envsync.context import ConfigError, HandlerConfig
-from envsync.db import ConnectionConfigError, parse_url, resolve_ca_bundle
-from envsync.scripts import ScriptError, load_script
+from envsync.lambdas.context import ConfigError, HandlerConfig
+from envsync.migrations.scripts import ScriptError, load_script
+from envsync.mysql.connection import ConnectionConfigError, parse_url, resolve_ca_bundle
 
 
 def test_parse_url() -> None:

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from envsync import (
-    aws,
-    cli,
-    context,
-    db,
-    history,
-    lock,
-    migrate,
-    refdata,
-    refdata_schema,
-    rotation,
-    scripts,
-    secure_parameter,
-)
+from envsync import aws, refdata
+from envsync.cli import main as cli
+from envsync.credentials import rotation
 from envsync.errors import EXIT_ERROR, EnvsyncError
+from envsync.lambdas import context, secure_parameter
+from envsync.migrations import history, migrate, scripts
+from envsync.mysql import connection, lock
+from envsync.refdata import schema as refdata_schema
 
 ENGINE_ERRORS = [
     (aws.AwsConfigError, RuntimeError), (cli.CliError, RuntimeError), (context.ConfigError, ValueError),
-    (db.ConnectionConfigError, ValueError), (db.DatabaseUnreachable, RuntimeError),
+    (connection.ConnectionConfigError, ValueError), (connection.DatabaseUnreachable, RuntimeError),
     (history.HistoryWriteError, RuntimeError), (lock.LockTimeout, RuntimeError),
     (migrate.MigrationError, RuntimeError), (refdata.RefdataConfigError, ValueError),
     (refdata_schema.RefdataError, RuntimeError), (rotation.RotationError, RuntimeError),

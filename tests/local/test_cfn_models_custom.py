@@ -19,7 +19,8 @@ def deployment_zip(project_root) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         # The handler and every engine module it imports, nothing else: the zip is the function.
-        for name in ("__init__.py", "cfn_response.py", "errors.py", "secure_parameter.py"):
+        for name in ("__init__.py", "errors.py", "lambdas/__init__.py", "lambdas/cfn_response.py",
+                     "lambdas/secure_parameter.py"):
             archive.write(project_root / LAMBDA_CODE / name, f"envsync/{name}")
     return buffer.getvalue()
 
@@ -52,7 +53,7 @@ def template(name: str, value: str, with_output: bool = True) -> Dict[str, Any]:
             "Properties": {
                 "FunctionName": "envsync-dev-secure-parameter",
                 "Runtime": "python3.9",
-                "Handler": "envsync.secure_parameter.handler",
+                "Handler": "envsync.lambdas.secure_parameter.handler",
                 "Role": {"Fn::GetAtt": ["WriterRole", "Arn"]},
                 "Timeout": 60,
                 "Code": {"S3Bucket": "envsync-dev-lambda-code", "S3Key": "secure_parameter.zip"},

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from envsync_local.costs import (
+from envsync_tools.cost import (
     PRICE_FILE,
     README_BEGIN,
     README_END,

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from envsync_local.lambda_runner import LambdaInvocationError, invoke
-from envsync_sceptre.packaging import build_package
+from envsync_sceptre.packaging.package import build_package
 
 ACCOUNT = "444444444444"
 SAMPLE_HANDLERS = Path(__file__).with_name("sample_handlers.py")
@@ -83,7 +83,8 @@ def test_runs_the_deployed_package_not_the_source_tree(account_session, moto_ser
     role_arn = account_session.client("iam").get_role(RoleName="fn-role")["Role"]["Arn"]
     for name, package in (("complete", entries), ("broken", without_pymysql)):
         functions.create_function(FunctionName=name, Runtime="python3.9", Role=role_arn, Timeout=30,
-                                  Handler="envsync.handlers.drift_handler", Code={"ZipFile": package_of(package)})
+                                  Handler="envsync.lambdas.handlers.drift_handler",
+                                  Code={"ZipFile": package_of(package)})
     try:
         with pytest.raises(LambdaInvocationError) as broken:
             invoke(account_session, moto_server.endpoint_url, "broken", {})

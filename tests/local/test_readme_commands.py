@@ -17,7 +17,7 @@ from typing import List
 
 import pytest
 
-from envsync.cli import build_parser as envsync_parser
+from envsync.cli.main import build_parser as envsync_parser
 from envsync_local.cli import build_parser as local_parser
 from tests.conftest import PROJECT_ROOT
 

@@ -17,7 +17,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 from envsync_local.cli import command_status_page
-from envsync_local.status_page import AlarmView, Chart, EnvPanel, Series, render_html
+from envsync_tools.status_page import AlarmView, Chart, EnvPanel, Series, render_html
 
 START = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 

@@ -17,8 +17,8 @@ from typing import Any, Dict, Optional
 
 import pytest
 
-from envsync_sceptre.envconfig import load_envs
-from envsync_sceptre.json_file import minified_json
+from envsync_sceptre.config.envconfig import load_envs
+from envsync_sceptre.resolvers.json_file import minified_json
 from tests.conftest import PROJECT_ROOT
 from tests.stacks.cfn_eval import Evaluated
 

@@ -1,16 +1,16 @@
-"""The static permission proof over one rendered project (ARCHITECTURE §7, layer 1).
+"""The static permission proof over one rendered project (docs/ARCHITECTURE.md §5, the static half).
 
 Builds the proof's inputs from `EnvStacks` (every stack of every env, parameters and
 Conditions evaluated): the execution and deployer roles and the key policy as the bootstrap
 and kms stacks define them for that env, each stack's resources, the resolvers Sceptre runs
-for it. The checks themselves are `envsync_local.proof.static`.
+for it. The checks themselves are `envsync_tools.proof.static`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from envsync_local.proof.static import (
+from envsync_tools.proof.static import (
     Call,
     Finding,
     Namer,

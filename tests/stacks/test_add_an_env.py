@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from envsync_sceptre.envconfig import load_envs
+from envsync_sceptre.config.envconfig import load_envs
 from tests.conftest import parse_templates, render_project
 from tests.stacks.conftest import EnvStacks, copy_project
 from tests.stacks.permission_proof import static_findings

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from envsync_sceptre.stackvalues import ALLOWED_INSTANCE_CLASSES
+from envsync_sceptre.config.stackvalues import ALLOWED_INSTANCE_CLASSES
 
 ENVS = ("dev", "staging", "prod")
 
@@ -131,7 +131,7 @@ def test_sync_user_secrets_generated_encrypted_and_rotated(aurora):
         assert re.match(r"^rate\(\d+ days\)$", rotation["Properties"]["RotationRules"]["ScheduleExpression"])
     assert "Transform" not in evaluated.template  # no hosted rotation, no nested stack
     function = evaluated.props("RotationFunction")
-    assert function["Handler"] == "envsync.rotation.handler"
+    assert function["Handler"] == "envsync.credentials.rotation.handler"
     assert function["VpcConfig"]["SecurityGroupIds"] == [evaluated.parameters["LambdaSecurityGroupId"]]
     permission = evaluated.props("RotationPermission")
     assert (permission["Principal"], permission["Action"]) == ("secretsmanager.amazonaws.com", "lambda:InvokeFunction")
@@ -160,7 +160,7 @@ def test_connection_strings_are_cmk_secure_strings_without_passwords(aurora):
     if env != "prod":
         expected.add(f"/envsync/{env}/db/envsync_reader/connection")
     assert {p["Properties"]["Name"] for p in parameters.values()} == expected
-    assert evaluated.props("SecureParameterFunction")["Handler"] == "envsync.secure_parameter.handler"
+    assert evaluated.props("SecureParameterFunction")["Handler"] == "envsync.lambdas.secure_parameter.handler"
     from tests.conftest import PROJECT_ROOT
 
     for function in evaluated.of_type("AWS::Lambda::Function").values():

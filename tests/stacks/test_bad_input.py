@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from envsync_sceptre.envconfig import EnvConfigError, load_envs
+from envsync_sceptre.config.envconfig import EnvConfigError, load_envs
 from tests.stacks.conftest import copy_project
 
 

@@ -107,7 +107,7 @@ def test_diff_after_a_prod_instance_class_edit_shows_only_that_change(launched, 
     import subprocess
 
     from envsync_local.paths import tool
-    from envsync_sceptre.packaging import CA_BUNDLE_DIR_ENV
+    from envsync_sceptre.packaging.package import CA_BUNDLE_DIR_ENV
 
     env = {**os.environ, **launched.local.moto.aws_env(), CA_BUNDLE_DIR_ENV: str(launched.local.ca_bundle_dir)}
     env.pop("AWS_PROFILE", None)

@@ -12,8 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from envsync_sceptre.json_file import MAX_PARAMETER_BYTES, minified_json
-from envsync_sceptre.packaging import (
+from envsync_sceptre.packaging.package import (
     FIXED_DATE,
     PackagingError,
     build_package,
@@ -23,6 +22,7 @@ from envsync_sceptre.packaging import (
     resolve_distributions,
     upload_if_absent,
 )
+from envsync_sceptre.resolvers.json_file import MAX_PARAMETER_BYTES, minified_json
 from tests.conftest import PROJECT_ROOT
 
 LAMBDA_CODE = PROJECT_ROOT / "lambda_code"
@@ -96,7 +96,7 @@ sys.path.insert(0, sys.argv[1])
 import cryptography
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from envsync import history, origin
+from envsync.migrations import history, origin
 assert cryptography.__file__.startswith(sys.argv[1]), cryptography.__file__
 private = ec.generate_private_key(ec.SECP256R1())
 der = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -197,8 +197,11 @@ def test_ca_bundles_ship_where_the_engine_looks(tmp_path: Path):
     (copy / "certs" / "rds-global-bundle.pem").write_text("-----BEGIN CERTIFICATE-----\n")
     archive = zipfile.ZipFile(io.BytesIO(build_package(copy)))
     assert archive.read("envsync/certs/rds-global-bundle.pem") == b"-----BEGIN CERTIFICATE-----\n"
-    db_source = (LAMBDA_CODE / "envsync" / "db.py").read_text()
-    assert '"certs" / "rds-global-bundle.pem"' in db_source
+    # where the engine looks: envsync/certs/ inside the package, whichever module connects
+    import envsync
+    from envsync.mysql.connection import PACKAGED_CA_BUNDLE
+    assert PACKAGED_CA_BUNDLE.relative_to(Path(envsync.__file__).resolve().parent).as_posix() == \
+        "certs/rds-global-bundle.pem"
 
 
 def test_missing_package_dir_is_reported(tmp_path: Path):
@@ -217,7 +220,7 @@ def test_a_package_without_a_ca_bundle_is_refused(tmp_path: Path):
 
 
 def test_the_configured_ca_directory_ships_instead_of_lambda_code_certs(tmp_path: Path, ca: Path, monkeypatch):
-    from envsync_sceptre.packaging import CA_BUNDLE_DIR_ENV, ca_bundle_dir
+    from envsync_sceptre.packaging.package import CA_BUNDLE_DIR_ENV, ca_bundle_dir
 
     monkeypatch.setenv(CA_BUNDLE_DIR_ENV, str(ca))
     copy = tmp_path / "lambda_code"

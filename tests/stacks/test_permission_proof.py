@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from envsync_local.proof.handler_permissions import required_permissions
+from envsync_tools.proof.handler_permissions import required_permissions
 from tests.stacks.permission_proof import static_findings
 
 ENVS = ("dev", "staging", "prod")

@@ -88,7 +88,7 @@ def test_no_wildcard_action_and_explicit_resources_in_every_role(env_stacks):
 
 
 def test_the_approver_role_trusts_the_approvers_and_only_answers_its_own_runs(env_stacks):
-    from envsync_sceptre.envconfig import read_shared_values
+    from envsync_sceptre.config.envconfig import read_shared_values
 
     approvers = read_shared_values(PROJECT_ROOT / "config")["approver_trusted_principal"]
     for env in ENVS:

@@ -51,7 +51,7 @@ def test_lambdas_timeout_300_in_vpc_json_logs_own_encrypted_log_group(sync):
     env, evaluated, _ = sync
     functions = evaluated.of_type("AWS::Lambda::Function")
     handlers = {f["Properties"]["Handler"] for f in functions.values()}
-    assert {f"envsync.handlers.{name}_handler" for name in SYNC_FUNCTIONS} <= handlers
+    assert {f"envsync.lambdas.handlers.{name}_handler" for name in SYNC_FUNCTIONS} <= handlers
     # Every handler the template names exists in the packaged code.
     for handler in handlers:
         module, function_name = handler.rsplit(".", 1)
@@ -274,7 +274,7 @@ def test_state_machine_flow_retries_loop_and_failure_branch():
             if "StringEquals" in rule:
                 assert rule["StringEquals"] == "continue"
                 loops[rule["Next"]] = rule["Variable"]
-            else:  # the approval gate: a detour through the wait, back to the same next state
+            else:  # the approval: a detour through the wait, back to the same next state
                 gates[current] = (rule["Variable"], rule["BooleanEquals"], rule["Next"])
                 assert states[rule["Next"]]["Next"] == choice["Default"]
             current = choice["Default"]

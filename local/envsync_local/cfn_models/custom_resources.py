@@ -277,7 +277,7 @@ class LambdaBackedCustomResource:
 
 
 class SecureStringParameter(LambdaBackedCustomResource, CloudFormationModel):
-    """Custom::SecureStringParameter (lambda_code/envsync/secure_parameter.py)."""
+    """Custom::SecureStringParameter (lambda_code/envsync/lambdas/secure_parameter.py)."""
 
     @staticmethod
     def cloudformation_type() -> str:
@@ -285,7 +285,7 @@ class SecureStringParameter(LambdaBackedCustomResource, CloudFormationModel):
 
 
 class SyncUsers(LambdaBackedCustomResource, CloudFormationModel):
-    """Custom::SyncUsers (lambda_code/envsync/sync_users.py)."""
+    """Custom::SyncUsers (lambda_code/envsync/lambdas/sync_users.py)."""
 
     @staticmethod
     def cloudformation_type() -> str:

@@ -1,8 +1,4 @@
-"""The permission proof (ARCHITECTURE §7): what a real `sceptre launch` and sync would be refused.
-
-- `policy`: the evaluator (identity, boundary, resource, key, trust and endpoint policies);
-- `handler_permissions`: what CloudFormation calls as the execution role, per resource schema;
-- `static`: one env's rendered stacks against the roles that deploy them;
-- `dynamic` + `world`: every call the stand-in served during a launch and sync, evaluated
-  against the policies as deployed.
+"""The permission proof's dynamic half: every AWS call the stand-in served during a launch and
+sync, evaluated against the policies as deployed (`dynamic`), read back from the stand-in
+(`world`). The evaluator and the static half are `envsync_tools.proof`.
 """

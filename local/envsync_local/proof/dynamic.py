@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from envsync_local.proof.handler_permissions import KEY_PROPERTIES, arn_for, namespace, parent_arn
-from envsync_local.proof.policy import Principal, Request, Verdict, authorize
-from envsync_local.proof.static import resource_calls
+from envsync_tools.proof.handler_permissions import KEY_PROPERTIES, arn_for, namespace, parent_arn
+from envsync_tools.proof.policy import Principal, Request, Verdict, authorize
+from envsync_tools.proof.static import resource_calls
 
 REGION = "us-east-1"
 HARNESS_SESSIONS = {"envsync-local", "test", "tests", "e2e"}

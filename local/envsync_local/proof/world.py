@@ -9,7 +9,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from envsync_local.proof.dynamic import HARNESS_SESSIONS, World
-from envsync_local.proof.policy import Principal
+from envsync_tools.proof.policy import Principal
 
 
 def _document(value: Any) -> Any:

@@ -1,0 +1,196 @@
+"""The data-plane values (aurora, peering, sync) of every env, checked before anything renders.
+
+Each value comes from config/<env>/config.yaml or, when the env does not set it, from the
+shared config/config.yaml; errors name the file the value came from and the value itself.
+The templates repeat the same limits (AllowedValues, MaxValue) as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, List, Mapping, Tuple
+
+from envsync_sceptre.config.configfile import EnvConfig
+
+# The instance classes the aurora template allows: db.r5.large and up (the seed's minimum),
+# and the Graviton/Intel successors of the same size and up that Aurora MySQL 2 supports.
+ALLOWED_INSTANCE_CLASSES = (
+    "db.r5.large", "db.r5.xlarge", "db.r5.2xlarge", "db.r5.4xlarge",
+    "db.r5.8xlarge", "db.r5.12xlarge", "db.r5.16xlarge", "db.r5.24xlarge",
+    "db.r6g.large", "db.r6g.xlarge", "db.r6g.2xlarge", "db.r6g.4xlarge",
+    "db.r6g.8xlarge", "db.r6g.12xlarge", "db.r6g.16xlarge",
+)
+BACKUP_RETENTION_DAYS = 7
+MAX_LAG_THRESHOLD_SECONDS = 60
+RUNTIME = re.compile(r"^python3\.\d{1,2}$")
+SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
+SHARED_FILE = "config/config.yaml"
+APPROVER_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")
+
+
+def _value(key: str, label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]) -> Tuple[Any, str]:
+    """The effective value of `key` for one env and the file it came from."""
+    if key in raw:
+        return raw[key], label
+    return shared.get(key), SHARED_FILE
+
+
+def value_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]) -> List[str]:
+    """Per-env values that cannot be deployed (instance class, retention, lag, runtime...)."""
+    problems: List[str] = []
+    instance_class, origin = _value("db_instance_class", label, raw, shared)
+    if instance_class not in ALLOWED_INSTANCE_CLASSES:
+        problems.append(
+            f"{origin}: db_instance_class '{instance_class}' is not allowed: the minimum is "
+            f"db.r5.large (allowed: {', '.join(ALLOWED_INSTANCE_CLASSES)})"
+        )
+    retention, origin = _value("backup_retention_days", label, raw, shared)
+    if retention != BACKUP_RETENTION_DAYS or isinstance(retention, bool):
+        problems.append(
+            f"{origin}: backup_retention_days '{retention}' must be {BACKUP_RETENTION_DAYS} "
+            "(automated backups are kept 7 days on every cluster)"
+        )
+    threshold, origin = _value("replication_lag_threshold_seconds", label, raw, shared)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
+        0 < threshold <= MAX_LAG_THRESHOLD_SECONDS
+    ):
+        problems.append(
+            f"{origin}: replication_lag_threshold_seconds '{threshold}' must be a number "
+            f"from 1 to {MAX_LAG_THRESHOLD_SECONDS} (alarm when lag exceeds 60 s)"
+        )
+    runtime, origin = _value("lambda_runtime", label, raw, shared)
+    if not RUNTIME.match(str(runtime)):
+        problems.append(
+            f"{origin}: lambda_runtime '{runtime}' is not a python3.* Lambda runtime "
+            "(e.g. python3.9, python3.12)"
+        )
+    schedule, origin = _value("sync_schedule", label, raw, shared)
+    if not SCHEDULE.match(str(schedule)):
+        problems.append(
+            f"{origin}: sync_schedule '{schedule}' is not an EventBridge rate(...) or cron(...)"
+        )
+    problems += refdata_problems(label, raw, shared)
+    problems += approval_problems(label, raw, shared)
+    return problems
+
+
+def approval_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]) -> List[str]:
+    """The approval's mode (the engine's own list), timeout and approver principal."""
+    from envsync.approval import MODES
+
+    problems: List[str] = []
+    mode, origin = _value("approval", label, raw, shared)
+    if mode not in MODES:
+        problems.append(f"{origin}: approval '{mode}' must be one of {', '.join(MODES)}")
+    if raw.get("is_prod") and mode == "none":
+        problems.append(f"{origin}: approval 'none' in prod: promotions into prod need a person "
+                        "(required or destructive-only)")
+    timeout, origin = _value("approval_timeout_seconds", label, raw, shared)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 60 <= timeout <= 31536000:
+        problems.append(f"{origin}: approval_timeout_seconds '{timeout}' must be whole seconds from 60 "
+                        "to 31536000 (a year, the longest a run may wait)")
+    principal, origin = _value("approver_trusted_principal", label, raw, shared)
+    if not APPROVER_PRINCIPAL.match(str(principal)):
+        problems.append(f"{origin}: approver_trusted_principal '{principal}' is not an IAM role or user ARN")
+    return problems
+
+
+def refdata_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]) -> List[str]:
+    """The reference-data allow-list, checked by the engine's own parser (one definition of valid)."""
+    from envsync.refdata import RefdataConfig, RefdataConfigError
+
+    tables, origin = _value("refdata_tables", label, raw, shared)
+    if tables is None:
+        return []
+    try:
+        RefdataConfig.from_dict({"tables": tables})
+    except RefdataConfigError as error:
+        return [f"{origin}: refdata_tables: {error}"]
+    return []
+
+
+def chain_problems(
+    envs: Mapping[str, EnvConfig],
+    raw_by_file: Mapping[str, Mapping[str, Any]],
+    shared: Mapping[str, Any],
+) -> List[str]:
+    """Every env but the source has an upstream; the neighbour copies match their own files."""
+    problems: List[str] = []
+    source_env = shared.get("source_env")
+    raw_by_env = {str(raw.get("env")): (label, raw) for label, raw in raw_by_file.items()}
+    external_ids = shared.get("sync_external_ids") or {}
+    for name, env in sorted(envs.items()):
+        label, raw = raw_by_env[name]
+        if env.upstream_env is None and name != source_env:
+            problems.append(
+                f"{label}: upstream_env is missing: every env except the source env "
+                f"'{source_env}' ({SHARED_FILE}: source_env) pulls from an upstream"
+            )
+        if env.upstream_env is not None and name == source_env:
+            problems.append(
+                f"{label}: upstream_env '{env.upstream_env}' set on the source env '{name}'"
+            )
+        upstream = envs.get(env.upstream_env or "")
+        if upstream is not None:
+            expected = {
+                "upstream_account_id": upstream.account_id,
+                "upstream_vpc_cidr": upstream.vpc_cidr,
+                "upstream_sceptre_role": upstream.sceptre_role,
+                "upstream_cloudformation_service_role": raw_by_env[upstream.name][1].get(
+                    "cloudformation_service_role"
+                ),
+            }
+            problems += _mismatches(label, raw, expected, raw_by_env[upstream.name][0])
+            if not external_ids.get(name):
+                problems.append(
+                    f"{SHARED_FILE}: sync_external_ids has no entry for '{name}' "
+                    f"(the sts:ExternalId of {upstream.name}'s source-reader role)"
+                )
+        downstream_name = raw.get("downstream_env")
+        downstreams = sorted(other.name for other in envs.values() if other.upstream_env == name)
+        if downstream_name is None and downstreams:
+            problems.append(
+                f"{label}: downstream_env is missing: '{downstreams[0]}' names '{name}' as upstream"
+            )
+        elif downstream_name is not None:
+            downstream = envs.get(str(downstream_name))
+            if env.is_prod:
+                problems.append(
+                    f"{label}: downstream_env '{downstream_name}' set on a prod env; "
+                    "prod is never a sync source"
+                )
+            if downstream is None or downstream.upstream_env != name:
+                problems.append(
+                    f"{label}: downstream_env '{downstream_name}' does not name '{name}' as its "
+                    "upstream_env"
+                )
+            else:
+                problems += _mismatches(label, raw, {
+                    "downstream_account_id": downstream.account_id,
+                    "downstream_vpc_cidr": downstream.vpc_cidr,
+                }, raw_by_env[downstream.name][0])
+    return problems
+
+
+def _mismatches(
+    label: str, raw: Mapping[str, Any], expected: Mapping[str, Any], other_file: str
+) -> List[str]:
+    problems = []
+    for key, want in expected.items():
+        have = raw.get(key)
+        if str(have) != str(want):
+            problems.append(f"{label}: {key} '{have}' differs from {other_file} ('{want}')")
+    return problems
+
+
+def stack_value_problems(
+    envs: Mapping[str, EnvConfig],
+    raw_by_file: Mapping[str, Mapping[str, Any]],
+    shared: Mapping[str, Any],
+) -> List[str]:
+    problems: List[str] = []
+    for label, raw in raw_by_file.items():
+        problems += value_problems(label, raw, shared)
+    problems += chain_problems(envs, raw_by_file, shared)
+    # The same shared value is reported once, not once per env.
+    return list(dict.fromkeys(problems))

@@ -1,0 +1,1 @@
+"""Sceptre hooks (`!envsync_validate`), registered by entry points."""

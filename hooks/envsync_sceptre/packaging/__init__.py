@@ -1,0 +1,1 @@
+"""The Lambda package: a deterministic zip of the engine and its pinned dependencies."""

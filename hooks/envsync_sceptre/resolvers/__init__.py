@@ -1,0 +1,1 @@
+"""Sceptre resolvers (`!envsync_*` tags), one class per module, registered by entry points."""

@@ -1,0 +1,85 @@
+"""`envsync approve` / `envsync reject`: the approval from a shell (answer.py does the work).
+
+The env's account is reached as its approver role: in local mode the stand-ins' envs.json names
+the endpoint and the role, elsewhere the caller's own credentials (a profile, SSO) are used,
+assuming `--role-arn` when given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+from envsync.approval import answer
+
+
+def aws_session(env: str, role_arn: Optional[str], envs_file: Optional[Path] = None) -> Tuple[Any, Optional[str]]:
+    """(boto3 session, endpoint URL) for the env's account: the local stand-in when envs.json
+    names the env (as its approver role), else the caller's own credentials (a profile, SSO),
+    as `role_arn` when given."""
+    import boto3
+
+    from envsync.cli.main import local_envs_file  # cli registers these commands: imported when they run
+
+    endpoint_url: Optional[str] = None
+    session = boto3.Session()
+    path = envs_file or local_envs_file()
+    local = json.loads(path.read_text()).get(env, {}).get("aws") if path.is_file() else None
+    if local:
+        endpoint_url = local["endpoint_url"]
+        session = boto3.Session(aws_access_key_id=local["access_key_id"],
+                                aws_secret_access_key=local["secret_access_key"], region_name=local["region"])
+        role_arn = role_arn or local.get("approver_role_arn")
+    if role_arn:
+        credentials = session.client("sts", endpoint_url=endpoint_url).assume_role(
+            RoleArn=role_arn, RoleSessionName=f"envsync-approve-{os.environ.get('USER', 'cli')}"[:64])["Credentials"]
+        session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                aws_secret_access_key=credentials["SecretAccessKey"],
+                                aws_session_token=credentials["SessionToken"],
+                                region_name=session.region_name or "us-east-1")
+    return session, endpoint_url
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    """approve / reject: answer the env's run that waits for a person (answer.py)."""
+    from envsync.cli.main import DIFFERENCES, OK, _emit
+
+    session, endpoint_url = aws_session(args.env, args.role_arn)
+    identity = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()
+    stepfunctions = session.client("stepfunctions", endpoint_url=endpoint_url)
+    machine = answer.state_machine_arn(identity["Account"], args.env, session.region_name or "us-east-1")
+    run = answer.choose(answer.waiting_runs(stepfunctions, machine), args.env, args.run, args.digest)
+    if args.command == "approve":
+        decision: Dict[str, Any] = answer.approve(stepfunctions, run, identity["Arn"])
+        said = f"approved plan {run.digest[:12]}… of run {run.run_id} as {identity['Arn']}"
+    else:
+        decision = {"rejected": answer.reject(stepfunctions, run, identity["Arn"], args.reason)}
+        said = f"rejected run {run.run_id} ({args.reason}); it notifies the topic and applies nothing"
+    if args.wait:
+        described = answer.wait_for_end(stepfunctions, run.execution_arn, args.wait)
+        decision["run_status"] = described["status"]
+        said += f"\nrun {run.run_id}: {described['status']}" + (
+            f" ({described.get('error')}: {described.get('cause', '')[:300]})" if described.get("error") else "")
+    _emit(args, {"run": run.run_id, "execution_arn": run.execution_arn, **decision}, said)
+    return OK if decision.get("run_status", "SUCCEEDED") in ("SUCCEEDED", "RUNNING") or args.command == "reject" \
+        else DIFFERENCES
+
+
+def add_commands(commands: Any) -> None:
+    """The approve and reject subcommands of `envsync`."""
+    for name, helptext in (("approve", "let the env's run that waits for a person apply its plan"),
+                           ("reject", "stop the env's run that waits for a person; nothing is applied")):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+        sub.add_argument("--env", required=True, help="the env whose run waits (e.g. prod)")
+        sub.add_argument("--run", help="the run id from the message (required when several wait)")
+        sub.add_argument("--digest", help="the plan digest from the message (or its first characters)")
+        sub.add_argument("--role-arn", help="assume this role first (the env's envsync-<env>-approver)")
+        sub.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                         help="then wait up to SECONDS for the run to end and say how it ended")
+        if name == "reject":
+            sub.add_argument("--reason", required=True, help="why (goes to the topic and the run's history)")
+        sub.set_defaults(handler=cmd_decide)

@@ -1,0 +1,424 @@
+"""`envsync`: plan, apply, validate, status, repair, drift, refdata, approve and reject from a shell.
+
+Targets are connection URLs (`--target mysql://user:pass@host:port/db?tls=true&ca=ca.pem`) or
+env names (`--env staging`) that local mode resolves from the stand-ins (`resolve_local_env`).
+Exit codes: 0 ok / nothing to do, 1 differences or pending work, 2 error (with `--json`, the
+error is a JSON object on stdout), 141 when the reader of the output left (`envsync ... | head`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
+
+from envsync import lint
+from envsync.cli import approval as approval_cli
+from envsync.cli.progress import Progress
+from envsync.errors import EXIT_ERROR, EnvsyncError
+from envsync.migrations import migrate
+from envsync.mysql.connection import ConnectionInfo, UrlTarget, connect, parse_url
+from envsync.mysql.lock import schema_lock
+
+OK, DIFFERENCES, ERROR = 0, 1, EXIT_ERROR
+BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
+
+
+class CliError(EnvsyncError, RuntimeError):
+    """A usage or configuration error the user can fix."""
+
+
+# ---------------------------------------------------------------- target resolution
+
+def local_envs_file(start: Optional[Path] = None) -> Path:
+    """The stand-ins' envs.json: $ENVSYNC_LOCAL_DIR, else the `.local/` of the project this runs
+    in (the nearest one at or above the working directory), as `envsync-local` writes it."""
+    configured = os.environ.get("ENVSYNC_LOCAL_DIR")
+    if configured:
+        return Path(configured) / "envs.json"
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".local" / "envs.json").is_file():
+            return folder / ".local" / "envs.json"
+    return here / ".local" / "envs.json"
+
+
+def resolve_local_env(name: str, user: str = "root", envs_file: Optional[Path] = None) -> UrlTarget:
+    """An env name -> its local stand-in, from the launcher's envs.json (the one place to adapt)."""
+    path = envs_file or local_envs_file()
+    try:
+        envs = json.loads(path.read_text())
+    except OSError:
+        raise CliError(
+            f"--env {name}: local mode file {path} not found (start the stand-ins first)"
+        ) from None
+    if name not in envs:
+        raise CliError(f"--env {name}: not in {path} (known: {', '.join(sorted(envs))})")
+    env = envs[name]
+    account = env.get("users", {}).get(user)
+    if account is None:
+        raise CliError(f"--env {name}: no user {user!r} in {path}")
+    ca_bundle = env.get("ca_bundle")
+    info = ConnectionInfo(host=env["host"], port=int(env["port"]), database=env["database"],
+                          user=account["user"], secret_arn="", tls=bool(ca_bundle))
+    return UrlTarget(info=info, password=account.get("password", ""), ca_bundle=ca_bundle)
+
+
+def upstream_env_of(name: Optional[str], envs_file: Optional[Path] = None) -> Optional[str]:
+    """The env `name` pulls from: its `upstream_env` in config/, which `envsync-local` writes into
+    the envs file (so the chain has one home). None for the chain's source or an unknown env
+    (which `resolve_local_env` then names)."""
+    if not name:
+        return None
+    try:
+        envs = json.loads((envs_file or local_envs_file()).read_text())
+    except (OSError, ValueError):
+        return None
+    return (envs.get(name) or {}).get("upstream")
+
+
+def _target(url: Optional[str], env: Optional[str], what: str) -> UrlTarget:
+    if url:
+        return parse_url(url)
+    if env:
+        return resolve_local_env(env)
+    raise CliError(f"give the {what} as --{what} URL or --{what}-env NAME" if what != "target"
+                   else "give the target as --target URL or --env NAME")
+
+
+def side_names(left: UrlTarget, left_env: Optional[str], right: UrlTarget,
+               right_env: Optional[str]) -> Tuple[str, str]:
+    """How reports name two sides: the env, else the URL's database; where those agree,
+    host:port/database, so `only in X` always says which side."""
+    names = (left_env or left.info.database, right_env or right.info.database)
+    if names[0] == names[1]:
+        names = (f"{left.info.address}/{left.info.database}", f"{right.info.address}/{right.info.database}")
+    return names
+
+
+def _open(target: UrlTarget, env_name: Optional[str] = None) -> Any:
+    return connect(target.info, target.password, ca_bundle=target.ca_bundle, env_name=env_name)
+
+
+def _source(args: argparse.Namespace) -> Any:
+    if args.scripts:
+        return migrate.DirectorySource(args.scripts, env_name=args.env or "local")
+    upstream_env = args.upstream_env or (upstream_env_of(args.env) if not args.upstream else None)
+    if args.upstream or upstream_env:
+        upstream = _target(args.upstream, upstream_env, "upstream")
+        return migrate.UpstreamHistorySource(_open(upstream, upstream_env),
+                                             upstream_env or upstream.info.database)
+    raise CliError("give the scripts as --scripts DIR, or the upstream as --upstream URL "
+                   "or --upstream-env NAME")
+
+
+# ---------------------------------------------------------------- output
+
+def table(headers: Sequence[str], rows: List[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _emit(args: argparse.Namespace, data: Dict[str, Any], text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+
+
+def _issues_text(issues: List[migrate.Issue], withheld: List[Dict[str, str]]) -> str:
+    lines = [f"REFUSED {i.kind}: {i.message}" for i in issues]
+    lines += [f"withheld {w['script_name']}: {w['reason']}" for w in withheld]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    connection = _open(_target(args.target, args.env, "target"), args.env)
+    plan = migrate.make_plan(connection, _source(args))
+    findings = lint.lint_plan(connection, plan.pending)
+    by_statement: Dict[Tuple[str, int], List[lint.Finding]] = {}
+    for finding in findings:
+        by_statement.setdefault((finding.script_name, finding.statement), []).append(finding)
+    parts = []
+    for planned in plan.pending:
+        parts.append(f"-- {planned.script.name} (checksum {planned.script.checksum[:12]}…)"
+                     + (f", resuming at statement {planned.resume_from}" if planned.resume_from > 1 else ""))
+        for statement in planned.script.statements[planned.resume_from - 1:]:
+            flags = "".join(f"\n-- DESTRUCTIVE {f.kind}: {f.detail}"
+                            for f in by_statement.get((planned.script.name, statement.number), []))
+            parts.append(f"-- statement {statement.number} (line {statement.line}){flags}\n{statement.sql};")
+    if not plan.pending:
+        parts.append("nothing to apply")
+    if findings:
+        parts.append(f"destructive: {lint.summary(findings)}")
+        parts += [f"  {f.kind}: {f.label}: {f.detail}" for f in findings]
+    extra = _issues_text(plan.issues, plan.withheld)
+    data = {**plan.to_dict(), "destructive": [f.to_dict() for f in findings]}
+    _emit(args, data, "\n".join(parts) + ("\n" + extra if extra else ""))
+    return DIFFERENCES if plan.pending or plan.issues else OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    target = _target(args.target, args.env, "target")
+    connection = _open(target, args.env)
+    with Progress(json_output=args.json) as progress:
+        result = migrate.apply(connection, _source(args), schema=target.info.database,
+                               script_connection=_open(target, args.env), progress=progress.statement,
+                               env_name=args.env or target.info.database, lock_timeout=args.lock_timeout)
+    lines = [f"applied {a['script_name']} in {a['duration_ms']} ms" for a in result.applied]
+    lines.append(f"status: {result.status}")
+    if result.error and result.status == "failed":
+        lines.append(f"error: {result.error}")
+    extra = _issues_text(result.issues, result.withheld)
+    _emit(args, result.to_dict(), "\n".join(lines) + ("\n" + extra if extra else ""))
+    return {"up_to_date": OK, "applied": OK, "continue": DIFFERENCES}.get(result.status, ERROR)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    connection = _open(_target(args.target, args.env, "target"), args.env)
+    plan = migrate.make_plan(connection, _source(args))
+    text = _issues_text(plan.issues, []) or "valid"
+    _emit(args, {"valid": not plan.issues, "issues": [i.to_dict() for i in plan.issues]}, text)
+    return DIFFERENCES if plan.issues else OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    connection = _open(_target(args.target, args.env, "target"), args.env)
+    has_source = bool(args.scripts or args.upstream or args.upstream_env or upstream_env_of(args.env))
+    if has_source:
+        plan = migrate.make_plan(connection, _source(args))
+        rows, pending, issues, withheld = plan.applied, plan.pending, plan.issues, plan.withheld
+    else:
+        from envsync.migrations import history
+
+        rows, pending, issues, withheld = history.read_rows(connection), [], [], []
+    body = [(r.version, r.script_name, r.state, f"{r.statements_applied}/{r.statement_count}",
+             r.checksum[:12], r.applied_at, r.source_env) for r in rows]
+    body += [(p.script.version, p.script.name, "pending", f"0/{len(p.script.statements)}",
+              p.script.checksum[:12], None, "") for p in pending if p.resume_from == 1]
+    text = table(["version", "script", "state", "statements", "checksum", "applied_at", "source"], body)
+    for row in rows:
+        if row.state != "success" and row.error_text:
+            text += f"\n{row.script_name}: {row.error_text}"
+    extra = _issues_text(issues, withheld)
+    data = {"history": [r.to_dict() for r in rows], "pending": [p.to_dict() for p in pending],
+            "issues": [i.to_dict() for i in issues], "withheld": withheld}
+    _emit(args, data, text + ("\n" + extra if extra else ""))
+    unfinished = any(r.state != "success" for r in rows)
+    return DIFFERENCES if pending or issues or unfinished else OK
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    target = _target(args.target, args.env, "target")
+    message = migrate.repair(_open(target, args.env), schema=target.info.database,
+                             version=args.version, resolution=args.resolution,
+                             statements_applied=args.statements_applied)
+    _emit(args, {"status": "repaired", "message": message}, message)
+    return OK
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from envsync.drift import introspect, schemadiff
+
+    target = _target(args.target, args.env, "target")
+    other_env = args.upstream_env or (upstream_env_of(args.env) if not args.upstream else None)
+    other = _target(args.upstream, other_env, "upstream")
+    left = introspect.load_schema(_open(other, other_env), other.info.database)
+    right = introspect.load_schema(_open(target, args.env), target.info.database)
+    left_name, right_name = side_names(other, other_env, target, args.env)
+    report = schemadiff.diff(left, right, left_name=left_name, right_name=right_name)
+    text = "\n".join(report.lines()) or f"no drift between {left_name} and {right_name}"
+    _emit(args, report.to_dict(), "\n".join([text, *report.not_compared_lines()]))
+    return DIFFERENCES if report.count else OK
+
+
+def _refdata_until_done(run: Any, source_conn: Any, target_conn: Any, config: Any,
+                        force: bool) -> Tuple[Dict[str, Any], Dict[str, Dict[str, Any]]]:
+    """The CLI has no time limit: call again with the cursor while the engine says continue."""
+    cursor = None
+    tables: Dict[str, Dict[str, Any]] = {}
+    while True:
+        result = run(source_conn, target_conn, config, cursor=cursor, force=force).to_dict()
+        for entry in result.get("tables", []):  # a later call reports a table again only when it reaches it
+            earlier = tables.get(entry["table"])
+            if earlier is not None and earlier["state"] == "partial":  # resumed: counts add up
+                for count in ("inserted", "updated", "deleted", "chunks_compared", "chunks_differing"):
+                    entry[count] += earlier[count]
+            if entry["state"] != "not_reached" or earlier is None:
+                tables[entry["table"]] = entry
+        if result.get("status") != "continue":
+            return result, tables
+        cursor = result.get("cursor")
+
+
+def cmd_refdata(args: argparse.Namespace) -> int:
+    from envsync import refdata
+
+    config_path = Path(args.config)
+    try:
+        config = refdata.RefdataConfig.from_dict(json.loads(config_path.read_text()))
+    except ValueError as error:  # JSONDecodeError and RefdataConfigError: say which file
+        kind = "not JSON: " if isinstance(error, json.JSONDecodeError) else ""
+        raise CliError(f"refdata config {config_path}: {kind}{error}") from None
+    except OSError as error:
+        raise CliError(f"refdata config {config_path}: {error.strerror}") from None
+    target = _target(args.target, args.env, "target")
+    other_env = args.upstream_env or (upstream_env_of(args.env) if not args.upstream else None)
+    source = _target(args.upstream, other_env, "upstream")
+    source_conn, target_conn = _open(source, other_env), _open(target, args.env)
+    run = refdata.apply if args.refdata_command == "apply" else refdata.plan
+    # One writer per schema, as in the Lambda: an apply takes the schema's envsync lock.
+    writer = (schema_lock(target_conn, target.info.database, args.lock_timeout)
+              if args.refdata_command == "apply" else contextlib.nullcontext())
+    with writer, Progress(json_output=args.json) as progress, progress.refdata_events():
+        result, tables = _refdata_until_done(run, source_conn, target_conn, config, args.force)
+    result["tables"] = list(tables.values())
+    result["rows_changed"] = sum(t["inserted"] + t["updated"] + t["deleted"] for t in result["tables"])
+    failed = [t for t in result["tables"] if t["state"] in ("drift", "refused")]
+    text = refdata_text(result, str(config_path))
+    _emit(args, result, text)
+    if failed:
+        if args.json:  # the text went to stdout; keep the reason on stderr too
+            print("\n".join(_failure_line(t, str(config_path)) for t in failed), file=sys.stderr)
+        return ERROR
+    if args.refdata_command == "plan":
+        return DIFFERENCES if result.get("rows_changed") else OK
+    return OK
+
+
+def _failure_line(entry: Dict[str, Any], config_path: str) -> str:
+    if entry["state"] == "drift":
+        details = "; ".join(
+            f"{d['kind']}" + (f" {d['column']}" if "column" in d else "")
+            + (f" missing on the {d['missing_on']}" if "missing_on" in d else "")
+            + (f": source {d['source']} vs target {d['target']}" if "source" in d else "")
+            for d in entry["drift"])
+        return f"table {entry['table']!r}: drift ({details}); fix the schema or the allow-list in {config_path}"
+    return f"{entry['error']} (allow-list: {config_path})"
+
+
+def refdata_text(result: Dict[str, Any], config_path: str) -> str:
+    """One line per table, then the failures spelled out, then the total."""
+    from envsync.refdata.show import row_line
+
+    lines = []
+    for entry in result.get("tables", []):
+        lines.append(f"{entry['table']}: {entry['state']}, +{entry['inserted']} ~{entry['updated']} "
+                     f"-{entry['deleted']} ({entry['chunks_differing']} of {entry['chunks_compared']} chunks differ)")
+        shown = entry.get("rows") or []
+        lines.extend(row_line(row) for row in shown)
+        changed = entry["inserted"] + entry["updated"] + entry["deleted"]
+        if shown and changed > len(shown):
+            lines.append(f"  ... and {changed - len(shown)} more (--json for machines)")
+    lines.extend(_failure_line(t, config_path) for t in result.get("tables", []) if t["state"] in ("drift", "refused"))
+    lines.append(f"rows changed: {result.get('rows_changed')}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- parser
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as JSON on stdout when the command line asked for --json."""
+
+    json_errors = False  # set by main() from the raw arguments: argparse fails before it parses
+
+    def error(self, message: str) -> NoReturn:
+        if self.json_errors:
+            print(json.dumps({"status": "error", "error": f"{self.prog}: {message}"}, indent=2))
+            sys.exit(ERROR)
+        super().error(message)
+
+
+def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
+    _Parser.json_errors = json_errors
+    parser = _Parser(prog="envsync", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(sub: argparse.ArgumentParser, source: bool = True) -> None:
+        sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+        sub.add_argument("--target", help="mysql://user:pass@host:port/db?tls=true&ca=PATH")
+        sub.add_argument("--env", help="env name resolved from the local stand-ins")
+        if source:
+            sub.add_argument("--scripts", help="directory of V<version>__<description>.sql")
+            sub.add_argument("--upstream", help="upstream URL (its history is the source)")
+            sub.add_argument("--upstream-env", help="upstream env name (local mode)")
+
+    for name, handler, helptext in (
+        ("plan", cmd_plan, "show what would run, with the SQL; applies nothing"),
+        ("apply", cmd_apply, "apply pending scripts under the schema lock"),
+        ("validate", cmd_validate, "refuse changed, missing, drifted or in-doubt scripts"),
+        ("status", cmd_status, "history and pending scripts of the target"),
+    ):
+        sub = commands.add_parser(name, help=helptext)
+        common(sub)
+        sub.set_defaults(handler=handler)
+        if name == "apply":
+            sub.add_argument("--lock-timeout", type=int, default=migrate.DEFAULT_LOCK_TIMEOUT)
+    sub = commands.add_parser("repair", help="mark a failed or in-doubt script resolved")
+    common(sub, source=False)
+    sub.add_argument("--version", required=True)
+    sub.add_argument("--resolution", choices=migrate.RESOLUTIONS)
+    sub.add_argument("--statements-applied", type=int,
+                     help="how many statements took effect (for a resplit row; see validate)")
+    sub.set_defaults(handler=cmd_repair)
+    sub = commands.add_parser("drift", help="schema differences between upstream and target")
+    common(sub)
+    sub.set_defaults(handler=cmd_drift)
+    sub = commands.add_parser("refdata", help="reference data sync")
+    sub.add_argument("refdata_command", choices=("plan", "apply"))
+    common(sub)
+    sub.add_argument("--config", required=True, help="refdata config JSON file")
+    sub.add_argument("--force", action="store_true",
+                     help="allow deleting more than max_delete_share of a table's rows in this run")
+    sub.add_argument("--lock-timeout", type=int, default=migrate.DEFAULT_LOCK_TIMEOUT,
+                     help="seconds an apply waits for the schema's envsync lock")
+    sub.set_defaults(handler=cmd_refdata)
+    approval_cli.add_commands(commands)
+    return parser
+
+
+def error_text(error: BaseException) -> str:
+    """One line an operator can act on: what, where, and for a lost session what to run next."""
+    if isinstance(error, EnvsyncError):
+        return error.message
+    if migrate.is_lost_connection(error):
+        code, message = migrate._server_error(error)
+        return (f"lost the connection to the database ([{code}] {message}); nothing more was done. "
+                "Run `envsync status` to see where the env stands")
+    return f"{type(error).__name__}: {error}"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(json_errors="--json" in arguments)
+    args = parser.parse_args(arguments)
+    try:
+        return int(args.handler(args))
+    except BrokenPipeError:
+        # `envsync ... | head`: the reader has gone. Stop quietly, as cat would; point stdout at
+        # /dev/null so the interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
+    except EnvsyncError as error:
+        return _report_error(args, error_text(error), error.exit_code)
+    except Exception as error:  # one line, no traceback: these reach operators at 3 a.m.
+        return _report_error(args, error_text(error), ERROR)
+
+
+def _report_error(args: argparse.Namespace, text: str, exit_code: int) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps({"status": "error", "error": text}, indent=2))
+    else:
+        print(f"envsync: {text}", file=sys.stderr)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The server edge shared by every capability: connections, flavours, information_schema, the lock."""

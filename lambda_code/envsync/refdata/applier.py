@@ -1,0 +1,278 @@
+"""Reference-data sync, apply side: turn a delta into SQL and run it on the target.
+
+Statements are multi-row bytes and carry their values as literals: the target connection's
+`escape` for text and numbers (exact `repr` for floats, exact Decimal), TIME as exact text, and
+bytes as `_binary'...'` with backslash escapes (`sql_literal`); `plan` shows the first of the
+same statements `apply` runs.
+
+One transaction per group of FK-linked tables, in two steps:
+
+1. DELETE the rows that go and the rows that change (by exact key), in every table of the group;
+2. INSERT the new rows and the changed rows (plain INSERT: never an upsert).
+
+After step 1 a table holds only rows the source holds too, and step 2 adds source rows, so
+every intermediate state is a subset of the source's rows: no unique key can be violated on
+the way (swapped unique values, a key change keeping a unique value, 'usd' -> 'USD' under a
+_ci collation, a self-referencing FK, an FK cycle between listed tables). With a row filter a
+new row whose key or unique value is held by a target row outside the filter fails with 1062
+instead of rewriting that row.
+
+Foreign key checks are off inside the transaction (so the row order does not matter), which
+also means the server neither verifies nor cascades anything. Before committing, the engine
+checks what the server would have (`check_references`): every written row that references a
+parent finds it, and every row of any table - listed or not - that referenced a value the group
+removed still finds a parent. A miss rolls the transaction back and refuses the group naming the
+constraint, so a listed parent's delete never cascades into (or orphans) an unlisted table.
+Delete and insert triggers fire instead of update triggers (reference tables have none).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
+
+from envsync.refdata.diff import TableDelta
+from envsync.refdata.schema import ForeignKey, RefdataError
+from envsync.refdata.sql import PARAM, TablePlan, bind, exact_value, quote_ident
+
+MAX_STATEMENT_BYTES = 512 * 1024
+MAX_STATEMENT_ROWS = 1000
+CHECK_BATCH = 500
+# Backslash escapes for bytes, applied in this order (the backslash first), each one C-speed
+# pass: PyMySQL writes bytes as X'..' hex, twice their size, which pushes a 9 MB value past a
+# 16 MB max_allowed_packet. Statements are bytes, so binary values are sent as they are.
+_BYTE_ESCAPES = ((b"\\", b"\\\\"), (b"\x00", b"\\0"), (b"\n", b"\\n"), (b"\r", b"\\r"), (b"\x1a", b"\\Z"),
+                 (b"'", b"\\'"), (b'"', b'\\"'))
+
+
+def _batches(literals: Iterator[bytes]) -> Iterator[List[bytes]]:
+    """Group literals into statement-sized lists, lazily: a delta is never built all at once."""
+    current: List[bytes] = []
+    size = 0
+    for literal in literals:
+        if current and (size + len(literal) > MAX_STATEMENT_BYTES or len(current) >= MAX_STATEMENT_ROWS):
+            yield current
+            current, size = [], 0
+        current.append(literal)
+        size += len(literal) + 2
+    if current:
+        yield current
+
+
+def sql_literal(conn, value: Any) -> bytes:
+    """The SQL literal of one value, as bytes in the connection's encoding."""
+    if isinstance(value, (bytes, bytearray)):
+        escaped = bytes(value)
+        for raw, replacement in _BYTE_ESCAPES:
+            escaped = escaped.replace(raw, replacement)
+        return b"_binary'" + escaped + b"'"
+    return conn.escape(exact_value(value)).encode(conn.encoding)
+
+
+def _tuple_literal(conn, values: Sequence[Any]) -> bytes:
+    return b"(" + b", ".join(sql_literal(conn, v) for v in values) + b")"
+
+
+def insert_statements(conn, plan: TablePlan, delta: TableDelta) -> Iterator[bytes]:
+    """Plain INSERTs of the new and the changed source rows (generated columns are not listed)."""
+    head = f"INSERT INTO {plan.qname} ({plan.column_list}) VALUES ".encode(conn.encoding)
+    for batch in _batches(_tuple_literal(conn, row) for row in delta.written_rows()):
+        yield head + b",\n".join(batch)
+
+
+def delete_statements(conn, plan: TablePlan, delta: TableDelta) -> Iterator[bytes]:
+    """DELETEs by exact key of the rows that go and of the rows that change."""
+    keys = (key for part in (delta.deletes, delta.update_keys) for key in part)
+    if len(plan.key) == 1:
+        literals = (sql_literal(conn, key[0]) for key in keys)
+        target = quote_ident(plan.key[0].name)
+    else:
+        literals = (_tuple_literal(conn, key) for key in keys)
+        target = f"({plan.key_list})"
+    head = f"DELETE FROM {plan.qname} WHERE {target} IN (".encode(conn.encoding)
+    for batch in _batches(literals):
+        yield head + b", ".join(batch) + b")"
+
+
+def group_statements(conn, group: Sequence[Tuple[TablePlan, TableDelta]]) -> Iterator[Tuple[str, bytes]]:
+    """(table, statement) for one FK group in execution order: all deletes, then all inserts."""
+    for plan, delta in group:
+        for statement in delete_statements(conn, plan, delta):
+            yield plan.name, statement
+    for plan, delta in group:
+        for statement in insert_statements(conn, plan, delta):
+            yield plan.name, statement
+
+
+# --- references ------------------------------------------------------------------------------
+
+def _columns(alias: str, names: Sequence[str]) -> List[str]:
+    return [f"{alias}.{quote_ident(n)}" for n in names]
+
+
+def _parent_exists(fk: ForeignKey) -> str:
+    match = " AND ".join(f"p.{quote_ident(pc)} = c.{quote_ident(cc)}"
+                         for pc, cc in zip(fk.parent_columns, fk.child_columns))
+    return f"EXISTS (SELECT 1 FROM {quote_ident(fk.parent)} p WHERE {match})"
+
+
+def _values_in(columns: List[str], values: Sequence[Tuple[Any, ...]]) -> Tuple[str, List[Any]]:
+    if len(columns) == 1:
+        return f"{columns[0]} IN ({', '.join([PARAM] * len(values))})", [v[0] for v in values]
+    row = "(" + ", ".join([PARAM] * len(columns)) + ")"
+    args = [x for v in values for x in v]
+    return f"({', '.join(columns)}) IN ({', '.join([row] * len(values))})", args
+
+
+def removed_parent_values(conn, group: Sequence[Tuple[TablePlan, TableDelta]],
+                          references: Sequence[ForeignKey]) -> List[Tuple[ForeignKey, List[Tuple[Any, ...]]]]:
+    """Per FK into the group: the referenced values held by rows the group will delete or rewrite.
+
+    Read on the target before writing; the rows that change are rewritten, so their old
+    referenced values count as removed until the check after the writes finds them again.
+    """
+    by_name = {plan.name: (plan, delta) for plan, delta in group}
+    removed = []
+    for fk in references:
+        if fk.parent not in by_name:
+            continue
+        plan, delta = by_name[fk.parent]
+        keys = list(delta.deletes) + list(delta.update_keys)
+        values: set = set()
+        for start in range(0, len(keys), CHECK_BATCH):
+            condition, args = plan.key_in(keys[start:start + CHECK_BATCH])
+            with conn.cursor() as cur:
+                cur.execute(bind(conn, f"SELECT DISTINCT {', '.join(_columns('p', fk.parent_columns))} "
+                            f"FROM {plan.qname} p WHERE {condition}", args))
+                values.update(tuple(r) for r in cur.fetchall() if None not in r)
+        if values:
+            removed.append((fk, sorted(values, key=repr)))
+    return removed
+
+
+def _referencing_row(conn, fk: ForeignKey, values: Sequence[Tuple[Any, ...]],
+                     only_orphans: bool) -> Optional[Tuple[Any, ...]]:
+    """A child row of `fk` that references one of `values` (and, with only_orphans, has no parent)."""
+    child_columns = _columns("c", fk.child_columns)
+    orphan = f" AND NOT {_parent_exists(fk)}" if only_orphans else ""
+    for start in range(0, len(values), CHECK_BATCH):
+        condition, args = _values_in(child_columns, values[start:start + CHECK_BATCH])
+        with conn.cursor() as cur:
+            cur.execute(bind(conn, f"SELECT {', '.join(child_columns)} FROM {quote_ident(fk.child)} c "
+                        f"WHERE {condition}{orphan} LIMIT 1", args))
+            row = cur.fetchone()
+        if row is not None:
+            return tuple(row)
+    return None
+
+
+def orphaned_references(conn, removed: Sequence[Tuple[ForeignKey, List[Tuple[Any, ...]]]],
+                        ) -> Optional[Tuple[ForeignKey, Tuple[Any, ...]]]:
+    """The first FK whose child rows reference a removed value that no parent row holds now."""
+    for fk, values in removed:
+        row = _referencing_row(conn, fk, values, only_orphans=True)
+        if row is not None:
+            return fk, row
+    return None
+
+
+def unmatched_parents(conn, group: Sequence[Tuple[TablePlan, TableDelta]],
+                      references: Sequence[ForeignKey]) -> Optional[Tuple[ForeignKey, Tuple[Any, ...]]]:
+    """The first FK of a written row whose parent row does not exist (MATCH SIMPLE: NULLs pass)."""
+    by_name = {plan.name: (plan, delta) for plan, delta in group}
+    for fk in references:
+        if fk.child not in by_name:
+            continue
+        plan, delta = by_name[fk.child]
+        keys = list(delta.insert_keys) + list(delta.update_keys)
+        child_columns = _columns("c", fk.child_columns)
+        not_null = " AND ".join(f"{c} IS NOT NULL" for c in child_columns)
+        for start in range(0, len(keys), CHECK_BATCH):
+            condition, args = plan.key_in(keys[start:start + CHECK_BATCH])
+            with conn.cursor() as cur:
+                cur.execute(bind(conn, f"SELECT {', '.join(child_columns)} FROM {plan.qname} c WHERE {condition} "
+                            f"AND {not_null} AND NOT {_parent_exists(fk)} LIMIT 1", args))
+                row = cur.fetchone()
+            if row is not None:
+                return fk, tuple(row)
+    return None
+
+
+def planned_orphans(conn, group: Sequence[Tuple[TablePlan, TableDelta]], references: Sequence[ForeignKey],
+                    ) -> Optional[Tuple[ForeignKey, Tuple[Any, ...]]]:
+    """Plan mode (reads only): a row of a table outside the group that references a value the
+    group would remove and not write again (compared byte-exact, so a collation-only change of a
+    referenced value is reported here although apply would accept it)."""
+    by_name = {plan.name: (plan, delta) for plan, delta in group}
+    outside = [fk for fk in references if fk.child not in by_name]
+    remaining = []
+    for fk, values in removed_parent_values(conn, group, outside):
+        plan, delta = by_name[fk.parent]
+        positions = [[c.name for c in plan.columns].index(n) for n in fk.parent_columns
+                     if n in {c.name for c in plan.columns}]
+        written = set()
+        if len(positions) == len(fk.parent_columns):
+            written = {tuple(row[i] for i in positions) for row in delta.written_rows()}
+        gone = [v for v in values if v not in written]
+        if gone:
+            remaining.append((fk, gone))
+    for fk, values in remaining:
+        row = _referencing_row(conn, fk, values, only_orphans=False)
+        if row is not None:
+            return fk, row
+    return None
+
+
+def reference_error(table: str, fk: ForeignKey, value: Tuple[Any, ...], listed: Sequence[str],
+                    incoming: bool) -> RefdataError:
+    if incoming:
+        what = "listed" if fk.child in listed else "NOT listed (refdata never changes it)"
+        return RefdataError(
+            f"table {table!r}: refused: rows it would delete or change are still referenced by "
+            f"{fk.describe()}, value {value!r}; {fk.child} is {what}. Nothing was changed: fix the "
+            f"referencing rows on the target or list {fk.child} too"
+        )
+    return RefdataError(
+        f"table {table!r}: refused: a row it would write references a missing parent through "
+        f"{fk.describe()}, value {value!r}. Nothing was changed: list {fk.parent} too or sync it first"
+    )
+
+
+def apply_group(conn, group: Sequence[Tuple[TablePlan, TableDelta]], references: Sequence[ForeignKey],
+                listed: Sequence[str]) -> None:
+    """Write one FK group's delta in one transaction; roll back on any error or reference miss."""
+    if not any(delta.changes for _, delta in group):
+        return
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@SESSION.foreign_key_checks")
+        saved_checks = cur.fetchone()[0]
+    conn.begin()
+    try:
+        removed = removed_parent_values(conn, group, references)
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@SESSION.max_allowed_packet")
+            packet = int(cur.fetchone()[0])
+            cur.execute("SET SESSION foreign_key_checks = 0")
+            for table, statement in group_statements(conn, group):
+                if len(statement) >= packet:  # only a single row can be this big: statements are cut at 512 KB
+                    raise RefdataError(
+                        f"table {table!r}: refused: a row's INSERT takes {len(statement)} bytes, more than the "
+                        f"target's max_allowed_packet ({packet}); raise max_allowed_packet on the target")
+                cur.execute(statement)
+        for found, incoming in ((orphaned_references(conn, removed), True),
+                                (unmatched_parents(conn, group, references), False)):
+            if found is not None:
+                fk, value = found
+                raise reference_error(fk.parent if incoming else fk.child, fk, value, listed, incoming)
+        conn.commit()
+    except BaseException:
+        try:
+            conn.rollback()
+        except Exception:  # noqa: S110 - connection lost: the server rolls back; keep the real error
+            pass
+        raise
+    finally:
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION foreign_key_checks = %s", (saved_checks,))
+        except Exception:  # noqa: S110 - a broken connection must not mask the real error
+            pass

@@ -1,0 +1,101 @@
+"""The approval into prod, through the deployed state machines and the real `envsync` CLI.
+
+Prod's config asks for a person (`approval: required`): a run with pending scripts publishes
+the plan to prod's topic and waits on a task token; `envsync approve` (as prod's approver role)
+lets it apply exactly that plan, `envsync reject` ends it with nothing applied and a notice,
+and a plan that changed after the approval is refused. Runs after test_faults (file order):
+the chain starts converged and is left converged.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from envsync_local.cycle import answer_approval, inbox_messages, sync
+
+from .helpers import HISTORY, assert_converged, customer_data, history_row, query, upload_script
+
+pytestmark = pytest.mark.launched
+
+# Schema of its own: customer rows (checked unchanged by assert_converged) keep their shape.
+V40 = ("-- e2e gate: a table prod does not have yet.\n"
+       "CREATE TABLE gate_probe (id INT PRIMARY KEY, note VARCHAR(40) NULL);\n")
+V41 = "-- e2e gate: drops a column again (destructive).\nALTER TABLE gate_probe DROP COLUMN note;\n"
+V42 = "CREATE TABLE gate_audit (id INT PRIMARY KEY);\n"
+
+
+def promote_to_prod_waiting(system, script: str, body: str):
+    """The script goes into dev's bucket; dev and staging apply it; prod's run waits."""
+    dev, staging, prod = system.handles
+    upload_script(dev, script, body)
+    for handle in (dev, staging):
+        run = sync(handle)
+        assert run.execution.status == "SUCCEEDED", (handle.name, run.execution.error, run.execution.cause)
+    inbox_messages(prod)  # start from an empty inbox
+    waiting = sync(prod)
+    assert (waiting.execution.status, waiting.execution.waiting["state"]) == ("RUNNING", "WaitForApproval")
+    return waiting
+
+
+def test_the_launchs_first_cycle_paused_prod_and_the_approval_applied_the_plan(system):
+    # Whichever cycle ran first on this launch (this suite's, or tests/local's before it) found
+    # prod's first scripts pending: each row says who let it in, as the approver role.
+    applied_by = dict(query(system["prod"], f"SELECT version, applied_by FROM {HISTORY} WHERE state = 'success'"))
+    for version in ("1", "2", "3"):
+        assert "approved by arn:aws:sts::333333333333:assumed-role/envsync-prod-approver/" in applied_by[version]
+    approval = system.report.get("approval")
+    if approval is not None:  # this suite's cycle was the first: it printed the pause and the answer
+        assert approval["env"] == "prod" and approval["cli"]["run_status"] == "SUCCEEDED"
+        printed = "\n".join(system.printed)
+        assert "prod: waits for a person's approval" in printed and "$ envsync approve --env prod" in printed
+
+
+def test_reject_leaves_prod_untouched_and_notifies(system):
+    customers = customer_data(system.handles)
+    prod = system["prod"]
+    waiting = promote_to_prod_waiting(system, "V40__gate_probe.sql", V40)
+    answered = answer_approval(prod, waiting, decision="reject", reason="not during the freeze")
+    message = answered["message"]  # what a person reads: scripts, checksums, how to answer; no rows
+    for expected in ("envsync: prod waits for your approval before it applies 1 migration script",
+                     "file V40__gate_probe.sql, 1 statement", "sha256 ", "Plan digest: ",
+                     "envsync approve --env prod --run", "envsync reject --env prod --run"):
+        assert expected in message, (expected, message)
+    assert answered["run"].execution.status == "FAILED"
+    assert history_row(prod, "40") is None, "a rejected plan must not touch prod"
+    notices = inbox_messages(prod)
+    failure = json.loads(next(n["message"] for n in notices if n["subject"] == "envsync sync failed"))
+    assert failure["error"]["Error"] == "EnvsyncApprovalRejected"
+    assert "not during the freeze" in failure["error"]["Cause"]
+    # the next run asks again; approved, it applies V40 and the chain converges
+    again = sync(prod)
+    approved = answer_approval(prod, again)
+    assert approved["run"].execution.status == "SUCCEEDED", approved["run"].execution.cause
+    assert history_row(prod, "40")["state"] == "success"
+    assert_converged(system.handles, customers)
+
+
+def test_a_plan_that_changed_after_approval_is_refused(system):
+    customers = customer_data(system.handles)
+    dev, staging, prod = system.handles
+    waiting = promote_to_prod_waiting(system, "V41__drop_gate_probe_note.sql", V41)
+    digest = waiting.execution.waiting["parameters"]["MessageAttributes"]["envsync_plan_digest"]["StringValue"]
+    # while prod waits, staging moves on: prod's plan is now V41 and V42
+    upload_script(dev, "V42__gate_audit.sql", V42)
+    for handle in (dev, staging):
+        assert sync(handle).execution.status == "SUCCEEDED", handle.name
+    answered = answer_approval(prod, waiting)  # approves the digest the person read: [V41]
+    assert "[drop_column] V41__drop_gate_probe_note.sql statement 1 (line 2)" in answered["message"]
+    assert answered["cli"]["digest"] == digest
+    run = answered["run"]
+    assert run.execution.status == "FAILED"
+    refused = [record for record in run.invocations if "error" in record][-1]
+    assert refused["function"] == "envsync-prod-migrate"
+    assert "the plan changed since it was approved" in refused["message"]
+    assert history_row(prod, "41") is None and history_row(prod, "42") is None
+    # the next run plans V41 + V42, asks again, and applies both once approved
+    again = answer_approval(prod, sync(prod))
+    assert again["run"].execution.status == "SUCCEEDED", again["run"].execution.cause
+    assert [history_row(prod, v)["state"] for v in ("41", "42")] == ["success", "success"]
+    assert_converged(system.handles, customers)

@@ -1,0 +1,250 @@
+"""The `envsync` CLI as operators run it: exit codes, two concurrent applies, kill -9 mid-script."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+from tests.engine.conftest import EnvDB, write_scripts
+from tests.engine.conftest import history_rows as rows
+
+ENVSYNC = [sys.executable, "-m", "envsync.cli.main"]
+
+
+def envsync(*args: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*ENVSYNC, *args], capture_output=True, text=True, timeout=120,
+                          env=env, check=False)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_exit_codes_and_json(chain: Dict[str, EnvDB], tmp_path: Path) -> None:
+    dev, staging = chain["dev"], chain["staging"]
+    folder = str(write_scripts(tmp_path / "s", {"V1__a.sql": "CREATE TABLE a (id INT);"}))
+    plan = envsync("plan", "--target", dev.url, "--scripts", folder)
+    assert plan.returncode == 1, plan.stderr
+    assert "CREATE TABLE a (id INT);" in plan.stdout and "statement 1 (line 1)" in plan.stdout
+    assert envsync("apply", "--target", dev.url, "--scripts", folder).returncode == 0
+    assert envsync("plan", "--target", dev.url, "--scripts", folder).returncode == 0
+    status = envsync("--json", "status", "--target", dev.url)
+    assert status.returncode == 0
+    assert json.loads(status.stdout)["history"][0]["state"] == "success"
+    assert envsync("validate", "--target", dev.url, "--scripts", folder).returncode == 0
+    # staging is behind dev: status against the upstream is 1 (pending), apply 0, then status 0
+    assert envsync("status", "--target", staging.url, "--upstream", dev.url).returncode == 1
+    assert envsync("apply", "--target", staging.url, "--upstream", dev.url).returncode == 0
+    table = envsync("status", "--target", staging.url, "--upstream", dev.url)
+    assert table.returncode == 0 and "V1__a.sql  success" in table.stdout
+    # a changed script: validate says 1, apply refuses with 2
+    Path(folder, "V1__a.sql").write_text("CREATE TABLE a (id BIGINT);")
+    assert envsync("validate", "--target", dev.url, "--scripts", folder).returncode == 1
+    refused = envsync("apply", "--target", dev.url, "--scripts", folder)
+    assert refused.returncode == 2 and "REFUSED checksum" in refused.stdout
+    # unreachable database: exit 2, one clear line naming host:port, no traceback
+    down = envsync("status", "--target", "mysql://root:@127.0.0.1:1/app")
+    assert down.returncode == 2
+    assert "cannot connect to root@127.0.0.1:1/app" in down.stderr and "Traceback" not in down.stderr
+    assert envsync("status").returncode == 2
+
+
+def test_env_names_resolve_from_local_envs_file(chain: Dict[str, EnvDB], tmp_path: Path) -> None:
+    # the chain is what config/ says: each env's upstream, written into the envs file by
+    # envsync-local; here a fourth env, qa, sits between dev and staging (qa's schema lives on
+    # staging's server under its own name).
+    connection = chain["staging"].connect()
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{chain['staging'].database}_qa`")
+    connection.close()
+    upstream = {"dev": None, "qa": "dev", "staging": "qa", "prod": "staging"}
+    servers = {**chain, "qa": chain["staging"]}
+    envs = {name: {"upstream": upstream[name], "host": db.host, "port": db.port, "ca_bundle": db.ca_bundle,
+                   "database": db.database + ("_qa" if name == "qa" else ""),
+                   "users": {"root": {"user": "root", "password": ""}}} for name, db in servers.items()}
+    (tmp_path / "envs.json").write_text(json.dumps(envs))
+    env = {**os.environ, "ENVSYNC_LOCAL_DIR": str(tmp_path)}
+    folder = str(write_scripts(tmp_path / "s", {"V1__a.sql": "CREATE TABLE a (id INT);"}))
+    try:
+        assert envsync("apply", "--env", "dev", "--scripts", folder, env=env).returncode == 0
+        blocked = envsync("apply", "--env", "staging", env=env)  # staging pulls from qa, which has nothing
+        assert blocked.returncode == 0 and "up_to_date" in blocked.stdout, blocked.stdout + blocked.stderr
+        for name in ("qa", "staging", "prod"):
+            promoted = envsync("apply", "--env", name, env=env)
+            assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        assert [r.version for r in rows(chain["prod"])] == ["1"]
+        assert [r.source_env for r in rows(chain["staging"])] == ["qa"]
+    finally:
+        connection = chain["staging"].connect()
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{chain['staging'].database}_qa`")
+        connection.close()
+    unknown = envsync("status", "--env", "test", env=env)
+    assert unknown.returncode == 2 and "--env test: not in" in unknown.stderr
+
+
+def test_two_concurrent_applies_one_waits_then_fails_nothing_twice(
+    chain: Dict[str, EnvDB], tmp_path: Path
+) -> None:
+    dev = chain["dev"]
+    folder = str(write_scripts(tmp_path / "s", {
+        "V1__slow.sql": "CREATE TABLE counter (n INT);\nSELECT SLEEP(4);\nINSERT INTO counter VALUES (1);\n",
+    }))
+    first = subprocess.Popen([*ENVSYNC, "apply", "--target", dev.url, "--scripts", folder],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: dev.query("SELECT IS_USED_LOCK(%s)", (f"envsync:{dev.database}",))[0][0])
+    started = time.monotonic()
+    second = envsync("apply", "--target", dev.url, "--scripts", folder, "--lock-timeout", "1")
+    waited = time.monotonic() - started
+    assert second.returncode == 2
+    assert "another envsync run holds the migration lock" in second.stderr
+    assert waited >= 1.0
+    out, err = first.communicate(timeout=30)
+    assert first.returncode == 0, out + err
+    # a third run after the first finished finds nothing to do: nothing is ever applied twice
+    third = envsync("apply", "--target", dev.url, "--scripts", folder)
+    assert third.returncode == 0 and "status: up_to_date" in third.stdout
+    assert dev.query("SELECT COUNT(*) FROM counter") == [(1,)]
+    assert [(r.version, r.state) for r in rows(dev)] == [("1", "success")]
+
+
+def test_kill_9_mid_script_then_rerun_names_the_statement_in_doubt(
+    chain: Dict[str, EnvDB], tmp_path: Path
+) -> None:
+    dev = chain["dev"]
+    folder = str(write_scripts(tmp_path / "s", {
+        "V1__first.sql": "CREATE TABLE a (id INT);\n",
+        "V2__slow.sql": "CREATE TABLE b (id INT);\n\nSELECT SLEEP(3);\nCREATE TABLE c (id INT);\n",
+        "V3__after.sql": "CREATE TABLE d (id INT);\n",
+    }))
+    victim = subprocess.Popen([*ENVSYNC, "apply", "--target", dev.url, "--scripts", folder],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: ("2", "running", 1) in [(r.version, r.state, r.statements_applied) for r in rows(dev)])
+    time.sleep(0.3)  # let statement 2 (the SLEEP) start
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+
+    rerun = envsync("apply", "--target", dev.url, "--scripts", folder, "--lock-timeout", "10")
+    assert rerun.returncode == 2
+    assert "V2__slow.sql statement 2 (line 3) is in doubt" in rerun.stdout
+    assert "statements 1-1 are applied" in rerun.stdout
+    assert "d" not in {t for (t,) in dev.query("SHOW TABLES")}
+
+    status = envsync("status", "--target", dev.url, "--scripts", folder)
+    assert status.returncode == 1 and "running" in status.stdout
+
+    refused = envsync("repair", "--target", dev.url, "--version", "2")
+    assert refused.returncode == 2 and "--resolution applied|not-applied" in refused.stderr
+    repaired = envsync("repair", "--target", dev.url, "--version", "2", "--resolution", "applied")
+    assert repaired.returncode == 0 and "resumes at statement 3 of 3" in repaired.stdout
+    plan = envsync("plan", "--target", dev.url, "--scripts", folder)
+    assert "resuming at statement 3" in plan.stdout and "SLEEP" not in plan.stdout
+    assert envsync("apply", "--target", dev.url, "--scripts", folder).returncode == 0
+    assert {"a", "b", "c", "d"} <= {t for (t,) in dev.query("SHOW TABLES")}
+    assert [(r.version, r.state, r.statements_applied) for r in rows(dev)] == [
+        ("1", "success", 1), ("2", "success", 3), ("3", "success", 1)]
+
+
+def test_drift_and_refdata_commands(chain: Dict[str, EnvDB], tmp_path: Path) -> None:
+    dev, staging = chain["dev"], chain["staging"]
+    folder = str(write_scripts(tmp_path / "s", {
+        "V1__currency.sql": "CREATE TABLE currency (code CHAR(3) PRIMARY KEY, name VARCHAR(40));\n"}))
+    for db in (dev, staging):
+        assert envsync("apply", "--target", db.url, "--scripts", folder).returncode == 0
+    assert envsync("drift", "--target", staging.url, "--upstream", dev.url).returncode == 0
+    staging.query("ALTER TABLE currency ADD COLUMN symbol VARCHAR(3)")
+    drift = envsync("drift", "--target", staging.url, "--upstream", dev.url)
+    assert drift.returncode == 1 and "symbol" in drift.stdout
+    # both URLs name the same database: the report names each side by host:port/database
+    assert (f"column currency.symbol: only in {staging.host}:{staging.port}/{staging.database}"
+            in drift.stdout), drift.stdout
+    staging.query("ALTER TABLE currency DROP COLUMN symbol")
+
+    dev.query("INSERT INTO currency VALUES ('EUR', 'Euro'), ('USD', 'US dollar')")
+    config = tmp_path / "refdata.json"
+    config.write_text(json.dumps({"tables": [{"name": "currency"}]}))
+    common = ["--target", staging.url, "--upstream", dev.url, "--config", str(config)]
+    planned = envsync("--json", "refdata", "plan", *common)
+    assert planned.returncode == 1 and json.loads(planned.stdout)["rows_changed"] == 2
+    assert envsync("refdata", "apply", *common).returncode == 0
+    assert envsync("refdata", "plan", *common).returncode == 0
+    assert staging.query("SELECT COUNT(*) FROM currency") == [(2,)]
+
+
+def test_json_applies_to_errors(tmp_path: Path) -> None:
+    down = envsync("--json", "status", "--target", "mysql://root:@127.0.0.1:1/app")
+    assert down.returncode == 2 and down.stderr == ""
+    error = json.loads(down.stdout)
+    assert error["status"] == "error" and "cannot connect to root@127.0.0.1:1/app" in error["error"]
+    bad = str(write_scripts(tmp_path / "s", {"V1__x.SQL": "SELECT 1;"}))
+    named = envsync("plan", "--json", "--target", "mysql://root:@127.0.0.1:1/app", "--scripts", bad)
+    assert named.returncode == 2 and json.loads(named.stdout)["status"] == "error"
+    usage = envsync("--json", "apply", "--no-such-flag")
+    assert usage.returncode == 2 and usage.stderr == ""
+    assert "unrecognized arguments: --no-such-flag" in json.loads(usage.stdout)["error"]
+    assert envsync("apply", "--no-such-flag").stderr.startswith("usage:")  # without --json: argparse's
+
+
+def test_output_piped_to_head_ends_quietly(chain: Dict[str, EnvDB], tmp_path: Path) -> None:
+    many = "".join(f"INSERT INTO t VALUES ({n}, 'a fairly long value to fill the pipe');\n"
+                   for n in range(5000))
+    folder = str(write_scripts(tmp_path / "s", {"V1__many.sql": many}))
+    writer = subprocess.Popen([*ENVSYNC, "plan", "--target", chain["dev"].url, "--scripts", folder],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    head = subprocess.run(["head", "-n", "1"], stdin=writer.stdout, capture_output=True, text=True,
+                          timeout=120, check=False)
+    writer.stdout.close()  # only head reads it: when head exits, the pipe has no reader
+    _, stderr = writer.communicate(timeout=120)
+    assert head.stdout.startswith("-- V1__many.sql")
+    assert stderr == b"" and writer.returncode == 141
+
+
+def test_lost_connection_error_says_so_and_points_at_status() -> None:
+    import pymysql
+
+    from envsync.cli.main import error_text
+
+    for error in (pymysql.err.OperationalError(2013, "Lost connection to server during query"),
+                  pymysql.err.InterfaceError(0, "")):
+        text = error_text(error)
+        assert text.startswith("lost the connection to the database") and "`envsync status`" in text
+
+
+def test_local_mode_finds_the_stand_ins_of_the_project_it_runs_in(tmp_path: Path, monkeypatch) -> None:
+    from envsync.cli.main import local_envs_file
+
+    monkeypatch.delenv("ENVSYNC_LOCAL_DIR", raising=False)
+    project = tmp_path / "any" / "clone"
+    (project / ".local").mkdir(parents=True)
+    (project / ".local" / "envs.json").write_text("{}")
+    (project / "config" / "dev").mkdir(parents=True)
+    assert local_envs_file(project / "config" / "dev") == project / ".local" / "envs.json"
+    monkeypatch.setenv("ENVSYNC_LOCAL_DIR", str(tmp_path / "elsewhere"))
+    assert local_envs_file(project) == tmp_path / "elsewhere" / "envs.json"
+
+
+def test_no_machine_path_is_written_into_the_project() -> None:
+    """The project runs from any clone in any directory: no absolute path of a machine in it."""
+    import re
+
+    from tests.conftest import PROJECT_ROOT
+
+    skipped = {".git", ".local", "__pycache__", ".pytest_cache"}
+    files = [path for path in PROJECT_ROOT.rglob("*")
+             if path.is_file() and not any(part in skipped or part.startswith(".venv")
+                                           for part in path.relative_to(PROJECT_ROOT).parts)
+             and path.name.endswith((".py", ".j2", ".yaml", ".yml", ".json", ".md", ".toml", ".txt", "Makefile"))]
+    assert len(files) > 50
+    pattern = re.compile(r"(?<![\w.])/(?:work|home|root|Users)/[\w.-]+")
+    found = [f"{path.relative_to(PROJECT_ROOT)}: {match.group(0)}" for path in files
+             for match in pattern.finditer(path.read_text(errors="replace"))]
+    assert not found, found
