@@ -1,0 +1,1 @@
+"""Sceptre template handlers (`template: {type: envsync_python, ...}`), registered by entry points."""
