@@ -7,8 +7,10 @@ import json
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from envsync_sceptre.config.stackvalues import value_problems
+from tests.conftest import PROJECT_ROOT, parse_templates, render_project
 from tests.stacks.cfn_eval import as_list, statements
+from tests.stacks.conftest import EnvStacks, copy_project
 
 ENVS = ("dev", "staging", "prod")
 SYNC_FUNCTIONS = ("validate", "plan", "migrate", "refdata", "drift")
@@ -199,6 +201,8 @@ def test_replication_lag_alarms_at_60_seconds_to_the_topic(sync):
         assert lag["Dimensions"] == [{"Name": "Env", "Value": env}]
         assert lag["Threshold"] == 60 and lag["ComparisonOperator"] == "GreaterThanThreshold"
         assert lag["TreatMissingData"] == "breaching"
+        # one run per period: the period is the schedule's interval (rate(15 minutes))
+        assert (lag["Period"], lag["EvaluationPeriods"]) == (900, 1)
         assert lag["AlarmActions"] == [topic]
         assert evaluated.template["Parameters"]["ReplicationLagThresholdSeconds"]["MaxValue"] == 60
     else:  # dev has nothing to replicate from
@@ -324,3 +328,23 @@ def test_failure_message_cannot_carry_history_error_texts():
     assert definition["States"]["NotifyFailure"]["Parameters"]["Message.$"] == "States.JsonToString($)"
     assert definition["States"]["Plan"]["ResultSelector"] == {
         "status.$": "$.status", "destructive.$": "$.destructive", "approval.$": "$.approval"}
+
+
+def test_the_lag_alarm_period_follows_the_schedule(tmp_path):
+    # staging on an hourly schedule: a 900 s period would be in ALARM 45 minutes of every hour
+    project = copy_project(tmp_path)
+    staging = project / "config" / "staging" / "config.yaml"
+    staging.write_text(staging.read_text() + "sync_schedule: rate(1 hour)\n")
+    stacks = EnvStacks(parse_templates(render_project(project)), project)
+    periods = {env: alarms_of(stacks.evaluated(f"{env}/sync"))["ReplicationLagSeconds"]["Period"]
+               for env in ("staging", "prod")}
+    assert periods == {"staging": 3600, "prod": 900}
+
+
+def test_a_schedule_the_alarm_cannot_follow_is_refused_naming_the_file():
+    shared = {"sync_schedule": "rate(15 minutes)"}
+    for schedule, reason in (("cron(0 * * * ? *)", "only rate(N minutes|hours|days) has a fixed interval"),
+                             ("rate(2 days)", "runs more than a day apart cannot be alarmed on")):
+        problems = value_problems("config/staging/config.yaml", {"sync_schedule": schedule}, shared)
+        assert any(p.startswith("config/staging/config.yaml: sync_schedule") and reason in p
+                   for p in problems), problems

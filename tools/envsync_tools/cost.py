@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +23,9 @@ import yaml
 
 from envsync_local.paths import PROJECT_ROOT
 from envsync_sceptre.config.envconfig import load_envs, promotion_order, read_env_files, read_shared_values
+from envsync_sceptre.config.stackvalues import ScheduleError, schedule_interval_seconds
 
 PRICE_FILE = Path(__file__).with_name("prices.yaml")
-RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
-MINUTES = {"minute": 1, "hour": 60, "day": 1440}
 README_BEGIN, README_END = "<!-- cost table: envsync-local cost --markdown -->", "<!-- end of cost table -->"
 
 
@@ -50,11 +48,11 @@ def runs_per_month(schedule: str, enabled: bool, hours_per_month: float) -> floa
     """Sync runs the EventBridge schedule starts in a month (only rate() is estimated)."""
     if not enabled:
         return 0.0
-    match = RATE.match(schedule.strip())
-    if not match:
-        raise CostError(f"sync_schedule '{schedule}': only rate(N minutes|hours|days) can be estimated")
-    every = int(match.group(1)) * MINUTES[match.group(2).rstrip("s")]
-    return hours_per_month * 60 / every
+    try:
+        every = schedule_interval_seconds(schedule)
+    except ScheduleError as error:
+        raise CostError(str(error)) from None
+    return hours_per_month * 3600 / every
 
 
 def network_shape(project: Path = PROJECT_ROOT) -> Tuple[int, int]:

@@ -40,6 +40,10 @@ class _ConfigLoader(yaml.SafeLoader):
     Sceptre's, and only their values are checked here."""
 
 
+# Its own table of YAML's standard tags: Sceptre registers its resolver classes on
+# yaml.SafeLoader when it reads a project, and an inherited table would then build them here.
+_ConfigLoader.yaml_constructors = {tag: construct for tag, construct in yaml.SafeLoader.yaml_constructors.items()
+                                   if tag is None or tag.startswith("tag:yaml.org,2002:")}
 _ConfigLoader.add_multi_constructor("!", lambda loader, _tag, node: loader.construct_scalar(node)
                                     if isinstance(node, yaml.ScalarNode) else None)
 

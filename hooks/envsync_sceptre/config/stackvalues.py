@@ -24,8 +24,40 @@ BACKUP_RETENTION_DAYS = 7
 MAX_LAG_THRESHOLD_SECONDS = 60
 RUNTIME = re.compile(r"^python3\.\d{1,2}$")
 SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
+RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+# CloudWatch evaluates an alarm over at most one day (Period x EvaluationPeriods <= 86400 s).
+MAX_ALARM_WINDOW_SECONDS = 86400
 SHARED_FILE = "config/config.yaml"
 APPROVER_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")
+
+
+class ScheduleError(ValueError):
+    """A sync_schedule from which the values that follow it cannot be derived."""
+
+
+def schedule_interval_seconds(schedule: str) -> int:
+    """Seconds between two runs of an EventBridge `rate(N unit)` schedule. A `cron(...)` schedule
+    has no fixed interval, so nothing that follows the schedule can be derived from it."""
+    match = RATE.match(str(schedule).strip())
+    if not match:
+        raise ScheduleError(f"sync_schedule '{schedule}': only rate(N minutes|hours|days) has a fixed interval "
+                            "(the lag alarm's period and the cost estimate follow it)")
+    seconds = int(match.group(1)) * UNIT_SECONDS[match.group(2).rstrip("s")]
+    if seconds <= 0:
+        raise ScheduleError(f"sync_schedule '{schedule}': the interval must be positive")
+    return seconds
+
+
+def lag_alarm_period_seconds(schedule: str) -> int:
+    """The replication-lag alarm's period for a schedule: one run puts one ReplicationLagSeconds
+    datapoint, and missing data counts as lag, so each period must hold a run. A period shorter
+    than the interval is in ALARM between runs (900 s on an hourly schedule: 45 minutes an hour)."""
+    seconds = schedule_interval_seconds(schedule)
+    if seconds > MAX_ALARM_WINDOW_SECONDS:
+        raise ScheduleError(f"sync_schedule '{schedule}': runs more than a day apart cannot be alarmed on "
+                            f"(CloudWatch evaluates at most {MAX_ALARM_WINDOW_SECONDS} s); run at least daily")
+    return seconds
 
 
 def _value(key: str, label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]) -> Tuple[Any, str]:
@@ -69,6 +101,11 @@ def value_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]
         problems.append(
             f"{origin}: sync_schedule '{schedule}' is not an EventBridge rate(...) or cron(...)"
         )
+    else:
+        try:
+            lag_alarm_period_seconds(str(schedule))
+        except ScheduleError as error:
+            problems.append(f"{origin}: {error}")
     problems += refdata_problems(label, raw, shared)
     problems += approval_problems(label, raw, shared)
     return problems
