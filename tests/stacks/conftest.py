@@ -114,8 +114,8 @@ class EnvStacks:
         if kind == "CrossAccountStackOutput":
             other_env = str(argument["stack"]).split("-")[1]
             return fake_output(str(argument["output"]), other_env, self.account(other_env))
-        if kind == "LagAlarmPeriod":
-            return resolver.resolve()  # derived from the schedule, no AWS call
+        if kind in ("LagAlarmPeriod", "RefdataTables"):
+            return resolver.resolve()  # derived from config/, no AWS call
         if kind == "AwsPrefixList":
             return "pl-63a5400a"
         if kind == "OriginKey":

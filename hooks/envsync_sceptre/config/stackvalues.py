@@ -11,6 +11,7 @@ import re
 from typing import Any, List, Mapping, Tuple
 
 from envsync_sceptre.config.configfile import EnvConfig
+from envsync_sceptre.config.refdata import envs_key_problems, tables_pulled_by
 
 # The instance classes the aurora template allows: db.r5.large and up (the seed's minimum),
 # and the Graviton/Intel successors of the same size and up that Aurora MySQL 2 supports.
@@ -140,7 +141,7 @@ def refdata_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, An
     if tables is None:
         return []
     try:
-        RefdataConfig.from_dict({"tables": tables})
+        RefdataConfig.from_dict({"tables": tables_pulled_by(str(raw.get("env")), raw, shared)})
     except RefdataConfigError as error:
         return [f"{origin}: refdata_tables: {error}"]
     return []
@@ -228,6 +229,8 @@ def stack_value_problems(
     problems: List[str] = []
     for label, raw in raw_by_file.items():
         problems += value_problems(label, raw, shared)
+        origin = label if "refdata_tables" in raw else SHARED_FILE
+        problems += envs_key_problems(label, raw, shared, origin, sorted(envs))
     problems += chain_problems(envs, raw_by_file, shared)
     # The same shared value is reported once, not once per env.
     return list(dict.fromkeys(problems))
