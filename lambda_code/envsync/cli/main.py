@@ -311,6 +311,11 @@ def refdata_text(result: Dict[str, Any], config_path: str) -> str:
     for entry in result.get("tables", []):
         lines.append(f"{entry['table']}: {entry['state']}, +{entry['inserted']} ~{entry['updated']} "
                      f"-{entry['deleted']} ({entry['chunks_differing']} of {entry['chunks_compared']} chunks differ)")
+        excluded = entry.get("excluded_columns")
+        if excluded and entry["state"] in ("changed", "partial"):
+            lines.append(f"  writes {', '.join(entry.get('writes_columns') or [])}; excluded "
+                         f"{', '.join(excluded['columns'])}: changed rows {excluded['changed_rows']}, "
+                         f"new rows {excluded['new_rows']}")
         shown = entry.get("rows") or []
         lines.extend(row_line(row) for row in shown)
         changed = entry["inserted"] + entry["updated"] + entry["deleted"]

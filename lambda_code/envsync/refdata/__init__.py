@@ -19,7 +19,8 @@ is only read. What happens, per listed table (allow-list: nothing else is touche
    (whole table compared, 32-bit mode); otherwise, or when they differ, it walks the key in
    chunks with non-linear checksums computed on each server and keeps the changed keys.
 3. The delta is applied (`refdata_apply`) in one transaction per group of tables linked by
-   foreign keys: deletes, then inserts (rows streamed from the source), FK checks off inside
+   foreign keys: deletes, then inserts (rows streamed from the source; a changed row's insert
+   carries the target's values of excluded columns over), FK checks off inside
    the transaction and every reference verified before commit. A table whose delta would
    delete more than `max_delete_share` of its rows, orphan a row of an unlisted table, or
    break a constraint is *refused*: its group is rolled back and reported (state `refused`,

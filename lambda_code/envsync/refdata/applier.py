@@ -10,6 +10,10 @@ One transaction per group of FK-linked tables, in two steps:
 1. DELETE the rows that go and the rows that change (by exact key), in every table of the group;
 2. INSERT the new rows and the changed rows (plain INSERT: never an upsert).
 
+Excluded columns are the target's: before step 1 the target's values of those columns are read
+(`read_kept`, locked FOR UPDATE) for the rows that change, and their INSERT carries them over;
+a new row gets the column's default. A row whose key changed is a new row.
+
 After step 1 a table holds only rows the source holds too, and step 2 adds source rows, so
 every intermediate state is a subset of the source's rows: no unique key can be violated on
 the way (swapped unique values, a key change keeping a unique value, 'usd' -> 'USD' under a
@@ -23,14 +27,15 @@ checks what the server would have (`check_references`): every written row that r
 parent finds it, and every row of any table - listed or not - that referenced a value the group
 removed still finds a parent. A miss rolls the transaction back and refuses the group naming the
 constraint, so a listed parent's delete never cascades into (or orphans) an unlisted table.
-Delete and insert triggers fire instead of update triggers (reference tables have none).
+Delete and insert triggers fire instead of update triggers (reference tables have none); a
+changed row's insert already holds the kept values of the excluded columns.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from envsync.refdata.diff import TableDelta
+from envsync.refdata.diff import TableDelta, key_text
 from envsync.refdata.schema import ForeignKey, RefdataError
 from envsync.refdata.sql import PARAM, TablePlan, bind, exact_value, quote_ident
 
@@ -72,11 +77,57 @@ def _tuple_literal(conn, values: Sequence[Any]) -> bytes:
     return b"(" + b", ".join(sql_literal(conn, v) for v in values) + b")"
 
 
-def insert_statements(conn, plan: TablePlan, delta: TableDelta) -> Iterator[bytes]:
-    """Plain INSERTs of the new and the changed source rows (generated columns are not listed)."""
+# Kept values: encoded key -> the target's values of the kept (excluded) columns, read before
+# the delete; None in a plan, whose statements show a placeholder instead (excluded columns
+# can be secrets and are never read into a plan).
+Kept = Optional[Dict[str, Tuple[Any, ...]]]
+
+
+def read_kept(conn, plan: TablePlan, delta: TableDelta) -> Dict[str, Tuple[Any, ...]]:
+    """The target's values of the kept columns of the rows that change, locked until commit."""
+    kept: Dict[str, Tuple[Any, ...]] = {}
+    if not plan.kept:
+        return kept
+    keys = list(delta.update_keys)
+    for start in range(0, len(keys), CHECK_BATCH):
+        condition, args = plan.key_in(keys[start:start + CHECK_BATCH])
+        with conn.cursor() as cur:
+            cur.execute(bind(conn, f"SELECT {plan.key_encoding()}, {plan.kept_list} FROM {plan.qname} "
+                        f"WHERE {condition} FOR UPDATE", args))
+            for row in cur.fetchall():
+                kept[key_text(row[0])] = tuple(row[1:])
+    return kept
+
+
+def _kept_literal(conn, plan: TablePlan, kept: Kept, encoded: str) -> bytes:
+    if kept is None:
+        return b", ".join(f"<target's {c.name}>".encode(conn.encoding) for c in plan.kept)
+    values = kept.get(encoded)
+    if values is None:  # the target row went away since the diff: the insert makes it new
+        return b", ".join([b"DEFAULT"] * len(plan.kept))
+    return b", ".join(sql_literal(conn, v) for v in values)
+
+
+def insert_statements(conn, plan: TablePlan, delta: TableDelta, kept: Kept = None) -> Iterator[bytes]:
+    """Plain INSERTs of the new and the changed source rows (generated columns are not listed).
+
+    With kept (excluded) columns, new rows leave them to the column's default and changed rows
+    carry the target's values over (`kept`, read before the delete).
+    """
     head = f"INSERT INTO {plan.qname} ({plan.column_list}) VALUES ".encode(conn.encoding)
-    for batch in _batches(_tuple_literal(conn, row) for row in delta.written_rows()):
-        yield head + b",\n".join(batch)
+    if not plan.kept or not delta.update_keys or delta.keyed_source_rows is None:
+        rows = delta.written_rows()
+        for batch in _batches(_tuple_literal(conn, row) for row in rows):
+            yield head + b",\n".join(batch)
+        return
+    if delta.insert_keys and delta.source_rows is not None:
+        for batch in _batches(_tuple_literal(conn, row) for row in delta.source_rows(delta.insert_keys)):
+            yield head + b",\n".join(batch)
+    kept_head = f"INSERT INTO {plan.qname} ({plan.column_list}, {plan.kept_list}) VALUES ".encode(conn.encoding)
+    literals = (_tuple_literal(conn, row)[:-1] + b", " + _kept_literal(conn, plan, kept, encoded) + b")"
+                for encoded, row in delta.keyed_source_rows(delta.update_keys))
+    for batch in _batches(literals):
+        yield kept_head + b",\n".join(batch)
 
 
 def delete_statements(conn, plan: TablePlan, delta: TableDelta) -> Iterator[bytes]:
@@ -93,13 +144,15 @@ def delete_statements(conn, plan: TablePlan, delta: TableDelta) -> Iterator[byte
         yield head + b", ".join(batch) + b")"
 
 
-def group_statements(conn, group: Sequence[Tuple[TablePlan, TableDelta]]) -> Iterator[Tuple[str, bytes]]:
-    """(table, statement) for one FK group in execution order: all deletes, then all inserts."""
+def group_statements(conn, group: Sequence[Tuple[TablePlan, TableDelta]],
+                     kept: Optional[Dict[str, Dict[str, Tuple[Any, ...]]]] = None) -> Iterator[Tuple[str, bytes]]:
+    """(table, statement) for one FK group in execution order: all deletes, then all inserts.
+    `kept`: per table, the target's kept values (apply); None shows placeholders (plan)."""
     for plan, delta in group:
         for statement in delete_statements(conn, plan, delta):
             yield plan.name, statement
     for plan, delta in group:
-        for statement in insert_statements(conn, plan, delta):
+        for statement in insert_statements(conn, plan, delta, None if kept is None else kept.get(plan.name, {})):
             yield plan.name, statement
 
 
@@ -248,11 +301,12 @@ def apply_group(conn, group: Sequence[Tuple[TablePlan, TableDelta]], references:
     conn.begin()
     try:
         removed = removed_parent_values(conn, group, references)
+        kept = {plan.name: read_kept(conn, plan, delta) for plan, delta in group if plan.kept and delta.update_keys}
         with conn.cursor() as cur:
             cur.execute("SELECT @@SESSION.max_allowed_packet")
             packet = int(cur.fetchone()[0])
             cur.execute("SET SESSION foreign_key_checks = 0")
-            for table, statement in group_statements(conn, group):
+            for table, statement in group_statements(conn, group, kept):
                 if len(statement) >= packet:  # only a single row can be this big: statements are cut at 512 KB
                     raise RefdataError(
                         f"table {table!r}: refused: a row's INSERT takes {len(statement)} bytes, more than the "

@@ -170,7 +170,9 @@ def config_problem(source: TableShape, target: TableShape, table_config: TableCo
     return ""
 
 
-def table_plan(shape: TableShape, table_config: TableConfig) -> TablePlan:
+def table_plan(shape: TableShape, table_config: TableConfig, target: Optional[TableShape] = None) -> TablePlan:
+    """The SQL pieces for one table, from the source's shape; the target's shape (when given)
+    says which excluded columns hold target-owned values that changed rows keep."""
     excluded = set(table_config.exclude_columns)
     bad = [c for c in shape.primary_key if c in excluded]
     if bad:
@@ -181,5 +183,7 @@ def table_plan(shape: TableShape, table_config: TableConfig) -> TablePlan:
         )
     columns = [c for c in shape.columns.values() if c.name not in excluded and not c.generated]
     key = [shape.columns[name] for name in shape.primary_key]
-    return TablePlan(name=shape.name, columns=columns, key=key, where=table_config.where)
+    kept = [target.columns[name] for name in table_config.exclude_columns
+            if target is not None and name in target.columns and not target.columns[name].generated]
+    return TablePlan(name=shape.name, columns=columns, key=key, where=table_config.where, kept=kept)
 

@@ -63,6 +63,8 @@ class TableDelta:
     # keys -> the source rows with those keys (a few at a time, unbuffered)
     source_rows: Optional[Callable[[Sequence[Tuple[Any, ...]]], Iterator[Tuple[Any, ...]]]] = None
     target_rows: Optional[Callable[[Sequence[Tuple[Any, ...]]], Iterator[Tuple[Any, ...]]]] = None
+    # keys -> (encoded key, source row): changed rows matched with the target's kept values
+    keyed_source_rows: Optional[Callable[[Sequence[Tuple[Any, ...]]], Iterator[Tuple[str, Tuple[Any, ...]]]]] = None
 
     @property
     def changes(self) -> int:
@@ -147,15 +149,28 @@ class _ChunkQueries:
 
     def stream_rows(self, conn, keys: Sequence[Tuple[Any, ...]]) -> Iterator[Tuple[Any, ...]]:
         """Source rows by key, FETCH_BATCH keys per query, read unbuffered (one row in memory)."""
+        return self._stream(conn, keys, self.plan.select_list)
+
+    def stream_keyed_rows(self, conn, keys: Sequence[Tuple[Any, ...]]) -> Iterator[Tuple[str, Tuple[Any, ...]]]:
+        """(encoded key, row) by key: the encoding is the diff's, so it matches the target's."""
+        for row in self._stream(conn, keys, f"{self.plan.key_encoding()}, {self.plan.select_list}"):
+            yield key_text(row[0]), row[1:]
+
+    def _stream(self, conn, keys: Sequence[Tuple[Any, ...]], select: str) -> Iterator[Tuple[Any, ...]]:
         for start in range(0, len(keys), FETCH_BATCH):
             condition, args = self.plan.key_in(keys[start:start + FETCH_BATCH])
             if self.plan.where:
                 condition += f" AND ({self.plan.where})"
-            sql = f"SELECT {self.plan.select_list} FROM {self.plan.qname} WHERE {condition}"
+            sql = f"SELECT {select} FROM {self.plan.qname} WHERE {condition}"
             with conn.cursor(pymysql.cursors.SSCursor) as cur:
                 cur.execute(bind(conn, sql, args))
                 for row in cur:
                     yield tuple(row)
+
+
+def key_text(value: Any) -> str:
+    """An encoded key as str (the server may return it as bytes)."""
+    return bytes(value).decode("ascii") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def _entries(count: int, text: Optional[Any], side: str, table: str) -> Set[str]:
@@ -286,4 +301,5 @@ def diff_table(
     delta.insert_keys, delta.update_keys = insert_keys, update_keys
     delta.source_rows = lambda keys: queries.stream_rows(source, keys)
     delta.target_rows = lambda keys: queries.stream_rows(target, keys)
+    delta.keyed_source_rows = lambda keys: queries.stream_keyed_rows(source, keys)
     return delta

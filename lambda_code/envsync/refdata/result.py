@@ -26,6 +26,8 @@ class TableResult:
     error: str = ""  # why a refused table was not synchronised (nothing of its group was written)
     notice: str = ""  # `error` as notifications carry it: no server message (it can quote rows)
     rows: List[Dict[str, Any]] = field(default_factory=list)  # plan: first changed rows, old -> new
+    writes: List[str] = field(default_factory=list)  # the columns the engine writes
+    kept: List[str] = field(default_factory=list)  # excluded columns: kept on changed rows, default on new
 
     def to_dict(self, with_sql: bool) -> Dict[str, Any]:
         data: Dict[str, Any] = {
@@ -36,6 +38,11 @@ class TableResult:
         if self.error:
             data["error"] = self.error
             data["notice"] = self.notice or self.error
+        if self.writes:
+            data["writes_columns"] = self.writes
+        if self.kept:
+            data["excluded_columns"] = {"columns": self.kept, "changed_rows": "keep the target's value",
+                                        "new_rows": "get the column's default"}
         if with_sql:
             data["rows"] = self.rows
             data["sql"] = self.sql

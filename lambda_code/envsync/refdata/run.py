@@ -102,7 +102,9 @@ class RefdataRun:
         problem = config_problem(source_shape, target_shape, table_config)
         if problem:
             raise RefdataError(problem)
-        plan_of_table = table_plan(source_shape, table_config)
+        plan_of_table = table_plan(source_shape, table_config, target_shape)
+        result.writes = [c.name for c in plan_of_table.columns]
+        result.kept = [c.name for c in plan_of_table.kept]
         whole_table = (start_after is None and not table_config.where and not table_config.exclude_columns
                        and config.hash == "crc32")
         if (whole_table

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -62,6 +62,9 @@ class TablePlan:
     columns: List[Column]  # compared and copied columns, PK included, in table order
     key: List[Column]
     where: Optional[str]
+    # Excluded columns that exist on the target (not generated): the target owns their values,
+    # which a changed row's delete + insert carries over (new rows get the column's default).
+    kept: List[Column] = field(default_factory=list)
 
     @property
     def qname(self) -> str:
@@ -70,6 +73,10 @@ class TablePlan:
     @property
     def column_list(self) -> str:
         return ", ".join(quote_ident(c.name) for c in self.columns)
+
+    @property
+    def kept_list(self) -> str:
+        return ", ".join(quote_ident(c.name) for c in self.kept)
 
     @property
     def select_list(self) -> str:
