@@ -381,7 +381,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     common(sub)
     sub.add_argument("--config", required=True, help="refdata config JSON file")
     sub.add_argument("--force", action="store_true",
-                     help="allow deleting more than max_delete_share of a table's rows in this run")
+                     help="lift the mass-delete guard (emptied or truncated upstream) for this run")
     sub.add_argument("--lock-timeout", type=int, default=migrate.DEFAULT_LOCK_TIMEOUT,
                      help="seconds an apply waits for the schema's envsync lock")
     sub.set_defaults(handler=cmd_refdata)

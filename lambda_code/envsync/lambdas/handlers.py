@@ -227,7 +227,7 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         raise ConfigError(f"ENVSYNC_REFDATA_CONFIG: {error}") from None
     source = ctx.upstream_connection()  # the upstream first: an unreachable source stops here
     target = ctx.target_connection()
-    force = bool(event.get("force"))  # lifts max_delete_share for this call (an intended mass delete)
+    force = bool(event.get("force"))  # lifts the mass-delete guard for this call (an intended mass delete)
     # An env that waits for a person changes reference rows only in a run a person approved;
     # other runs compare and report what waits (the next run's plan step asks for it).
     deferred = (event.get("mode") != "plan" and ctx.config.approval_mode != "none"

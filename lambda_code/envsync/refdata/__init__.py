@@ -21,8 +21,9 @@ is only read. What happens, per listed table (allow-list: nothing else is touche
 3. The delta is applied (`refdata_apply`) in one transaction per group of tables linked by
    foreign keys: deletes, then inserts (rows streamed from the source; a changed row's insert
    carries the target's values of excluded columns over), FK checks off inside
-   the transaction and every reference verified before commit. A table whose delta would
-   delete more than `max_delete_share` of its rows, orphan a row of an unlisted table, or
+   the transaction and every reference verified before commit. A table whose upstream is
+   empty while the target has rows to delete, whose delta would delete more than
+   `max_delete_share` of its rows and more than `min_delete_rows` rows, orphan a row of an unlisted table, or
    break a constraint is *refused*: its group is rolled back and reported (state `refused`,
    `error`), and the tables after it are still synchronised. `SyncResult.failed` lists drift
    and refused tables; the CLI exits 2 and the handler reports status failed for them.
@@ -71,7 +72,7 @@ GROUP_CONCAT_MAX_LEN = 64 * 1024 * 1024
 def plan(source_conn, target_conn, config: RefdataConfig, *, deadline: Optional[float] = None,
          cursor: Optional[Dict[str, Any]] = None, force: bool = False) -> SyncResult:
     """Dry run: per-table counts, the first changed rows (old -> new) and the first statements
-    apply would run; writes nothing. Refusals (references, max_delete_share) are reported too."""
+    apply would run; writes nothing. Refusals (references, the mass-delete guard) are reported too."""
     return _run(source_conn, target_conn, config, deadline, cursor, write=False, force=force)
 
 
@@ -79,7 +80,7 @@ def apply(source_conn, target_conn, config: RefdataConfig, *, deadline: Optional
           cursor: Optional[Dict[str, Any]] = None, force: bool = False) -> SyncResult:
     """Apply the delta to the target, one transaction per table (or FK-linked group).
 
-    `force` lifts the max_delete_share guard for this call (an intended mass delete).
+    `force` lifts the mass-delete guard for this call (an intended mass delete).
     """
     return _run(source_conn, target_conn, config, deadline, cursor, write=True, force=force)
 

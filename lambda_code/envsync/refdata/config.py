@@ -27,6 +27,7 @@ class TableConfig:
     where: Optional[str] = None
     updated_at_column: Optional[str] = None
     max_delete_share: Optional[float] = None  # None: the config's default
+    min_delete_rows: Optional[int] = None  # None: the config's default
 
 
 @dataclass(frozen=True)
@@ -41,15 +42,20 @@ class RefdataConfig:
     # 32-bit CRC lets one changed row in ~4e9 go unnoticed. "crc32" (1.3-5x faster, and the
     # CHECKSUM TABLE shortcut for in-sync tables) is for large tables where speed matters more.
     hash: str = "md5"
-    # Largest share of a table's (filtered) target rows one run may delete; more is refused
-    # unless forced. Guards against an emptied or truncated upstream table reaching prod.
+    # The mass-delete guard, against an emptied or truncated upstream table reaching prod: a run
+    # is refused (unless forced) when the upstream table (filtered) is empty while the target
+    # has rows to delete, or when it would delete more than max_delete_share of the target's
+    # (filtered) rows AND more than min_delete_rows rows. The count lets small lookup tables
+    # be renamed or replaced (2 of 3 keys), which is routine reference-data work. A share of 1
+    # turns the guard off.
     max_delete_share: float = 0.5
+    min_delete_rows: int = 10
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> RefdataConfig:
         if not isinstance(d, dict):
             raise RefdataConfigError(f"refdata config: expected a mapping, got {type(d).__name__}")
-        unknown = sorted(set(d) - {"tables", "chunk_rows", "hash", "max_delete_share"})
+        unknown = sorted(set(d) - {"tables", "chunk_rows", "hash", "max_delete_share", "min_delete_rows"})
         if unknown:
             raise RefdataConfigError(f"refdata config: unknown key(s) {', '.join(unknown)}")
         tables_value = d.get("tables")
@@ -62,6 +68,7 @@ class RefdataConfig:
         if hash_name not in HASHES:
             raise RefdataConfigError(f"hash: expected one of {', '.join(HASHES)}, got {hash_name!r}")
         share = _share(d.get("max_delete_share", cls.max_delete_share), "max_delete_share")
+        min_rows = _row_count(d.get("min_delete_rows", cls.min_delete_rows), "min_delete_rows")
         tables: List[TableConfig] = []
         for i, item in enumerate(tables_value):
             tables.append(_table_from_dict(item, f"tables[{i}]"))
@@ -69,10 +76,14 @@ class RefdataConfig:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise RefdataConfigError(f"tables: listed more than once: {', '.join(duplicates)}")
-        return cls(tables=tuple(tables), chunk_rows=chunk_rows, hash=hash_name, max_delete_share=share)
+        return cls(tables=tuple(tables), chunk_rows=chunk_rows, hash=hash_name, max_delete_share=share,
+                   min_delete_rows=min_rows)
 
     def delete_share(self, table: TableConfig) -> float:
         return self.max_delete_share if table.max_delete_share is None else table.max_delete_share
+
+    def delete_rows(self, table: TableConfig) -> int:
+        return self.min_delete_rows if table.min_delete_rows is None else table.min_delete_rows
 
 
 def _share(value: Any, where: str) -> float:
@@ -81,12 +92,19 @@ def _share(value: Any, where: str) -> float:
     return float(value)
 
 
+def _row_count(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000_000:
+        raise RefdataConfigError(f"{where}: expected a whole number of rows from 0 to 1000000000, got {value!r}")
+    return value
+
+
 def _table_from_dict(item: Any, where: str) -> TableConfig:
     if isinstance(item, str):
         item = {"name": item}
     if not isinstance(item, dict):
         raise RefdataConfigError(f"{where}: expected a mapping with 'name', got {item!r}")
-    unknown = sorted(set(item) - {"name", "exclude_columns", "where", "updated_at_column", "max_delete_share"})
+    unknown = sorted(set(item) - {"name", "exclude_columns", "where", "updated_at_column", "max_delete_share",
+                                  "min_delete_rows"})
     if unknown:
         raise RefdataConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
     name = item.get("name")
@@ -108,8 +126,9 @@ def _table_from_dict(item: Any, where: str) -> TableConfig:
     if updated_at is not None and updated_at in excludes:
         raise RefdataConfigError(f"{where}.updated_at_column: {updated_at!r} is also in exclude_columns")
     share = _share(item["max_delete_share"], f"{where}.max_delete_share") if "max_delete_share" in item else None
+    min_rows = _row_count(item["min_delete_rows"], f"{where}.min_delete_rows") if "min_delete_rows" in item else None
     return TableConfig(name=name, exclude_columns=tuple(excludes), where=row_filter, updated_at_column=updated_at,
-                       max_delete_share=share)
+                       max_delete_share=share, min_delete_rows=min_rows)
 
 
 def filter_problem(text: str) -> str:

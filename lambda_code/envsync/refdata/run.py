@@ -119,7 +119,8 @@ class RefdataRun:
                                hash_name=config.hash, start_after=start_after, deadline=deadline)
         earlier = deleted.get(name, 0) if start_after is not None else 0
         if delta.deletes and not self.force:
-            self._check_delete_share(plan_of_table, len(delta.deletes), earlier, config.delete_share(table_config))
+            self._check_mass_delete(plan_of_table, len(delta.deletes), earlier, config.delete_share(table_config),
+                                    config.delete_rows(table_config))
         deleted[name] = earlier + len(delta.deletes)  # carried in the cursor when the table is cut
         result.inserted, result.updated = len(delta.insert_keys), len(delta.update_keys)
         result.deleted = len(delta.deletes)
@@ -142,22 +143,35 @@ class RefdataRun:
                     text = text[:PLAN_SQL_CHARS] + f" ... ({len(text)} chars)"
                 shown.append(text)
 
-    def _check_delete_share(self, plan_of_table: TablePlan, deletes: int, earlier: int, share: float) -> None:
-        """Refuse when this run's deletes (earlier calls' + this call's) exceed `share` of the rows
-        the table held when the run started."""
-        target = self.target
+    def _check_mass_delete(self, plan_of_table: TablePlan, deletes: int, earlier: int, share: float,
+                           min_rows: int) -> None:
+        """Refuse when the upstream table (filtered) is empty, or when this run's deletes (earlier
+        calls' + this call's) exceed both `share` of the rows the table held when the run started
+        and `min_rows`: an emptied or truncated upstream, not a small table's renamed keys.
+        An empty upstream deletes every row, so only `share` 1 (any share) lets it through."""
+        if share >= 1:
+            return
         where, args = plan_of_table.range_where(None, None)
-        with target.cursor() as cur:
-            cur.execute(bind(target, f"SELECT COUNT(*) FROM {plan_of_table.qname}{where}", args))
+        with self.source.cursor() as cur:
+            cur.execute(bind(self.source, f"SELECT 1 FROM {plan_of_table.qname}{where} LIMIT 1", args))
+            upstream_empty = cur.fetchone() is None
+        with self.target.cursor() as cur:
+            cur.execute(bind(self.target, f"SELECT COUNT(*) FROM {plan_of_table.qname}{where}", args))
             rows = int(cur.fetchone()[0]) + earlier
         deletes += earlier
-        if deletes > share * rows:
+        override = ("If intended, rerun with --force (event \"force\": true) or set max_delete_share / "
+                    "min_delete_rows for this table in the refdata config")
+        name = plan_of_table.name
+        if upstream_empty:
             raise RefdataError(
-                f"table {plan_of_table.name!r}: refused: the run would delete {deletes} of {rows} target rows "
-                f"({100.0 * deletes / max(rows, 1):.0f} %), more than max_delete_share {share} - is the upstream "
-                "table emptied or truncated? If intended, rerun with --force (event \"force\": true) or set "
-                "max_delete_share for this table in the refdata config"
-            )
+                f"table {name!r}: refused: the upstream table is empty (0 rows{' matching where' if where else ''}) "
+                f"and the run would delete {deletes} of {rows} target rows - is it emptied or not loaded yet? "
+                f"{override}")
+        if deletes > share * rows and deletes > min_rows:
+            raise RefdataError(
+                f"table {name!r}: refused: the run would delete {deletes} of {rows} target rows "
+                f"({100.0 * deletes / max(rows, 1):.0f} %), more than max_delete_share {share} and more than "
+                f"min_delete_rows {min_rows} - is the upstream table truncated? {override}")
 
     # --- replication lag ---------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import List, Tuple
 import pytest
 
 from envsync.cli import main as cli
-from envsync.refdata import apply
+from envsync.refdata import RefdataConfig, RefdataConfigError, apply
 from tests.engine.conftest import Pair, config, table_result
 
 
@@ -95,9 +95,61 @@ def test_emptied_upstream_table_is_refused_unless_forced(pair: Pair, capsys, tmp
 def test_delete_share_is_configurable_per_table(pair: Pair) -> None:
     _emptied_upstream(pair)
     pair.run(pair.source, "INSERT INTO fx VALUES (1)")
-    assert table_result(apply(pair.source, pair.target, config("fx", max_delete_share=0.5)), "fx")["state"] == "refused"
-    result = apply(pair.source, pair.target, config({"name": "fx", "max_delete_share": 0.8}))
+    strict = config("fx", max_delete_share=0.5, min_delete_rows=0)
+    assert table_result(apply(pair.source, pair.target, strict), "fx")["state"] == "refused"
+    result = apply(pair.source, pair.target, config({"name": "fx", "max_delete_share": 0.8}, min_delete_rows=0))
     assert table_result(result, "fx")["deleted"] == 3 and pair.same("fx")
+
+
+def _defaults(*tables) -> RefdataConfig:
+    """The guard as shipped: no max_delete_share / min_delete_rows in the config."""
+    return RefdataConfig.from_dict({"tables": list(tables)})
+
+
+@pytest.mark.parametrize(("target_keys", "source_keys"), [((1, 2, 3), (1, 7, 8)), ((1, 2), (5, 6))],
+                         ids=["rename-2-of-3", "replace-2-row-table"])
+def test_small_table_renames_pass_the_default_guard(pair: Pair, target_keys, source_keys) -> None:
+    pair.both("CREATE TABLE kind (id INT PRIMARY KEY)")
+    pair.run(pair.target, "INSERT INTO kind VALUES " + ", ".join(f"({k})" for k in target_keys))
+    pair.run(pair.source, "INSERT INTO kind VALUES " + ", ".join(f"({k})" for k in source_keys))
+    entry = table_result(apply(pair.source, pair.target, _defaults("kind")), "kind")
+    assert entry["state"] == "changed" and entry["deleted"] == 2 and pair.same("kind")
+
+
+def test_an_emptied_upstream_is_refused_however_small(pair: Pair) -> None:
+    pair.both("CREATE TABLE kind (id INT PRIMARY KEY)")
+    pair.run(pair.target, "INSERT INTO kind VALUES (1)")
+    entry = table_result(apply(pair.source, pair.target, _defaults("kind")), "kind")
+    assert entry["state"] == "refused"
+    assert "'kind'" in entry["error"] and "upstream table is empty" in entry["error"] and "1 of 1" in entry["error"]
+    assert "--force" in entry["error"] and "min_delete_rows" in entry["error"]
+    assert pair.rows(pair.target, "SELECT COUNT(*) FROM kind") == [(1,)]
+    assert table_result(apply(pair.source, pair.target, _defaults("kind"), force=True), "kind")["deleted"] == 1
+
+
+def test_a_truncated_upstream_is_refused_naming_both_limits(pair: Pair) -> None:
+    pair.both("CREATE TABLE kind (id INT PRIMARY KEY)")
+    pair.run(pair.target, "INSERT INTO kind SELECT seq FROM seq_1_to_100")
+    pair.run(pair.source, "INSERT INTO kind SELECT seq FROM seq_1_to_30")
+    entry = table_result(apply(pair.source, pair.target, _defaults("kind")), "kind")
+    assert entry["state"] == "refused" and "70 of 100" in entry["error"]
+    assert "max_delete_share 0.5" in entry["error"] and "min_delete_rows 10" in entry["error"]
+    loose = {"name": "kind", "min_delete_rows": 70}
+    assert table_result(apply(pair.source, pair.target, _defaults(loose)), "kind")["deleted"] == 70
+
+
+def test_min_delete_rows_is_validated_here_and_in_the_project_config() -> None:
+    from envsync_sceptre.config.stackvalues import refdata_problems
+
+    for bad in ({"tables": ["a"], "min_delete_rows": -1}, {"tables": [{"name": "a", "min_delete_rows": "5"}]},
+                {"tables": ["a"], "min_delete_rows": True}):
+        with pytest.raises(RefdataConfigError, match="min_delete_rows: expected a whole number"):
+            RefdataConfig.from_dict(bad)
+    assert _defaults("a").min_delete_rows == 10 and _defaults("a").max_delete_share == 0.5
+    shared = {"refdata_tables": [{"name": "a", "max_delete_share": 0.2, "min_delete_rows": 3}]}
+    assert refdata_problems("config/dev/config.yaml", {}, shared) == []
+    shared["refdata_tables"][0]["min_delete_rows"] = -3
+    assert "min_delete_rows" in refdata_problems("config/dev/config.yaml", {}, shared)[0]
 
 
 def test_delete_share_counts_the_whole_run_not_each_deadline_call(pair: Pair) -> None:
