@@ -32,6 +32,7 @@ written (`TableDelta.written_rows`), so memory does not grow with the delta.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +43,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Set, Tuple
 import pymysql
 
 from envsync.refdata.schema import RefdataError
-from envsync.refdata.sql import TablePlan, bind, exact_value, key_value_expr
+from envsync.refdata.sql import BINARY_TYPES, INTEGER_TYPES, TablePlan, bind, exact_value, key_value_expr
 
 HASHES = ("crc32", "md5")
 FETCH_BATCH = 500
@@ -123,10 +124,10 @@ class _ChunkQueries:
         key_values = ", ".join(key_value_expr(c) for c in plan.key)  # FLOAT keys widened, BIT as numbers
         self.boundary_sql = f"SELECT {key_values} FROM {plan.qname}"
 
-    def boundary(self, conn, after: Optional[Tuple[Any, ...]]) -> Optional[Tuple[Any, ...]]:
-        """Key of the chunk_rows-th source row after `after`, or None when fewer remain."""
+    def boundary(self, conn, after: Optional[Tuple[Any, ...]], rows: int = 0) -> Optional[Tuple[Any, ...]]:
+        """Key of the `rows`-th (default chunk_rows-th) row after `after`, or None when fewer remain."""
         where, args = self.plan.range_where(after, None)
-        sql = f"{self.boundary_sql}{where} ORDER BY {self.plan.key_list} LIMIT 1 OFFSET {self.chunk_rows - 1}"
+        sql = f"{self.boundary_sql}{where} ORDER BY {self.plan.key_list} LIMIT 1 OFFSET {(rows or self.chunk_rows) - 1}"
         with conn.cursor() as cur:
             cur.execute(bind(conn, sql, args))
             row = cur.fetchone()
@@ -140,6 +141,9 @@ class _ChunkQueries:
             count, value = cur.fetchone()
             if not row_mode and cur.warning_count:  # truncated GROUP_CONCAT, NULL image...: not a proof
                 return int(count), object()  # equal to nothing: the chunk is re-read in row mode
+        separator = b"," if isinstance(value, bytes) else ","
+        if row_mode and count and (value is None or value.count(separator) + 1 != count):
+            return int(count), Truncated()  # cut at max_allowed_packet: the range is split (`diff_table`)
         if not row_mode and isinstance(value, Decimal) and value >= NULL_IMAGE_MARK:
             raise RefdataError(
                 f"{self.plan.name}: {int(value // NULL_IMAGE_MARK)} row(s) after key {lower!r} have a row image "
@@ -173,14 +177,43 @@ def key_text(value: Any) -> str:
     return bytes(value).decode("ascii") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
+class Truncated:
+    """A row-mode fingerprint that did not fit. A new instance each time: tuples compare their
+    items by identity first, so a shared marker would make two cut fingerprints equal."""
+# Bytes of a row-mode fingerprint kept free of the budget (result row header, slack).
+FINGERPRINT_SLACK = 4096
+
+
+def _key_width(column) -> int:
+    """Longest text of one key column in a row-mode fingerprint (`key_expr`), from its type."""
+    if column.data_type in INTEGER_TYPES or column.data_type == "bit":
+        return 20
+    size = re.search(r"\((\d+)", column.column_type)
+    length = int(size.group(1)) if size else 0
+    if column.data_type in BINARY_TYPES:
+        return 2 * (length or 3072)
+    if column.data_type in ("char", "varchar"):
+        return 8 * (length or 768)  # HEX of up to 4 utf8mb4 bytes per character
+    return 2 * 72  # numbers and temporals: at most ~70 characters of text
+
+
+def fitting_chunk_rows(source, target, plan: TablePlan, chunk_rows: int, hash_name: str) -> int:
+    """chunk_rows, lowered so a chunk's row-mode fingerprint fits both servers' max_allowed_packet
+    (where GROUP_CONCAT is cut), from the widest key the table's definition allows. A chunk that
+    still does not fit (e.g. many more target rows than source rows) is split when read."""
+    width = sum(_key_width(c) for c in plan.key) + len(plan.key) + (16 if hash_name == "md5" else 10) + 2
+    budgets = []
+    for conn in (source, target):
+        with conn.cursor() as cur:
+            cur.execute("SELECT LEAST(@@SESSION.max_allowed_packet, @@SESSION.group_concat_max_len)")
+            budgets.append(int(cur.fetchone()[0]))
+    budget = min(budgets)
+    return max(1, min(chunk_rows, (budget - min(FINGERPRINT_SLACK, budget // 4)) // width))
+
+
 def _entries(count: int, text: Optional[Any], side: str, table: str) -> Set[str]:
-    if not count:
+    if not count or text is None:  # a cut fingerprint never gets here (`Truncated`, split first)
         return set()
-    if text is None:  # the server returns NULL when the string would exceed max_allowed_packet
-        raise RefdataError(
-            f"{table}: {side} chunk fingerprint of {count} rows exceeds the server's max_allowed_packet; "
-            "lower chunk_rows for this table pair"
-        )
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("ascii")
     entries = set(text.split(","))
@@ -192,8 +225,8 @@ def _entries(count: int, text: Optional[Any], side: str, table: str) -> Set[str]
         )
     if len(entries) != count:
         raise RefdataError(
-            f"{table}: {side} chunk fingerprint lists {len(entries)} rows for COUNT(*) = {count}; "
-            "GROUP_CONCAT was truncated (raise max_allowed_packet or lower chunk_rows)"
+            f"{table}: {side} chunk fingerprint lists {len(entries)} distinct rows for COUNT(*) = {count} "
+            "(duplicate keys under the primary key?)"
         )
     return entries
 
@@ -261,6 +294,38 @@ def diff_table(
     insert_keys: List[Tuple[Any, ...]] = []
     update_keys: List[Tuple[Any, ...]] = []
     recent: deque = deque(maxlen=ADAPT_WINDOW)
+
+    def row_prints(lower, upper):
+        pending = pool.submit(queries.fingerprint, target, lower, upper, True)
+        try:
+            source_print = queries.fingerprint(source, lower, upper, True)
+        finally:
+            target_print = pending.result()
+        return source_print, target_print
+
+    def compare(lower, upper, source_print, target_print) -> None:
+        """Keys of the differing rows of (lower, upper]; a fingerprint cut at the packet splits the
+        range in two at the middle row of the side that did not fit (halve, recurse)."""
+        for side, conn, (count, value) in (("source", source, source_print), ("target", target, target_print)):
+            if isinstance(value, Truncated):
+                if count < 2:
+                    raise RefdataError(
+                        f"{plan.name}: the {side} row after key {lower!r} does not fit in a fingerprint of the "
+                        "server's max_allowed_packet; raise max_allowed_packet")
+                middle = queries.boundary(conn, lower, count // 2)
+                for part in ((lower, middle), (middle, upper)):
+                    compare(*part, *row_prints(*part))
+                return
+        if source_print == target_print:
+            return
+        source_entries = _entries(*source_print, "source", plan.name)
+        target_entries = _entries(*target_print, "target", plan.name)
+        source_only = {e.rsplit(":", 1)[0] for e in source_entries - target_entries}
+        target_only = {e.rsplit(":", 1)[0] for e in target_entries - source_entries}
+        update_keys.extend(plan.decode_key(k) for k in source_only & target_only)
+        insert_keys.extend(plan.decode_key(k) for k in source_only - target_only)
+        delta.deletes.extend(plan.decode_key(k) for k in target_only - source_only)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="refdata-target") as pool:
         lower = start_after
         upper = queries.boundary(source, lower)
@@ -275,22 +340,12 @@ def diff_table(
             delta.chunks_compared += 1
             differs = source_print != target_print
             if differs and not row_mode:
-                pending = pool.submit(queries.fingerprint, target, lower, upper, True)
-                try:
-                    source_print = queries.fingerprint(source, lower, upper, True)
-                finally:
-                    target_print = pending.result()
+                source_print, target_print = row_prints(lower, upper)
                 differs = source_print != target_print
             recent.append(1 if differs else 0)
             if differs:
                 delta.chunks_differing += 1
-                source_entries = _entries(*source_print, "source", plan.name)
-                target_entries = _entries(*target_print, "target", plan.name)
-                source_only = {e.rsplit(":", 1)[0] for e in source_entries - target_entries}
-                target_only = {e.rsplit(":", 1)[0] for e in target_entries - source_entries}
-                update_keys.extend(plan.decode_key(k) for k in source_only & target_only)
-                insert_keys.extend(plan.decode_key(k) for k in source_only - target_only)
-                delta.deletes.extend(plan.decode_key(k) for k in target_only - source_only)
+                compare(lower, upper, source_print, target_print)
             if upper is None:
                 break
             if deadline is not None and time.monotonic() >= deadline:

@@ -13,7 +13,7 @@ import pymysql
 from envsync.mysql.connection import server_error_notice
 from envsync.refdata.applier import apply_group, group_statements, planned_orphans, reference_error
 from envsync.refdata.config import RefdataConfig, TableConfig, config_problem, table_plan
-from envsync.refdata.diff import TableDelta, diff_table, first_chunk_equal, tables_checksum_equal
+from envsync.refdata.diff import TableDelta, diff_table, first_chunk_equal, fitting_chunk_rows, tables_checksum_equal
 from envsync.refdata.result import TableResult, log_table
 from envsync.refdata.schema import ForeignKey, RefdataError, TableShape, compare_shapes
 from envsync.refdata.show import describe_rows, first_changed
@@ -105,17 +105,18 @@ class RefdataRun:
         plan_of_table = table_plan(source_shape, table_config, target_shape)
         result.writes = [c.name for c in plan_of_table.columns]
         result.kept = [c.name for c in plan_of_table.kept]
+        chunk_rows = fitting_chunk_rows(self.source, self.target, plan_of_table, config.chunk_rows, config.hash)
         whole_table = (start_after is None and not table_config.where and not table_config.exclude_columns
                        and config.hash == "crc32")
         if (whole_table
-                and first_chunk_equal(self.source, self.target, plan_of_table, chunk_rows=config.chunk_rows,
+                and first_chunk_equal(self.source, self.target, plan_of_table, chunk_rows=chunk_rows,
                                       hash_name=config.hash)
                 and tables_checksum_equal(self.source, self.target, plan_of_table)):
             delta = TableDelta()
             result.checked_by = "checksum_table"
         else:
             result.checked_by = "chunks"
-            delta = diff_table(self.source, self.target, plan_of_table, chunk_rows=config.chunk_rows,
+            delta = diff_table(self.source, self.target, plan_of_table, chunk_rows=chunk_rows,
                                hash_name=config.hash, start_after=start_after, deadline=deadline)
         earlier = deleted.get(name, 0) if start_after is not None else 0
         if delta.deletes and not self.force:

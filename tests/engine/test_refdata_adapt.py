@@ -1,0 +1,97 @@
+"""The engine adapts before it refuses: a chunk whose row-mode fingerprint does not fit the
+packet is split until it does, the chunk size follows the key width the table's definition
+allows, and a value bigger than one statement is written in pieces. Checked on real MariaDB
+(the target's rows are compared with the source's, byte for byte)."""
+
+from __future__ import annotations
+
+import pytest
+
+from envsync import refdata, refdata_run
+from envsync.refdata import RefdataConfig, apply
+from tests.engine.conftest import Pair, config, table_result
+
+LONG_KEYS = "CREATE TABLE lk (k VARCHAR(2000) CHARACTER SET latin1 PRIMARY KEY, v INT NOT NULL)"
+
+
+def _long_keys(pair: Pair, source_rows: int, target_every: int = 1) -> None:
+    """Keys of 2000 bytes; the target holds every `target_every`-th row, some of them changed,
+    and a few rows of its own."""
+    pair.both(LONG_KEYS)
+    key = "CONCAT(LPAD(seq, 8, '0'), REPEAT('k', 1992))"
+    pair.run(pair.source, f"INSERT INTO lk SELECT {key}, seq FROM seq_1_to_{source_rows}")
+    pair.run(pair.target, f"INSERT INTO lk SELECT {key}, IF(seq % 97 = 0, -seq, seq) FROM seq_1_to_{source_rows} "
+                          f"WHERE seq % {target_every} = 0",
+             "INSERT INTO lk SELECT CONCAT('x', LPAD(seq, 7, '0'), REPEAT('k', 1992)), 0 FROM seq_1_to_5")
+
+
+def _converged(pair: Pair, cfg: RefdataConfig) -> None:
+    result = apply(pair.source, pair.target, cfg)
+    assert result.status == "done" and not result.failed, result.to_dict()
+    assert pair.same("lk")
+    assert apply(pair.source, pair.target, cfg).rows_changed == 0
+
+
+def test_2000_byte_keys_converge_with_the_default_chunk_rows(pair: Pair) -> None:
+    """12 000 keys of 2000 bytes: 10 000 of them (the default chunk) make a 40 MB fingerprint,
+    more than the 16 MB packet; the chunk size follows the key width instead."""
+    _long_keys(pair, 12000)
+    cfg = RefdataConfig.from_dict({"tables": ["lk"], "max_delete_share": 1.0})
+    assert cfg.chunk_rows == 10000
+    _converged(pair, cfg)
+
+
+@pytest.fixture
+def small_group_concat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fingerprints are cut at 64 KB (at most min(max_allowed_packet, group_concat_max_len)):
+    ~16 long keys fit; the table is a few hundred rows instead of 40 MB."""
+    monkeypatch.setattr(refdata, "GROUP_CONCAT_MAX_LEN", 64 * 1024)
+
+
+def test_a_fingerprint_that_does_not_fit_is_split_until_it_does(pair: Pair, small_group_concat, monkeypatch) -> None:
+    """Without the width estimate, the default chunk's fingerprint is cut: halve and recurse."""
+    monkeypatch.setattr(refdata_run, "fitting_chunk_rows", lambda source, target, plan, rows, hash_name: rows)
+    _long_keys(pair, 300)
+    _converged(pair, config("lk"))
+
+
+@pytest.mark.parametrize("hash_name", ["md5", "crc32"])
+def test_a_range_crowded_on_the_target_is_split_on_the_target(pair: Pair, small_group_concat, hash_name) -> None:
+    """Chunks are cut by source rows (3 fit); the target holds 100 rows in each such range."""
+    pair.both(LONG_KEYS)
+    key = "CONCAT(LPAD(seq, 8, '0'), REPEAT('k', 1992))"
+    pair.run(pair.source, f"INSERT INTO lk SELECT {key}, seq FROM seq_1_to_400 WHERE seq % 100 = 0")
+    pair.run(pair.target, f"INSERT INTO lk SELECT {key}, seq FROM seq_1_to_400")
+    _converged(pair, config("lk", hash=hash_name))
+
+
+def test_a_9_mb_value_that_escapes_past_the_packet_is_written_in_pieces(pair: Pair) -> None:
+    """9 MB of quotes and backslashes escape to 18 MB, more than the 16 MB packet: the row is
+    inserted with a first piece and the rest appended, on insert and on update."""
+    packet = pair.rows(pair.target, "SELECT @@SESSION.max_allowed_packet")[0][0]
+    size = 9 * 1024 * 1024
+    assert 2 * size > packet > size, packet  # the case this test is about
+    pair.both("CREATE TABLE blobs (id INT PRIMARY KEY, body LONGBLOB, note LONGTEXT, tag VARCHAR(10))")
+    pair.run(pair.source, f"INSERT INTO blobs SELECT 1, REPEAT(UNHEX('5C27'), {size // 2}), "
+                          f"REPEAT('''\\\\', {size // 2}), 'one'",
+             "INSERT INTO blobs VALUES (2, 'small', 'small', 'two')")
+    pair.run(pair.target, "INSERT INTO blobs VALUES (1, 'old', 'old', 'old')")
+    entry = table_result(apply(pair.source, pair.target, config("blobs")), "blobs")
+    assert (entry["state"], entry["inserted"], entry["updated"]) == ("changed", 1, 1), entry
+    exact = "SELECT id, MD5(body), LENGTH(body), MD5(note), tag FROM blobs ORDER BY id"
+    assert pair.rows(pair.target, exact) == pair.rows(pair.source, exact)
+
+
+def test_a_value_larger_than_the_targets_packet_is_refused_with_the_reason(pair: Pair) -> None:
+    """CONCAT gives NULL past max_allowed_packet: a value that long cannot be written at all."""
+    packet = pair.rows(pair.target, "SELECT @@SESSION.max_allowed_packet")[0][0]
+    pair.both("CREATE TABLE blobs (id INT PRIMARY KEY, body LONGBLOB)")
+    pair.run(pair.source, "INSERT INTO blobs VALUES (1, 'x')")
+    with pair.source.cursor() as cur:  # one byte more than the packet, appended below the packet
+        cur.execute("UPDATE blobs SET body = CONCAT(body, REPEAT('a', %s))", (packet // 2,))
+        cur.execute("UPDATE blobs SET body = CONCAT(body, REPEAT('b', %s))", (packet - packet // 2,))
+    assert pair.rows(pair.source, "SELECT LENGTH(body) FROM blobs") == [(packet + 1,)]
+    entry = table_result(apply(pair.source, pair.target, config("blobs")), "blobs")
+    assert entry["state"] == "refused"
+    assert "blobs" in entry["error"] and "body" in entry["error"] and "max_allowed_packet" in entry["error"]
+    assert pair.rows(pair.target, "SELECT COUNT(*) FROM blobs") == [(0,)]
