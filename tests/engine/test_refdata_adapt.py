@@ -5,10 +5,14 @@ allows, and a value bigger than one statement is written in pieces. Checked on r
 
 from __future__ import annotations
 
+from typing import Iterator
+
+import pymysql
 import pytest
 
 from envsync import refdata, refdata_run
 from envsync.refdata import RefdataConfig, apply
+from envsync_local.mariadb import MariaDBInstance, free_port
 from tests.engine.conftest import Pair, config, table_result
 
 LONG_KEYS = "CREATE TABLE lk (k VARCHAR(2000) CHARACTER SET latin1 PRIMARY KEY, v INT NOT NULL)"
@@ -82,16 +86,67 @@ def test_a_9_mb_value_that_escapes_past_the_packet_is_written_in_pieces(pair: Pa
     assert pair.rows(pair.target, exact) == pair.rows(pair.source, exact)
 
 
-def test_a_value_larger_than_the_targets_packet_is_refused_with_the_reason(pair: Pair) -> None:
-    """CONCAT gives NULL past max_allowed_packet: a value that long cannot be written at all."""
-    packet = pair.rows(pair.target, "SELECT @@SESSION.max_allowed_packet")[0][0]
-    pair.both("CREATE TABLE blobs (id INT PRIMARY KEY, body LONGBLOB)")
-    pair.run(pair.source, "INSERT INTO blobs VALUES (1, 'x')")
-    with pair.source.cursor() as cur:  # one byte more than the packet, appended below the packet
-        cur.execute("UPDATE blobs SET body = CONCAT(body, REPEAT('a', %s))", (packet // 2,))
-        cur.execute("UPDATE blobs SET body = CONCAT(body, REPEAT('b', %s))", (packet - packet // 2,))
-    assert pair.rows(pair.source, "SELECT LENGTH(body) FROM blobs") == [(packet + 1,)]
-    entry = table_result(apply(pair.source, pair.target, config("blobs")), "blobs")
-    assert entry["state"] == "refused"
-    assert "blobs" in entry["error"] and "body" in entry["error"] and "max_allowed_packet" in entry["error"]
-    assert pair.rows(pair.target, "SELECT COUNT(*) FROM blobs") == [(0,)]
+SMALL_PACKET = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def small_packet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBInstance]:
+    """A target server of the tests' own with a 1 MB max_allowed_packet (the machine's is 16 MB)."""
+    instance = MariaDBInstance(name="small-packet", port=free_port(), base_dir=tmp_path_factory.mktemp("small"))
+    instance.start()
+    try:
+        admin = pymysql.connect(host=instance.host, port=instance.port, user="root", password="", autocommit=True)
+        with admin.cursor() as cur:
+            cur.execute(f"SET GLOBAL max_allowed_packet = {SMALL_PACKET}")
+        admin.close()
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture
+def small_target(small_packet_server: MariaDBInstance, pair: Pair) -> Iterator[pymysql.Connection]:
+    """The pair's source on the machine's server, a target of the same name on the small-packet server."""
+    db = dict(host=small_packet_server.host, port=small_packet_server.port, user="root", password="",
+              charset="utf8mb4", autocommit=True)
+    admin = pymysql.connect(**db)
+    Pair.run(admin, f"CREATE DATABASE `{pair.target_name}`")
+    target = pymysql.connect(**db, database=pair.target_name)
+    try:
+        yield target
+    finally:
+        target.close()
+        Pair.run(admin, f"DROP DATABASE `{pair.target_name}`")
+        admin.close()
+
+
+def test_a_value_larger_than_the_targets_packet_is_refused_with_the_reason(pair: Pair, small_target) -> None:
+    """CONCAT gives NULL past max_allowed_packet: a value that long cannot be written at all;
+    one that only escapes past it is written in pieces."""
+    assert Pair.rows(small_target, "SELECT @@SESSION.max_allowed_packet") == [(SMALL_PACKET,)]
+    table = "CREATE TABLE blobs (id INT PRIMARY KEY, body LONGBLOB)"
+    pair.run(pair.source, table)
+    Pair.run(small_target, table)
+    pair.run(pair.source, f"INSERT INTO blobs SELECT 1, REPEAT(UNHEX('5C27'), {SMALL_PACKET // 2 - 100})",
+             f"INSERT INTO blobs SELECT 2, REPEAT('a', {SMALL_PACKET + 1})")
+    entry = table_result(apply(pair.source, small_target, config("blobs")), "blobs")
+    assert entry["state"] == "refused", entry
+    assert "'blobs'" in entry["error"] and "'body'" in entry["error"] and f"{SMALL_PACKET + 1} bytes" in entry["error"]
+    assert "max_allowed_packet (1048576)" in entry["error"]
+    assert Pair.rows(small_target, "SELECT COUNT(*) FROM blobs") == [(0,)]  # the group was rolled back
+    pair.run(pair.source, "DELETE FROM blobs WHERE id = 2")
+    assert table_result(apply(pair.source, small_target, config("blobs")), "blobs")["inserted"] == 1
+    exact = "SELECT id, MD5(body) FROM blobs"
+    assert Pair.rows(small_target, exact) == pair.rows(pair.source, exact)
+
+
+def test_long_keys_converge_on_a_small_packet_target(pair: Pair, small_target) -> None:
+    pair.run(pair.source, LONG_KEYS)
+    Pair.run(small_target, LONG_KEYS)
+    key = "CONCAT(LPAD(seq, 8, '0'), REPEAT('k', 1992))"
+    pair.run(pair.source, f"INSERT INTO lk SELECT {key}, seq FROM seq_1_to_600")
+    Pair.run(small_target, f"INSERT INTO lk SELECT {key}, -seq FROM seq_1_to_600 WHERE seq % 3 = 0")
+    result = apply(pair.source, small_target, config("lk"))
+    assert result.status == "done" and not result.failed, result.to_dict()
+    order = "SELECT * FROM lk ORDER BY k"
+    assert Pair.rows(small_target, order) == pair.rows(pair.source, order)

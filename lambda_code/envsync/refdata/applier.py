@@ -10,6 +10,10 @@ One transaction per group of FK-linked tables, in two steps:
 1. DELETE the rows that go and the rows that change (by exact key), in every table of the group;
 2. INSERT the new rows and the changed rows (plain INSERT: never an upsert).
 
+A row whose INSERT would not fit the target's max_allowed_packet is inserted with its longest
+values empty and those appended in pieces (`_pieces`); only a value longer than the packet
+itself is refused (the server's CONCAT gives NULL past it).
+
 Excluded columns are the target's: before step 1 the target's values of those columns are read
 (`read_kept`, locked FOR UPDATE) for the rows that change, and their INSERT carries them over;
 a new row gets the column's default. A row whose key changed is a new row.
@@ -33,10 +37,11 @@ changed row's insert already holds the kept values of the excluded columns.
 
 from __future__ import annotations
 
+from itertools import groupby
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from envsync.refdata.diff import TableDelta, key_text
-from envsync.refdata.schema import ForeignKey, RefdataError
+from envsync.refdata.schema import Column, ForeignKey, RefdataError
 from envsync.refdata.sql import PARAM, TablePlan, bind, exact_value, quote_ident
 
 MAX_STATEMENT_BYTES = 512 * 1024
@@ -49,18 +54,25 @@ _BYTE_ESCAPES = ((b"\\", b"\\\\"), (b"\x00", b"\\0"), (b"\n", b"\\n"), (b"\r", b
                  (b"'", b"\\'"), (b'"', b'\\"'))
 
 
-def _batches(literals: Iterator[bytes]) -> Iterator[List[bytes]]:
+def _batches(literals: Iterator[bytes], max_bytes: int = MAX_STATEMENT_BYTES) -> Iterator[List[bytes]]:
     """Group literals into statement-sized lists, lazily: a delta is never built all at once."""
     current: List[bytes] = []
     size = 0
     for literal in literals:
-        if current and (size + len(literal) > MAX_STATEMENT_BYTES or len(current) >= MAX_STATEMENT_ROWS):
+        if current and (size + len(literal) > max_bytes or len(current) >= MAX_STATEMENT_ROWS):
             yield current
             current, size = [], 0
         current.append(literal)
         size += len(literal) + 2
     if current:
         yield current
+
+
+class _Raw:
+    """SQL text in a value's place: DEFAULT, or a plan's placeholder for a value it does not read."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 def sql_literal(conn, value: Any) -> bytes:
@@ -70,11 +82,20 @@ def sql_literal(conn, value: Any) -> bytes:
         for raw, replacement in _BYTE_ESCAPES:
             escaped = escaped.replace(raw, replacement)
         return b"_binary'" + escaped + b"'"
+    if isinstance(value, _Raw):
+        return value.text.encode(conn.encoding)
     return conn.escape(exact_value(value)).encode(conn.encoding)
 
 
 def _tuple_literal(conn, values: Sequence[Any]) -> bytes:
     return b"(" + b", ".join(sql_literal(conn, v) for v in values) + b")"
+
+
+def max_packet(conn) -> int:
+    """The connection's max_allowed_packet: no statement and no value may be longer."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@SESSION.max_allowed_packet")
+        return int(cur.fetchone()[0])
 
 
 # Kept values: encoded key -> the target's values of the kept (excluded) columns, read before
@@ -99,35 +120,92 @@ def read_kept(conn, plan: TablePlan, delta: TableDelta) -> Dict[str, Tuple[Any, 
     return kept
 
 
-def _kept_literal(conn, plan: TablePlan, kept: Kept, encoded: str) -> bytes:
+def _kept_values(plan: TablePlan, kept: Kept, encoded: str) -> Tuple[Any, ...]:
     if kept is None:
-        return b", ".join(f"<target's {c.name}>".encode(conn.encoding) for c in plan.kept)
+        return tuple(_Raw(f"<target's {c.name}>") for c in plan.kept)
     values = kept.get(encoded)
     if values is None:  # the target row went away since the diff: the insert makes it new
-        return b", ".join([b"DEFAULT"] * len(plan.kept))
-    return b", ".join(sql_literal(conn, v) for v in values)
+        return tuple(_Raw("DEFAULT") for _ in plan.kept)
+    return values
 
 
-def insert_statements(conn, plan: TablePlan, delta: TableDelta, kept: Kept = None) -> Iterator[bytes]:
+# Bytes of a statement kept free around its values (packet header, slack).
+PIECE_SLACK = 512
+
+
+def _pieces(conn, plan: TablePlan, columns: Sequence[Column], row: Tuple[Any, ...], packet: int) -> Iterator[bytes]:
+    """One row whose INSERT does not fit the target's max_allowed_packet: its longest text and
+    binary values are inserted empty, then appended in pieces that fit (`CONCAT`). A value
+    longer than the packet is refused: the server's CONCAT gives NULL past it."""
+    names = [c.name for c in columns]
+    key = tuple(row[names.index(c.name)] for c in plan.key)
+    where = b" WHERE " + b" AND ".join(quote_ident(c.name).encode(conn.encoding) + b" = " + sql_literal(conn, v)
+                                       for c, v in zip(plan.key, key))
+    head = f"INSERT INTO {plan.qname} ({', '.join(quote_ident(n) for n in names)}) VALUES (".encode(conn.encoding)
+    literals = [sql_literal(conn, v) for v in row]
+    size = len(head) + sum(len(literal) + 2 for literal in literals) + 1
+    cut: List[int] = []
+    for i in sorted(range(len(row)), key=lambda i: -len(literals[i])):
+        if size + PIECE_SLACK < packet or not isinstance(row[i], (bytes, bytearray, str)) or names[i] in plan.key_names:
+            break
+        empty = sql_literal(conn, row[i][:0])
+        size -= len(literals[i]) - len(empty)
+        literals[i] = empty
+        cut.append(i)
+    if size + PIECE_SLACK >= packet:
+        raise RefdataError(
+            f"table {plan.name!r}: refused: the row with key {key!r} takes {size} bytes to INSERT even with its "
+            f"long values left out, more than the target's max_allowed_packet ({packet}); raise it on the target")
+    for i in cut:
+        length = len(row[i]) if isinstance(row[i], (bytes, bytearray)) else len(row[i].encode("utf-8"))
+        if length > packet:
+            raise RefdataError(
+                f"table {plan.name!r}: refused: column {names[i]!r} of the row with key {key!r} holds {length} "
+                f"bytes, more than the target's max_allowed_packet ({packet}), the longest value the server "
+                f"builds (CONCAT gives NULL past it); raise max_allowed_packet on the target to at least {length}")
+    yield head + b", ".join(literals) + b")"
+    for i in cut:
+        column = quote_ident(names[i])
+        update = f"UPDATE {plan.qname} SET {column} = CONCAT({column}, ".encode(conn.encoding)
+        room = packet - PIECE_SLACK - len(update) - len(where) - 16
+        # escaping at most doubles a byte; a character takes at most 4 bytes in utf8mb4
+        step = max(1, room // 2 if isinstance(row[i], (bytes, bytearray)) else room // 4)
+        for start in range(0, len(row[i]), step):
+            yield update + sql_literal(conn, row[i][start:start + step]) + b")" + where
+
+
+def _row_statements(conn, plan: TablePlan, columns: Sequence[Column], rows: Iterator[Tuple[Any, ...]],
+                    packet: int) -> Iterator[bytes]:
+    """Multi-row INSERTs of `rows`; a row whose INSERT would not fit the packet is written in pieces."""
+    head = f"INSERT INTO {plan.qname} ({', '.join(quote_ident(c.name) for c in columns)}) VALUES ".encode(
+        conn.encoding)
+    max_bytes = min(MAX_STATEMENT_BYTES, packet - PIECE_SLACK - len(head)) if packet else MAX_STATEMENT_BYTES
+    items = ((_tuple_literal(conn, row), row) for row in rows)
+    for fits, group in groupby(items, key=lambda item: not packet or len(head) + len(item[0]) + PIECE_SLACK < packet):
+        if fits:
+            for batch in _batches((literal for literal, _ in group), max_bytes):
+                yield head + b",\n".join(batch)
+        else:
+            for _, row in group:
+                yield from _pieces(conn, plan, columns, row, packet)
+
+
+def insert_statements(conn, plan: TablePlan, delta: TableDelta, kept: Kept = None, packet: int = 0,
+                      ) -> Iterator[bytes]:
     """Plain INSERTs of the new and the changed source rows (generated columns are not listed).
 
     With kept (excluded) columns, new rows leave them to the column's default and changed rows
-    carry the target's values over (`kept`, read before the delete).
+    carry the target's values over (`kept`, read before the delete). `packet`: the target's
+    max_allowed_packet (0: unknown), which a row's INSERT must fit or be written in pieces.
     """
-    head = f"INSERT INTO {plan.qname} ({plan.column_list}) VALUES ".encode(conn.encoding)
-    if not plan.kept or not delta.update_keys or delta.keyed_source_rows is None:
-        rows = delta.written_rows()
-        for batch in _batches(_tuple_literal(conn, row) for row in rows):
-            yield head + b",\n".join(batch)
+    keyed = delta.keyed_source_rows
+    if not plan.kept or not delta.update_keys or keyed is None:
+        yield from _row_statements(conn, plan, plan.columns, delta.written_rows(), packet)
         return
     if delta.insert_keys and delta.source_rows is not None:
-        for batch in _batches(_tuple_literal(conn, row) for row in delta.source_rows(delta.insert_keys)):
-            yield head + b",\n".join(batch)
-    kept_head = f"INSERT INTO {plan.qname} ({plan.column_list}, {plan.kept_list}) VALUES ".encode(conn.encoding)
-    literals = (_tuple_literal(conn, row)[:-1] + b", " + _kept_literal(conn, plan, kept, encoded) + b")"
-                for encoded, row in delta.keyed_source_rows(delta.update_keys))
-    for batch in _batches(literals):
-        yield kept_head + b",\n".join(batch)
+        yield from _row_statements(conn, plan, plan.columns, delta.source_rows(delta.insert_keys), packet)
+    changed = (row + _kept_values(plan, kept, encoded) for encoded, row in keyed(delta.update_keys))
+    yield from _row_statements(conn, plan, list(plan.columns) + list(plan.kept), changed, packet)
 
 
 def delete_statements(conn, plan: TablePlan, delta: TableDelta) -> Iterator[bytes]:
@@ -145,14 +223,17 @@ def delete_statements(conn, plan: TablePlan, delta: TableDelta) -> Iterator[byte
 
 
 def group_statements(conn, group: Sequence[Tuple[TablePlan, TableDelta]],
-                     kept: Optional[Dict[str, Dict[str, Tuple[Any, ...]]]] = None) -> Iterator[Tuple[str, bytes]]:
+                     kept: Optional[Dict[str, Dict[str, Tuple[Any, ...]]]] = None, packet: int = 0,
+                     ) -> Iterator[Tuple[str, bytes]]:
     """(table, statement) for one FK group in execution order: all deletes, then all inserts.
-    `kept`: per table, the target's kept values (apply); None shows placeholders (plan)."""
+    `kept`: per table, the target's kept values (apply); None shows placeholders (plan).
+    `packet`: the target's max_allowed_packet, which bounds every statement."""
     for plan, delta in group:
         for statement in delete_statements(conn, plan, delta):
             yield plan.name, statement
     for plan, delta in group:
-        for statement in insert_statements(conn, plan, delta, None if kept is None else kept.get(plan.name, {})):
+        for statement in insert_statements(conn, plan, delta, None if kept is None else kept.get(plan.name, {}),
+                                           packet):
             yield plan.name, statement
 
 
@@ -302,14 +383,13 @@ def apply_group(conn, group: Sequence[Tuple[TablePlan, TableDelta]], references:
     try:
         removed = removed_parent_values(conn, group, references)
         kept = {plan.name: read_kept(conn, plan, delta) for plan, delta in group if plan.kept and delta.update_keys}
+        packet = max_packet(conn)
         with conn.cursor() as cur:
-            cur.execute("SELECT @@SESSION.max_allowed_packet")
-            packet = int(cur.fetchone()[0])
             cur.execute("SET SESSION foreign_key_checks = 0")
-            for table, statement in group_statements(conn, group, kept):
-                if len(statement) >= packet:  # only a single row can be this big: statements are cut at 512 KB
+            for table, statement in group_statements(conn, group, kept, packet):
+                if len(statement) >= packet:  # a DELETE of one enormous key; INSERTs are cut to fit
                     raise RefdataError(
-                        f"table {table!r}: refused: a row's INSERT takes {len(statement)} bytes, more than the "
+                        f"table {table!r}: refused: a statement takes {len(statement)} bytes, more than the "
                         f"target's max_allowed_packet ({packet}); raise max_allowed_packet on the target")
                 cur.execute(statement)
         for found, incoming in ((orphaned_references(conn, removed), True),

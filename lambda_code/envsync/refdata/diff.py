@@ -21,6 +21,10 @@ engine version's record format) just lead to the chunk walk. It is skipped when 
 chunk already differs (`first_chunk_equal`), where it could only add its cost. Its 32-bit strength equals the
 `crc32` row hash; with `md5` the shortcut is not taken.
 
+`chunk_rows` is lowered so a chunk's row-mode string fits both servers' packet for the widest key
+the definition allows (`fitting_chunk_rows`); a row-mode string cut anyway (the target holds many
+more rows in the range) splits the range at the middle row of that side, recursively.
+
 A chunk that differs in aggregate mode is re-read in row mode. When most recent chunks
 differ (changes spread over the table), the walk switches to row mode directly to avoid
 reading those chunks twice, and back when chunks come out clean again.

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import pymysql
 
 from envsync.mysql.connection import server_error_notice
-from envsync.refdata.applier import apply_group, group_statements, planned_orphans, reference_error
+from envsync.refdata.applier import apply_group, group_statements, max_packet, planned_orphans, reference_error
 from envsync.refdata.config import RefdataConfig, TableConfig, config_problem, table_plan
 from envsync.refdata.diff import TableDelta, diff_table, first_chunk_equal, fitting_chunk_rows, tables_checksum_equal
 from envsync.refdata.result import TableResult, log_table
@@ -136,7 +136,8 @@ class RefdataRun:
             raise reference_error(orphan[0].parent, orphan[0], orphan[1], list(self.by_name), incoming=True)
         for plan_of_table, delta in diffed:
             self.results[plan_of_table.name].rows = _changed_rows(plan_of_table, delta)
-        for table, statement in group_statements(self.target, diffed):  # streamed; only the first few are kept
+        packet = max_packet(self.target)
+        for table, statement in group_statements(self.target, diffed, None, packet):  # streamed; first few kept
             shown = self.results[table].sql
             if len(shown) < PLAN_SQL_STATEMENTS:
                 text = statement.decode(self.target.encoding, "backslashreplace")

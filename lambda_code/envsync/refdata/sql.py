@@ -75,6 +75,10 @@ class TablePlan:
         return ", ".join(quote_ident(c.name) for c in self.columns)
 
     @property
+    def key_names(self) -> List[str]:
+        return [c.name for c in self.key]
+
+    @property
     def kept_list(self) -> str:
         return ", ".join(quote_ident(c.name) for c in self.kept)
 
