@@ -50,12 +50,17 @@ class RefdataConfig:
     # turns the guard off.
     max_delete_share: float = 0.5
     min_delete_rows: int = 10
+    # md5 mode: a table whose last full 128-bit pass is younger than this is confirmed in sync by
+    # the servers' CHECKSUM TABLE (32 bits) when both sides' definitions and flavours match; the
+    # full pass runs when it is due and whenever the checksums differ. 0: always the full pass.
+    full_check_hours: float = 24.0
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> RefdataConfig:
         if not isinstance(d, dict):
             raise RefdataConfigError(f"refdata config: expected a mapping, got {type(d).__name__}")
-        unknown = sorted(set(d) - {"tables", "chunk_rows", "hash", "max_delete_share", "min_delete_rows"})
+        unknown = sorted(set(d) - {"tables", "chunk_rows", "hash", "max_delete_share", "min_delete_rows",
+                                   "full_check_hours"})
         if unknown:
             raise RefdataConfigError(f"refdata config: unknown key(s) {', '.join(unknown)}")
         tables_value = d.get("tables")
@@ -69,6 +74,11 @@ class RefdataConfig:
             raise RefdataConfigError(f"hash: expected one of {', '.join(HASHES)}, got {hash_name!r}")
         share = _share(d.get("max_delete_share", cls.max_delete_share), "max_delete_share")
         min_rows = _row_count(d.get("min_delete_rows", cls.min_delete_rows), "min_delete_rows")
+        full_check = d.get("full_check_hours", cls.full_check_hours)
+        if isinstance(full_check, bool) or not isinstance(full_check, (int, float)) or not 0 <= full_check <= 8760:
+            raise RefdataConfigError(
+                f"full_check_hours: expected hours from 0 (always) to 8760 between full 128-bit passes, "
+                f"got {full_check!r}")
         tables: List[TableConfig] = []
         for i, item in enumerate(tables_value):
             tables.append(_table_from_dict(item, f"tables[{i}]"))
@@ -77,7 +87,7 @@ class RefdataConfig:
         if duplicates:
             raise RefdataConfigError(f"tables: listed more than once: {', '.join(duplicates)}")
         return cls(tables=tuple(tables), chunk_rows=chunk_rows, hash=hash_name, max_delete_share=share,
-                   min_delete_rows=min_rows)
+                   min_delete_rows=min_rows, full_check_hours=float(full_check))
 
     def delete_share(self, table: TableConfig) -> float:
         return self.max_delete_share if table.max_delete_share is None else table.max_delete_share

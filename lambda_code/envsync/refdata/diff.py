@@ -261,6 +261,25 @@ def first_chunk_equal(source, target, plan: TablePlan, *, chunk_rows: int, hash_
     return source_print == target_print
 
 
+_AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")
+
+
+def definitions_match(source, target, plan: TablePlan) -> bool:
+    """Same server flavour and version (major.minor) and the same CREATE TABLE on both sides:
+    only then can equal data give equal CHECKSUM TABLE values (it sums raw record images)."""
+
+    def definition(conn) -> Tuple[str, str]:
+        with conn.cursor() as cur:
+            cur.execute("SELECT VERSION()")
+            version = str(cur.fetchone()[0])
+            cur.execute(f"SHOW CREATE TABLE {plan.qname}")
+            create = str(cur.fetchone()[1])
+        flavour = ("mariadb " if "mariadb" in version.lower() else "mysql ") + ".".join(version.split(".")[:2])
+        return flavour, _AUTO_INCREMENT.sub("", create)
+
+    return definition(source) == definition(target)
+
+
 def tables_checksum_equal(source, target, plan: TablePlan) -> bool:
     """CHECKSUM TABLE on both servers at once; True when both give the same non-NULL value."""
 

@@ -13,12 +13,23 @@ import pymysql
 from envsync.mysql.connection import server_error_notice
 from envsync.refdata.applier import apply_group, group_statements, max_packet, planned_orphans, reference_error
 from envsync.refdata.config import RefdataConfig, TableConfig, config_problem, table_plan
-from envsync.refdata.diff import TableDelta, diff_table, first_chunk_equal, fitting_chunk_rows, tables_checksum_equal
+from envsync.refdata.diff import (
+    TableDelta,
+    definitions_match,
+    diff_table,
+    first_chunk_equal,
+    fitting_chunk_rows,
+    tables_checksum_equal,
+)
 from envsync.refdata.result import TableResult, log_table
 from envsync.refdata.schema import ForeignKey, RefdataError, TableShape, compare_shapes
 from envsync.refdata.show import describe_rows, first_changed
 from envsync.refdata.sql import PARAM, TablePlan, bind, quote_ident
 
+# On the target: per listed table, when its last full 128-bit pass started (md5 mode). Owned by
+# envsync like the history table (schema drift ignores it); only apply writes it.
+VERIFIED_TABLE = "envsync_refdata_verified"
+NO_SUCH_TABLE = 1146
 PLAN_SQL_STATEMENTS = 20  # per table in a plan: enough to read, bounded for a million-row delta
 PLAN_SQL_CHARS = 4000
 
@@ -43,6 +54,7 @@ class RefdataRun:
     started_at: float  # wall clock when the chain of calls sharing a cursor began
     results: Dict[str, TableResult] = field(default_factory=dict)
     lag_since: List[Any] = field(default_factory=list)  # server-UTC datetimes or wall-clock epochs
+    verified_ages: Optional[Dict[str, float]] = None  # seconds since each table's last full pass
 
     def __post_init__(self) -> None:
         self.by_name: Dict[str, TableConfig] = {t.name: t for t in self.config.tables}
@@ -81,6 +93,8 @@ class RefdataRun:
         else:
             self._show_plan(diffed)
         apply_seconds = time.monotonic() - began
+        if self.write:
+            self._record_full_checks([plan_of_table.name for plan_of_table, delta in diffed if delta.complete])
         for plan_of_table, delta in diffed:
             if not self.write:
                 self._lag_from_delta(plan_of_table, delta)
@@ -106,9 +120,12 @@ class RefdataRun:
         result.writes = [c.name for c in plan_of_table.columns]
         result.kept = [c.name for c in plan_of_table.kept]
         chunk_rows = fitting_chunk_rows(self.source, self.target, plan_of_table, config.chunk_rows, config.hash)
-        whole_table = (start_after is None and not table_config.where and not table_config.exclude_columns
-                       and config.hash == "crc32")
+        # CHECKSUM TABLE covers whole rows of the whole table: no filter, no excluded column. In
+        # crc32 mode it is as strong as the walk; in md5 mode it is trusted only between full passes.
+        whole_table = start_after is None and not table_config.where and not table_config.exclude_columns
         if (whole_table
+                and (config.hash == "crc32" or (not self._full_check_due(name)
+                                                and definitions_match(self.source, self.target, plan_of_table)))
                 and first_chunk_equal(self.source, self.target, plan_of_table, chunk_rows=chunk_rows,
                                       hash_name=config.hash)
                 and tables_checksum_equal(self.source, self.target, plan_of_table)):
@@ -174,6 +191,39 @@ class RefdataRun:
                 f"table {name!r}: refused: the run would delete {deletes} of {rows} target rows "
                 f"({100.0 * deletes / max(rows, 1):.0f} %), more than max_delete_share {share} and more than "
                 f"min_delete_rows {min_rows} - is the upstream table truncated? {override}")
+
+    # --- the full 128-bit pass on a schedule (md5 mode) ---------------------------------------
+
+    def _full_check_due(self, name: str) -> bool:
+        if self.config.full_check_hours <= 0:
+            return True
+        if self.verified_ages is None:
+            try:
+                with self.target.cursor() as cur:
+                    cur.execute(f"SELECT table_name, TIMESTAMPDIFF(MICROSECOND, verified_at, UTC_TIMESTAMP(6)) "
+                                f"FROM {VERIFIED_TABLE}")
+                    self.verified_ages = {str(table): int(micros) / 1e6 for table, micros in cur.fetchall()}
+            except pymysql.err.ProgrammingError as error:
+                if error.args[0] != NO_SUCH_TABLE:
+                    raise
+                self.verified_ages = {}  # no full pass recorded yet
+        age = self.verified_ages.get(name)
+        return age is None or age >= self.config.full_check_hours * 3600
+
+    def _record_full_checks(self, names: Sequence[str]) -> None:
+        """md5 mode: these whole tables were compared row by row (and synchronised) in this run."""
+        names = [n for n in names if self.results[n].checked_by == "chunks" and not self.by_name[n].where
+                 and not self.by_name[n].exclude_columns]
+        if self.config.hash != "md5" or not names:
+            return
+        with self.target.cursor() as cur:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {VERIFIED_TABLE} (table_name VARCHAR(64) NOT NULL PRIMARY KEY, "
+                        "verified_at DATETIME(6) NOT NULL) ENGINE=InnoDB")
+            # the run's start: the pass covered the table from then on (a cursor chain included)
+            cur.executemany(f"REPLACE INTO {VERIFIED_TABLE} VALUES (%s, FROM_UNIXTIME(%s))",
+                            [(name, self.started_at) for name in names])
+        if not self.target.get_autocommit():
+            self.target.commit()
 
     # --- replication lag ---------------------------------------------------------------------
 

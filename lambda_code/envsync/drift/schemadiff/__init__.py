@@ -45,7 +45,8 @@ from envsync.drift.schemadiff.tables import diff_table, table_summary
 
 __all__ = ["DEFAULT_IGNORE_TABLES", "Difference", "DriftReport", "diff"]
 
-DEFAULT_IGNORE_TABLES: Tuple[str, ...] = ("envsync_schema_history",)
+# envsync's own tables: migration history, and refdata's last full pass per table (`refdata_run`).
+DEFAULT_IGNORE_TABLES: Tuple[str, ...] = ("envsync_schema_history", "envsync_refdata_verified")
 
 
 def diff(
