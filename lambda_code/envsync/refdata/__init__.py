@@ -16,8 +16,10 @@ is only read. What happens, per listed table (allow-list: nothing else is touche
    without default) *refuses* the table. Generated columns are compared by neither side and
    never written.
 2. The diff (`refdata_diff`) first compares CHECKSUM TABLE on both servers where that is sound
-   (whole table compared, 32-bit mode); otherwise, or when they differ, it walks the key in
-   chunks with non-linear checksums computed on each server and keeps the changed keys.
+   (whole table compared; crc32 mode, or md5 mode between full passes - `full_check_hours` -
+   with the same definition and server flavour on both sides); otherwise, or when they differ,
+   it walks the key in chunks with non-linear checksums computed on each server and keeps the
+   changed keys. A finished md5 walk of a whole table is recorded on the target (apply only).
 3. The delta is applied (`refdata_apply`) in one transaction per group of tables linked by
    foreign keys: deletes, then inserts (rows streamed from the source; a changed row's insert
    carries the target's values of excluded columns over), FK checks off inside

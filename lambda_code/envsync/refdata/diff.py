@@ -12,14 +12,16 @@ servers and they work in parallel:
   sets in C (str.split, set difference), and only the keys of the differing entries are
   decoded in Python.
 
-Before the walk, when a whole table is compared (no row filter, no excluded column, 32-bit
-mode, not resumed mid-table), `CHECKSUM TABLE ... EXTENDED` runs on both servers in parallel:
+Before the walk, when a whole table is compared (no row filter, no excluded column, not resumed
+mid-table; in md5 mode only between full passes and with equal definitions, see `refdata_run`),
+`CHECKSUM TABLE ... EXTENDED` runs on both servers in parallel:
 equal checksums mean the table is in sync and the walk is skipped. This is the engines' own C
 loop over raw records (the benchmark's floor), so the common in-sync case costs about one
 CHECKSUM TABLE. It is only a shortcut: checksums that differ for equal data (e.g. another
 engine version's record format) just lead to the chunk walk. It is skipped when the first
-chunk already differs (`first_chunk_equal`), where it could only add its cost. Its 32-bit strength equals the
-`crc32` row hash; with `md5` the shortcut is not taken.
+chunk already differs (`first_chunk_equal`), where it could only add its cost. Its 32-bit
+strength equals the `crc32` row hash; in md5 mode the full 128-bit walk bounds how long a
+collision can hide a change (`full_check_hours`).
 
 `chunk_rows` is lowered so a chunk's row-mode string fits both servers' packet for the widest key
 the definition allows (`fitting_chunk_rows`); a row-mode string cut anyway (the target holds many
