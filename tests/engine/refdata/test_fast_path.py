@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from envsync.refdata import RefdataConfig, RefdataConfigError, apply, plan
-from envsync.refdata_run import VERIFIED_TABLE
+from envsync.refdata.run import VERIFIED_TABLE
 from tests.engine.conftest import Pair, config, table_result
 
 RATES = "CREATE TABLE rates (id INT PRIMARY KEY, code CHAR(3) NOT NULL, v DECIMAL(10,4) NOT NULL)"

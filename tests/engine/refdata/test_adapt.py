@@ -10,8 +10,9 @@ from typing import Iterator
 import pymysql
 import pytest
 
-from envsync import refdata, refdata_run
+from envsync import refdata
 from envsync.refdata import RefdataConfig, apply
+from envsync.refdata import run as refdata_run
 from envsync_local.mariadb import MariaDBInstance, free_port
 from tests.engine.conftest import Pair, config, table_result
 

@@ -10,7 +10,7 @@ import pytest
 
 from envsync.refdata import apply, plan
 from tests.engine.conftest import Pair, config, table_result
-from tests.engine.test_refdata_guards import run_cli
+from tests.engine.refdata.test_guards import run_cli
 
 # local_note is the target's own column; the source may not even have it.
 NOTE_SOURCE = "CREATE TABLE note (id INT PRIMARY KEY, v INT NOT NULL, UNIQUE KEY uq_v (v))"
