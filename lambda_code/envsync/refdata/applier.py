@@ -146,8 +146,10 @@ def _pieces(conn, plan: TablePlan, columns: Sequence[Column], row: Tuple[Any, ..
     size = len(head) + sum(len(literal) + 2 for literal in literals) + 1
     cut: List[int] = []
     for i in sorted(range(len(row)), key=lambda i: -len(literals[i])):
-        if size + PIECE_SLACK < packet or not isinstance(row[i], (bytes, bytearray, str)) or names[i] in plan.key_names:
+        if size + PIECE_SLACK < packet:
             break
+        if not isinstance(row[i], (bytes, bytearray, str)) or names[i] in plan.key_names:
+            continue  # numbers, kept placeholders and keys are written whole
         empty = sql_literal(conn, row[i][:0])
         size -= len(literals[i]) - len(empty)
         literals[i] = empty
