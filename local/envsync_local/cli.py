@@ -38,6 +38,7 @@ from envsync_local.process import is_alive
 from envsync_sceptre.config.envconfig import (
     EnvConfig,
     EnvConfigError,
+    lifecycle_warnings,
     load_envs,
     promotion_order,
     read_shared_values,
@@ -470,6 +471,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         local = LocalStack(state_dir(), envs, args.moto_port, args.db_port_base)
         if args.command == "up":
             unknown = sorted(set(args.envs) - set(envs))
+            # The dates the shipped runtime and engine stop being deployable, as at `sceptre launch`.
+            for warning in lifecycle_warnings(PROJECT_ROOT / "config"):
+                print(f"envsync-local: {warning}", file=sys.stderr)
             if unknown:
                 raise LocalModeError(f"unknown env(s) {', '.join(unknown)}; known: {', '.join(local.order)}")
             return command_up(local, args.envs, with_sync=not args.no_sync)
