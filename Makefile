@@ -12,8 +12,11 @@ ENGINE_TESTS := tests/engine/migrations/test_scripts.py tests/engine/migrations/
 	tests/engine/lint/test_lint.py tests/engine/approval/test_approval.py tests/engine/approval/test_answer.py tests/engine/migrations/test_origin.py \
 	tests/engine/drift/test_normalise.py tests/engine/lambdas/test_secure_parameter.py tests/engine/credentials/test_db_users.py
 PY ?= 3.9
+# The runtimes the test suite builds packages for and runs them on (tests/stacks/test_packaging.py,
+# the python3.12 launch in tests/e2e/test_runtime_switch.py), besides the configured ones.
+TESTED_RUNTIMES := python3.9 python3.12 python3.13
 
-.PHONY: venv runtimes local stop wipe test test-fast test-lifecycle test-engine test-engines test-py39 lint ca-bundle browser
+.PHONY: venv runtimes tested-runtimes local stop wipe test test-fast test-lifecycle test-engine test-engines test-py39 lint ca-bundle browser
 
 venv: $(VENV)/.installed $(MOTO_VENV)/.installed $(CHECKOV_VENV)/.installed runtimes
 
@@ -21,6 +24,9 @@ venv: $(VENV)/.installed $(MOTO_VENV)/.installed $(CHECKOV_VENV)/.installed runt
 # upgrade rolls through): its Lambda wheels and its venv.
 runtimes: $(VENV)/.installed
 	@targets="$$($(RUNTIME_INFO) targets config)" && $(MAKE) --no-print-directory $$targets
+
+tested-runtimes: $(VENV)/.installed
+	@targets="$$($(RUNTIME_INFO) targets $(TESTED_RUNTIMES))" && $(MAKE) --no-print-directory $$targets
 
 # The Lambda package's dependencies as wheels for one runtime (e.g. .lambda-wheels/python3.12):
 # a compiled one (cryptography) cannot be copied from .venv, which is built for this machine.
@@ -83,14 +89,14 @@ wipe: venv
 
 # The up -> down -> up lifecycle launches two whole systems of its own: `make test-lifecycle`,
 # which .ci/run runs after this.
-test: venv
+test: venv tested-runtimes
 	$(VENV)/bin/python -m pytest -m "not lifecycle" $(PYTEST_ARGS)
 
-test-lifecycle: venv
+test-lifecycle: venv tested-runtimes
 	$(VENV)/bin/python -m pytest -m lifecycle $(PYTEST_ARGS)
 
 # The suites that need no launched stacks (every test using the `launched` project is marked).
-test-fast: venv
+test-fast: venv tested-runtimes
 	$(VENV)/bin/python -m pytest -m "not launched and not lifecycle" $(PYTEST_ARGS)
 
 # The engine's tests on Python $(PY) (e.g. make test-engine PY=3.13).

@@ -140,14 +140,17 @@ def _make_targets(runtimes: Iterable[Runtime]) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """For the Makefile: `targets CONFIG_DIR`, `pip-args RUNTIME`, `interpreter VERSION`."""
+    """For the Makefile: `targets CONFIG_DIR|RUNTIME...`, `pip-args RUNTIME`, `interpreter VERSION`, `ends`."""
     parser = argparse.ArgumentParser(prog="python -m envsync_sceptre.runtime")
     parser.add_argument("command", choices=("targets", "pip-args", "interpreter", "ends"))
-    parser.add_argument("value", nargs="?", default=str(PROJECT_ROOT / "config"))
+    parser.add_argument("values", nargs="*", default=[str(PROJECT_ROOT / "config")])
     args = parser.parse_args(argv)
+    args.value = args.values[0] if args.values else ""
     try:
-        if args.command == "targets":  # what the configured runtimes need built
-            print(" ".join(_make_targets(configured(Path(args.value)))))
+        if args.command == "targets":  # what the configured (or the named) runtimes need built
+            named = Path(args.value).is_dir()
+            runtimes = configured(Path(args.value)) if named else [describe(name) for name in args.values]
+            print(" ".join(_make_targets(runtimes)))
         elif args.command == "pip-args":
             print(" ".join(describe(args.value).pip_download_args()))
         elif args.command == "ends":  # the oldest and newest supported Python (CI tests both)
