@@ -3,10 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 MOTO_VENV := .venv-moto
 CHECKOV_VENV := .venv-checkov
-# The Lambda runtime is one config value (lambda_runtime); envsync_sceptre/runtime.py derives
+# The Lambda runtime is one config value (lambda_runtime); envsync_sceptre/config/runtime.py derives
 # from it the package's wheels (.lambda-wheels/<runtime>/) and the venv offline functions run
 # on (.venv39, .venv312, ...). RUNTIME_INFO asks it, once .venv exists.
-RUNTIME_INFO = $(VENV)/bin/python -m envsync_sceptre.runtime
+RUNTIME_INFO = $(VENV)/bin/python -m envsync_sceptre.config.runtime
 # The engine's own tests, re-run on another Python by `make test-engine PY=3.x`.
 ENGINE_TESTS := tests/engine/migrations/test_scripts.py tests/engine/migrations/test_migrate.py tests/engine/refdata/test_sync.py \
 	tests/engine/lint/test_lint.py tests/engine/approval/test_approval.py tests/engine/approval/test_answer.py tests/engine/migrations/test_origin.py \
@@ -104,7 +104,7 @@ test-engine: $(VENV)/.installed
 	$(MAKE) --no-print-directory .venv$(subst .,,$(PY))/.installed
 	PYTHONPATH=lambda_code:local:hooks:. .venv$(subst .,,$(PY))/bin/python -m pytest -p no:cacheprovider -q $(ENGINE_TESTS)
 
-# ... on the oldest and the newest supported runtime (envsync_sceptre/lifecycle.py's table).
+# ... on the oldest and the newest supported runtime (envsync_sceptre/config/lifecycle.py's table).
 test-engines: $(VENV)/.installed
 	for py in $$($(RUNTIME_INFO) ends); do $(MAKE) --no-print-directory test-engine PY=$$py || exit 1; done
 

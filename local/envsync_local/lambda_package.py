@@ -5,7 +5,7 @@ own libraries (boto3, botocore and their dependencies); nothing else. Offline, t
 the zip the function was created from (read from the artifacts bucket the stack points at),
 unpacked once into a cache directory named by its SHA-256; the runtime is a directory that
 links the SDK modules of an interpreter of the function's runtime (its venv from
-envsync_sceptre.runtime: python3.9 -> .venv39, python3.12 -> .venv312, built by `make venv` for
+envsync_sceptre.config.runtime: python3.9 -> .venv39, python3.12 -> .venv312, built by `make venv` for
 every configured lambda_runtime; the running interpreter when it is that version). The child
 interpreter runs with `-S` (no site-packages, no editable installs), so a module the package
 does not carry, or one built for another Python (a compiled wheel), fails offline as it would
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from envsync_local.paths import PROJECT_ROOT, state_dir
-from envsync_sceptre.runtime import UnknownRuntime, describe
+from envsync_sceptre.config.runtime import UnknownRuntime, describe
 
 # Import names of what every Lambda Python runtime provides (the packaging leaves them out).
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from envsync_sceptre.configfile import EnvConfigError
-from envsync_sceptre.envconfig import lifecycle_warnings, load_envs
-from envsync_sceptre.lifecycle import AURORA_MYSQL, LAMBDA_RUNTIMES, engine_major
+from envsync_sceptre.config.configfile import EnvConfigError
+from envsync_sceptre.config.envconfig import lifecycle_warnings, load_envs
+from envsync_sceptre.config.lifecycle import AURORA_MYSQL, LAMBDA_RUNTIMES, engine_major
 from tests.conftest import PROJECT_ROOT
 
 TODAY = date(2026, 12, 7)
@@ -99,8 +99,8 @@ def test_one_env_ahead_during_an_upgrade_warns_only_where_the_old_values_remain(
 
 
 def test_the_validate_hook_prints_the_warnings_once(capsys, monkeypatch):
-    from envsync_sceptre import validate_hook
-    from envsync_sceptre.validate_hook import ValidateEnvConfig
+    from envsync_sceptre.hooks import validate as validate_hook
+    from envsync_sceptre.hooks.validate import ValidateEnvConfig
 
     monkeypatch.setattr(validate_hook, "_PRINTED", set())
     hook = ValidateEnvConfig(argument=str(PROJECT_ROOT / "config"))

@@ -14,10 +14,10 @@ import pytest
 from envsync_local.cli import LocalStack, command_up, env_session
 from envsync_local.mariadb import free_port
 from envsync_local.paths import PROJECT_ROOT
-from envsync_sceptre.envconfig import load_envs
+from envsync_sceptre.config.envconfig import load_envs
 from tests.e2e.test_lifecycle import first_status_table
 
-pytestmark = [pytest.mark.slow, pytest.mark.launched]  # launches its own system
+pytestmark = [pytest.mark.slow, pytest.mark.launched, pytest.mark.lifecycle]  # launches its own system
 
 RUNTIME = "python3.12"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from envsync_sceptre.config.runtime import describe
 from envsync_sceptre.packaging.package import (
     DEFAULT_RUNTIME,
     FIXED_DATE,
@@ -24,7 +25,6 @@ from envsync_sceptre.packaging.package import (
     upload_if_absent,
 )
 from envsync_sceptre.resolvers.json_file import MAX_PARAMETER_BYTES, minified_json
-from envsync_sceptre.runtime import describe
 from tests.conftest import PROJECT_ROOT
 
 LAMBDA_CODE = PROJECT_ROOT / "lambda_code"

@@ -15,7 +15,7 @@ from typing import Dict, List
 
 from cfnlint.api import ManualArgs, lint
 
-from envsync_sceptre.lifecycle import LAMBDA_RUNTIMES
+from envsync_sceptre.config.lifecycle import LAMBDA_RUNTIMES
 
 DEFAULT_RUNTIME = re.compile(r"(?m)^(  LambdaRuntime:\n    Type: String\n    Default: )python3\.9$")
 

@@ -11,9 +11,9 @@ import re
 from datetime import date
 from typing import Any, List, Mapping, Optional, Tuple
 
-from envsync_sceptre import lifecycle
+from envsync_sceptre.config import lifecycle
 from envsync_sceptre.config.configfile import EnvConfig
-from envsync_sceptre.runtime import UnknownRuntime, describe
+from envsync_sceptre.config.runtime import UnknownRuntime, describe
 
 # The instance classes the aurora template allows: db.r5.large and up (the seed's minimum),
 # and the Graviton/Intel successors of the same size and up that Aurora MySQL 2 supports.
@@ -229,7 +229,7 @@ def lifecycle_notices(
     raw_by_file: Mapping[str, Mapping[str, Any]], shared: Mapping[str, Any], today: Optional[date] = None,
 ) -> List[Tuple[str, lifecycle.Notice]]:
     """(env, notice) for every env whose runtime or engine is within 90 days of a support date
-    (a warning) or past the date AWS refuses to create it (an error), from envsync_sceptre.lifecycle."""
+    (a warning) or past the date AWS refuses to create it (an error), from envsync_sceptre.config.lifecycle."""
     today = today or date.today()
     found: List[Tuple[str, lifecycle.Notice]] = []
     for label, raw in sorted(raw_by_file.items()):

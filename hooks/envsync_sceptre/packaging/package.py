@@ -5,7 +5,7 @@ compression. The dependencies are copied from the distributions installed in the
 venv (`make venv` installs exactly the pins of lambda_code/requirements.txt), so the build
 needs no network. A dependency with compiled code (cryptography) cannot come from the deploy
 venv, which is built for this machine's Python: it comes from the wheels built for the
-function's Lambda runtime (envsync_sceptre.runtime: Python tag, manylinux platform) that `make
+function's Lambda runtime (envsync_sceptre.config.runtime: Python tag, manylinux platform) that `make
 venv` downloads into .lambda-wheels/<runtime>/ for every configured `lambda_runtime`.
 boto3 and what it pulls in come with the Lambda runtime and are never bundled.
 The object key is the zip's SHA-256, so an upload happens only when the code
@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 
-from envsync_sceptre.runtime import PROJECT_ROOT, Runtime, UnknownRuntime, describe
+from envsync_sceptre.config.runtime import PROJECT_ROOT, Runtime, UnknownRuntime, describe
 
 # Provided by every Lambda Python runtime; bundling them would shadow the runtime's SDK.
 RUNTIME_PROVIDED = frozenset(

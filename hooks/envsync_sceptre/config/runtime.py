@@ -4,7 +4,7 @@ The functions' `Runtime`, the wheels the package is built from (pip's --python-v
 --platform, the tags a wheel must carry), the markers the package's dependencies are
 evaluated for, and the interpreter offline functions run on all come from `describe(name)`,
 so switching the runtime is one config value. Stdlib only: the Makefile calls it
-(`python -m envsync_sceptre.runtime ...`) to learn which venvs and wheels to build.
+(`python -m envsync_sceptre.config.runtime ...`) to learn which venvs and wheels to build.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Tuple
 
-from envsync_sceptre.lifecycle import LAMBDA_RUNTIMES
+from envsync_sceptre.config.lifecycle import LAMBDA_RUNTIMES
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 NAME = re.compile(r"^python3\.(\d{1,2})$")
 # Lambda's Python runtimes up to 3.11 run on Amazon Linux 2 (glibc 2.26), 3.12 and later on
 # Amazon Linux 2023 (glibc 2.34): https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html
@@ -123,7 +123,7 @@ def supported() -> List[str]:
 def configured(config_dir: Path) -> List[Runtime]:
     """Every `lambda_runtime` of config/config.yaml and config/<env>/config.yaml (an upgrade
     may run two at once), oldest first."""
-    from envsync_sceptre.configfile import read_config_file
+    from envsync_sceptre.config.configfile import read_config_file
 
     names = set()
     for path in [config_dir / "config.yaml", *sorted(config_dir.glob("*/config.yaml"))]:
@@ -141,7 +141,7 @@ def _make_targets(runtimes: Iterable[Runtime]) -> List[str]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """For the Makefile: `targets CONFIG_DIR|RUNTIME...`, `pip-args RUNTIME`, `interpreter VERSION`, `ends`."""
-    parser = argparse.ArgumentParser(prog="python -m envsync_sceptre.runtime")
+    parser = argparse.ArgumentParser(prog="python -m envsync_sceptre.config.runtime")
     parser.add_argument("command", choices=("targets", "pip-args", "interpreter", "ends"))
     parser.add_argument("values", nargs="*", default=[str(PROJECT_ROOT / "config")])
     args = parser.parse_args(argv)

@@ -15,7 +15,7 @@ version 2 (MySQL 5.7) left standard support on 2024-10-31 and RDS Extended Suppo
 standard support ends 2028-04-30, Extended Support 2029-07-31. (Same dates in
 endoflife.date's amazon-aurora-mysql page, which reads that calendar: endoflife.date PR #9534.)
 
-Stdlib only: envsync_sceptre.runtime (run by the Makefile) imports it.
+Stdlib only: envsync_sceptre.config.runtime (run by the Makefile) imports it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The MySQL-8.0-only branches of `envsync.flavour`, against output MySQL 8.0 itself printed.
+"""The MySQL-8.0-only branches of `envsync.mysql.flavour`, against output MySQL 8.0 itself printed.
 
 MySQL 8.0 cannot be installed here, so the information_schema rows MySQL's own test suite
 recorded (tests/engine/fixtures/mysql80, see SOURCE.md) are loaded into tables of the same
@@ -16,13 +16,13 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import pymysql
 import pytest
 
-from envsync.flavour import Flavour
-from envsync.introspect.keys import _CHECKS_SQL_WITH_TABLE, read_checks, read_indexes
-from envsync.introspect.model import Check, Index, IndexPart
-from envsync.introspect.normalise import normalise_expression
-from envsync.introspect.reading import Reading
+from envsync.drift.introspect.keys import _CHECKS_SQL_WITH_TABLE, read_checks, read_indexes
+from envsync.drift.introspect.model import Check, Index, IndexPart
+from envsync.drift.introspect.normalise import normalise_expression
+from envsync.drift.introspect.reading import Reading
+from envsync.mysql.flavour import Flavour
 
-FIXTURES = Path(__file__).parent / "fixtures" / "mysql80"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "mysql80"
 MYSQL80 = Flavour.from_version("8.0.36")  # what Aurora MySQL 3.06+ answers to SELECT VERSION()
 Captured = Dict[str, Tuple[List[str], List[Tuple[Optional[str], ...]]]]
 
@@ -113,7 +113,7 @@ def test_the_same_checks_on_mariadb_compare_equal_but_for_mysqls_extra_parenthes
     """The same CHECKs read from MariaDB (names aside: MariaDB names a column-level check after
     its column, MySQL `<table>_chk_<n>`): the simple clause is equal after normalisation; MySQL
     8.0 prints `((f1 + sqrt(f2)) > 6174)` with parentheses MariaDB leaves out, which stays a
-    difference (the server's own rewriting, listed as not normalised in envsync.introspect)."""
+    difference (the server's own rewriting, listed as not normalised in envsync.drift.introspect)."""
     with pymysql.connect(**machine_mariadb, database=scratch_schema, autocommit=True) as connection:
         with connection.cursor() as cursor:  # the statement the captured output came from
             cursor.execute("CREATE TABLE t1(f1 INT PRIMARY KEY, f2 INT CHECK (f2 < 10), "
