@@ -3,25 +3,36 @@ PYTHON ?= python3
 VENV := .venv
 MOTO_VENV := .venv-moto
 CHECKOV_VENV := .venv-checkov
-PY39_VENV := .venv39
-PYTHON39 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9*/bin/python3.9 /usr/local/bin/python3.9 /usr/bin/python3.9))
-# The engine's own tests, re-run on Python 3.9 (the Lambda runtime) by `make test-py39`.
-PY39_TESTS := tests/engine/migrations/test_scripts.py tests/engine/migrations/test_migrate.py tests/engine/refdata/test_sync.py \
+# The Lambda runtime is one config value (lambda_runtime); envsync_sceptre/config/runtime.py derives
+# from it the package's wheels (.lambda-wheels/<runtime>/) and the venv offline functions run
+# on (.venv39, .venv312, ...). RUNTIME_INFO asks it, once .venv exists.
+RUNTIME_INFO = $(VENV)/bin/python -m envsync_sceptre.config.runtime
+# The engine's own tests, re-run on another Python by `make test-engine PY=3.x`.
+ENGINE_TESTS := tests/engine/migrations/test_scripts.py tests/engine/migrations/test_migrate.py tests/engine/refdata/test_sync.py \
 	tests/engine/lint/test_lint.py tests/engine/approval/test_approval.py tests/engine/approval/test_answer.py tests/engine/migrations/test_origin.py \
 	tests/engine/drift/test_normalise.py tests/engine/lambdas/test_secure_parameter.py tests/engine/credentials/test_db_users.py
+PY ?= 3.9
+# The runtimes the test suite builds packages for and runs them on (tests/stacks/test_packaging.py,
+# the python3.12 launch in tests/e2e/test_runtime_switch.py), besides the configured ones.
+TESTED_RUNTIMES := python3.9 python3.12 python3.13
 
-.PHONY: venv local stop wipe test test-fast test-lifecycle test-py39 lint ca-bundle browser
+.PHONY: venv runtimes tested-runtimes local stop wipe test test-fast test-lifecycle test-engine test-engines test-py39 lint ca-bundle browser
 
-LAMBDA_WHEELS := .lambda-wheels
+venv: $(VENV)/.installed $(MOTO_VENV)/.installed $(CHECKOV_VENV)/.installed runtimes
 
-venv: $(VENV)/.installed $(MOTO_VENV)/.installed $(CHECKOV_VENV)/.installed $(LAMBDA_WHEELS)/.downloaded
+# Every configured lambda_runtime (config/config.yaml and config/<env>/config.yaml; two while an
+# upgrade rolls through): its Lambda wheels and its venv.
+runtimes: $(VENV)/.installed
+	@targets="$$($(RUNTIME_INFO) targets config)" && $(MAKE) --no-print-directory $$targets
 
-# The Lambda package's dependencies as wheels for the runtime (python3.9, Amazon Linux 2 x86_64):
+tested-runtimes: $(VENV)/.installed
+	@targets="$$($(RUNTIME_INFO) targets $(TESTED_RUNTIMES))" && $(MAKE) --no-print-directory $$targets
+
+# The Lambda package's dependencies as wheels for one runtime (e.g. .lambda-wheels/python3.12):
 # a compiled one (cryptography) cannot be copied from .venv, which is built for this machine.
-$(LAMBDA_WHEELS)/.downloaded: lambda_code/requirements.txt $(VENV)/.installed
-	rm -rf $(LAMBDA_WHEELS)
-	$(VENV)/bin/python -m pip download -q --only-binary=:all: --platform manylinux2014_x86_64 \
-		--python-version 3.9.20 --implementation cp -d $(LAMBDA_WHEELS) -r lambda_code/requirements.txt
+.lambda-wheels/%/.downloaded: lambda_code/requirements.txt $(VENV)/.installed
+	rm -rf $(@D)
+	$(VENV)/bin/python -m pip download -q $$($(RUNTIME_INFO) pip-args $*) -d $(@D) -r lambda_code/requirements.txt
 	touch $@
 
 # Deployer, engine and test tool chain.
@@ -40,12 +51,12 @@ $(MOTO_VENV)/.installed: requirements-moto.txt pyproject.toml
 	$(MOTO_VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $@
 
-# Python 3.9, the Lambda runtime: the engine and its test tools only.
-$(PY39_VENV)/.installed: requirements-py39.txt lambda_code/requirements.txt
-	@test -n "$(PYTHON39)" || { echo "Python 3.9 not found: install it (e.g. pyenv install 3.9) or set PYTHON39=" >&2; exit 1; }
-	$(PYTHON39) -m venv $(PY39_VENV)
-	$(PY39_VENV)/bin/python -m pip install -q --upgrade pip
-	$(PY39_VENV)/bin/python -m pip install -q -r requirements-py39.txt
+# A Lambda runtime's Python (.venv39, .venv312, .venv313): the engine and its test tools only.
+# Offline functions of that runtime run on it; `make test-engine PY=3.x` runs the engine's tests.
+.venv3%/.installed: requirements-runtime.txt lambda_code/requirements.txt $(VENV)/.installed
+	interpreter="$$($(RUNTIME_INFO) interpreter 3.$*)" && rm -rf $(@D) && "$$interpreter" -m venv $(@D)
+	$(@D)/bin/python -m pip install -q --upgrade pip
+	$(@D)/bin/python -m pip install -q -r requirements-runtime.txt
 	touch $@
 
 # checkov (tests/stacks scan the rendered templates with it); its deps conflict with sceptre's.
@@ -65,8 +76,9 @@ lambda_code/certs/rds-global-bundle.pem:
 browser:
 	command -v chromium >/dev/null 2>&1 || apt-get install -y chromium
 
-# .venv39 too: the aurora stack's custom resources run the deployed package on python3.9.
-local: venv $(PY39_VENV)/.installed
+# `venv` builds the configured runtimes' venvs too: offline functions (the aurora stack's custom
+# resources first) run their deployed package on the function's runtime.
+local: venv
 	$(VENV)/bin/envsync-local up
 
 stop: venv
@@ -75,21 +87,29 @@ stop: venv
 wipe: venv
 	$(VENV)/bin/envsync-local down --wipe
 
-# .venv39 too: offline Lambdas run their deployed package on the function's runtime (python3.9).
 # The up -> down -> up lifecycle launches two whole systems of its own: `make test-lifecycle`,
 # which .ci/run runs after this.
-test: venv $(PY39_VENV)/.installed
+test: venv tested-runtimes
 	$(VENV)/bin/python -m pytest -m "not lifecycle" $(PYTEST_ARGS)
 
-test-lifecycle: venv $(PY39_VENV)/.installed
+test-lifecycle: venv tested-runtimes
 	$(VENV)/bin/python -m pytest -m lifecycle $(PYTEST_ARGS)
 
 # The suites that need no launched stacks (every test using the `launched` project is marked).
-test-fast: venv $(PY39_VENV)/.installed
+test-fast: venv tested-runtimes
 	$(VENV)/bin/python -m pytest -m "not launched and not lifecycle" $(PYTEST_ARGS)
 
-test-py39: venv $(PY39_VENV)/.installed
-	PYTHONPATH=lambda_code:local:. $(PY39_VENV)/bin/python -m pytest -p no:cacheprovider -q $(PY39_TESTS)
+# The engine's tests on Python $(PY) (e.g. make test-engine PY=3.13).
+test-engine: $(VENV)/.installed
+	$(MAKE) --no-print-directory .venv$(subst .,,$(PY))/.installed
+	PYTHONPATH=lambda_code:local:hooks:. .venv$(subst .,,$(PY))/bin/python -m pytest -p no:cacheprovider -q $(ENGINE_TESTS)
+
+# ... on the oldest and the newest supported runtime (envsync_sceptre/config/lifecycle.py's table).
+test-engines: $(VENV)/.installed
+	for py in $$($(RUNTIME_INFO) ends); do $(MAKE) --no-print-directory test-engine PY=$$py || exit 1; done
+
+test-py39:
+	$(MAKE) --no-print-directory test-engine PY=3.9
 
 lint: venv
 	$(VENV)/bin/ruff check .

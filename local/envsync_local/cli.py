@@ -33,11 +33,12 @@ from envsync_local.cycle import EnvHandle, demo_outcome_problems, run_cycle
 from envsync_local.mariadb import REPLICA_HOST, MariaDBError, MariaDBInstance
 from envsync_local.moto_server import LOCAL_CREDENTIALS, MotoServer, MotoServerError
 from envsync_local.moto_server import start as start_moto
-from envsync_local.paths import PROJECT_ROOT, state_dir, tool
+from envsync_local.paths import project_dir, state_dir, tool
 from envsync_local.process import is_alive
 from envsync_sceptre.config.envconfig import (
     EnvConfig,
     EnvConfigError,
+    lifecycle_warnings,
     load_envs,
     promotion_order,
     read_shared_values,
@@ -61,7 +62,7 @@ class LocalStack:
         self.root = root
         self.envs = envs
         self.order = promotion_order(envs)
-        self.database = str(read_shared_values(PROJECT_ROOT / "config").get("database_name", "appdb"))
+        self.database = str(read_shared_values(project_dir() / "config").get("database_name", "appdb"))
         self.state_file = root / "state.json"
         state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
         self.moto = MotoServer(port=moto_port or int(state.get("moto_port", DEFAULT_MOTO_PORT)),
@@ -206,7 +207,7 @@ def sceptre(local: LocalStack, *args: str, capture: bool = False) -> subprocess.
     env.update(local_environment(local))
     env.pop("AWS_PROFILE", None)
     return subprocess.run(
-        [tool("sceptre"), "--dir", str(PROJECT_ROOT), "--no-colour", *args],
+        [tool("sceptre"), "--dir", str(project_dir()), "--no-colour", *args],
         env=env, check=False, text=True, capture_output=capture,
     )
 
@@ -332,7 +333,7 @@ def permission_proof(local: LocalStack, limit: Optional[int] = None,
     from envsync_local.proof.dynamic import evaluate_calls, read_calls
     from envsync_local.proof.world import external_principals, load_world
 
-    shared = read_shared_values(PROJECT_ROOT / "config")
+    shared = read_shared_values(project_dir() / "config")
     calls = read_calls(local.calls_file, limit)
     base = credentials_session({"AccessKeyId": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                                 "SecretAccessKey": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
@@ -466,10 +467,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "cost":
             print(format_report(markdown=args.markdown))
             return 0
-        envs = load_envs(PROJECT_ROOT / "config")
+        envs = load_envs(project_dir() / "config")
         local = LocalStack(state_dir(), envs, args.moto_port, args.db_port_base)
         if args.command == "up":
             unknown = sorted(set(args.envs) - set(envs))
+            # The dates the shipped runtime and engine stop being deployable, as at `sceptre launch`.
+            for warning in lifecycle_warnings(project_dir() / "config"):
+                print(f"envsync-local: {warning}", file=sys.stderr)
             if unknown:
                 raise LocalModeError(f"unknown env(s) {', '.join(unknown)}; known: {', '.join(local.order)}")
             return command_up(local, args.envs, with_sync=not args.no_sync)

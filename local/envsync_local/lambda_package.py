@@ -4,11 +4,12 @@ A Lambda container holds the function's package (unpacked into /var/task) and th
 own libraries (boto3, botocore and their dependencies); nothing else. Offline, the package is
 the zip the function was created from (read from the artifacts bucket the stack points at),
 unpacked once into a cache directory named by its SHA-256; the runtime is a directory that
-links the SDK modules of an interpreter of the function's runtime (python3.9: the project's
-.venv39, whose boto3 is one a 3.9 runtime carries; the running interpreter when it is that
-version). The child interpreter runs with `-S` (no site-packages, no editable installs), so a
-module the package does not carry, or one built for another Python (a compiled wheel), fails
-offline as it would in AWS.
+links the SDK modules of an interpreter of the function's runtime (its venv from
+envsync_sceptre.config.runtime: python3.9 -> .venv39, python3.12 -> .venv312, built by `make venv` for
+every configured lambda_runtime; the running interpreter when it is that version). The child
+interpreter runs with `-S` (no site-packages, no editable installs), so a module the package
+does not carry, or one built for another Python (a compiled wheel), fails offline as it would
+in AWS.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from envsync_local.paths import PROJECT_ROOT, state_dir
+from envsync_sceptre.config.runtime import UnknownRuntime, describe
 
 # Import names of what every Lambda Python runtime provides (the packaging leaves them out).
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
@@ -63,15 +65,18 @@ def unpack(code: bytes, root: Path) -> Path:
 
 def runtime_python(runtime: str) -> Tuple[str, Optional[Path]]:
     """(interpreter, its site-packages or None for the running one) for a Lambda `runtime`."""
-    version = runtime[len("python"):] if runtime.startswith("python") else ""
-    if version == f"{sys.version_info[0]}.{sys.version_info[1]}":
+    try:
+        described = describe(runtime)
+    except UnknownRuntime as error:
+        raise PackageError(str(error)) from None
+    if described.version == f"{sys.version_info[0]}.{sys.version_info[1]}":
         return sys.executable, None
-    venv = PROJECT_ROOT / f".venv{version.replace('.', '')}"
-    site_packages = venv / "lib" / f"python{version}" / "site-packages"
-    if version and (venv / "bin" / "python").exists() and site_packages.is_dir():
+    venv = PROJECT_ROOT / described.venv_dir
+    site_packages = venv / "lib" / f"python{described.version}" / "site-packages"
+    if (venv / "bin" / "python").exists() and site_packages.is_dir():
         return str(venv / "bin" / "python"), site_packages
-    raise PackageError(f"runtime {runtime}: no Python {version} interpreter here to run the package with "
-                       f"(make {venv.name}/.installed builds one)")
+    raise PackageError(f"runtime {runtime}: no Python {described.version} interpreter here to run the package "
+                       f"with (make {described.venv_dir}/.installed builds one)")
 
 
 def runtime_dir(root: Path, interpreter: str = sys.executable, site_packages: Optional[Path] = None) -> Path:

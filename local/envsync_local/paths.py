@@ -9,6 +9,12 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def project_dir() -> Path:
+    """The Sceptre project local mode launches (config/, templates/, lambda_code/): this
+    checkout, or ENVSYNC_PROJECT_DIR (a test launching a copy whose config differs)."""
+    return Path(os.environ.get("ENVSYNC_PROJECT_DIR", PROJECT_ROOT)).resolve()
+
+
 def state_dir() -> Path:
     """Local-mode state (datadirs, pid files, logs); ENVSYNC_LOCAL_DIR overrides."""
     return Path(os.environ.get("ENVSYNC_LOCAL_DIR", PROJECT_ROOT / ".local")).resolve()

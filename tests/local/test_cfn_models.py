@@ -197,14 +197,15 @@ def test_dashboard_read_back_update_delete_and_bad_bodies_refused(dev: Account):
 MASTER = f"cfnm_{uuid.uuid4().hex[:8]}"  # a user and database on the machine's shared MariaDB
 
 
-def cluster_template(retention: int, with_reader: bool = False) -> Dict[str, Any]:
+def cluster_template(retention: int, with_reader: bool = False,
+                     engine_version: str = "5.7.mysql_aurora.2.12.2") -> Dict[str, Any]:
     resources: Dict[str, Any] = {
         "Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*",
                                                     "Principal": {"AWS": "*"}, "Resource": "*"}]}}},
         "ParameterGroup": {
             "Type": "AWS::RDS::DBClusterParameterGroup",
-            "Properties": {"Description": "envsync TLS", "Family": "aurora-mysql5.7",
+            "Properties": {"Description": "envsync TLS", "Family": f"aurora-mysql{engine_version[:3]}",
                            "Parameters": {"require_secure_transport": "ON", "binlog_format": "ROW"}},
         },
         "Cluster": {
@@ -212,7 +213,7 @@ def cluster_template(retention: int, with_reader: bool = False) -> Dict[str, Any
             "Properties": {
                 "DBClusterIdentifier": "envsync-dev",
                 "Engine": "aurora-mysql",
-                "EngineVersion": "5.7.mysql_aurora.2.12.2",
+                "EngineVersion": engine_version,
                 "EngineLifecycleSupport": "open-source-rds-extended-support",
                 "MasterUsername": MASTER,
                 "DatabaseName": MASTER,
@@ -330,6 +331,28 @@ def test_cluster_maps_to_local_database_with_managed_secret(dev: Account, machin
     assert rds.describe_db_instances()["DBInstances"] == []
     with pytest.raises(dev.client("secretsmanager").exceptions.ResourceNotFoundException):
         dev.client("secretsmanager").get_secret_value(SecretId=outputs["MasterSecret"])
+
+
+def test_a_major_version_update_keeps_the_cluster_and_moves_its_instances(dev: Account, master_user_cleanup):
+    """5.7 -> 8.0 as the aurora template does it: the cluster's EngineVersion, a parameter group
+    of the new family; instances without a version of their own follow the cluster."""
+    stack = dev.create("envsync-aurora", cluster_template(7, with_reader=True))
+    assert stack["StackStatus"] == "CREATE_COMPLETE", dev.failure_reasons("envsync-aurora")
+    rds = dev.client("rds")
+    before = rds.describe_db_clusters(DBClusterIdentifier="envsync-dev")["DBClusters"][0]
+    stack = dev.update("envsync-aurora", cluster_template(7, with_reader=True,
+                                                          engine_version="8.0.mysql_aurora.3.10.3"))
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", dev.failure_reasons("envsync-aurora")
+    after = rds.describe_db_clusters(DBClusterIdentifier="envsync-dev")["DBClusters"][0]
+    assert after["DbClusterResourceId"] == before["DbClusterResourceId"]  # the same cluster
+    assert after["EngineVersion"] == "8.0.mysql_aurora.3.10.3"
+    group = cluster_parameter_group(rds)
+    assert group["DBParameterGroupFamily"] == "aurora-mysql8.0"
+    assert after["DBClusterParameterGroup"] == group["DBClusterParameterGroupName"] != before["DBClusterParameterGroup"]
+    instances = rds.describe_db_instances()["DBInstances"]
+    assert sorted((i["DBInstanceIdentifier"], i["EngineVersion"]) for i in instances) == [
+        ("envsync-dev-1", "8.0.mysql_aurora.3.10.3"), ("envsync-dev-2", "8.0.mysql_aurora.3.10.3")]
+    dev.delete("envsync-aurora")
 
 
 def cluster_parameter_group(rds: Any) -> Dict[str, Any]:

@@ -3,7 +3,7 @@
 Given a template (as cfn-lint decodes it: short-form tags become `Fn::` dicts) and the
 parameter values of one env, it evaluates Conditions, drops resources and outputs whose
 Condition is false, resolves `Fn::If`, `Ref` to parameters and pseudo parameters,
-`AWS::NoValue`, and `Fn::Sub`/`Fn::Join`/`Fn::Select` where every piece is known. Anything
+`AWS::NoValue`, and `Fn::Sub`/`Fn::Join`/`Fn::Select`/`Fn::Split` where every piece is known. Anything
 that needs a deployed resource (`Fn::GetAtt`, `Ref` to a resource) stays as it is, so tests
 assert on wiring (`{"Ref": "KmsKeyArn"}` became the kms stack's output) and on values.
 """
@@ -112,6 +112,9 @@ class Evaluated:
                 if isinstance(items, list) and isinstance(index, (int, str)):
                     return items[int(index)]
                 return {"Fn::Select": [index, items]}
+            if key == "Fn::Split":
+                separator, text = argument[0], self.resolve(argument[1])
+                return text.split(separator) if isinstance(text, str) else {"Fn::Split": [separator, text]}
         result = {}
         for key, item in value.items():
             resolved = self.resolve(item)

@@ -40,7 +40,7 @@ CASES = {
         "config/staging/config.yaml: replication_lag_threshold_seconds '61'"),
     "runtime not python3.*": (
         lambda c: append(c / "dev" / "config.yaml", "lambda_runtime: nodejs20.x"),
-        "config/dev/config.yaml: lambda_runtime 'nodejs20.x' is not a python3.* Lambda runtime"),
+        "config/dev/config.yaml: lambda_runtime 'nodejs20.x' is not a supported Lambda runtime (supported: "),
     "python 2 runtime": (
         lambda c: edit(c / "config.yaml", r"^lambda_runtime: python3\.9$", "lambda_runtime: python2.7"),
         "config/config.yaml: lambda_runtime 'python2.7'"),
@@ -91,11 +91,12 @@ def test_sceptre_stops_before_rendering_a_bad_value(tmp_path):
 RESOLVER_CASES = {
     "lambda package without its bucket": (
         "dev/sync.yaml", r"^    bucket: .*\n", "",
-        "dev/sync - !envsync_lambda_package needs {bucket, source}: missing bucket"),
+        "dev/sync - !envsync_lambda_package needs {bucket, source, runtime}: missing bucket"),
     "lambda package given a path, not a mapping": (
-        "dev/aurora.yaml", r"^  LambdaCodeKey: !envsync_lambda_package\n    bucket: .*\n    source: .*$",
+        "dev/aurora.yaml",
+        r"^  LambdaCodeKey: !envsync_lambda_package\n    bucket: .*\n    source: .*\n    runtime: .*$",
         "  LambdaCodeKey: !envsync_lambda_package lambda_code",
-        "dev/aurora - !envsync_lambda_package needs a mapping {bucket, source}, got 'lambda_code'"),
+        "dev/aurora - !envsync_lambda_package needs a mapping {bucket, source, runtime}, got 'lambda_code'"),
     "cross-account output with a misspelt key": (
         "staging/peering-upstream.yaml", r"^    output: VpcId$", "    outputs: VpcId",
         "staging/peering-upstream - !envsync_stack_output needs {stack, output, role, default (optional)}: "

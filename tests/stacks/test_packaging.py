@@ -12,7 +12,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from envsync_sceptre.config.runtime import describe
 from envsync_sceptre.packaging.package import (
+    DEFAULT_RUNTIME,
     FIXED_DATE,
     PackagingError,
     build_package,
@@ -26,6 +28,8 @@ from envsync_sceptre.resolvers.json_file import MAX_PARAMETER_BYTES, minified_js
 from tests.conftest import PROJECT_ROOT
 
 LAMBDA_CODE = PROJECT_ROOT / "lambda_code"
+# The shipped default and the newer runtimes the config may switch to.
+RUNTIMES = ("python3.9", "python3.12", "python3.13")
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +43,15 @@ def ca(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def package(ca: Path) -> bytes:
     return build_package(LAMBDA_CODE, ca_dir=ca)
+
+
+_PACKAGES: dict = {}
+
+
+def package_for(runtime: str, ca: Path) -> bytes:
+    if runtime not in _PACKAGES:
+        _PACKAGES[runtime] = build_package(LAMBDA_CODE, ca_dir=ca, runtime=runtime)
+    return _PACKAGES[runtime]
 
 
 def test_same_sources_give_the_same_bytes(tmp_path, ca):
@@ -65,17 +78,19 @@ def test_a_changed_source_changes_the_key(tmp_path, ca):
     assert package_key(build_package(copy, ca_dir=ca)) != before
 
 
-def test_package_holds_envsync_and_pinned_deps_but_not_boto3(package):
-    archive = zipfile.ZipFile(io.BytesIO(package))
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_package_holds_envsync_and_pinned_deps_but_not_boto3(runtime, ca):
+    archive = zipfile.ZipFile(io.BytesIO(package_for(runtime, ca)))
     names = archive.namelist()
     assert names == sorted(names)
     top = {name.split("/")[0] for name in names}
     assert {"envsync", "pymysql"} <= top
     assert not top & {"boto3", "botocore", "s3transfer"}
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-    # Compiled code only from the wheels built for the Lambda runtime (Python 3.9, x86_64).
+    # Compiled code only from the wheels built for the function's runtime (its Python tag, x86_64).
+    tag = describe(runtime).python_tag[2:]
     assert sorted(n for n in names if n.endswith(".so")) == [
-        "_cffi_backend.cpython-39-x86_64-linux-gnu.so", "cryptography/hazmat/bindings/_rust.abi3.so"]
+        f"_cffi_backend.cpython-{tag}-x86_64-linux-gnu.so", "cryptography/hazmat/bindings/_rust.abi3.so"]
     for info in archive.infolist():
         assert info.date_time == FIXED_DATE
         assert info.external_attr >> 16 == 0o100644
@@ -89,8 +104,7 @@ def test_package_holds_envsync_and_pinned_deps_but_not_boto3(package):
     assert {name: bundled.get(name) for name in pins} == pins
 
 
-PY39 = PROJECT_ROOT / ".venv39" / "bin" / "python"
-VERIFY_ON_39 = """
+VERIFY = """
 import dataclasses, hashlib, sys
 sys.path.insert(0, sys.argv[1])
 import cryptography
@@ -116,18 +130,50 @@ print(sys.version_info[:2], cryptography.__version__)
 """
 
 
-def test_the_package_verifies_signatures_on_python_39(package, tmp_path):
-    """The bundled cryptography (the Lambda wheel, not the deploy venv's) runs on Python 3.9."""
+def runtime_python(runtime: str) -> Path:
+    python = PROJECT_ROOT / describe(runtime).venv_dir / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python} missing: `make {describe(runtime).venv_dir}/.installed` builds it")
+    return python
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_the_package_verifies_signatures_on_its_runtime(runtime, ca, tmp_path):
+    """The bundled cryptography (the runtime's Lambda wheel, not the deploy venv's) runs on the
+    runtime's Python."""
     import subprocess
 
-    if not PY39.exists():
-        pytest.skip(f"{PY39} missing: `make test-py39` builds the Python 3.9 venv")
-    zipfile.ZipFile(io.BytesIO(package)).extractall(tmp_path / "task")
-    out = subprocess.run([str(PY39), "-I", "-c", VERIFY_ON_39, str(tmp_path / "task")],
+    zipfile.ZipFile(io.BytesIO(package_for(runtime, ca))).extractall(tmp_path / "task")
+    out = subprocess.run([str(runtime_python(runtime)), "-I", "-c", VERIFY, str(tmp_path / "task")],
                          capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[0] == "verified", out
     assert "refused: dev history row V1__a.sql (version 1): dev's signature does not match" in out, out
-    assert out.strip().endswith("(3, 9) 50.0.2"), out
+    assert out.strip().endswith(f"(3, {describe(runtime).minor}) 50.0.2"), out
+
+
+def test_a_compiled_dependency_loads_only_on_the_runtime_it_was_built_for(ca, tmp_path):
+    """Why the runtime drives the build: python3.9's cffi extension (cp39) does not load on 3.12,
+    the python3.12 package's does. (cryptography itself ships one abi3 extension for all.)"""
+    import subprocess
+
+    load = "import sys; sys.path.insert(0, sys.argv[1]); import _cffi_backend; print(_cffi_backend.__file__)"
+    results = {}
+    for runtime in (DEFAULT_RUNTIME, "python3.12"):
+        task = tmp_path / runtime
+        zipfile.ZipFile(io.BytesIO(package_for(runtime, ca))).extractall(task)
+        results[runtime] = subprocess.run([str(runtime_python("python3.12")), "-I", "-S", "-c", load, str(task)],
+                                          capture_output=True, text=True, check=False)
+    assert results[DEFAULT_RUNTIME].returncode != 0, results[DEFAULT_RUNTIME].stdout
+    assert "No module named '_cffi_backend'" in results[DEFAULT_RUNTIME].stderr, results[DEFAULT_RUNTIME].stderr
+    assert results["python3.12"].stdout.strip().endswith("_cffi_backend.cpython-312-x86_64-linux-gnu.so")
+    assert package_key(package_for("python3.12", ca)) != package_key(package_for(DEFAULT_RUNTIME, ca))
+
+
+def test_an_unknown_runtime_is_refused_by_name(ca):
+    supported = r"\(supported: python3.9, python3.10, python3.11, python3.12, python3.13\)"
+    with pytest.raises(PackagingError, match=r"lambda_runtime 'python3.8' is not a supported Lambda runtime "
+                                             + supported):
+        build_package(LAMBDA_CODE, ca_dir=ca, runtime="python3.8")
 
 
 def test_key_is_the_sha256_of_the_zip(package):

@@ -111,14 +111,13 @@ def test_lambda_environment_points_at_the_upstream_or_nothing(sync, env_stacks):
         variables["ENVSYNC_UPSTREAM_EXTERNAL_ID"])
 
 
-def test_runtime_is_a_parameter_defaulting_to_python39_with_one_justified_lint_exception(env_stacks):
+def test_runtime_is_a_parameter_defaulting_to_python39(env_stacks):
     template = env_stacks.rendered["prod/sync"]
     assert template["Parameters"]["LambdaRuntime"]["Default"] == "python3.9"
     for name in ("prod/sync", "prod/aurora"):
         for function in (r for r in env_stacks.rendered[name]["Resources"].values()
                          if r["Type"] == "AWS::Lambda::Function"):
             assert function["Properties"]["Runtime"] == {"Ref": "LambdaRuntime"}
-            assert function["Metadata"]["cfn-lint"]["config"]["ignore_checks"] == ["W1030"]
 
 
 def allowed_actions(role_props) -> dict:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 from pathlib import Path
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from envsync_sceptre.config.configfile import EnvConfig, EnvConfigError, read_config_file
-from envsync_sceptre.config.stackvalues import stack_value_problems
+from envsync_sceptre.config.stackvalues import lifecycle_notices, stack_value_problems
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 ROLE_ARN = re.compile(r"^arn:aws:iam::(?P<account>\d{12}):role/(?P<name>[\w+=,.@/-]+)$")
@@ -133,18 +134,26 @@ def read_shared_values(config_dir: Path) -> Dict[str, Any]:
     return read_config_file(path, f"{config_dir.name}/config.yaml") if path.is_file() else {}
 
 
-def load_envs(config_dir: Path) -> Dict[str, EnvConfig]:
+def load_envs(config_dir: Path, today: Optional[date] = None) -> Dict[str, EnvConfig]:
     """Read and check every env under config_dir (the Sceptre `config/` folder).
 
     Besides the account set, the data-plane values (instance class, retention, lag threshold,
-    runtime, promotion chain) are checked: see envsync_sceptre.config.stackvalues.
+    runtime, engine version, promotion chain) are checked: see envsync_sceptre.config.stackvalues. A
+    runtime or engine AWS no longer lets anyone create (as of `today`) is an error.
     """
     raw_by_file = read_env_files(config_dir)
     envs = parse_envs(raw_by_file)
-    problems = stack_value_problems(envs, raw_by_file, read_shared_values(config_dir))
+    problems = stack_value_problems(envs, raw_by_file, read_shared_values(config_dir), today)
     if problems:
         raise EnvConfigError(problems)
     return envs
+
+
+def lifecycle_warnings(config_dir: Path, today: Optional[date] = None) -> List[str]:
+    """Per env, the runtime's and the engine's support dates that are within 90 days or past,
+    with the one-line switch (printed by `!envsync_validate` and `envsync-local up`)."""
+    notices = lifecycle_notices(read_env_files(config_dir), read_shared_values(config_dir), today)
+    return [f"{env}: WARNING {notice.text}" for env, notice in notices if notice.level == "warning"]
 
 
 def promotion_order(envs: Mapping[str, EnvConfig]) -> List[str]:

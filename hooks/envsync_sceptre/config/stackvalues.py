@@ -8,10 +8,13 @@ The templates repeat the same limits (AllowedValues, MaxValue) as a second line 
 from __future__ import annotations
 
 import re
-from typing import Any, List, Mapping, Tuple
+from datetime import date
+from typing import Any, List, Mapping, Optional, Tuple
 
+from envsync_sceptre.config import lifecycle
 from envsync_sceptre.config.configfile import EnvConfig
 from envsync_sceptre.config.refdata import envs_key_problems, tables_pulled_by
+from envsync_sceptre.config.runtime import UnknownRuntime, describe
 
 # The instance classes the aurora template allows: db.r5.large and up (the seed's minimum),
 # and the Graviton/Intel successors of the same size and up that Aurora MySQL 2 supports.
@@ -23,7 +26,6 @@ ALLOWED_INSTANCE_CLASSES = (
 )
 BACKUP_RETENTION_DAYS = 7
 MAX_LAG_THRESHOLD_SECONDS = 60
-RUNTIME = re.compile(r"^python3\.\d{1,2}$")
 SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
 RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -92,11 +94,14 @@ def value_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]
             f"from 1 to {MAX_LAG_THRESHOLD_SECONDS} (alarm when lag exceeds 60 s)"
         )
     runtime, origin = _value("lambda_runtime", label, raw, shared)
-    if not RUNTIME.match(str(runtime)):
-        problems.append(
-            f"{origin}: lambda_runtime '{runtime}' is not a python3.* Lambda runtime "
-            "(e.g. python3.9, python3.12)"
-        )
+    try:
+        describe(str(runtime))
+    except UnknownRuntime as error:
+        problems.append(f"{origin}: {error}")
+    version, origin = _value("db_engine_version", label, raw, shared)
+    if lifecycle.engine_major(str(version)) is None:
+        problems.append(f"{origin}: db_engine_version '{version}' is not an Aurora MySQL 2 (5.7.mysql_aurora.2.x.y) "
+                        "or 3 (8.0.mysql_aurora.3.x.y) version")
     schedule, origin = _value("sync_schedule", label, raw, shared)
     if not SCHEDULE.match(str(schedule)):
         problems.append(
@@ -221,10 +226,27 @@ def _mismatches(
     return problems
 
 
+def lifecycle_notices(
+    raw_by_file: Mapping[str, Mapping[str, Any]], shared: Mapping[str, Any], today: Optional[date] = None,
+) -> List[Tuple[str, lifecycle.Notice]]:
+    """(env, notice) for every env whose runtime or engine is within 90 days of a support date
+    (a warning) or past the date AWS refuses to create it (an error), from envsync_sceptre.config.lifecycle."""
+    today = today or date.today()
+    found: List[Tuple[str, lifecycle.Notice]] = []
+    for label, raw in sorted(raw_by_file.items()):
+        env = str(raw.get("env") or label)
+        runtime, origin = _value("lambda_runtime", label, raw, shared)
+        version, engine_origin = _value("db_engine_version", label, raw, shared)
+        found += [(env, notice) for notice in lifecycle.runtime_notices(str(runtime), origin, today)]
+        found += [(env, notice) for notice in lifecycle.engine_notices(str(version), engine_origin, today)]
+    return found
+
+
 def stack_value_problems(
     envs: Mapping[str, EnvConfig],
     raw_by_file: Mapping[str, Mapping[str, Any]],
     shared: Mapping[str, Any],
+    today: Optional[date] = None,
 ) -> List[str]:
     problems: List[str] = []
     for label, raw in raw_by_file.items():
@@ -232,5 +254,7 @@ def stack_value_problems(
         origin = label if "refdata_tables" in raw else SHARED_FILE
         problems += envs_key_problems(label, raw, shared, origin, sorted(envs))
     problems += chain_problems(envs, raw_by_file, shared)
+    problems += [f"{env}: {notice.text}" for env, notice in lifecycle_notices(raw_by_file, shared, today)
+                 if notice.level == "error"]
     # The same shared value is reported once, not once per env.
     return list(dict.fromkeys(problems))

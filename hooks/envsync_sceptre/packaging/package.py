@@ -4,8 +4,9 @@ Same sources -> same bytes: entries sorted, fixed timestamp and permissions, fix
 compression. The dependencies are copied from the distributions installed in the deploy
 venv (`make venv` installs exactly the pins of lambda_code/requirements.txt), so the build
 needs no network. A dependency with compiled code (cryptography) cannot come from the deploy
-venv, which is built for this machine's Python: it comes from the wheels built for the Lambda
-runtime (Python 3.9, manylinux2014 x86_64) that `make venv` downloads into .lambda-wheels/.
+venv, which is built for this machine's Python: it comes from the wheels built for the
+function's Lambda runtime (envsync_sceptre.config.runtime: Python tag, manylinux platform) that `make
+venv` downloads into .lambda-wheels/<runtime>/ for every configured `lambda_runtime`.
 boto3 and what it pulls in come with the Lambda runtime and are never bundled.
 The object key is the zip's SHA-256, so an upload happens only when the code
 changed, and a stack update that changes the key is exactly a code change.
@@ -26,25 +27,24 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 
+from envsync_sceptre.config.runtime import PROJECT_ROOT, Runtime, UnknownRuntime, describe
+
 # Provided by every Lambda Python runtime; bundling them would shadow the runtime's SDK.
 RUNTIME_PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"}
 )
-# The oldest runtime the package must import on: markers are evaluated for it.
-TARGET_PYTHON = "3.9"
+# The shipped default (config/config.yaml: lambda_runtime); callers name the configured one.
+DEFAULT_RUNTIME = "python3.9"
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644 << 16
 KEY_PREFIX = "lambda/envsync-"
 CERTS_ARCNAME = "envsync/certs"
 # Set by the local launcher to the stand-ins' CA directory (see ca_bundle_dir).
 CA_BUNDLE_DIR_ENV = "ENVSYNC_CA_BUNDLE_DIR"
-# Wheels for the Lambda runtime (`make venv`: pip download --platform manylinux2014_x86_64
-# --python-version 3.9 --only-binary=:all: -r lambda_code/requirements.txt).
-LAMBDA_WHEELS_DIR = Path(__file__).resolve().parents[3] / ".lambda-wheels"
+# Wheels for each Lambda runtime (`make venv`: pip download with Runtime.pip_download_args()
+# -r lambda_code/requirements.txt into .lambda-wheels/<runtime>/); the variable overrides the
+# parent folder.
 LAMBDA_WHEELS_ENV = "ENVSYNC_LAMBDA_WHEELS_DIR"
-# Wheel tags the python3.9 x86_64 runtime (Amazon Linux 2, glibc 2.26) imports.
-LAMBDA_PYTHON_TAGS = ("cp39", "abi3", "py3", "py2.py3")
-LAMBDA_PLATFORM = re.compile(r"^(any|manylinux2014_x86_64|manylinux_2_(1\d|2[0-6])_x86_64)$")
 PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;#]+)")
 
 
@@ -72,8 +72,8 @@ def read_pins(requirements: Path) -> Dict[str, str]:
     return pins
 
 
-def _target_requirements(dist: metadata.Distribution) -> Iterable[str]:
-    environment = {"python_version": TARGET_PYTHON, "python_full_version": f"{TARGET_PYTHON}.0",
+def _target_requirements(dist: metadata.Distribution, runtime: Runtime) -> Iterable[str]:
+    environment = {"python_version": runtime.version, "python_full_version": f"{runtime.version}.0",
                    "sys_platform": "linux", "platform_system": "Linux", "extra": ""}
     for text in dist.requires or []:
         requirement = Requirement(text)
@@ -81,46 +81,39 @@ def _target_requirements(dist: metadata.Distribution) -> Iterable[str]:
             yield _canonical(requirement.name)
 
 
-def lambda_wheels_dir() -> Path:
+def lambda_wheels_dir(runtime: Runtime) -> Path:
     configured = os.environ.get(LAMBDA_WHEELS_ENV)
-    return Path(configured) if configured else LAMBDA_WHEELS_DIR
+    return Path(configured) / runtime.name if configured else PROJECT_ROOT / runtime.wheels_dir
 
 
-def _fits_lambda(wheel: str) -> bool:
-    """`name-version-python-abi-platform.whl` whose tags the Lambda runtime imports."""
-    parts = wheel[: -len(".whl")].split("-")
-    if len(parts) < 5:
-        return False
-    python, abi, platforms = parts[-3], parts[-2], parts[-1]
-    pythons = set(python.split("."))
-    abi_ok = abi in ("none", "abi3", "cp39")
-    python_ok = bool(pythons & {"py3", "py2", "cp39"}) or (abi == "abi3" and any(
-        p.startswith("cp3") and int(p[3:] or 0) <= 9 for p in pythons))
-    return abi_ok and python_ok and any(LAMBDA_PLATFORM.match(p) for p in platforms.split("."))
-
-
-def lambda_wheel(name: str, wheels: Optional[Path] = None) -> Optional[metadata.Distribution]:
-    """The distribution `name` as a wheel built for the Lambda runtime, if one was downloaded."""
-    folder = wheels or lambda_wheels_dir()
+def lambda_wheel(name: str, runtime: Runtime, wheels: Optional[Path] = None) -> Optional[metadata.Distribution]:
+    """The distribution `name` as a wheel built for `runtime`, if one was downloaded."""
+    folder = wheels or lambda_wheels_dir(runtime)
     if not folder.is_dir():
         return None
     for wheel in sorted(folder.glob("*.whl")):
-        if _canonical(wheel.name.split("-")[0]) == _canonical(name) and _fits_lambda(wheel.name):
+        if _canonical(wheel.name.split("-")[0]) == _canonical(name) and runtime.accepts_wheel(wheel.name):
             archive = zipfile.ZipFile(wheel)
             info = next(n.split("/")[0] for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
             return metadata.PathDistribution(zipfile.Path(archive, at=f"{info}/"))
     return None
 
 
-def find_for_lambda(name: str) -> metadata.Distribution:
-    """A dependency as the Lambda runtime needs it: its Lambda wheel, else the deploy venv's."""
-    return lambda_wheel(name) or metadata.distribution(name)
+Finder = Callable[[str], metadata.Distribution]
+
+
+def finder_for(runtime: Runtime) -> Finder:
+    """Finds a dependency as `runtime` needs it: its Lambda wheel, else the deploy venv's
+    (pure-Python distributions only: a compiled one from the venv is refused when zipped)."""
+    return lambda name: lambda_wheel(name, runtime) or metadata.distribution(name)
 
 
 def resolve_distributions(
-    pins: Dict[str, str], find: Callable[[str], metadata.Distribution] = find_for_lambda
+    pins: Dict[str, str], find: Optional[Finder] = None, runtime: Optional[Runtime] = None,
 ) -> List[metadata.Distribution]:
-    """The pinned distributions and their runtime dependencies, as installed, minus the SDK."""
+    """The pinned distributions and their dependencies on `runtime`, as installed, minus the SDK."""
+    runtime = runtime or describe(DEFAULT_RUNTIME)
+    find = find or finder_for(runtime)
     found: Dict[str, metadata.Distribution] = {}
     pending = sorted(name for name in pins if name not in RUNTIME_PROVIDED)
     while pending:
@@ -141,11 +134,11 @@ def resolve_distributions(
                 f"{dist.version}; run `make venv`"
             )
         found[name] = dist
-        pending.extend(sorted(_target_requirements(dist)))
+        pending.extend(sorted(_target_requirements(dist, runtime)))
     return [found[name] for name in sorted(found)]
 
 
-def _distribution_files(dist: metadata.Distribution) -> Iterable[Tuple[str, Any]]:
+def _distribution_files(dist: metadata.Distribution, runtime: Runtime) -> Iterable[Tuple[str, Any]]:
     """(name in the zip, a path-like with read_bytes) of every file of `dist`."""
     from_wheel = isinstance(getattr(dist, "_path", None), zipfile.Path)
     for relative in dist.files or []:
@@ -155,8 +148,8 @@ def _distribution_files(dist: metadata.Distribution) -> Iterable[Tuple[str, Any]
         if text.endswith((".so", ".pyd", ".dylib")) and not from_wheel:
             raise PackagingError(
                 f"{dist.metadata['Name']} {dist.version} ships a compiled extension ({text}) built "
-                f"for this machine, not the Lambda runtime: run `make venv` (downloads its Lambda wheel "
-                f"into {lambda_wheels_dir()})"
+                f"for this machine, not the Lambda runtime {runtime.name}: run `make venv` (downloads its "
+                f"Lambda wheel into {lambda_wheels_dir(runtime)})"
             )
         source = dist.locate_file(relative) if from_wheel else Path(str(dist.locate_file(relative)))
         if source.is_file():
@@ -194,10 +187,12 @@ def ca_bundle_dir() -> Optional[Path]:
 
 def build_package(
     lambda_code_dir: Path,
-    find: Callable[[str], metadata.Distribution] = find_for_lambda,
+    find: Optional[Finder] = None,
     ca_dir: Optional[Path] = None,
+    runtime: str = DEFAULT_RUNTIME,
 ) -> bytes:
-    """The zip of lambda_code/envsync, its CA bundle and its pinned deps (lambda_code/requirements.txt).
+    """The zip of lambda_code/envsync, its CA bundle and its pinned deps (lambda_code/requirements.txt),
+    the compiled ones as wheels for the Lambda `runtime` (python3.9, python3.12, ...).
 
     Refuses to build without a CA bundle: the engine verifies the database's certificate, so a
     package without one could not connect to any cluster.
@@ -222,8 +217,12 @@ def build_package(
     for path in bundles:
         entries[f"{CERTS_ARCNAME}/{path.name}"] = path.read_bytes()
     pins = read_pins(lambda_code_dir / "requirements.txt")
-    for dist in resolve_distributions(pins, find):
-        for name, path in _distribution_files(dist):
+    try:
+        described = describe(runtime)
+    except UnknownRuntime as error:
+        raise PackagingError(str(error)) from error
+    for dist in resolve_distributions(pins, find, described):
+        for name, path in _distribution_files(dist, described):
             if name in entries:
                 raise PackagingError(f"{name} is provided twice (envsync and a dependency)")
             entries[name] = path.read_bytes()
@@ -278,19 +277,19 @@ def _upload_hint(bucket: str, key: str, err: Exception) -> str:
     return f"Lambda package upload to s3://{bucket}/{key} failed: {hint} ({text})"
 
 
-_BUILD_CACHE: Dict[Tuple[Path, Optional[Path]], bytes] = {}
+_BUILD_CACHE: Dict[Tuple[Path, Optional[Path], str], bytes] = {}
 
 
-def cached_package(lambda_code_dir: Path, ca_dir: Optional[Path] = None) -> bytes:
-    """Build once per process: every stack of a `sceptre launch` shares the same zip."""
-    resolved = (lambda_code_dir.resolve(), ca_dir.resolve() if ca_dir else None)
+def cached_package(lambda_code_dir: Path, ca_dir: Optional[Path] = None, runtime: str = DEFAULT_RUNTIME) -> bytes:
+    """Build once per process and runtime: every stack of a `sceptre launch` shares the same zip."""
+    resolved = (lambda_code_dir.resolve(), ca_dir.resolve() if ca_dir else None, runtime)
     if resolved not in _BUILD_CACHE:
-        _BUILD_CACHE[resolved] = build_package(resolved[0], ca_dir=resolved[1])
+        _BUILD_CACHE[resolved] = build_package(resolved[0], ca_dir=resolved[1], runtime=runtime)
     return _BUILD_CACHE[resolved]
 
 
-def publish(call: S3Call, bucket: str, lambda_code_dir: Path,
-            body: Optional[bytes] = None, ca_bundle_dir: Optional[Path] = None) -> UploadResult:
-    """Build (or reuse) the package, upload it if absent, return its key."""
-    body = cached_package(lambda_code_dir, ca_bundle_dir) if body is None else body
+def publish(call: S3Call, bucket: str, lambda_code_dir: Path, body: Optional[bytes] = None,
+            ca_bundle_dir: Optional[Path] = None, runtime: str = DEFAULT_RUNTIME) -> UploadResult:
+    """Build (or reuse) the package for `runtime`, upload it if absent, return its key."""
+    body = cached_package(lambda_code_dir, ca_bundle_dir, runtime) if body is None else body
     return upload_if_absent(call, bucket, package_key(body), body)

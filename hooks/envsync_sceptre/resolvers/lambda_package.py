@@ -1,7 +1,8 @@
-"""`!envsync_lambda_package {bucket: <name>, source: <lambda_code dir>}`: builds the Lambda zip
-(deterministic, see packaging.py), uploads it to the env's artifacts bucket if absent, and
-resolves to its S3 key. A resolver rather than a hook because its result is a value the stack
-needs (Code.S3Key); it runs on launch/diff/validate, never on generate.
+"""`!envsync_lambda_package {bucket: <name>, source: <lambda_code dir>, runtime: <lambda_runtime>}`:
+builds the Lambda zip for the functions' runtime (deterministic, see packaging.py), uploads it
+to the env's artifacts bucket if absent, and resolves to its S3 key. A resolver rather than a
+hook because its result is a value the stack needs (Code.S3Key); it runs on
+launch/diff/validate, never on generate.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from envsync_sceptre.resolvers.arguments import require_mapping
 
 
 class LambdaPackage(Resolver):
-    """Argument: {bucket: the env's artifacts bucket, source: the lambda_code directory}."""
+    """Argument: {bucket: the env's artifacts bucket, source: the lambda_code directory,
+    runtime: the functions' Lambda runtime, the stack's LambdaRuntime}."""
 
     def setup(self) -> None:
-        require_mapping(self, "!envsync_lambda_package", ("bucket", "source"))
+        require_mapping(self, "!envsync_lambda_package", ("bucket", "source", "runtime"))
 
     def required_calls(self) -> List[Dict[str, Any]]:
         """What this resolver calls as the stack's sceptre_role (checked by the permission proof).
@@ -40,7 +42,8 @@ class LambdaPackage(Resolver):
             return self.stack.connection_manager.call(service="s3", command=command, kwargs=kwargs)
 
         try:
-            result = publish(call, bucket, source, ca_bundle_dir=ca_bundle_dir())
+            result = publish(call, bucket, source, ca_bundle_dir=ca_bundle_dir(),
+                             runtime=str(self.argument["runtime"]))
         except PackagingError as err:
             raise SceptreException(f"{self.stack.name}: {err}") from err
         return result.key
