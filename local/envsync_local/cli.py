@@ -4,6 +4,9 @@
                            then run the sync cycle (see envsync_local.cycle); after a `down`
                            the whole system starts over (moto's state is in memory only)
     envsync-local sync     run the sync cycle again
+    envsync-local run ENV  run one env's deployed state machine once and print how it ended; a
+                           gated env (prod) stops at the approval: the message, digest, commands
+    envsync-local inbox ENV  what the env's SNS topics published, newest first, by run
     envsync-local status   what runs, and each env's stacks and outputs
                            (--html FILE: each env's dashboard as a static page with charts)
     envsync-local down     stop exactly what `up` started (by pid); --wipe deletes the state
@@ -29,7 +32,17 @@ from typing import Any, Callable, Dict, List, Optional
 
 import boto3
 
-from envsync_local.cycle import EnvHandle, demo_outcome_problems, run_cycle
+from envsync_local import inbox
+from envsync_local.cycle import (
+    EnvHandle,
+    demo_outcome_problems,
+    inbox_messages,
+    outcome_text,
+    run_cycle,
+    subscribe_inbox,
+    sync,
+)
+from envsync_local.cycle import stack_outputs as cycle_stack_outputs
 from envsync_local.mariadb import REPLICA_HOST, MariaDBError, MariaDBInstance
 from envsync_local.moto_server import LOCAL_CREDENTIALS, MotoServer, MotoServerError
 from envsync_local.moto_server import start as start_moto
@@ -288,15 +301,46 @@ def print_outputs(local: LocalStack) -> None:
                 print(f"      {output['OutputKey']:<26} {output['OutputValue']}")
 
 
+def env_handle(local: LocalStack, name: str) -> EnvHandle:
+    """The env's account session (as its deployer) and its local database."""
+    return EnvHandle(name=name, session=env_session(local, local.envs[name]), endpoint_url=local.moto.endpoint_url,
+                     db_host=local.databases[name].host, db_port=local.databases[name].port,
+                     ca_bundle=str(local.databases[name].ca_bundle), database=local.database,
+                     executions_dir=local.executions_dir)
+
+
 def env_handles(local: LocalStack) -> List[EnvHandle]:
     """Each env's account session and local database, upstream first."""
-    return [
-        EnvHandle(name=name, session=env_session(local, local.envs[name]), endpoint_url=local.moto.endpoint_url,
-                  db_host=local.databases[name].host, db_port=local.databases[name].port,
-                  ca_bundle=str(local.databases[name].ca_bundle), database=local.database,
-                  executions_dir=local.executions_dir)
-        for name in local.order
-    ]
+    return [env_handle(local, name) for name in local.order]
+
+
+def running_env(local: LocalStack, name: str) -> EnvHandle:
+    """The handle of a launched env of the running stand-ins, its outputs read, its inbox subscribed."""
+    if not local.moto_running():
+        raise LocalModeError("the stand-ins are not running: run `envsync-local up` first")
+    if name not in local.envs:
+        raise LocalModeError(f"unknown env {name}; known: {', '.join(local.order)}")
+    handle = env_handle(local, name)
+    handle.outputs = cycle_stack_outputs(handle)
+    handle.inbox_url = subscribe_inbox(handle)
+    return handle
+
+
+def command_run(local: LocalStack, name: str) -> int:
+    """Run the env's deployed state machine once; a run that waits for a person is a success."""
+    handle = running_env(local, name)
+    run = sync(handle)
+    print(outcome_text(handle, run))
+    return 0 if run.execution.status == "SUCCEEDED" or run.execution.waiting else 1
+
+
+def command_inbox(local: LocalStack, name: str, limit: Optional[int]) -> int:
+    """What the env's topics published, newest first, each message marked by its run."""
+    handle = running_env(local, name)
+    inbox_messages(handle)  # move what arrived into the mailbox
+    messages = inbox.mark_runs(inbox.read_mailbox(local.root, name), inbox.env_runs(local.executions_dir, name))
+    print(inbox.format_inbox(name, messages, limit))
+    return 0
 
 
 def command_resume(local: LocalStack, execution_arn: str) -> int:
@@ -442,6 +486,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("envs", nargs="*", help="envs to launch (default: all, upstream first, then a sync cycle)")
     up.add_argument("--no-sync", action="store_true", help="launch only; skip the sync cycle")
     commands.add_parser("sync", help="run the sync cycle (bootstrap, samples, dev -> staging -> prod, status)")
+    run = commands.add_parser("run", help="run one env's deployed state machine once and print how it ended "
+                                           "(a gated env stops at the approval: the message and the commands)")
+    run.add_argument("env", help="the env (dev, staging, prod)")
+    inbox_parser = commands.add_parser("inbox", help="what the env's SNS topics published, newest first, by run")
+    inbox_parser.add_argument("env", help="the env (dev, staging, prod)")
+    inbox_parser.add_argument("--limit", type=int, default=20, help="show at most this many (default 20)")
     status = commands.add_parser("status", help="show the stand-ins and the stacks")
     status.add_argument("--html", type=Path, metavar="FILE",
                         help="write each env's dashboard (alarms, charts) as a static page instead")
@@ -479,6 +529,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             return command_up(local, args.envs, with_sync=not args.no_sync)
         if args.command == "sync":
             return command_sync(local)
+        if args.command == "run":
+            return command_run(local, args.env)
+        if args.command == "inbox":
+            return command_inbox(local, args.env, args.limit)
         if args.command == "status":
             if args.html:
                 return command_status_page(local, args.html, args.minutes, args.period)

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional
 import boto3
 import pymysql
 
+from envsync_local import inbox
 from envsync_local.cloudwatch_emulation import evaluate_alarms
 from envsync_local.orchestrate import SyncRun, run_sync, stored_run
 from envsync_local.paths import PROJECT_ROOT
@@ -49,6 +50,11 @@ class EnvHandle:
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url)
 
+    @property
+    def state_dir(self) -> Optional[Path]:
+        """The stand-ins' state directory (the executions' parent), where the mailboxes are."""
+        return self.executions_dir.parent if self.executions_dir else None
+
     def app_connection(self, **extra: Any) -> pymysql.Connection:
         """The env's application (the stand-in's admin), e.g. dev editing its reference data."""
         return pymysql.connect(host=self.db_host, port=self.db_port, user="root", password="",
@@ -69,29 +75,13 @@ def stack_outputs(handle: EnvHandle) -> Dict[str, str]:
 
 
 def subscribe_inbox(handle: EnvHandle) -> str:
-    """An SQS queue subscribed to the env's sync topic, so local mode can show what was sent."""
-    sqs = handle.client("sqs")
-    queue_url = sqs.create_queue(QueueName=f"envsync-{handle.name}-local-inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns = handle.client("sns")
-    topic = handle.outputs["SyncTopicArn"]
-    existing = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
-    if not any(subscription["Endpoint"] == queue_arn for subscription in existing):
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-    return queue_url
+    """An SQS queue subscribed to the env's topics, so local mode can show what was sent."""
+    return inbox.subscribe(handle)
 
 
 def inbox_messages(handle: EnvHandle) -> List[Dict[str, Any]]:
-    sqs = handle.client("sqs")
-    messages = []
-    while True:
-        batch = sqs.receive_message(QueueUrl=handle.inbox_url, MaxNumberOfMessages=10).get("Messages", [])
-        if not batch:
-            return messages
-        for message in batch:
-            body = json.loads(message["Body"])
-            messages.append({"subject": body.get("Subject"), "message": body.get("Message")})
-            sqs.delete_message(QueueUrl=handle.inbox_url, ReceiptHandle=message["ReceiptHandle"])
+    """What the env's topics sent since the last look (kept in its mailbox: envsync_local.inbox)."""
+    return inbox.drain(handle)
 
 
 SYNC_SECRET_OUTPUTS = ("WriterSecretArn", "ReaderSecretArn")
@@ -171,6 +161,34 @@ def answer_approval(handle: EnvHandle, run: SyncRun, decision: str = "approve", 
     ended.alarms = evaluate_alarms(handle.session, handle.endpoint_url, prefix=f"envsync-{handle.name}")
     return {"message": messages[-1]["message"] if messages else None, "cli": json.loads(answered.stdout),
             "run": ended}
+
+
+def run_id(run: SyncRun) -> str:
+    return (run.execution_arn or "").rsplit(":", 1)[-1] or "-"
+
+
+def waiting_text(handle: EnvHandle, run: SyncRun) -> str:
+    """A run that waits for a person: the message its topic carried, the plan's digest and the
+    two commands that answer it."""
+    from envsync.approval.answer import answer_commands
+
+    waiting = run.execution.waiting or {}
+    parameters = waiting.get("parameters") or {}
+    digest = str(((parameters.get("MessageAttributes") or {}).get("envsync_plan_digest") or {}).get("StringValue", ""))
+    lines = [f"{handle.name}: run {run_id(run)} waits for a person's approval (state {waiting.get('state')}); "
+             f"the message on {handle.name}'s topic reads:"]
+    lines += [f"  | {line}" for line in str(parameters.get("Message", "")).splitlines()]
+    lines += ["", f"plan digest: {digest}", "answer it with one of:"]
+    lines += [f"  {command}" for command in answer_commands(handle.name, run_id(run), digest)]
+    return "\n".join(lines)
+
+
+def outcome_text(handle: EnvHandle, run: SyncRun) -> str:
+    """What `envsync-local run ENV` prints: the wait and its answers, or how the run ended."""
+    if run.execution.status == "RUNNING" and run.execution.waiting:
+        return waiting_text(handle, run)
+    return (f"{handle.name}: run {run_id(run)} {run.execution.status} in {run.seconds:.1f}s\n"
+            + format_status([env_status(handle, run)]))
 
 
 @dataclass

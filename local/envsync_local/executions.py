@@ -83,9 +83,13 @@ def history_events(record: Dict[str, Any]) -> List[Dict[str, Any]]:
             if entry.get("timeout_seconds") is not None:
                 details["timeoutInSeconds"] = int(entry["timeout_seconds"])
             events.append({"type": "TaskScheduled", "taskScheduledEventDetails": details})
-        elif kind in ("TaskSucceeded", "Caught"):
-            events.append({"type": "TaskSucceeded" if kind == "TaskSucceeded" else "TaskFailed",
-                           "stateName": entry.get("state"), **({"error": entry["error"]} if "error" in entry else {})})
+        elif kind == "TaskSucceeded":
+            events.append({"type": "TaskSucceeded", "stateName": entry.get("state")})
+        elif kind == "Caught":  # a task's failure, with its error and cause as AWS records them
+            events.append({"type": "TaskFailed", "stateName": entry.get("state"), "taskFailedEventDetails": {
+                "error": entry.get("error") or "", "cause": entry.get("cause") or ""}})
+        elif kind == "TaskFailed":
+            continue  # the interpreter's note before its Catch: the Caught entry is the event
         elif kind and "state" in entry:
             events.append({"type": f"{kind}StateEntered", "stateEnteredEventDetails": {"name": entry["state"]}})
     status = execution.get("status")

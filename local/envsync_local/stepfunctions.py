@@ -269,7 +269,8 @@ class StateMachine:
         def proceed() -> Any:
             if "error" in outcome:
                 error = StatesError(str(outcome["error"]), str(outcome.get("cause") or ""))
-                execution.history.append({"state": name, "type": "TaskFailed", "error": error.error})
+                execution.history.append({"state": name, "type": "TaskFailed", "error": error.error,
+                                          "cause": error.cause})
                 next_name, next_data = self._catch(name, state, data, error, execution)
             else:
                 execution.history.append({"state": name, "type": "TaskSucceeded"})
@@ -300,7 +301,7 @@ class StateMachine:
         handler = next((c for c in state.get("Catch", []) if _matches(c["ErrorEquals"], err.error)), None)
         if handler is None:
             raise err
-        execution.history.append({"state": name, "type": "Caught", "error": err.error})
+        execution.history.append({"state": name, "type": "Caught", "error": err.error, "cause": err.cause})
         return handler["Next"], set_path(data, handler.get("ResultPath", "$"), {"Error": err.error, "Cause": err.cause})
 
     def _run_states(self, machine: Dict[str, Any], data: Any, context: Dict[str, Any],

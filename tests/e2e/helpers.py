@@ -260,11 +260,11 @@ def upload_script(source: EnvHandle, name: str, body: str) -> None:
                                    Body=body.encode())
 
 
-def envsync_cli(state_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """The operator's `envsync` CLI against the stand-ins of this launch (by env name)."""
+def envsync_cli(state_dir: Path, *args: str, program: str = "envsync") -> subprocess.CompletedProcess:
+    """The operator's `envsync` CLI (or `envsync-local`) against the stand-ins of this launch."""
     env = {**os.environ, "ENVSYNC_LOCAL_DIR": str(state_dir)}
-    return subprocess.run([str(PROJECT_ROOT / ".venv" / "bin" / "envsync"), *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run([str(PROJECT_ROOT / ".venv" / "bin" / program), *args], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 # ---------------------------------------------------------------- moto IAM enforcement

@@ -150,11 +150,13 @@ def test_failure_and_timeout_go_through_the_catch():
     machine, execution, _ = gated_run()
     rejected = machine.resume(execution, {"error": "EnvsyncApprovalRejected", "cause": "not today"})
     assert (rejected.status, rejected.error) == ("FAILED", "Rejected")
-    assert {"state": "Wait", "type": "Caught", "error": "EnvsyncApprovalRejected"} in rejected.history
+    caught = {"state": "Wait", "type": "Caught", "error": "EnvsyncApprovalRejected", "cause": "not today"}
+    assert caught in rejected.history
     machine, late, _ = gated_run(timeout=0)
     timed_out = machine.resume(late, {"output": '{"digest": "abc"}'})  # answered after the deadline
     assert timed_out.status == "FAILED"
-    assert {"state": "Wait", "type": "Caught", "error": "States.Timeout"} in timed_out.history
+    assert {"state": "Wait", "type": "Caught", "error": "States.Timeout",
+            "cause": "the task token was not answered in time"} in timed_out.history
 
 
 def test_a_paused_execution_survives_a_round_trip_through_json():
@@ -171,3 +173,27 @@ def test_a_paused_execution_survives_a_round_trip_through_json():
         assert "not waiting" in str(err)
     else:
         raise AssertionError("a finished execution cannot be resumed twice")
+
+
+def test_a_caught_failure_shows_in_the_history_as_aws_records_it_and_status_reads_it():
+    """GetExecutionHistory's events of a failed run carry the failed task's error and cause
+    (taskFailedEventDetails), from which `envsync status` names the step and the error."""
+    from envsync.cli.runs import failed_step
+    from envsync_local.executions import history_events
+
+    class Failing(Handlers):
+        def __call__(self, resource, payload):
+            if resource == LAMBDA and payload["FunctionName"] == "migrate":
+                raise StatesError("SyncFailed", "migrate in staging: V4__ix.sql statement 1 (line 3): "
+                                                "[1062] Duplicate entry 'secret-row' for key 'PRIMARY'")
+            return super().__call__(resource, payload)
+
+    execution = run(Failing(), {"env": "staging"})
+    assert execution.status == "FAILED"
+    events = history_events({"executionArn": "arn:x", "startDate": 1.0, "stopDate": 2.0, "input": {},
+                             "execution": execution.to_dict()})
+    failed = [event for event in events if event["type"] == "TaskFailed"]
+    assert failed[0]["taskFailedEventDetails"]["error"] == "SyncFailed"
+    step, error = failed_step(events)
+    assert step == "Migrate"
+    assert error == "SyncFailed: migrate in staging: V4__ix.sql statement 1 (line 3): MySQL error 1062 (DUP_ENTRY)"

@@ -102,6 +102,13 @@ def choose(runs: List[WaitingRun], env: str, run_id: Optional[str], digest: Opti
     return chosen
 
 
+def answer_commands(env: str, run_id: str, digest: str) -> List[str]:
+    """The two commands that answer a waiting run, exactly as a person types them (the digest
+    binds the approval to the plan they read)."""
+    return [f"envsync approve --env {env} --run {run_id} --digest {digest[:12]}",
+            f'envsync reject --env {env} --run {run_id} --reason "..."']
+
+
 def approve(stepfunctions: Any, run: WaitingRun, approved_by: str) -> Dict[str, str]:
     """Resume the run with this approval (what its migrate step checks and logs)."""
     approval = {"digest": run.digest, "approved_by": approved_by,

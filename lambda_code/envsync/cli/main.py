@@ -209,8 +209,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     extra = _issues_text(issues, withheld)
     data = {"history": [r.to_dict() for r in rows], "pending": [p.to_dict() for p in pending],
             "issues": [i.to_dict() for i in issues], "withheld": withheld}
-    _emit(args, data, text + ("\n" + extra if extra else ""))
-    unfinished = any(r.state != "success" for r in rows)
+    text += "\n" + extra if extra else ""
+    # The env's state machine: runs that wait for a person, why the last failed run failed.
+    runs = approval_cli.runs_status(args.env, args.role_arn) if args.env else None
+    if runs is not None:
+        text += "\n\n" + runs[0]
+        data["runs"] = runs[1]
+    _emit(args, data, text)
+    unfinished = any(r.state != "success" for r in rows) or bool(runs and runs[1]["waiting"])
     return DIFFERENCES if pending or issues or unfinished else OK
 
 
@@ -366,6 +372,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         if name == "apply":
             sub.add_argument("--lock-timeout", type=int, default=migrate.DEFAULT_LOCK_TIMEOUT)
+        if name == "status":
+            sub.add_argument("--role-arn", help="read the env's runs as this role (envsync-<env>-approver); "
+                                                "offline the stand-ins name it")
     sub = commands.add_parser("repair", help="mark a failed or in-doubt script resolved")
     common(sub, source=False)
     sub.add_argument("--version", required=True)

@@ -189,3 +189,19 @@ def recorded_error_notice(error_text: Optional[str]) -> Optional[str]:
         return None
     code = int(match.group("code"))
     return f"{match.group('label')}: MySQL error {code}" + (f" ({_ERROR_NAMES[code]})" if code in _ERROR_NAMES else "")
+
+
+# A server error quoted in free text: `[1062] Duplicate entry ...` (the runner's form, to the end
+# of the line) or pymysql's `(1062, "Duplicate entry ...")`.
+_QUOTED_SERVER_ERROR = re.compile(r"\[(?P<code>\d{4})\] [^\n]*|\((?P<tuple_code>\d{4}), (?P<q>['\"]).*?(?P=q)\)")
+
+
+def scrub_server_text(text: str) -> str:
+    """`text` with every quoted server message replaced by its code and name, as notices carry
+    it (`MySQL error 1062 (DUP_ENTRY)`): the server's own words can quote row values."""
+
+    def notice(match: re.Match) -> str:
+        code = int(match.group("code") or match.group("tuple_code"))
+        return f"MySQL error {code}" + (f" ({_ERROR_NAMES[code]})" if code in _ERROR_NAMES else "")
+
+    return _QUOTED_SERVER_ERROR.sub(notice, text)
