@@ -10,9 +10,10 @@ import ipaddress
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from envsync_sceptre.config.configfile import EnvConfig, EnvConfigError, read_config_file
+from envsync_sceptre.config.refdata import tables_pulled_by
 from envsync_sceptre.config.stackvalues import lifecycle_notices, stack_value_problems
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -132,6 +133,19 @@ def read_shared_values(config_dir: Path) -> Dict[str, Any]:
     """config/config.yaml: the values every env shares (empty when there is none)."""
     path = config_dir / "config.yaml"
     return read_config_file(path, f"{config_dir.name}/config.yaml") if path.is_file() else {}
+
+
+def pulled_refdata_config(config_dir: Path, env: str) -> Tuple[Dict[str, Any], str]:
+    """The reference-data config the env's refdata step gets (what `!envsync_refdata_tables`
+    hands its sync stack as `pulled`: the env's `refdata_tables` entries for it) and the file the
+    list came from. The whole env set is checked first, as `sceptre launch` checks it."""
+    envs = load_envs(config_dir)
+    if env not in envs:
+        raise EnvConfigError([f"{config_dir.name}/: no env {env!r} (known: {', '.join(sorted(envs))})"])
+    label = envs[env].source_file
+    raw = read_config_file(config_dir.parent / label, label)
+    origin = label if "refdata_tables" in raw else f"{config_dir.name}/config.yaml"
+    return {"tables": tables_pulled_by(env, raw, read_shared_values(config_dir))}, f"{origin} refdata_tables"
 
 
 def load_envs(config_dir: Path, today: Optional[date] = None) -> Dict[str, EnvConfig]:

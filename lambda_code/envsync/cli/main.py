@@ -263,17 +263,47 @@ def _refdata_until_done(run: Any, source_conn: Any, target_conn: Any, config: An
         cursor = result.get("cursor")
 
 
+def project_config_dir(start: Optional[Path] = None) -> Path:
+    """The Sceptre `config/` of the project this runs in: the nearest at or above the working
+    directory that holds a config.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "config" / "config.yaml").is_file():
+            return folder / "config"
+    raise CliError(f"no config/config.yaml at or above {here}: run from the project, or give --config-dir")
+
+
+def _refdata_config(args: argparse.Namespace) -> Tuple[Any, str]:
+    """The allow-list and where it came from: --config FILE (JSON), else the env's value in
+    config/, merged as the env's sync stack gets it (envsync_sceptre's config model)."""
+    from envsync import refdata
+
+    if args.config:
+        config_path = Path(args.config)
+        try:
+            return refdata.RefdataConfig.from_dict(json.loads(config_path.read_text())), str(config_path)
+        except ValueError as error:  # JSONDecodeError and RefdataConfigError: say which file
+            kind = "not JSON: " if isinstance(error, json.JSONDecodeError) else ""
+            raise CliError(f"refdata config {config_path}: {kind}{error}") from None
+        except OSError as error:
+            raise CliError(f"refdata config {config_path}: {error.strerror}") from None
+    if not args.env:
+        raise CliError("refdata: give --env NAME (its allow-list is read from config/) or --config FILE")
+    from envsync_sceptre.config.configfile import EnvConfigError
+    from envsync_sceptre.config.envconfig import pulled_refdata_config
+
+    config_dir = Path(args.config_dir) if args.config_dir else project_config_dir()
+    try:
+        value, origin = pulled_refdata_config(config_dir, args.env)
+        return refdata.RefdataConfig.from_dict(value), origin
+    except (EnvConfigError, refdata.RefdataConfigError) as error:
+        raise CliError(f"refdata config for --env {args.env}: {error}") from None
+
+
 def cmd_refdata(args: argparse.Namespace) -> int:
     from envsync import refdata
 
-    config_path = Path(args.config)
-    try:
-        config = refdata.RefdataConfig.from_dict(json.loads(config_path.read_text()))
-    except ValueError as error:  # JSONDecodeError and RefdataConfigError: say which file
-        kind = "not JSON: " if isinstance(error, json.JSONDecodeError) else ""
-        raise CliError(f"refdata config {config_path}: {kind}{error}") from None
-    except OSError as error:
-        raise CliError(f"refdata config {config_path}: {error.strerror}") from None
+    config, config_path = _refdata_config(args)
     target = _target(args.target, args.env, "target")
     other_env = args.upstream_env or (upstream_env_of(args.env) if not args.upstream else None)
     source = _target(args.upstream, other_env, "upstream")
@@ -375,12 +405,21 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         if name == "status":
             sub.add_argument("--role-arn", help="read the env's runs as this role (envsync-<env>-approver); "
                                                 "offline the stand-ins name it")
-    sub = commands.add_parser("repair", help="mark a failed or in-doubt script resolved")
+    sub = commands.add_parser(
+        "repair", help="settle a failed or in-doubt script after you checked the schema (README: Repairing a "
+                       "failed migration)",
+        description="Settle a failed or in-doubt script once you have checked the schema; the next run resumes "
+                    "at the first statement not applied. Give --resolution or --statements-applied, not both.")
     common(sub, source=False)
-    sub.add_argument("--version", required=True)
-    sub.add_argument("--resolution", choices=migrate.RESOLUTIONS)
-    sub.add_argument("--statements-applied", type=int,
-                     help="how many statements took effect (for a resplit row; see validate)")
+    sub.add_argument("--version", required=True, help="the script's version, e.g. 4 for V4__x.sql")
+    sub.add_argument("--resolution", choices=migrate.RESOLUTIONS,
+                     help="did the failing (or in-doubt) statement take effect? not-applied (the default for a "
+                          "failed script: it raised): the next run runs it again, as the source has it then; "
+                          "applied: the next run starts after it. Required for an in-doubt script")
+    sub.add_argument("--statements-applied", type=int, metavar="N",
+                     help="say outright that statements 1-N took effect: 0 rolls the script back (you undid "
+                          "them; the version leaves the history); for a resplit row, the N you counted in "
+                          "`envsync plan`")
     sub.set_defaults(handler=cmd_repair)
     sub = commands.add_parser("drift", help="schema differences between upstream and target")
     common(sub)
@@ -388,7 +427,10 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     sub = commands.add_parser("refdata", help="reference data sync")
     sub.add_argument("refdata_command", choices=("plan", "apply"))
     common(sub)
-    sub.add_argument("--config", required=True, help="refdata config JSON file")
+    sub.add_argument("--config", help="refdata config JSON file ({\"tables\": [...]}) instead of config/; "
+                                      "default with --env: the env's refdata_tables as its sync stack gets it")
+    sub.add_argument("--config-dir", help="the project's Sceptre config/ (default: found at or above the "
+                                          "working directory)")
     sub.add_argument("--force", action="store_true",
                      help="lift the mass-delete guard (emptied or truncated upstream) for this run")
     sub.add_argument("--lock-timeout", type=int, default=migrate.DEFAULT_LOCK_TIMEOUT,

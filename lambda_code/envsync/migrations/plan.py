@@ -220,6 +220,21 @@ def _upload_time(row: HistoryRow) -> Optional[datetime.datetime]:
     return row.source_uploaded_at or row.applied_at
 
 
+def failed_advice(row: HistoryRow, upstream_env: Optional[str]) -> str:
+    """What to do about a failed script: README "Repairing a failed migration", its cases 1 and 2."""
+    failing, done, version = row.statements_applied + 1, row.statements_applied, row.version
+    fix = ("fix this env (the script applied in " + upstream_env + ", so the cause is here)" if upstream_env
+           else "fix statement " + str(failing) + " in the script and upload it again under the same name"
+           + (f" (statements 1-{done} unchanged)" if done else "") + ", or fix the env")
+    if not done:
+        return (f"Nothing of it took effect: {fix}, then run `envsync repair --version {version} "
+                "--resolution not-applied`; the next run applies the script as the source has it then.")
+    return (f"Statements 1-{done} took effect. Either {fix}, then run `envsync repair --version {version} "
+            f"--resolution not-applied` (the next run resumes at statement {failing}); or roll the script back: "
+            f"undo statements 1-{done} by hand, fix or withdraw the script at the source, then run "
+            f"`envsync repair --version {version} --statements-applied 0`.")
+
+
 def validate(rows: List[HistoryRow], view: SourceView, now: Optional[float] = None) -> List[Issue]:
     """Every reason to refuse an apply (see the module docstring for the rules)."""
     now = time.time() if now is None else now
@@ -240,7 +255,7 @@ def validate(rows: List[HistoryRow], view: SourceView, now: Optional[float] = No
                 f"it took effect or `--resolution not-applied` if it did not.")
             issues.append(Issue("in_doubt", row.version, in_doubt + said, notice=in_doubt))
         elif row.state == FAILED:
-            then = f"; later versions wait. Fix the cause, then run `envsync repair --version {row.version}`."
+            then = "; later versions wait. " + failed_advice(row, view.upstream_env)
             recorded = row.error_text or row.script_name + " failed"
             issues.append(Issue("failed", row.version, recorded + then,
                                 notice=(recorded_error_notice(row.error_text) or recorded) + then))

@@ -180,6 +180,51 @@ def test_drift_and_refdata_commands(chain: Dict[str, EnvDB], tmp_path: Path) -> 
     assert staging.query("SELECT COUNT(*) FROM currency") == [(2,)]
 
 
+def test_refdata_reads_the_envs_allow_list_from_config_as_its_stack_gets_it(chain: Dict[str, EnvDB],
+                                                                            tmp_path: Path) -> None:
+    """`envsync refdata plan|apply --env ENV`: no JSON file; the env's `refdata_tables` (here
+    staging's own, overriding config/config.yaml's) through envsync_sceptre's config model."""
+    import shutil
+
+    from tests.conftest import PROJECT_ROOT
+
+    dev, staging = chain["dev"], chain["staging"]
+    folder = str(write_scripts(tmp_path / "s", {
+        "V1__rates.sql": "CREATE TABLE rate (code CHAR(3) PRIMARY KEY, value INT);\n"
+                         "CREATE TABLE other_rate (code CHAR(3) PRIMARY KEY, value INT);\n"}))
+    for db in (dev, staging):
+        assert envsync("apply", "--target", db.url, "--scripts", folder).returncode == 0
+    dev.query("INSERT INTO rate VALUES ('EUR', 1), ('USD', 2)")
+    dev.query("INSERT INTO other_rate VALUES ('EUR', 1)")
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT / "config", project / "config")
+    with open(project / "config" / "staging" / "config.yaml", "a") as staging_config:
+        staging_config.write("\nrefdata_tables:\n  - name: rate\n")
+    envs = {db.name: {"host": db.host, "port": db.port, "database": db.database, "ca_bundle": db.ca_bundle,
+                      "users": {"root": {"user": "root", "password": ""}}, "upstream": upstream}
+            for db, upstream in ((dev, None), (staging, "dev"))}
+    (tmp_path / "envs.json").write_text(json.dumps(envs))
+    environment = {**os.environ, "ENVSYNC_LOCAL_DIR": str(tmp_path)}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*ENVSYNC, *args], capture_output=True, text=True, timeout=120, env=environment,
+                              cwd=project / "config" / "staging", check=False)  # config/ found upwards
+
+    planned = run("--json", "refdata", "plan", "--env", "staging")
+    assert planned.returncode == 1, planned.stdout + planned.stderr
+    assert [t["table"] for t in json.loads(planned.stdout)["tables"]] == ["rate"]
+    assert run("refdata", "apply", "--env", "staging").returncode == 0
+    assert staging.query("SELECT COUNT(*) FROM rate") == [(2,)]
+    assert staging.query("SELECT COUNT(*) FROM other_rate") == [(0,)]
+    # a bad allow-list names the file it came from; no env and no file says what to give
+    with open(project / "config" / "staging" / "config.yaml", "a") as staging_config:
+        staging_config.write("    exclude_columns: nope\n")
+    bad = run("refdata", "plan", "--env", "staging")
+    assert bad.returncode == 2 and "config/staging/config.yaml: refdata_tables:" in bad.stderr, bad.stderr
+    neither = run("refdata", "plan", "--target", staging.url, "--upstream", dev.url)
+    assert neither.returncode == 2 and "give --env NAME" in neither.stderr, neither.stderr
+
+
 def test_json_applies_to_errors(tmp_path: Path) -> None:
     down = envsync("--json", "status", "--target", "mysql://root:@127.0.0.1:1/app")
     assert down.returncode == 2 and down.stderr == ""

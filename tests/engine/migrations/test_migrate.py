@@ -253,8 +253,12 @@ def test_notices_name_the_statement_and_error_class_never_the_row(chain: Dict[st
     finally:
         connection.close()
     assert "IBAN-123" in issue.message and "IBAN-123" not in (issue.notice or "")
-    assert issue.notice == ("V1__dup.sql statement 2 (line 2): MySQL error 1062 (DUP_ENTRY); later versions wait. "
-                            "Fix the cause, then run `envsync repair --version 1`.")
+    assert issue.notice == (
+        "V1__dup.sql statement 2 (line 2): MySQL error 1062 (DUP_ENTRY); later versions wait. Statements 1-1 "
+        "took effect. Either fix statement 2 in the script and upload it again under the same name (statements "
+        "1-1 unchanged), or fix the env, then run `envsync repair --version 1 --resolution not-applied` (the "
+        "next run resumes at statement 2); or roll the script back: undo statements 1-1 by hand, fix or "
+        "withdraw the script at the source, then run `envsync repair --version 1 --statements-applied 0`.")
 
 
 def test_client_errors_keep_their_words_server_errors_lose_theirs() -> None:
