@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import boto3
 
+from envsync.cli import quiet_when_the_reader_leaves
 from envsync_local import inbox
 from envsync_local.cycle import (
     EnvHandle,
@@ -510,6 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@quiet_when_the_reader_leaves
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -123,12 +123,25 @@ def test_page_is_self_contained_and_escapes_what_it_shows():
     assert dom.count("script") == 0 and dom.count("link") == 0 and dom.count("img") == 0
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
     assert dom.count("svg", class_="chart") == 2
-    assert dom.count("polyline", class_="series") == 1 and dom.count("circle", class_="point") == 2
+    # two datapoints five periods apart: two dots, no line across the four empty periods
+    assert dom.count("polyline", class_="series") == 0 and dom.count("circle", class_="point") == 2
     assert dom.count("line", class_="threshold") == 1
     assert dom.count("text", class_="no-data") == 1
     latest = {attrs["data-series"]: text for attrs, text in dom.texts if attrs.get("class") == "latest"}
     assert latest == {"lag": "7.50", "empty": "no data", "rows": "no data"}
     assert 'data-sum="9.50"' in page and "(last; 2 points, sum 9.50)" in page
+
+
+def test_a_line_joins_only_datapoints_of_neighbouring_periods():
+    minute = dt.timedelta(minutes=1)
+    points = [(START, 1.0), (START + minute, 2.0), (START + 2 * minute, 1.0),  # three adjacent periods
+              (START + 12 * minute, 1.0),                                      # alone, ten minutes later
+              (START + 20 * minute, 3.0), (START + 21 * minute, 3.0)]          # two adjacent
+    chart = Chart("Failures", "count", "Sum", [Series("failures", points)])
+    dom = Dom(render_html([EnvPanel("dev", "envsync-dev", charts=[chart])], START, START + 30 * minute, 60))
+    assert dom.count("circle", class_="point") == 6
+    lines = [attrs["points"].split() for tag, attrs in dom.elements if tag == "polyline"]
+    assert [len(line) for line in lines] == [3, 2], lines
 
 
 # ---- from a launched system, after a real sync cycle, in a real browser ---------------------

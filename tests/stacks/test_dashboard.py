@@ -86,6 +86,24 @@ def test_aurora_replica_lag_where_the_cluster_has_a_reader(dashboard):
     assert line["value"] == lag_alarm["Threshold"]
 
 
+def test_every_rds_metric_charted_or_alarmed_is_one_the_stand_in_publishes(dashboard):
+    """The stand-in's replica publishes AWS/RDS lag with RDS's dimension sets, so prod's
+    replica-lag panel and alarm have data offline (a query by other dimensions finds none)."""
+    from envsync_local.cfn_models.replica import lag_metric_data
+
+    _, evaluated, _, body = dashboard
+    if not evaluated.conditions["HasReader"]:
+        return
+    cluster = evaluated.parameters["ClusterIdentifier"]
+    published = {(item["MetricName"], frozenset((d["Name"], d["Value"]) for d in item["Dimensions"]))
+                 for item in lag_metric_data(cluster, f"{cluster}-reader", 12.0)}
+    queried = {(name, frozenset(dims.items())) for namespace, name, dims in metric_specs(body)
+               if namespace == "AWS/RDS"}
+    alarm = evaluated.props("AuroraReplicaLagAlarm")
+    queried.add((alarm["MetricName"], frozenset((d["Name"], d["Value"]) for d in alarm["Dimensions"])))
+    assert len(queried) == 2 and queried <= published, (queried, published)
+
+
 def test_lag_chart_draws_the_configured_threshold_as_a_number(dashboard):
     _, evaluated, _, body = dashboard
     widgets = [w for w in body["widgets"] if w["properties"].get("title") == "ReplicationLagSeconds"]

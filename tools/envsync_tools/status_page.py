@@ -20,10 +20,13 @@ STATE_COLOURS = {"OK": "#2e7d32", "ALARM": "#c62828", "INSUFFICIENT_DATA": "#757
 WIDTH, HEIGHT, MARGIN_LEFT, MARGIN_BOTTOM, MARGIN_TOP = 520, 180, 56, 28, 12
 
 
+Point = Tuple[dt.datetime, float]
+
+
 @dataclass
 class Series:
     label: str
-    points: List[Tuple[dt.datetime, float]]
+    points: List[Point]
 
 
 @dataclass
@@ -109,8 +112,21 @@ def _number(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
-def chart_svg(chart: Chart, start: dt.datetime, end: dt.datetime) -> str:
-    """One chart as inline SVG: axes, the threshold, one polyline (and dots) per series."""
+def runs_of_adjacent_points(points: List[Point], period: int) -> List[List[Point]]:
+    """The series cut where a period has no datapoint: a line may join only neighbouring periods
+    (two failures ten minutes apart are two points, not a flat line between them)."""
+    runs: List[List[Point]] = []
+    for point in points:
+        if runs and (point[0] - runs[-1][-1][0]).total_seconds() <= period * 1.5:
+            runs[-1].append(point)
+        else:
+            runs.append([point])
+    return runs
+
+
+def chart_svg(chart: Chart, start: dt.datetime, end: dt.datetime, period: int) -> str:
+    """One chart as inline SVG: axes, the threshold, per series a dot per datapoint and a line
+    through each run of datapoints in adjacent periods."""
     plot_w, plot_h = WIDTH - MARGIN_LEFT - 10, HEIGHT - MARGIN_BOTTOM - MARGIN_TOP
     values = [value for series in chart.series for _, value in series.points]
     top = max(values + ([chart.threshold] if chart.threshold is not None else []) + [1.0])
@@ -141,10 +157,11 @@ def chart_svg(chart: Chart, start: dt.datetime, end: dt.datetime) -> str:
     for index, series in enumerate(chart.series):
         colour = PALETTE[index % len(PALETTE)]
         coordinates = [(x(moment), y(value)) for moment, value in series.points]
-        if len(coordinates) > 1:
-            joined = " ".join(f"{px:.1f},{py:.1f}" for px, py in coordinates)
-            parts.append(f'<polyline class="series" points="{joined}" fill="none" stroke="{colour}" '
-                         'stroke-width="2"/>')
+        for run in runs_of_adjacent_points(series.points, period):
+            if len(run) > 1:
+                joined = " ".join(f"{x(moment):.1f},{y(value):.1f}" for moment, value in run)
+                parts.append(f'<polyline class="series" points="{joined}" fill="none" stroke="{colour}" '
+                             'stroke-width="2"/>')
         parts.extend(f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>'
                      for px, py in coordinates)
     parts.append("</svg>")
@@ -188,7 +205,7 @@ def render_html(panels: List[EnvPanel], start: dt.datetime, end: dt.datetime, pe
         for chart in panel.charts:
             body.append(f'<figure><figcaption>{html.escape(chart.title)} <small>({html.escape(chart.unit)}, '
                         f'{html.escape(chart.statistic)} per {period} s)</small></figcaption>'
-                        f'{chart_svg(chart, start, end)}{_legend(chart)}</figure>')
+                        f'{chart_svg(chart, start, end, period)}{_legend(chart)}</figure>')
         body.append("</section>")
         sections.append("".join(body))
     return (

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from envsync import lint
 from envsync.cli import approval as approval_cli
@@ -451,6 +452,24 @@ def error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def quiet_when_the_reader_leaves(main: Callable[..., int]) -> Callable[..., int]:
+    """A console entry point that ends quietly when its output's reader has gone (`... | head`):
+    exit 141 as cat would, no traceback, stdout pointed at /dev/null so the interpreter's final
+    flush does not complain either. Every console script of the project is wrapped in it."""
+    @functools.wraps(main)
+    def wrapped(*args: Any, **kwargs: Any) -> int:
+        try:
+            code = main(*args, **kwargs)
+            sys.stdout.flush()  # what is still buffered meets the closed pipe here, not at exit
+            return code
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return BROKEN_PIPE
+
+    return wrapped
+
+
+@quiet_when_the_reader_leaves
 def main(argv: Optional[Sequence[str]] = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(json_errors="--json" in arguments)
@@ -458,10 +477,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(args.handler(args))
     except BrokenPipeError:
-        # `envsync ... | head`: the reader has gone. Stop quietly, as cat would; point stdout at
-        # /dev/null so the interpreter's final flush does not complain either.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return BROKEN_PIPE
+        raise  # the wrapper's, not an error to report
     except EnvsyncError as error:
         return _report_error(args, error_text(error), error.exit_code)
     except Exception as error:  # one line, no traceback: these reach operators at 3 a.m.

@@ -4,8 +4,8 @@ When a cluster gets a reader instance, `attach` makes the env's replica server (
 launcher at the endpoint's `reader_host`, same port) replicate the writer's binary log: GTID,
 over TLS verified with the stand-ins' CA, as a dedicated replication user. From then on a
 publisher thread does what RDS does for a reader: it measures the replica's lag and puts
-`AuroraReplicaLag` (per instance) and `AuroraReplicaLagMaximum` (per cluster), in
-milliseconds, into the account's CloudWatch.
+`AuroraReplicaLag` and `AuroraReplicaLagMaximum`, in milliseconds, into the account's
+CloudWatch under the dimensions RDS uses (`lag_metric_data`).
 
 The lag is measured as RDS measures it for MySQL replicas: a heartbeat row
 (`mysql.rds_heartbeat2`) written on the writer with the time of writing, read back on the
@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from envsync_local.cfn_models import endpoints
 
@@ -113,17 +113,28 @@ def unwatch(instance_id: str) -> None:
         _WATCHED.pop(instance_id, None)
 
 
+def lag_metric_data(cluster_id: str, instance_id: str, lag_ms: float) -> List[Dict[str, Any]]:
+    """The AWS/RDS datapoints of one lag measurement, with every dimension set RDS publishes
+    them under: AuroraReplicaLag per reader instance and per cluster role (READER, what a
+    dashboard charts), AuroraReplicaLagMaximum per cluster and per cluster role (WRITER: the
+    cluster-level figures are the writer's view of its readers). One reader: maximum = its lag."""
+    def dimensions(**pairs: str) -> List[Dict[str, str]]:
+        return [{"Name": name, "Value": value} for name, value in pairs.items()]
+
+    sets = {"AuroraReplicaLag": [dimensions(DBInstanceIdentifier=instance_id),
+                                 dimensions(DBClusterIdentifier=cluster_id, Role="READER")],
+            "AuroraReplicaLagMaximum": [dimensions(DBClusterIdentifier=cluster_id),
+                                        dimensions(DBClusterIdentifier=cluster_id, Role="WRITER")]}
+    return [{"MetricName": metric, "Value": lag_ms, "Unit": "Milliseconds", "Dimensions": dimension_set}
+            for metric, dimension_sets in sets.items() for dimension_set in dimension_sets]
+
+
 def publish(reader: WatchedReader, lag_ms: float) -> None:
     """Put the reader's lag into its account's CloudWatch, as RDS does."""
     from moto.cloudwatch.models import cloudwatch_backends
 
     backend = cloudwatch_backends[reader.account_id][reader.region_name]
-    backend.put_metric_data("AWS/RDS", [
-        {"MetricName": "AuroraReplicaLag", "Value": lag_ms, "Unit": "Milliseconds",
-         "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": reader.instance_id}]},
-        {"MetricName": "AuroraReplicaLagMaximum", "Value": lag_ms, "Unit": "Milliseconds",
-         "Dimensions": [{"Name": "DBClusterIdentifier", "Value": reader.cluster_id}]},
-    ])
+    backend.put_metric_data("AWS/RDS", lag_metric_data(reader.cluster_id, reader.instance_id, lag_ms))
 
 
 def _publish_forever() -> None:
