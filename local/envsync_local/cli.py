@@ -79,6 +79,8 @@ class LocalStack:
         self.database = str(read_shared_values(project_dir() / "config").get("database_name", "appdb"))
         self.state_file = root / "state.json"
         state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        # The first line of the call record that the last `up` made: its proof judges from there.
+        self.proof_from = int(state.get("proof_from", 0))
         self.moto = MotoServer(port=moto_port or int(state.get("moto_port", DEFAULT_MOTO_PORT)),
                                pid=state.get("moto_pid"))
         db_base = db_port_base or DEFAULT_DB_PORT_BASE
@@ -114,6 +116,7 @@ class LocalStack:
             "moto_port": self.moto.port,
             "moto_pid": self.moto.pid,
             "db_ports": {name: db.port for name, db in self.databases.items()},
+            "proof_from": self.proof_from,
         }, indent=2))
 
     @property
@@ -193,6 +196,7 @@ class LocalStack:
         for db in reversed(self.servers):
             db.wipe()
         self.calls_file.unlink(missing_ok=True)
+        self.proof_from = 0
         shutil.rmtree(self.executions_dir, ignore_errors=True)  # Step Functions runs lived in moto too
 
     def start(self) -> None:
@@ -369,9 +373,18 @@ def command_sync(local: LocalStack) -> int:
     return 1 if problems else 0
 
 
+def recorded_calls(local: LocalStack) -> int:
+    """How many calls the stand-in has recorded so far (lines of the call record)."""
+    if not local.calls_file.exists():
+        return 0
+    with open(local.calls_file, "rb") as record:
+        return sum(1 for _ in record)
+
+
 def permission_proof(local: LocalStack, limit: Optional[int] = None,
-                     adjust_world: Optional[Callable[[Any], None]] = None) -> Any:
-    """Evaluate the calls the stand-in recorded (the first `limit`) against the deployed policies.
+                     adjust_world: Optional[Callable[[Any], None]] = None, start: int = 0) -> Any:
+    """Evaluate the calls the stand-in recorded (from line `start` up to line `limit`) against
+    the deployed policies.
 
     `adjust_world` may change the deployed policies before the evaluation (a test that removes a
     grant sees the proof fail)."""
@@ -379,7 +392,7 @@ def permission_proof(local: LocalStack, limit: Optional[int] = None,
     from envsync_local.proof.world import external_principals, load_world
 
     shared = read_shared_values(project_dir() / "config")
-    calls = read_calls(local.calls_file, limit)
+    calls = read_calls(local.calls_file, limit, start)
     base = credentials_session({"AccessKeyId": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                                 "SecretAccessKey": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                                 "SessionToken": None})
@@ -391,11 +404,16 @@ def permission_proof(local: LocalStack, limit: Optional[int] = None,
                                                             shared.get("approver_trusted_principal")))
 
 
-def command_proof(local: LocalStack) -> int:
+def command_proof(local: LocalStack, everything: bool = False) -> int:
+    """Judge the calls of the last `up` (a person's calls between runs are not the product's),
+    or with `everything` every call since moto started."""
     if not local.moto_running():
         raise LocalModeError("the stand-ins are not running: run `envsync-local up` first")
-    report = permission_proof(local)
-    print(f"\n{report.summary()}")
+    start = 0 if everything else local.proof_from
+    report = permission_proof(local, start=start)
+    scope = "every call since moto started" if not start else \
+        f"the calls of the last `envsync-local up` (from call {start + 1} of the record; --all: every call)"
+    print(f"\n{report.summary()}; judged: {scope}")
     for denied in report.denied:
         print(f"    DENIED {denied}")
     return 1 if report.denied else 0
@@ -404,6 +422,8 @@ def command_proof(local: LocalStack) -> int:
 def command_up(local: LocalStack, envs: Optional[List[str]], with_sync: bool = True) -> int:
     started = time.monotonic()
     local.start()
+    local.proof_from = recorded_calls(local)  # what this run does is what its proof judges
+    local.save()
     print(f"moto (AWS stand-in): {local.moto.endpoint_url}")
     for db in local.servers:
         print(f"MariaDB for {db.name}: {db.host}:{db.port} (TLS required, CA {db.ca_bundle})")
@@ -498,7 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write each env's dashboard (alarms, charts) as a static page instead")
     status.add_argument("--minutes", type=int, default=180, help="time window of the charts (default 180)")
     status.add_argument("--period", type=int, default=60, help="seconds per chart point (default 60)")
-    commands.add_parser("proof", help="evaluate every recorded AWS call against the deployed policies")
+    proof = commands.add_parser("proof", help="evaluate the AWS calls of the last `up` against the deployed policies")
+    proof.add_argument("--all", action="store_true", help="every call since moto started (people's calls too)")
     commands.add_parser("env", help='print the exports that point sceptre/boto3 at the stand-ins (eval "$(...)")')
     run_sceptre = commands.add_parser("sceptre", help="run Sceptre against the stand-ins (sceptre diff ...)")
     run_sceptre.add_argument("sceptre_args", nargs=argparse.REMAINDER)
@@ -540,7 +561,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return command_status_page(local, args.html, args.minutes, args.period)
             return command_status(local)
         if args.command == "proof":
-            return command_proof(local)
+            return command_proof(local, everything=args.all)
         if args.command == "env":
             return command_env(local)
         if args.command == "sceptre":

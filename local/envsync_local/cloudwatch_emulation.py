@@ -143,7 +143,7 @@ def evaluate_alarms(session: boto3.Session, endpoint_url: str, prefix: str = "",
         actions = {"ALARM": "AlarmActions", "OK": "OKActions"}.get(state, "InsufficientDataActions")
         for topic in alarm.get(actions, []):
             if topic.startswith("arn:aws:sns:"):
-                sns.publish(TopicArn=topic, Subject=f"ALARM: {alarm['AlarmName']}"[:99],
+                sns.publish(TopicArn=topic, Subject=f"{state}: {alarm['AlarmName']}"[:99],
                             Message=json.dumps({"AlarmName": alarm["AlarmName"], "NewStateValue": state,
                                                 "NewStateReason": reason}))
     return states

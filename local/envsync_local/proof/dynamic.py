@@ -68,12 +68,14 @@ class Report:
 
     def summary(self) -> str:
         return (f"permission proof: {self.recorded} calls recorded, {self.evaluated} evaluated "
-                f"({self.harness} harness calls not judged), {len(self.denied)} denied")
+                f"({self.harness} harness calls and calls with the operator's own credentials not judged), "
+                f"{len(self.denied)} denied")
 
 
-def read_calls(path: Path, limit: Optional[int] = None) -> List[Dict[str, Any]]:
+def read_calls(path: Path, limit: Optional[int] = None, start: int = 0) -> List[Dict[str, Any]]:
+    """The recorded calls from line `start` (0: the first) up to line `limit` (None: the last)."""
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    return [json.loads(line) for line in lines[:limit]]
+    return [json.loads(line) for line in lines[start:limit]]
 
 
 # ---- what a call is about --------------------------------------------------------------------
