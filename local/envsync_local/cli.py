@@ -150,7 +150,9 @@ class LocalStack:
                 "aws": {"endpoint_url": self.moto.endpoint_url, "region": "us-east-1",
                         "access_key_id": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                         "secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                        "approver_role_arn": f"arn:aws:iam::{self.envs[name].account_id}:role/envsync-{name}-approver"},
+                        "approver_role_arn": f"arn:aws:iam::{self.envs[name].account_id}:role/envsync-{name}-approver",
+                        # `envsync push --env NAME` uploads as the env's deployer, as CI does.
+                        "uploader_role_arn": self.envs[name].sceptre_role},
             }
             for name, db in self.databases.items()
         }, indent=2))

@@ -14,7 +14,7 @@ import shlex
 
 import pytest
 
-from .helpers import assert_converged, customer_data, envsync_cli, history_row, query, upload_script
+from .helpers import assert_converged, customer_data, envsync_cli, history_row, query
 
 pytestmark = pytest.mark.launched
 
@@ -39,6 +39,17 @@ def local(system, *args):
     return envsync_cli(system.state_dir, *args, program="envsync-local")
 
 
+def push(system, tmp_path, name, body, *extra):
+    """`envsync push --env dev FILE` as README says: checked, then uploaded as dev's deployer."""
+    tmp_path.mkdir(exist_ok=True)
+    path = tmp_path / name
+    path.write_text(body)
+    pushed = envsync_cli(system.state_dir, "push", "--env", "dev", *extra, str(path))
+    assert pushed.returncode == 0, (pushed.stdout, pushed.stderr)
+    assert f"uploaded s3://envsync-dev-migrations-111111111111/migrations/{name} (version " in pushed.stdout
+    return pushed
+
+
 def run_through_prod(system):
     """dev and staging run; prod's run waits: returns what `envsync-local run prod` printed."""
     for env in ("dev", "staging"):
@@ -57,9 +68,13 @@ def approve_as_printed(system, printed):
     assert "run local-prod-" in answered.stdout and "SUCCEEDED" in answered.stdout, answered.stdout
 
 
-def test_run_prod_waits_status_and_inbox_show_it_and_approve_completes_it(system):
+def test_run_prod_waits_status_and_inbox_show_it_and_approve_completes_it(system, tmp_path):
     customers = customer_data(system.handles)
-    upload_script(system["dev"], "V50__operator_probe.sql", V50)
+    push(system, tmp_path, "V50__operator_probe.sql", V50)
+    older = tmp_path / "V49__too_late.sql"
+    older.write_text("SELECT 1;\n")
+    refused = envsync_cli(system.state_dir, "push", "--env", "dev", str(older))
+    assert refused.returncode == 2 and "V49__too_late.sql: older than V50__operator_probe.sql" in refused.stderr
     before = envsync_cli(system.state_dir, "status", "--env", "prod")
     assert "no run waits for an approval" in before.stdout, before.stdout
 
@@ -91,9 +106,9 @@ def test_run_prod_waits_status_and_inbox_show_it_and_approve_completes_it(system
     assert_converged(system.handles, customers)
 
 
-def test_a_failed_step_is_named_in_status_and_a_script_fixed_in_place_then_runs(system):
+def test_a_failed_step_is_named_in_status_and_a_script_fixed_in_place_then_runs(system, tmp_path):
     customers = customer_data(system.handles)
-    upload_script(system["dev"], "V51__operator_second.sql", V51_BROKEN)
+    push(system, tmp_path, "V51__operator_second.sql", V51_BROKEN)
     failed = local(system, "run", "dev")
     assert failed.returncode == 1, failed.stdout
     run_id = re.search(r"^dev: run (local-dev-\d+) FAILED in ", failed.stdout, re.M).group(1)
@@ -108,7 +123,7 @@ def test_a_failed_step_is_named_in_status_and_a_script_fixed_in_place_then_runs(
     # README "Repairing a failed migration", case 1: the statement failed, fix the script in place
     repaired = envsync_cli(system.state_dir, "repair", "--env", "dev", "--version", "51", "--resolution", "not-applied")
     assert repaired.returncode == 0, repaired.stderr
-    upload_script(system["dev"], "V51__operator_second.sql", V51_FIXED)
+    push(system, tmp_path / "fixed", "V51__operator_second.sql", V51_FIXED, "--replace")
     approve_as_printed(system, run_through_prod(system))
     assert history_row(system["prod"], "51")["state"] == "success"
     assert_converged(system.handles, customers)

@@ -16,10 +16,11 @@ from typing import Any, Dict, Optional, Tuple
 from envsync.approval import answer
 
 
-def aws_session(env: str, role_arn: Optional[str], envs_file: Optional[Path] = None) -> Tuple[Any, Optional[str]]:
+def aws_session(env: str, role_arn: Optional[str], envs_file: Optional[Path] = None,
+                role_key: str = "approver_role_arn", purpose: str = "approve") -> Tuple[Any, Optional[str]]:
     """(boto3 session, endpoint URL) for the env's account: the local stand-in when envs.json
-    names the env (as its approver role), else the caller's own credentials (a profile, SSO),
-    as `role_arn` when given."""
+    names the env (as the role it names under `role_key`: the approver, or the uploader for
+    `push`), else the caller's own credentials (a profile, SSO), as `role_arn` when given."""
     import boto3
 
     from envsync.cli.main import local_envs_file  # cli registers these commands: imported when they run
@@ -32,10 +33,10 @@ def aws_session(env: str, role_arn: Optional[str], envs_file: Optional[Path] = N
         endpoint_url = local["endpoint_url"]
         session = boto3.Session(aws_access_key_id=local["access_key_id"],
                                 aws_secret_access_key=local["secret_access_key"], region_name=local["region"])
-        role_arn = role_arn or local.get("approver_role_arn")
+        role_arn = role_arn or local.get(role_key)
     if role_arn:
         credentials = session.client("sts", endpoint_url=endpoint_url).assume_role(
-            RoleArn=role_arn, RoleSessionName=f"envsync-approve-{os.environ.get('USER', 'cli')}"[:64])["Credentials"]
+            RoleArn=role_arn, RoleSessionName=f"envsync-{purpose}-{os.environ.get('USER', 'cli')}"[:64])["Credentials"]
         session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
                                 aws_secret_access_key=credentials["SecretAccessKey"],
                                 aws_session_token=credentials["SessionToken"],

@@ -1,4 +1,4 @@
-"""`envsync`: plan, apply, validate, status, repair, drift, refdata, approve and reject from a shell.
+"""`envsync`: plan, apply, validate, status, repair, drift, refdata, push, approve and reject from a shell.
 
 Targets are connection URLs (`--target mysql://user:pass@host:port/db?tls=true&ca=ca.pem`) or
 env names (`--env staging`) that local mode resolves from the stand-ins (`resolve_local_env`).
@@ -329,6 +329,22 @@ def cmd_refdata(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    """Upload migration scripts to the env's bucket as its uploader (push.py checks them first)."""
+    from envsync.migrations import push
+
+    session, endpoint_url = approval_cli.aws_session(args.env, args.role_arn, role_key="uploader_role_arn",
+                                                 purpose="push")
+    account = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()["Account"]
+    bucket = args.bucket or push.bucket_name(args.env, account)
+    results = push.push(session.client("s3", endpoint_url=endpoint_url), bucket, args.env,
+                        [Path(name) for name in args.files], replace=args.replace)
+    lines = [f"{item.action} s3://{bucket}/{push.PREFIX}{item.name}"
+             + (f" (version {item.version_id})" if item.version_id else "") for item in results]
+    _emit(args, {"bucket": bucket, "scripts": [vars(item) for item in results]}, "\n".join(lines))
+    return OK
+
+
 def _failure_line(entry: Dict[str, Any], config_path: str) -> str:
     if entry["state"] == "drift":
         details = "; ".join(
@@ -437,6 +453,19 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     sub.add_argument("--lock-timeout", type=int, default=migrate.DEFAULT_LOCK_TIMEOUT,
                      help="seconds an apply waits for the schema's envsync lock")
     sub.set_defaults(handler=cmd_refdata)
+    sub = commands.add_parser("push", help="upload migration scripts to the env's bucket, names and version "
+                                           "order checked first (as the env's uploader: README, Add a migration)")
+    sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    sub.add_argument("--env", required=True, help="the env whose bucket takes the scripts (dev: the others "
+                                                  "pull from their upstream's history)")
+    sub.add_argument("files", nargs="+", metavar="FILE", help="V<version>__<description>.sql files")
+    sub.add_argument("--role-arn", help="assume this role first (the env's deployer, envsync-deployer); "
+                                        "offline the stand-ins name it")
+    sub.add_argument("--bucket", help="the bucket (default: envsync-<env>-migrations-<account>, the sync stack's)")
+    sub.add_argument("--replace", action="store_true",
+                     help="let a file replace the bucket's script of the same name (fixing a failed script "
+                          "in place; an applied script must never change)")
+    sub.set_defaults(handler=cmd_push)
     approval_cli.add_commands(commands)
     return parser
 
