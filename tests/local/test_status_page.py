@@ -178,6 +178,9 @@ def test_page_shows_every_envs_dashboard_in_a_headless_browser(page, launched, t
     assert runs == [2, 2, 2], runs
     assert any(label == "rows changed" and text not in ("no data",) for label, text in latest), latest
     assert any(label == "schema drift" and text != "no data" for label, text in latest), latest
+    # prod's reader: the stand-in publishes AuroraReplicaLag under the dimensions the panel asks for
+    replica = {label: text for label, text in latest if label.startswith("replica lag")}
+    assert set(replica) == {"replica lag", "replica lag (max)"} and "no data" not in replica.values(), replica
     assert dom.count("circle", class_="point") >= 10
 
 

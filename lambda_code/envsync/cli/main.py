@@ -337,7 +337,7 @@ def cmd_push(args: argparse.Namespace) -> int:
                                                  purpose="push")
     account = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()["Account"]
     bucket = args.bucket or push.bucket_name(args.env, account)
-    results = push.push(session.client("s3", endpoint_url=endpoint_url), bucket, args.env,
+    results = push.push(session.client("s3", endpoint_url=endpoint_url), bucket,
                         [Path(name) for name in args.files], replace=args.replace)
     lines = [f"{item.action} s3://{bucket}/{push.PREFIX}{item.name}"
              + (f" (version {item.version_id})" if item.version_id else "") for item in results]

@@ -38,11 +38,12 @@ def keys(s3, bucket):
 
 def test_a_later_version_goes_up_and_an_unchanged_one_is_left_as_it_is(bucket, tmp_path):
     s3, name = bucket
-    paths = files(tmp_path / "s", **{"V4__fourth.sql": "CREATE TABLE d (id INT);\n",
-                                     "V1__first.sql": "CREATE TABLE a (id INT);\r\n"})  # same script, CRLF
-    pushed = push(s3, name, "dev", paths)
-    assert [(p.name, p.action) for p in pushed] == [("V1__first.sql", "unchanged"), ("V4__fourth.sql", "uploaded")]
-    assert pushed[1].version_id
+    paths = files(tmp_path / "s", **{"V4__fourth.sql": "CREATE TABLE d (id INT);\n"})
+    pushed = push(s3, name, paths)
+    assert [(p.name, p.action) for p in pushed] == [("V4__fourth.sql", "uploaded")] and pushed[0].version_id
+    # pushed again, checked out with CRLF: the same script (same checksum), left as it is
+    again = files(tmp_path / "crlf", **{"V4__fourth.sql": "CREATE TABLE d (id INT);\r\n"})
+    assert [(p.name, p.action) for p in push(s3, name, again)] == [("V4__fourth.sql", "unchanged")]
     assert keys(s3, name) == ["V1__first.sql", "V3__third.sql", "V4__fourth.sql"]
 
 
@@ -55,10 +56,11 @@ def test_every_problem_is_named_and_nothing_is_uploaded(bucket, tmp_path):
                                      "V6__ok.sql": "SELECT 1;\n", "V6.0__twin.sql": "SELECT 2;\n",
                                      "V7__use.sql": "USE other;\n"})
     with pytest.raises(PushError) as raised:
-        push(s3, name, "dev", paths)
+        push(s3, name, paths)
     message = str(raised.value)
     for expected in ("V2__late.sql: older than V3__third.sql", "V3.0__again.sql: version 3 is already V3__third.sql",
-                     "V1__first.sql: the bucket holds it with other content", "v5__lower.sql: not a migration script",
+                     "V1__first.sql: the bucket holds it with content envsync push did not upload",
+                     "v5__lower.sql: not a migration script",
                      "V6.0__twin.sql and V6__ok.sql have the same version", "V7__use.sql: statement 1 (line 1): USE"):
         assert expected in message, (expected, message)
     assert keys(s3, name) == ["V1__first.sql", "V3__third.sql"]
@@ -67,6 +69,6 @@ def test_every_problem_is_named_and_nothing_is_uploaded(bucket, tmp_path):
 def test_replace_fixes_a_script_in_place(bucket, tmp_path):
     s3, name = bucket
     paths = files(tmp_path / "s", **{"V3__third.sql": "CREATE TABLE c (id BIGINT);\n"})
-    assert [p.action for p in push(s3, name, "dev", paths, replace=True)] == ["uploaded"]
+    assert [p.action for p in push(s3, name, paths, replace=True)] == ["uploaded"]
     body = s3.get_object(Bucket=name, Key=PREFIX + "V3__third.sql")["Body"].read()
     assert body == b"CREATE TABLE c (id BIGINT);\n"
