@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import boto3
 
-from envsync.cli import quiet_when_the_reader_leaves
+from envsync.cli.main import quiet_when_the_reader_leaves
 from envsync_local import inbox
 from envsync_local.cycle import (
     EnvHandle,
