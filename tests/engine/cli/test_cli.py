@@ -204,7 +204,10 @@ def test_refdata_reads_the_envs_allow_list_from_config_as_its_stack_gets_it(chai
                       "users": {"root": {"user": "root", "password": ""}}, "upstream": upstream}
             for db, upstream in ((dev, None), (staging, "dev"))}
     (tmp_path / "envs.json").write_text(json.dumps(envs))
-    environment = {**os.environ, "ENVSYNC_LOCAL_DIR": str(tmp_path)}
+    environment = {**os.environ, "ENVSYNC_LOCAL_DIR": str(tmp_path),  # the run's cwd is elsewhere:
+                   "PYTHONPATH": os.pathsep.join(str(Path(entry).resolve())  # an absolute PYTHONPATH
+                                                 for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                                                 if entry)}
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*ENVSYNC, *args], capture_output=True, text=True, timeout=120, env=environment,
