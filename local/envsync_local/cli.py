@@ -450,9 +450,24 @@ def local_environment(local: LocalStack) -> Dict[str, str]:
 def command_env(local: LocalStack) -> int:
     """Print the exports for `eval "$(envsync-local env)"` (no profile, the local credentials)."""
     print("unset AWS_PROFILE AWS_SESSION_TOKEN")
+    # sceptre, envsync and envsync-local from the project's venv, as a plain command
+    print(f'export PATH={shlex.quote(str(Path(tool("sceptre")).parent))}:"$PATH"')
     for key, value in sorted(local_environment(local).items()):
         print(f"export {key}={shlex.quote(value)}")
     return 0
+
+
+def command_diff(local: LocalStack, command_path: str) -> int:
+    """`sceptre diff` against the stand-ins, only the changed lines per stack (exit 1 if any)."""
+    from envsync_tools.stack_diff import diff_stacks, differs, summary
+
+    if not local.moto_running():
+        raise LocalModeError("the stand-ins are not running: run `envsync-local up` first")
+    os.environ.update(local_environment(local))
+    os.environ.pop("AWS_PROFILE", None)
+    diffs = list(diff_stacks(project_dir(), command_path).values())
+    print(summary(diffs))
+    return 1 if any(differs(diff) for diff in diffs) else 0
 
 
 def command_sceptre(local: LocalStack, args: List[str]) -> int:
@@ -523,6 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
     proof = commands.add_parser("proof", help="evaluate the AWS calls of the last `up` against the deployed policies")
     proof.add_argument("--all", action="store_true", help="every call since moto started (people's calls too)")
     commands.add_parser("env", help='print the exports that point sceptre/boto3 at the stand-ins (eval "$(...)")')
+    diff = commands.add_parser("diff", help="sceptre diff against the stand-ins, only the changed lines per stack "
+                                            "(exit 1 when a stack differs)")
+    diff.add_argument("path", help="an env (staging) or one stack (staging/sync.yaml)")
     run_sceptre = commands.add_parser("sceptre", help="run Sceptre against the stand-ins (sceptre diff ...)")
     run_sceptre.add_argument("sceptre_args", nargs=argparse.REMAINDER)
     resume = commands.add_parser("resume", help="continue a run whose task token was answered (the stand-in runs it)")
@@ -568,6 +586,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return command_env(local)
         if args.command == "sceptre":
             return command_sceptre(local, args.sceptre_args)
+        if args.command == "diff":
+            return command_diff(local, args.path)
         if args.command == "resume":
             return command_resume(local, args.execution_arn)
         return command_down(local, args.wipe)
