@@ -277,6 +277,7 @@ def run_cycle(handles: List[EnvHandle], print_line=print) -> Dict[str, Any]:
         handle.outputs = stack_outputs(handle)
         handle.inbox_url = subscribe_inbox(handle)
     source, *downstream = handles
+    report["chain"] = [handle.name for handle in handles]  # upstream first, as config/ orders it
     # What this cycle finds: its expectations are judged against it (a rerun starts where the
     # last cycle, or the operator, left each env).
     report["before"] = {handle.name: {"schema": history_summary(handle),
@@ -293,7 +294,8 @@ def run_cycle(handles: List[EnvHandle], print_line=print) -> Dict[str, Any]:
     print_line(f"\n[2] sample migrations -> s3://{source.outputs['MigrationBucketName']}/{MIGRATIONS_PREFIX}")
     print_line("    " + ", ".join(upload_migrations(source, SAMPLES / "migrations")))
 
-    print_line("\n[3] sync dev, then staging (pulls from dev), then prod (pulls from staging)")
+    print_line(f"\n[3] sync {source.name}, then " + ", then ".join(
+        f"{handle.name} (pulls from {upstream.name})" for upstream, handle in zip(handles, downstream)))
     runs: Dict[str, SyncRun] = {}
     for handle in handles:
         runs[handle.name] = sync(handle)
@@ -331,9 +333,9 @@ def run_cycle(handles: List[EnvHandle], print_line=print) -> Dict[str, Any]:
     print_line(format_status(statuses))
     report["status"] = statuses
 
-    print_line("\n[5] blocked promotion: staging has a hand-made index ix_country_name (drift); "
+    staging = downstream[0]  # the env after the source: staging in the shipped chain
+    print_line(f"\n[5] blocked promotion: {staging.name} has a hand-made index ix_country_name (drift); "
                "V4 creates the same index")
-    staging = downstream[0]
     # The demo's failure can happen only where V4 is not applied yet (an operator who unblocked
     # staging applied it with the index it creates).
     report["demo_failure_expected"] = history_states(staging).get(FAILING_VERSION) != "success"
@@ -366,9 +368,9 @@ def run_cycle(handles: List[EnvHandle], print_line=print) -> Dict[str, Any]:
     return report
 
 
-# The one alarm the demo expects: staging's failed promotion (prod's replica-lag alarm is OK:
-# the stand-in's replica publishes its lag, see cfn_models.replica).
-EXPECTED_ALARMS = {("staging", "sync-failures")}
+# The one alarm the demo expects: the failed promotion in the env after the source (prod's
+# replica-lag alarm is OK: the stand-in's replica publishes its lag, see cfn_models.replica).
+EXPECTED_ALARM = "sync-failures"
 
 
 def demo_outcome_problems(report: Dict[str, Any]) -> List[str]:
@@ -380,32 +382,36 @@ def demo_outcome_problems(report: Dict[str, Any]) -> List[str]:
     blocked promotion dev succeeds and prod stays where it was; staging fails on V4's
     duplicate index and says so on its topic, unless it had applied V4 before step [5].
     """
+    # The roles the demo gives the chain (config/'s order): the source authors, the env after it
+    # is where step [5] fails, the last env is prod, gated by a person.
+    source_env, blocked_env, *_, gated_env = report.get("chain") or ["dev", "staging", "prod"]
     before = report.get("before") or {}
     problems = [f"{status.env}: first sync {status.execution}: {status.error or ''}".rstrip(": ")
                 for status in report.get("status", [])
                 if status.execution != "SUCCEEDED" and not (before.get(status.env) or {}).get("unfinished")]
     first = {status.env: status for status in report.get("status", [])}
     approval = report.get("approval") or {}
-    prod_moved = "prod" not in before or ("prod" in first and first["prod"].schema_version != before["prod"]["schema"])
-    if approval and (approval.get("env") != "prod" or approval.get("cli", {}).get("run_status") != "SUCCEEDED"):
-        problems.append("prod: the approved run did not apply its plan")
+    prod_moved = gated_env not in before or (
+        gated_env in first and first[gated_env].schema_version != before[gated_env]["schema"])
+    if approval and (approval.get("env") != gated_env or approval.get("cli", {}).get("run_status") != "SUCCEEDED"):
+        problems.append(f"{gated_env}: the approved run did not apply its plan")
     elif not approval and prod_moved:
-        problems.append("prod: the first sync should wait for an approval, then apply once approved")
+        problems.append(f"{gated_env}: the first sync should wait for an approval, then apply once approved")
     blocked = {status.env: status for status in report.get("blocked", [])}
-    staging, prod = blocked.get("staging"), blocked.get("prod")
-    if blocked.get("dev") is None or blocked["dev"].execution != "SUCCEEDED":
-        problems.append("dev: the blocked-promotion run did not succeed")
+    failing, prod = blocked.get(blocked_env), blocked.get(gated_env)
+    if blocked.get(source_env) is None or blocked[source_env].execution != "SUCCEEDED":
+        problems.append(f"{source_env}: the blocked-promotion run did not succeed")
     if report.get("demo_failure_expected", True):
         # The notice names the script and the error class (1061: duplicate key name), not the text.
-        if staging is None or staging.execution != "FAILED" or "V4__index_country_name" not in (staging.error or ""):
-            problems.append("staging: expected to fail on V4's duplicate index ix_country_name")
+        if failing is None or failing.execution != "FAILED" or "V4__index_country_name" not in (failing.error or ""):
+            problems.append(f"{blocked_env}: expected to fail on V4's duplicate index ix_country_name")
         if not report.get("notices"):
-            problems.append("staging: no failure notice on its topic")
+            problems.append(f"{blocked_env}: no failure notice on its topic")
     if prod is None or (prod.env in first and prod.schema_version != first[prod.env].schema_version):
-        problems.append("prod: must not move past a failure upstream")
+        problems.append(f"{gated_env}: must not move past a failure upstream")
     for status in list(blocked.values()):
         for alarm, state in (status.alarms or {}).items():
             short = alarm.split("-", 2)[-1]  # envsync-<env>-<what>
-            if state == "ALARM" and (status.env, short) not in EXPECTED_ALARMS:
+            if state == "ALARM" and (status.env, short) != (blocked_env, EXPECTED_ALARM):
                 problems.append(f"{status.env}: alarm {alarm} is in ALARM")
     return problems
