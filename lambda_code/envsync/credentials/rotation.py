@@ -94,7 +94,8 @@ def set_secret(secrets: Any, secret_id: str, token: str, connect_as: Connect) ->
         with connection.cursor() as cursor:
             cursor.execute("SELECT VERSION()")
             (version,) = cursor.fetchone()
-            cursor.execute(own_password_statement(str(version)), (pending["password"],))
+            cursor.execute(own_password_statement(str(version)),
+                           {"new": pending["password"], "current": current["password"]})
     finally:
         connection.close()
     return "password changed"

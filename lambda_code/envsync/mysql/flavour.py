@@ -90,14 +90,24 @@ class Flavour:
 
     @property
     def own_password_statement(self) -> str:
-        """How an account changes its own password (one `%s` for the new one).
+        """How an account changes its own password: `%(new)s` the new one, `%(current)s` the one
+        it logged in with.
 
-        MySQL 5.7 and 8.0: `ALTER USER USER() IDENTIFIED BY`, which any account may run for itself
+        MySQL 8.0.13+: `ALTER USER USER() IDENTIFIED BY ... REPLACE <current>`. With
+        password_require_current=ON (or the account's PASSWORD REQUIRE CURRENT) MySQL 8.0 refuses
+        a change without REPLACE and accepts one with the right current password either way, as
+        its own test suite records (tests/engine/fixtures/mysql80/password_require_current.result;
+        MySQL 8.0 Reference Manual, 13.7.1.1 ALTER USER: REPLACE is available as of 8.0.13).
+        MySQL 5.7: `ALTER USER USER() IDENTIFIED BY`, which any account may run for itself
         (MySQL 5.7 Reference Manual, 13.7.1.1 ALTER USER: "USER() ... to change the password of the
-        current user"; `SET PASSWORD = PASSWORD(...)` is deprecated in 5.7 and gone in 8.0).
+        current user"; it has no REPLACE clause; `SET PASSWORD = PASSWORD(...)` is deprecated).
         MariaDB: ALTER USER needs the CREATE USER privilege even for oneself (measured on 10.11:
         error 1227), while `SET PASSWORD = PASSWORD(...)` needs none for one's own account (MariaDB
         docs, SET PASSWORD). A bare `SET PASSWORD = '...'` is no way out: MariaDB reads the string
         as an already hashed password.
         """
-        return "SET PASSWORD = PASSWORD(%s)" if self.vendor == MARIADB else "ALTER USER USER() IDENTIFIED BY %s"
+        if self.vendor == MARIADB:
+            return "SET PASSWORD = PASSWORD(%(new)s)"
+        if self._at_least(MYSQL, 8, 0, 13):
+            return "ALTER USER USER() IDENTIFIED BY %(new)s REPLACE %(current)s"
+        return "ALTER USER USER() IDENTIFIED BY %(new)s"

@@ -131,9 +131,10 @@ def test_rotate_step_refuses_a_token_secrets_manager_did_not_stage(user_secret):
 
 
 @pytest.mark.parametrize(("version", "statement"), [
-    ("10.11.9-MariaDB-log", "SET PASSWORD = PASSWORD(%s)"),
-    ("5.7.12-log", "ALTER USER USER() IDENTIFIED BY %s"),
-    ("8.0.32", "ALTER USER USER() IDENTIFIED BY %s"),
+    ("10.11.9-MariaDB-log", "SET PASSWORD = PASSWORD(%(new)s)"),
+    ("5.7.12-log", "ALTER USER USER() IDENTIFIED BY %(new)s"),
+    ("8.0.12", "ALTER USER USER() IDENTIFIED BY %(new)s"),
+    ("8.0.32", "ALTER USER USER() IDENTIFIED BY %(new)s REPLACE %(current)s"),
 ])
 def test_own_password_statement_per_flavour(version, statement):
     assert rotation.own_password_statement(version) == statement

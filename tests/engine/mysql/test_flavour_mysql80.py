@@ -16,15 +16,23 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import pymysql
 import pytest
 
+from pymysql.converters import escape_str
+
+from envsync.credentials.rotation import own_password_statement
 from envsync.drift.introspect.keys import _CHECKS_SQL_WITH_TABLE, read_checks, read_indexes
 from envsync.drift.introspect.model import Check, Index, IndexPart
-from envsync.drift.introspect.normalise import normalise_expression
+from envsync.drift.introspect.normalise import normalise_default, normalise_expression, normalise_extra
 from envsync.drift.introspect.reading import Reading
+from envsync.drift.introspect.tables import read_tables
 from envsync.mysql.flavour import Flavour
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "mysql80"
 MYSQL80 = Flavour.from_version("8.0.36")  # what Aurora MySQL 3.06+ answers to SELECT VERSION()
 Captured = Dict[str, Tuple[List[str], List[Tuple[Optional[str], ...]]]]
+# MySQL 8.0 answers SHOW COLUMNS from information_schema.COLUMNS under these aliases
+# (sql/dd/info_schema/show.cc, build_show_columns_query; see fixtures/mysql80/SOURCE.md).
+SHOW_COLUMNS_ALIASES = {"Field": "COLUMN_NAME", "Type": "COLUMN_TYPE", "Null": "IS_NULLABLE",
+                        "Key": "COLUMN_KEY", "Default": "COLUMN_DEFAULT", "Extra": "EXTRA"}
 
 
 def captured_tables(result_file: Path) -> Captured:
@@ -47,6 +55,59 @@ def captured_tables(result_file: Path) -> Captured:
             continue
         index += 1
     return tables
+
+
+def captured_columns(result_file: Path) -> List[Dict[str, Optional[str]]]:
+    """information_schema.COLUMNS rows (by column name) of each `SHOW COLUMNS` and each
+    `SELECT <columns> FROM information_schema.columns` the result file records."""
+    lines = result_file.read_text().splitlines()
+    found: List[Dict[str, Optional[str]]] = []
+    for index, line in enumerate(lines[:-1]):
+        header = lines[index + 1].split("\t")
+        if not line.endswith(";") or not (line.upper().startswith("SHOW COLUMNS")
+                                           or "information_schema.columns" in line.lower()):
+            continue
+        names = [SHOW_COLUMNS_ALIASES.get(name, name) for name in header]
+        for row in lines[index + 2:]:
+            values = row.split("\t")
+            if len(values) != len(names):
+                break
+            found.append({name: None if value == "NULL" else value for name, value in zip(names, values)})
+    return found
+
+
+def captured_statements(result_file: Path) -> Dict[Tuple[str, str], Optional[str]]:
+    """(password_require_current, statement) -> the error MySQL 8.0 answered, None for success;
+    statements lower-cased, without the final `;`."""
+    outcomes: Dict[Tuple[str, str], Optional[str]] = {}
+    policy, last = "OFF", None
+    for line in result_file.read_text().splitlines():
+        if line.startswith("ERROR") and last is not None:
+            outcomes[last] = line
+        elif line.endswith(";") and not line.startswith("#"):
+            statement = " ".join(line[:-1].lower().split())
+            if statement.startswith("set @@global.password_require_current="):
+                policy = statement.split("=", 1)[1].upper()
+            last = (policy, statement)
+            outcomes[last] = None
+    return outcomes
+
+
+def _default_of(row: Dict[str, Optional[str]]) -> Optional[str]:
+    """What the engine makes of a captured COLUMNS row's default (tables._read_columns' call)."""
+    data_type = row.get("DATA_TYPE") or str(row["COLUMN_TYPE"]).split("(")[0].split()[0]
+    return normalise_default(row["COLUMN_DEFAULT"], row["EXTRA"], data_type, MYSQL80)
+
+
+def _mariadb_columns(machine_mariadb, schema: str, create: str) -> Dict[str, Tuple[Optional[str], str]]:
+    """The same table created on MariaDB and read by the engine: column -> (default, extra)."""
+    with pymysql.connect(**machine_mariadb, database=schema, autocommit=True) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute(create)
+            cursor.execute("SELECT VERSION()")
+            (version,) = cursor.fetchone()
+        (table,) = read_tables(Reading(conn=connection, schema=schema, flavour=Flavour.from_version(version)))
+    return {column.name: (column.default, column.extra) for column in table.columns}
 
 
 @pytest.fixture
@@ -138,3 +199,59 @@ def test_functional_and_invisible_index_columns_on_mysql_8_0(reading):
     # MariaDB's column for the same idea does not exist on MySQL 8.0.
     with pytest.raises(pymysql.err.OperationalError, match="Unknown column 'IGNORED'"):
         reading.rows("SELECT IGNORED FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s")
+
+
+def test_literal_defaults_on_mysql_8_0_are_unquoted_and_read_as_literals(machine_mariadb, scratch_schema):
+    """MySQL 8.0 keeps a literal default raw in COLUMN_DEFAULT (`8`, while SHOW CREATE TABLE
+    prints `DEFAULT '8'`) and a NULL default as SQL NULL; MariaDB 10.11 quotes literals. The
+    engine's MySQL branch (not `quotes_literal_defaults`) makes both the same quoted literal."""
+    assert not MYSQL80.quotes_literal_defaults
+    shown = {row["COLUMN_NAME"]: row for row in captured_columns(FIXTURES / "invisible_columns.result")}
+    assert (shown["f2"]["COLUMN_DEFAULT"], shown["f2"]["EXTRA"]) == ("8", "INVISIBLE")
+    assert "`f2` int DEFAULT '8'" in (FIXTURES / "invisible_columns.result").read_text()
+    mysql = {name: (_default_of(row), normalise_extra(row["EXTRA"])) for name, row in shown.items()}
+    assert mysql == {"f1": (None, ""), "f2": ("'8'", "invisible")}
+    # The statement the captured output came from, on MariaDB (INVISIBLE columns since 10.3).
+    assert _mariadb_columns(machine_mariadb, scratch_schema,
+                            "CREATE TABLE t1 (f1 INT, f2 INT INVISIBLE DEFAULT 8)") == mysql
+
+
+def test_expression_defaults_on_mysql_8_0_are_told_by_default_generated(machine_mariadb, scratch_schema):
+    """MySQL 8.0.13+ prints an expression default bare in COLUMN_DEFAULT and marks it with
+    DEFAULT_GENERATED in EXTRA; that flag alone tells `md5(`i`)` from the literal string
+    'md5(`i`)'. Read this way it equals MariaDB's, and DEFAULT_GENERATED leaves no drift."""
+    rows = captured_columns(FIXTURES / "default_as_expr.result")
+    utf8, (plain, generated) = rows[0], rows[1:]
+    assert (generated["COLUMN_NAME"], generated["COLUMN_DEFAULT"], generated["EXTRA"]) == (
+        "b", "md5(`i`)", "DEFAULT_GENERATED")
+    assert _default_of(generated) == normalise_expression("md5(`i`)") == "md5(i)"
+    assert _default_of({**generated, "EXTRA": ""}) == "'md5(`i`)'"  # without the flag: a literal
+    assert _mariadb_columns(machine_mariadb, scratch_schema,
+                            "CREATE TABLE t1 (i INT, b char(255) DEFAULT (md5(i)))") == {
+        plain["COLUMN_NAME"]: (_default_of(plain), normalise_extra(plain["EXTRA"])),
+        "b": (_default_of(generated), normalise_extra(generated["EXTRA"])),
+    }
+    # Read from information_schema.COLUMNS itself: an expression, kept as the server printed it
+    # (MySQL 8.0 backslash-escapes the quotes of a literal inside it there, where SHOW CREATE
+    # TABLE does not: one of the server's rewritings the introspection does not normalise).
+    assert utf8["EXTRA"] == "DEFAULT_GENERATED" and utf8["DATA_TYPE"] == "varchar"
+    assert _default_of(utf8) == normalise_expression(utf8["COLUMN_DEFAULT"])
+    assert str(_default_of(utf8)).startswith("_utf8mb4\\'")
+
+
+def test_own_password_change_on_mysql_8_0_is_one_8_0_accepted_under_either_policy():
+    """The rotation's statement, with a sync user's rights (no privilege on mysql.*), as MySQL
+    8.0 answered it with password_require_current OFF (the default) and ON: without REPLACE it is
+    refused under ON, with the current password in REPLACE it succeeds under both."""
+    outcomes = captured_statements(FIXTURES / "password_require_current.result")
+    assert outcomes[("OFF", "select @@global.password_require_current")] is None  # its answer: 0
+    args = {"new": escape_str("pwd2"), "current": escape_str("pwd1")}
+    statement = own_password_statement("8.0.36") % args
+    assert statement == "ALTER USER USER() IDENTIFIED BY 'pwd2' REPLACE 'pwd1'"
+    assert outcomes[("OFF", statement.lower())] is None
+    assert outcomes[("ON", statement.lower())] is None
+    # What 5.7 (and the engine before 8.0.13) says, refused by 8.0 under ON.
+    without_replace = own_password_statement("5.7.12-log") % {"new": escape_str("pwd1")}
+    assert outcomes[("OFF", without_replace.lower())] is None
+    assert outcomes[("ON", without_replace.lower())] == (
+        "ERROR HY000: Current password needs to be specified in the REPLACE clause in order to change it.")
