@@ -4,7 +4,16 @@ MySQL 8.0 cannot be installed here, so the information_schema rows MySQL's own t
 recorded (tests/engine/fixtures/mysql80, see SOURCE.md) are loaded into tables of the same
 names and columns on the machine's MariaDB, and the engine's readers run their real queries
 against them (`information_schema.` pointed at that schema). A query that names a column
-MySQL 8.0 does not have fails there as it would on the server.
+MySQL 8.0 does not have fails there as it would on the server. Column defaults: the
+COLUMNS rows MySQL 8.0 printed go through the engine's normaliser (what `tables` applies to
+each row) and are compared with the same table created on MariaDB and read by the engine.
+Rotation: the statement the engine builds for 8.0 is looked up among the statements MySQL 8.0
+ran for an unprivileged account changing its own password, with the answer it gave.
+
+Every MySQL-8.0-only branch of the flavour and its test here: `check_constraints` (8.0.16+) and
+`check_constraints_name_their_table` (the joined query), `invisible_indexes` and
+`index_expressions` (8.0.13+), the MySQL side of `quotes_literal_defaults` with 8.0's
+DEFAULT_GENERATED, `own_password_statement` (REPLACE, 8.0.13+).
 """
 
 from __future__ import annotations
@@ -15,7 +24,6 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import pymysql
 import pytest
-
 from pymysql.converters import escape_str
 
 from envsync.credentials.rotation import own_password_statement
