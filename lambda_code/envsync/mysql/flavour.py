@@ -96,7 +96,7 @@ class Flavour:
         MySQL 8.0.13+: `ALTER USER USER() IDENTIFIED BY ... REPLACE <current>`. With
         password_require_current=ON (or the account's PASSWORD REQUIRE CURRENT) MySQL 8.0 refuses
         a change without REPLACE and accepts one with the right current password either way, as
-        its own test suite records (tests/engine/fixtures/mysql80/password_require_current.result;
+        its own test suite records (tests/engine/mysql/fixtures/password_require_current.result;
         MySQL 8.0 Reference Manual, 13.7.1.1 ALTER USER: REPLACE is available as of 8.0.13).
         MySQL 5.7: `ALTER USER USER() IDENTIFIED BY`, which any account may run for itself
         (MySQL 5.7 Reference Manual, 13.7.1.1 ALTER USER: "USER() ... to change the password of the

@@ -1,7 +1,7 @@
 """The MySQL-8.0-only branches of `envsync.mysql.flavour`, against output MySQL 8.0 itself printed.
 
 MySQL 8.0 cannot be installed here, so the information_schema rows MySQL's own test suite
-recorded (tests/engine/fixtures/mysql80, see SOURCE.md) are loaded into tables of the same
+recorded (tests/engine/mysql/fixtures, see SOURCE.md) are loaded into tables of the same
 names and columns on the machine's MariaDB, and the engine's readers run their real queries
 against them (`information_schema.` pointed at that schema). A query that names a column
 MySQL 8.0 does not have fails there as it would on the server. Column defaults: the
@@ -34,11 +34,11 @@ from envsync.drift.introspect.reading import Reading
 from envsync.drift.introspect.tables import read_tables
 from envsync.mysql.flavour import Flavour
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "mysql80"
+FIXTURES = Path(__file__).parent / "fixtures"
 MYSQL80 = Flavour.from_version("8.0.36")  # what Aurora MySQL 3.06+ answers to SELECT VERSION()
 Captured = Dict[str, Tuple[List[str], List[Tuple[Optional[str], ...]]]]
 # MySQL 8.0 answers SHOW COLUMNS from information_schema.COLUMNS under these aliases
-# (sql/dd/info_schema/show.cc, build_show_columns_query; see fixtures/mysql80/SOURCE.md).
+# (sql/dd/info_schema/show.cc, build_show_columns_query; see fixtures/SOURCE.md).
 SHOW_COLUMNS_ALIASES = {"Field": "COLUMN_NAME", "Type": "COLUMN_TYPE", "Null": "IS_NULLABLE",
                         "Key": "COLUMN_KEY", "Default": "COLUMN_DEFAULT", "Extra": "EXTRA"}
 
