@@ -1,9 +1,9 @@
 """Reference-data sync, diff side: find the delta between two copies of a table.
 
-Walk the primary key in chunks of `chunk_rows` source rows. For each chunk both servers
-compute a fingerprint at the same time (the target's query runs on a worker thread while the
-source computes its own and the next chunk boundary), so the per-row work stays on the
-servers and they work in parallel:
+Walk the primary key in chunks of `chunk_rows` source rows. Both servers fingerprint every chunk,
+streamed (`_ChunkStream`): one thread per side, the source's finding each chunk's upper key and
+handing the range to the target's, neither waiting for the other chunk by chunk, so the per-row
+work stays on the servers, both work at once and each side is read once, in key order:
 
 - *aggregate* mode: `COUNT(*)` and, per hash, `MD5(GROUP_CONCAT(<row image>))` (md5) or the
   exact sum of squared row CRCs (crc32), one small row per chunk and side (see `_row_hash`);
@@ -18,8 +18,9 @@ mid-table; in md5 mode only between full passes and with equal definitions, see 
 equal checksums mean the table is in sync and the walk is skipped. This is the engines' own C
 loop over raw records (the benchmark's floor), so the common in-sync case costs about one
 CHECKSUM TABLE. It is only a shortcut: checksums that differ for equal data (e.g. another
-engine version's record format) just lead to the chunk walk. It is skipped when the first
-chunk already differs (`first_chunk_equal`), where it could only add its cost. Its 32-bit
+engine version's record format) just lead to the chunk walk. It is skipped when the first or
+the last chunk already differs (`end_chunks_equal`; rows appended at the end of the key show in
+the last), where it could only add its cost. Its 32-bit
 strength equals the `crc32` row hash; in md5 mode the full 128-bit walk bounds how long a
 collision can hide a change (`full_check_hours`).
 
@@ -27,9 +28,11 @@ collision can hide a change (`full_check_hours`).
 the definition allows (`fitting_chunk_rows`); a row-mode string cut anyway (the target holds many
 more rows in the range) splits the range at the middle row of that side, recursively.
 
-A chunk that differs in aggregate mode is re-read in row mode. When most recent chunks
-differ (changes spread over the table), the walk switches to row mode directly to avoid
-reading those chunks twice, and back when chunks come out clean again.
+A chunk that differs in aggregate mode is re-read in row mode (a few at a time, when the stream
+pauses). When most recent chunks differ (changes spread over the table), the stream switches to
+row mode, so those chunks are read once, and back to aggregate mode when chunks come out clean
+again. Streaming `(key, row hash)` row by row instead was measured slower: PyMySQL's per-row
+work (~2 us a row and side) costs more than the servers' GROUP_CONCAT and a split in C.
 
 Row hash: `crc32` (CRC32 of the row image, 32 bits) or `md5` (first 64 bits of MD5).
 Only the changed rows are fetched in full, from the source, by key, streamed while they are
@@ -38,7 +41,9 @@ written (`TableDelta.written_rows`), so memory does not grow with the delta.
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -49,7 +54,15 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Set, Tuple
 import pymysql
 
 from envsync.refdata.schema import RefdataError
-from envsync.refdata.sql import BINARY_TYPES, INTEGER_TYPES, TablePlan, bind, exact_value, key_value_expr
+from envsync.refdata.sql import (
+    BINARY_TYPES,
+    INTEGER_TYPES,
+    TablePlan,
+    bind,
+    exact_value,
+    key_value_expr,
+    quote_ident,
+)
 
 HASHES = ("crc32", "md5")
 FETCH_BATCH = 500
@@ -65,6 +78,8 @@ class TableDelta:
     update_keys: List[Tuple[Any, ...]] = field(default_factory=list)  # keys whose rows differ
     chunks_compared: int = 0
     chunks_differing: int = 0
+    source_rows_seen: int = 0  # rows in the compared chunks (the mass-delete guard's lower bounds)
+    target_rows_seen: int = 0
     complete: bool = True  # False: stopped at the deadline after `covered_to`
     covered_to: Optional[Tuple[Any, ...]] = None  # last key of the covered range when incomplete
     # keys -> the source rows with those keys (a few at a time, unbuffered)
@@ -136,6 +151,16 @@ class _ChunkQueries:
         sql = f"{self.boundary_sql}{where} ORDER BY {self.plan.key_list} LIMIT 1 OFFSET {(rows or self.chunk_rows) - 1}"
         with conn.cursor() as cur:
             cur.execute(bind(conn, sql, args))
+            row = cur.fetchone()
+        return tuple(exact_value(v) for v in row) if row else None
+
+    def last_lower(self, conn) -> Optional[Tuple[Any, ...]]:
+        """Key just before the last chunk_rows rows, or None when the table holds no more rows."""
+        where, args = self.plan.range_where(None, None)
+        order = ", ".join(f"{quote_ident(c.name)} DESC" for c in self.plan.key)
+        with conn.cursor() as cur:
+            cur.execute(bind(conn, f"{self.boundary_sql}{where} ORDER BY {order} LIMIT 1 OFFSET {self.chunk_rows}",
+                             args))
             row = cur.fetchone()
         return tuple(exact_value(v) for v in row) if row else None
 
@@ -251,16 +276,22 @@ def _on_both(source, target, work):
     return source_value, target_value
 
 
-def first_chunk_equal(source, target, plan: TablePlan, *, chunk_rows: int, hash_name: str) -> bool:
-    """Aggregate fingerprints of the first chunk on both sides (a cheap probe, ~1/N of a walk).
-
-    A differing first chunk says the table differs, so a whole-table CHECKSUM TABLE would
-    only add its cost before the walk.
+def end_chunks_equal(source, target, plan: TablePlan, *, chunk_rows: int, hash_name: str) -> bool:
+    """Aggregate fingerprints of the first and the last chunk on both sides (a cheap probe, ~2/N
+    of a walk). A differing end says the table differs, so a whole-table CHECKSUM TABLE would
+    only add its cost before the walk; rows appended at the end of the key (the usual change to
+    reference data) show in the last chunk.
     """
     queries = _ChunkQueries(plan, chunk_rows, hash_name)
     upper = queries.boundary(source, None)
-    source_print, target_print = _on_both(source, target, lambda conn: queries.fingerprint(conn, None, upper, False))
-    return source_print == target_print
+    last_lower = queries.last_lower(source) if upper is not None else None
+
+    def ends(conn) -> Tuple[Any, ...]:
+        first = queries.fingerprint(conn, None, upper, False)
+        return (first, queries.fingerprint(conn, last_lower, None, False)) if upper is not None else (first,)
+
+    source_prints, target_prints = _on_both(source, target, ends)
+    return source_prints == target_prints
 
 
 _AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")
@@ -300,6 +331,94 @@ def tables_checksum_equal(source, target, plan: TablePlan) -> bool:
     return source_sum is not None and source_sum == target_sum
 
 
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _ChunkStream:
+    """Fingerprints of consecutive chunks from `start_after` to the end of the table, computed by
+    one thread per side: the source's thread finds each chunk's upper key, hands the range to the
+    target's thread and fingerprints the chunk on the source; the target's thread fingerprints the
+    same ranges. Neither side waits for the other chunk by chunk (each runs at most `depth` chunks
+    ahead of the caller), so both servers stay busy and each side is read once, in key order.
+
+    Iterating yields (lower, upper, source print, target print) in key order; `close` stops both
+    threads and waits for them, after which the caller may use the connections again."""
+
+    def __init__(self, queries: _ChunkQueries, source, target, start_after: Optional[Tuple[Any, ...]],
+                 row_mode: bool, depth: int = 1) -> None:
+        self._queries, self._row_mode = queries, row_mode
+        self._stop = threading.Event()
+        self._ranges: queue.Queue = queue.Queue()
+        self._source_out: queue.Queue = queue.Queue(maxsize=depth)
+        self._target_out: queue.Queue = queue.Queue(maxsize=depth)
+        self._threads = [threading.Thread(target=self._source_work, args=(source, start_after), daemon=True,
+                                          name="refdata-source"),
+                         threading.Thread(target=self._target_work, args=(target,), daemon=True,
+                                          name="refdata-target")]
+        for thread in self._threads:
+            thread.start()
+
+    def _put(self, out: queue.Queue, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                out.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _source_work(self, conn, lower: Optional[Tuple[Any, ...]]) -> None:
+        try:
+            while not self._stop.is_set():
+                upper = self._queries.boundary(conn, lower)
+                self._ranges.put((lower, upper))
+                print_ = self._queries.fingerprint(conn, lower, upper, self._row_mode)
+                if not self._put(self._source_out, (lower, upper, print_)) or upper is None:
+                    return
+                lower = upper
+        except BaseException as error:  # handed to the caller, which raises it
+            self._ranges.put(_Failed(error))
+            self._put(self._source_out, _Failed(error))
+
+    def _target_work(self, conn) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    item = self._ranges.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if isinstance(item, _Failed):
+                    return
+                print_ = self._queries.fingerprint(conn, *item, self._row_mode)
+                if not self._put(self._target_out, print_) or item[1] is None:
+                    return
+        except BaseException as error:  # handed to the caller, which raises it
+            self._put(self._target_out, _Failed(error))
+
+    def __iter__(self) -> Iterator[Tuple[Any, Any, Tuple[int, Any], Tuple[int, Any]]]:
+        while True:
+            item = self._source_out.get()
+            if isinstance(item, _Failed):
+                raise item.error
+            target_print = self._target_out.get()
+            if isinstance(target_print, _Failed):
+                raise target_print.error
+            lower, upper, source_print = item
+            yield lower, upper, source_print, target_print
+            if upper is None:
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+
+PENDING_CHUNKS = 4  # aggregate chunks that differed, re-read in row mode once this many wait
+
+
 def diff_table(
     source,
     target,
@@ -312,21 +431,22 @@ def diff_table(
 ) -> TableDelta:
     """Compare the table chunk by chunk from `start_after`; stop early at `deadline`.
 
-    At least one chunk is compared per call, so repeated calls always make progress.
+    The chunks are streamed from both sides at once (`_ChunkStream`): aggregate fingerprints
+    while chunks come out equal, row-mode fingerprints (key and row hash of every row, split in C)
+    once most recent chunks differ, so with changes spread over the table each side is read once.
+    An aggregate chunk that differs is re-read in row mode when the stream pauses (every
+    PENDING_CHUNKS such chunks, at a mode switch and at the end). At least one chunk is compared
+    per call, so repeated calls always make progress.
     """
     queries = _ChunkQueries(plan, chunk_rows, hash_name)
     delta = TableDelta()
     insert_keys: List[Tuple[Any, ...]] = []
     update_keys: List[Tuple[Any, ...]] = []
     recent: deque = deque(maxlen=ADAPT_WINDOW)
+    pending: List[Tuple[Any, Any]] = []
 
     def row_prints(lower, upper):
-        pending = pool.submit(queries.fingerprint, target, lower, upper, True)
-        try:
-            source_print = queries.fingerprint(source, lower, upper, True)
-        finally:
-            target_print = pending.result()
-        return source_print, target_print
+        return _on_both(source, target, lambda conn: queries.fingerprint(conn, lower, upper, True))
 
     def compare(lower, upper, source_print, target_print) -> None:
         """Keys of the differing rows of (lower, upper]; a fingerprint cut at the packet splits the
@@ -351,33 +471,45 @@ def diff_table(
         insert_keys.extend(plan.decode_key(k) for k in source_only - target_only)
         delta.deletes.extend(plan.decode_key(k) for k in target_only - source_only)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="refdata-target") as pool:
-        lower = start_after
-        upper = queries.boundary(source, lower)
-        while True:
-            row_mode = len(recent) >= 2 and sum(recent) * 2 >= len(recent)
-            pending = pool.submit(queries.fingerprint, target, lower, upper, row_mode)
-            try:
-                source_print = queries.fingerprint(source, lower, upper, row_mode)
-                next_upper = queries.boundary(source, upper) if upper is not None else None
-            finally:
-                target_print = pending.result()
-            delta.chunks_compared += 1
-            differs = source_print != target_print
-            if differs and not row_mode:
-                source_print, target_print = row_prints(lower, upper)
+    lower, row_mode, finished = start_after, False, False
+    while not finished:
+        cut = None  # a row-mode chunk whose fingerprint did not fit: split once the stream stopped
+        stream = _ChunkStream(queries, source, target, lower, row_mode)
+        try:
+            for chunk_lower, upper, source_print, target_print in stream:
+                delta.chunks_compared += 1
+                delta.source_rows_seen += source_print[0]
+                delta.target_rows_seen += target_print[0]
                 differs = source_print != target_print
-            recent.append(1 if differs else 0)
-            if differs:
+                recent.append(1 if differs else 0)
+                if differs and not row_mode:
+                    pending.append((chunk_lower, upper))
+                elif differs and any(isinstance(p[1], Truncated) for p in (source_print, target_print)):
+                    delta.chunks_differing += 1
+                    cut = (chunk_lower, upper, source_print, target_print)
+                elif differs:
+                    delta.chunks_differing += 1
+                    compare(chunk_lower, upper, source_print, target_print)
+                if upper is None:
+                    finished = True
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    delta.complete, delta.covered_to, finished = False, upper, True
+                    break
+                want_row_mode = len(recent) >= 2 and sum(recent) * 2 >= len(recent)
+                if cut or len(pending) >= PENDING_CHUNKS or want_row_mode != row_mode:
+                    lower, row_mode = upper, want_row_mode
+                    break
+        finally:
+            stream.close()
+        if cut:
+            compare(*cut)
+        for part in pending:
+            prints = row_prints(*part)
+            if prints[0] != prints[1]:
                 delta.chunks_differing += 1
-                compare(lower, upper, source_print, target_print)
-            if upper is None:
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                delta.complete = False
-                delta.covered_to = upper
-                break
-            lower, upper = upper, next_upper
+                compare(*part, *prints)
+        pending.clear()
     delta.insert_keys, delta.update_keys = insert_keys, update_keys
     delta.source_rows = lambda keys: queries.stream_rows(source, keys)
     delta.target_rows = lambda keys: queries.stream_rows(target, keys)

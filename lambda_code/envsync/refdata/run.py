@@ -17,7 +17,7 @@ from envsync.refdata.diff import (
     TableDelta,
     definitions_match,
     diff_table,
-    first_chunk_equal,
+    end_chunks_equal,
     fitting_chunk_rows,
     tables_checksum_equal,
 )
@@ -126,7 +126,7 @@ class RefdataRun:
         if (whole_table
                 and (config.hash == "crc32" or (not self._full_check_due(name)
                                                 and definitions_match(self.source, self.target, plan_of_table)))
-                and first_chunk_equal(self.source, self.target, plan_of_table, chunk_rows=chunk_rows,
+                and end_chunks_equal(self.source, self.target, plan_of_table, chunk_rows=chunk_rows,
                                       hash_name=config.hash)
                 and tables_checksum_equal(self.source, self.target, plan_of_table)):
             delta = TableDelta()
@@ -137,7 +137,7 @@ class RefdataRun:
                                hash_name=config.hash, start_after=start_after, deadline=deadline)
         earlier = deleted.get(name, 0) if start_after is not None else 0
         if delta.deletes and not self.force:
-            self._check_mass_delete(plan_of_table, len(delta.deletes), earlier, config.delete_share(table_config),
+            self._check_mass_delete(plan_of_table, delta, earlier, config.delete_share(table_config),
                                     config.delete_rows(table_config))
         deleted[name] = earlier + len(delta.deletes)  # carried in the cursor when the table is cut
         result.inserted, result.updated = len(delta.insert_keys), len(delta.update_keys)
@@ -162,13 +162,18 @@ class RefdataRun:
                     text = text[:PLAN_SQL_CHARS] + f" ... ({len(text)} chars)"
                 shown.append(text)
 
-    def _check_mass_delete(self, plan_of_table: TablePlan, deletes: int, earlier: int, share: float,
+    def _check_mass_delete(self, plan_of_table: TablePlan, delta: TableDelta, earlier: int, share: float,
                            min_rows: int) -> None:
         """Refuse when the upstream table (filtered) is empty, or when this run's deletes (earlier
         calls' + this call's) exceed both `share` of the rows the table held when the run started
         and `min_rows`: an emptied or truncated upstream, not a small table's renamed keys.
-        An empty upstream deletes every row, so only `share` 1 (any share) lets it through."""
-        if share >= 1:
+        An empty upstream deletes every row, so only `share` 1 (any share) lets it through.
+        The rows the diff saw are lower bounds of both tables' counts: when they already rule a
+        refusal out, the tables are not counted again."""
+        deletes = len(delta.deletes)
+        total = deletes + earlier
+        if share >= 1 or (delta.source_rows_seen
+                          and (total <= min_rows or total <= share * (delta.target_rows_seen + earlier))):
             return
         where, args = plan_of_table.range_where(None, None)
         with self.source.cursor() as cur:
