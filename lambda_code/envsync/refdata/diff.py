@@ -496,7 +496,10 @@ def diff_table(
                 if deadline is not None and time.monotonic() >= deadline:
                     delta.complete, delta.covered_to, finished = False, upper, True
                     break
-                want_row_mode = len(recent) >= 2 and sum(recent) * 2 >= len(recent)
+                # row mode from half the recent chunks differing, aggregate again below a quarter: each
+                # switch restarts the stream (and drops the chunk or two each side read ahead)
+                share = 4 * sum(recent) / len(recent)
+                want_row_mode = len(recent) >= 2 and (share >= 2 or (row_mode and share > 1))
                 if cut or len(pending) >= PENDING_CHUNKS or want_row_mode != row_mode:
                     lower, row_mode = upper, want_row_mode
                     break
