@@ -1,14 +1,13 @@
 """`envsync approve` / `envsync reject`: the approval from a shell (answer.py does the work).
 
 The env's account is reached as its approver role: in local mode the stand-ins' envs.json names
-the endpoint and the role, elsewhere the caller's own credentials (a profile, SSO) are used,
-assuming `--role-arn` when given.
+the endpoint and the role (an env it does not name is an error), elsewhere the caller's own
+credentials (a profile, SSO) are used, assuming `--role-arn` when given.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
@@ -18,22 +17,28 @@ from envsync.approval import answer
 
 def aws_session(env: str, role_arn: Optional[str], envs_file: Optional[Path] = None,
                 role_key: str = "approver_role_arn", purpose: str = "approve") -> Tuple[Any, Optional[str]]:
-    """(boto3 session, endpoint URL) for the env's account: the local stand-in when envs.json
-    names the env (as the role it names under `role_key`: the approver, or the uploader for
-    `push`), else the caller's own credentials (a profile, SSO), as `role_arn` when given."""
+    """(boto3 session, endpoint URL) for the env's account: in local mode the stand-in that
+    envs.json names for the env (as the role it names under `role_key`: the approver, or the
+    uploader for `push`), and an env it does not name is an error, never the default
+    credentials; elsewhere the caller's own credentials (a profile, SSO), as `role_arn` when given."""
     import boto3
 
-    from envsync.cli.main import local_envs_file  # cli registers these commands: imported when they run
+    from envsync.cli.main import CliError, check_env, local_env_entry, local_envs_file, local_mode
 
     endpoint_url: Optional[str] = None
-    session = boto3.Session()
     path = envs_file or local_envs_file()
-    local = json.loads(path.read_text()).get(env, {}).get("aws") if path.is_file() else None
-    if local:
+    check_env(env, envs_file=path)
+    if local_mode(path):
+        local = local_env_entry(env, path).get("aws")
+        if not local:
+            raise CliError(f"--env {env}: {path} names no AWS stand-in for it (restart envsync-local); "
+                           "local mode never falls back to other credentials")
         endpoint_url = local["endpoint_url"]
         session = boto3.Session(aws_access_key_id=local["access_key_id"],
                                 aws_secret_access_key=local["secret_access_key"], region_name=local["region"])
         role_arn = role_arn or local.get(role_key)
+    else:
+        session = boto3.Session()
     if role_arn:
         credentials = session.client("sts", endpoint_url=endpoint_url).assume_role(
             RoleArn=role_arn, RoleSessionName=f"envsync-{purpose}-{os.environ.get('USER', 'cli')}"[:64])["Credentials"]

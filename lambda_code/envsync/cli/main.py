@@ -13,6 +13,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
@@ -48,8 +49,9 @@ def local_envs_file(start: Optional[Path] = None) -> Path:
     return here / ".local" / "envs.json"
 
 
-def resolve_local_env(name: str, user: str = "root", envs_file: Optional[Path] = None) -> UrlTarget:
-    """An env name -> its local stand-in, from the launcher's envs.json (the one place to adapt)."""
+def local_env_entry(name: str, envs_file: Optional[Path] = None) -> Dict[str, Any]:
+    """The env's record in the stand-ins' envs.json; an unknown name is an error naming the
+    known ones (never a fallback: a typo must not reach another account or database)."""
     path = envs_file or local_envs_file()
     try:
         envs = json.loads(path.read_text())
@@ -59,7 +61,87 @@ def resolve_local_env(name: str, user: str = "root", envs_file: Optional[Path] =
         ) from None
     if name not in envs:
         raise CliError(f"--env {name}: not in {path} (known: {', '.join(sorted(envs))})")
-    env = envs[name]
+    return dict(envs[name])
+
+
+def local_mode(envs_file: Optional[Path] = None) -> bool:
+    """Local mode: the stand-ins' envs.json exists, or $ENVSYNC_LOCAL_DIR names where it should."""
+    return bool(os.environ.get("ENVSYNC_LOCAL_DIR")) or (envs_file or local_envs_file()).is_file()
+
+
+def project_config_dir(start: Optional[Path] = None) -> Optional[Path]:
+    """The Sceptre config folder of the project this runs in: $ENVSYNC_CONFIG_DIR, else the
+    nearest `config/` holding a config.yaml at or above the working directory; None outside one."""
+    configured = os.environ.get("ENVSYNC_CONFIG_DIR")
+    if configured:
+        return Path(configured)
+    here = (start or Path.cwd()).resolve()
+    return next((folder / "config" for folder in (here, *here.parents)
+                 if (folder / "config" / "config.yaml").is_file()), None)
+
+
+def _config_values(path: Path) -> Dict[str, Any]:
+    """A Sceptre config file's plain values (its resolver and hook tags read as None)."""
+    import yaml  # the CLI's dependency, not the Lambda's: imported where it is used
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, tag, node: None)
+    try:
+        loaded = yaml.load(path.read_text(), Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    except (OSError, yaml.YAMLError) as error:
+        raise CliError(f"{path}: not readable as YAML ({error})") from None
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def known_envs(envs_file: Optional[Path] = None) -> Optional[List[str]]:
+    """The env names this CLI knows: the stand-ins' (local mode), else the project config's
+    folders; None when it runs outside both (names are then only checked for shape)."""
+    if local_mode(envs_file):
+        path = envs_file or local_envs_file()
+        try:
+            return sorted(json.loads(path.read_text()))
+        except OSError:
+            raise CliError(f"local mode file {path} not found (start the stand-ins first)") from None
+    config = project_config_dir()
+    if config is None:
+        return None
+    return sorted(path.parent.name for path in config.glob("*/config.yaml"))
+
+
+ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{1,15}$")  # the sync stack's Env pattern
+
+
+def check_env(name: str, option: str = "--env", envs_file: Optional[Path] = None) -> str:
+    """`name` if it is an env this CLI knows; else an error listing the known ones."""
+    known = known_envs(envs_file)
+    if known is not None and name not in known:
+        where = (envs_file or local_envs_file()) if local_mode(envs_file) else project_config_dir()
+        raise CliError(f"{option} {name}: not in {where} (known: {', '.join(known)})")
+    if known is None and not ENV_NAME.match(name):
+        raise CliError(f"{option} {name}: not an env name (lower case letters, digits and -, 2-16 characters)")
+    return name
+
+
+def env_approval_mode(name: str) -> str:
+    """What the env's config says about approval (`approval:` in config/<env>/config.yaml,
+    else config/config.yaml; `none` outside a project): `envsync apply` honours it."""
+    config = project_config_dir()
+    if config is None:
+        return "none"
+    for path in (config / name / "config.yaml", config / "config.yaml"):
+        if path.is_file():
+            mode = _config_values(path).get("approval")
+            if mode:
+                return str(mode)
+    return "none"
+
+
+def resolve_local_env(name: str, user: str = "root", envs_file: Optional[Path] = None) -> UrlTarget:
+    """An env name -> its local stand-in, from the launcher's envs.json (the one place to adapt)."""
+    path = envs_file or local_envs_file()
+    env = local_env_entry(name, path)
     account = env.get("users", {}).get(user)
     if account is None:
         raise CliError(f"--env {name}: no user {user!r} in {path}")
@@ -504,6 +586,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser(json_errors="--json" in arguments)
     args = parser.parse_args(arguments)
     try:
+        for option in ("env", "upstream_env"):  # every command: a typo is an error, never a guess
+            if getattr(args, option, None):
+                check_env(getattr(args, option), "--" + option.replace("_", "-"))
         return int(args.handler(args))
     except BrokenPipeError:
         raise  # the wrapper's, not an error to report

@@ -296,3 +296,39 @@ def test_no_machine_path_is_written_into_the_project() -> None:
     found = [f"{path.relative_to(PROJECT_ROOT)}: {match.group(0)}" for path in files
              for match in pattern.finditer(path.read_text(errors="replace"))]
     assert not found, found
+
+
+def test_an_unknown_env_is_an_error_for_every_command_never_a_fallback(tmp_path: Path) -> None:
+    """Local mode: approve/reject name only envs the stand-ins' envs.json holds (a typo never
+    reaches boto3's default credentials); outside local mode, the project config's envs."""
+    envs = {name: {"host": "127.0.0.1", "port": 1, "database": "app", "users": {}} for name in ("dev", "staging")}
+    envs["prod"] = {**envs["dev"], "aws": None}
+    (tmp_path / "envs.json").write_text(json.dumps(envs))
+    # Ambient credentials that would answer if anything fell back to them: none may be used.
+    local = {**os.environ, "ENVSYNC_LOCAL_DIR": str(tmp_path), "AWS_ACCESS_KEY_ID": "ambient",
+             "AWS_SECRET_ACCESS_KEY": "ambient", "AWS_ENDPOINT_URL": "http://127.0.0.1:1"}
+    for command in (["approve"], ["reject", "--reason", "x"], ["status"], ["plan"], ["apply"],
+                    ["refdata", "plan", "--config", "c.json"]):
+        for typo in ("qa", "Prod"):
+            done = envsync(*command, "--env", typo, env=local)
+            assert done.returncode == 2, (command, typo, done.stdout, done.stderr)
+            assert f"--env {typo}: not in {tmp_path / 'envs.json'} (known: dev, prod, staging)" in done.stderr
+            assert "Traceback" not in done.stderr and "127.0.0.1:1" not in done.stderr
+    typo = envsync("status", "--target", "mysql://root:@127.0.0.1:1/app", "--env", "qa", env=local)
+    assert typo.returncode == 2 and "--env qa: not in" in typo.stderr  # a label is checked too
+    upstream = envsync("status", "--env", "staging", "--upstream-env", "stagin", env=local)
+    assert upstream.returncode == 2 and "--upstream-env stagin: not in" in upstream.stderr
+    # an env the file names without an AWS stand-in: refused, not answered with other credentials
+    bare = envsync("approve", "--env", "prod", env=local)
+    assert bare.returncode == 2 and "names no AWS stand-in for it" in bare.stderr, bare.stderr
+    # outside local mode the project's config folders are the known envs
+    config = tmp_path / "project" / "config"
+    for name in ("dev", "prod"):
+        (config / name).mkdir(parents=True)
+        (config / name / "config.yaml").write_text(f"env: {name}\n")
+    (config / "config.yaml").write_text("approval: none\nhooks: !envsync_validate x\n")
+    real = {key: value for key, value in local.items() if key != "ENVSYNC_LOCAL_DIR"}
+    real["ENVSYNC_CONFIG_DIR"] = str(config)
+    done = subprocess.run([*ENVSYNC, "approve", "--env", "qa"], capture_output=True, text=True, timeout=60,
+                          env=real, cwd=tmp_path, check=False)
+    assert done.returncode == 2 and f"--env qa: not in {config} (known: dev, prod)" in done.stderr, done.stderr
