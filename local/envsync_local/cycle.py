@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional
 import boto3
 import pymysql
 
+from envsync.approval.answer import APPROVAL_SUBJECT
 from envsync_local import inbox
 from envsync_local.cloudwatch_emulation import evaluate_alarms
 from envsync_local.orchestrate import SyncRun, run_sync, stored_run
@@ -137,9 +138,6 @@ def run_sql_file(handle: EnvHandle, path: Path, **values: str) -> None:
 def sync(handle: EnvHandle) -> SyncRun:
     return run_sync(handle.session, handle.endpoint_url, handle.name, handle.runtime_env,
                     execution_input={"trigger": "local"}, executions_dir=handle.executions_dir)
-
-
-APPROVAL_SUBJECT = "envsync: approval needed"
 
 
 def answer_approval(handle: EnvHandle, run: SyncRun, decision: str = "approve", reason: str = "",

@@ -96,6 +96,9 @@ def history_events(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     if status == "SUCCEEDED":
         events.append({"type": "ExecutionSucceeded",
                        "executionSucceededEventDetails": {"output": json.dumps(execution.get("output"))}})
+    elif status == "ABORTED":
+        events.append({"type": "ExecutionAborted", "executionAbortedEventDetails": {
+            "error": execution.get("error") or "", "cause": execution.get("cause") or ""}})
     elif status == "FAILED":
         events.append({"type": "ExecutionFailed", "executionFailedEventDetails": {
             "error": execution.get("error") or "", "cause": execution.get("cause") or ""}})

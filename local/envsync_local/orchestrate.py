@@ -121,7 +121,8 @@ def run_sync(session: boto3.Session, endpoint_url: str, env: str, runtime_env: D
                   "startDate": time.time(), "input": execution_input or {}, "definition": definition,
                   "runtime_env": runtime_env, "invocations": []}
         executions.save(executions_dir, {**record, "execution": Execution(status="RUNNING").to_dict()})
-    execution = StateMachine(definition, runner).run(execution_input or {}, name=name)
+    execution = StateMachine(definition, runner).run(execution_input or {}, name=name,
+                                                     state_machine_arn=machine_description["stateMachineArn"])
     if record is not None and executions_dir is not None:
         _save(executions_dir, record, execution, runner.invocations)
     if execution.status != "RUNNING":

@@ -10,6 +10,9 @@ Covers what envsync's definition uses: Task, Choice, Pass, Wait, Succeed, Fail, 
 Format, JsonToString, StringToJson, Array), ResultSelector, ResultPath, OutputPath; Retry
 (ErrorEquals, MaxAttempts, IntervalSeconds, BackoffRate) and Catch.
 
+The context object holds `$$.Execution` (Id, Name, Input, StartTime), `$$.StateMachine` (Id,
+Name), `$$.State` and, in a task that waits, `$$.Task.Token`.
+
 A top-level Task on a `.waitForTaskToken` resource calls its resource with `$$.Task.Token`
 in the context and then pauses: the execution stays RUNNING with a `waiting` snapshot (state,
 data, token, deadline from TimeoutSeconds/TimeoutSecondsPath), plain JSON that outlives the
@@ -30,6 +33,7 @@ from typing import Any, Callable, Dict, List, Optional
 TaskInvoker = Callable[[str, Any], Any]
 MAX_TRANSITIONS = 10_000
 WAIT_FOR_TASK_TOKEN = ".waitForTaskToken"  # noqa: S105 (an ASL resource suffix)
+LOCAL_MACHINE_ARN = "arn:aws:states:us-east-1:000000000000:stateMachine:local"
 
 
 class StatesError(Exception):
@@ -247,9 +251,12 @@ class StateMachine:
         self.sleep = sleep
         self.max_wait_seconds = max_wait_seconds
 
-    def run(self, execution_input: Any, name: str = "local") -> Execution:
-        context = {"Execution": {"Name": name, "Input": execution_input,
-                                 "StartTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
+    def run(self, execution_input: Any, name: str = "local", state_machine_arn: str = LOCAL_MACHINE_ARN) -> Execution:
+        """`$$.Execution.Id` is the execution's ARN: `state_machine_arn`'s, as AWS forms it."""
+        execution_arn = state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+        context = {"Execution": {"Id": execution_arn, "Name": name, "Input": execution_input,
+                                 "StartTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                   "StateMachine": {"Id": state_machine_arn, "Name": state_machine_arn.rsplit(":", 1)[-1]}}
         execution = Execution(status="RUNNING")
         return self._drive(execution, lambda: self._run_states(self.definition, execution_input, context,
                                                                execution, top_level=True))

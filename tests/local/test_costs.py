@@ -71,9 +71,10 @@ def test_quantities_follow_the_config_as_the_stacks_do():
     assert by_item(lines["prod"])["Aurora instances"].quantity == "2 x db.r5.large (writer + reader)"
     assert by_item(lines["dev"])["Aurora instances"].quantity == "1 x db.r5.large (writer)"
     assert by_item(lines["prod"])["Secrets"].quantity == "2" and by_item(lines["staging"])["Secrets"].quantity == "3"
-    # dev: no upstream, no reader -> 2 alarms; prod: lag + replica lag -> 4 (as the sync stack).
-    assert by_item(lines["dev"])["Alarms + dashboard"].quantity.startswith("2 alarms")
-    assert by_item(lines["prod"])["Alarms + dashboard"].quantity.startswith("4 alarms")
+    # dev: no upstream, no reader -> 3 alarms (failures, rotation, break-glass); prod: lag +
+    # replica lag -> 5 (as the sync stack).
+    assert by_item(lines["dev"])["Alarms + dashboard"].quantity.startswith("3 alarms")
+    assert by_item(lines["prod"])["Alarms + dashboard"].quantity.startswith("5 alarms")
     endpoints, azs = network_shape()
     assert by_item(lines["dev"])["Interface VPC endpoints"].quantity == f"{endpoints} x {azs} AZ"
     prod = by_item(lines["prod"])

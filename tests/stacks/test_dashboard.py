@@ -51,7 +51,7 @@ def test_alarm_widgets_show_exactly_the_envs_alarms(dashboard, env_stacks):
                 for alarm in evaluated.of_type("AWS::CloudWatch::Alarm").values()]
     assert sorted(shown) == sorted(declared)
     # dev has no upstream (no lag alarm), only prod has a reader.
-    assert len(shown) == {"dev": 2, "staging": 3, "prod": 4}[env]
+    assert len(shown) == {"dev": 3, "staging": 4, "prod": 5}[env]
 
 
 def test_charts_the_metrics_the_engine_emits_with_its_dimension(dashboard):

@@ -215,6 +215,28 @@ def test_replication_lag_alarms_at_60_seconds_to_the_topic(sync):
         assert replica["AlarmActions"] == [topic]
     else:
         assert "AuroraReplicaLagMaximum" not in alarms
+    # every break-glass apply (envsync apply --break-glass counts 1) tells the topic
+    glass = alarms["BreakGlassApplies"]
+    assert (glass["Namespace"], glass["Statistic"], glass["Threshold"]) == ("envsync", "Sum", 1)
+    assert glass["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert glass["Dimensions"] == [{"Name": "Env", "Value": env}] and glass["AlarmActions"] == [topic]
+
+
+def test_sync_role_finds_and_stops_only_its_own_machines_waiting_runs(sync):
+    """One waiting run per env: the plan step lists the machine's runs, reads their history and
+    stops one a newer plan replaces; explicit ARNs of this env's machine only."""
+    env, evaluated, _ = sync
+    granted = {}
+    for policy in evaluated.props("SyncRole")["Policies"]:
+        for statement in statements(policy["PolicyDocument"]):
+            for action in as_list(statement["Action"]):
+                granted.setdefault(action, []).extend(as_list(statement["Resource"]))
+    prefix = f"arn:aws:states:us-east-1:{evaluated.account_id}:"
+    assert granted["states:ListExecutions"] == [f"{prefix}stateMachine:envsync-{env}-sync"]
+    assert granted["states:GetExecutionHistory"] == granted["states:StopExecution"] == [
+        f"{prefix}execution:envsync-{env}-sync:*"]
+    assert not [action for action in granted if action.startswith("states:") and action not in (
+        "states:ListExecutions", "states:GetExecutionHistory", "states:StopExecution")]
 
 
 def test_topic_encrypted_schedule_starts_the_state_machine(sync):
@@ -273,11 +295,14 @@ def test_state_machine_flow_retries_loop_and_failure_branch():
         current = states[current].get("Next")
         if states.get(current, {}).get("Type") == "Choice":
             choice = states[current]
-            (rule,) = choice["Choices"]
+            rule = choice["Choices"][-1]
             if "StringEquals" in rule:
                 assert rule["StringEquals"] == "continue"
                 loops[rule["Next"]] = rule["Variable"]
             else:  # the approval: a detour through the wait, back to the same next state
+                superseded, rule = choice["Choices"]
+                assert (superseded["Variable"], superseded["BooleanEquals"]) == ("$.plan.approval.superseded", True)
+                assert states[superseded["Next"]] == {"Type": "Succeed"}  # ends, no message
                 gates[current] = (rule["Variable"], rule["BooleanEquals"], rule["Next"])
                 assert states[rule["Next"]]["Next"] == choice["Default"]
             current = choice["Default"]
@@ -285,21 +310,30 @@ def test_state_machine_flow_retries_loop_and_failure_branch():
     assert gates == {"NeedsApproval": ("$.plan.approval.required", True, "WaitForApproval")}
     assert states["RefData"]["Parameters"]["cursor.$"] == "$.refdata.cursor"
     assert flow == ["Validate", "Plan", "Migrate", "RefData", "Drift"]
+    # the plan step knows its run (to find the env's other waiting runs)
+    assert states["Plan"]["Parameters"]["run_id.$"] == "$$.Execution.Id"
     for name in flow:
         state = states[name]
         assert state["Retry"] and state["Retry"][0].get("MaxAttempts", 3) >= 2  # ASL's default is 3
-        assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"]
-        assert state["Catch"][0]["Next"] == "NotifyFailure"
-    # the wait: the plan on the topic, the token as an attribute, the decision into the gate,
-    # which the steps that change the env receive; a rejection or timeout notifies
+        assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failure"}]
+    # the wait: the plan step publishes the plan (no token in any message), the token stays in
+    # the task's parameters (the run's history, where `envsync approve` reads it), the decision
+    # goes into the gate, which the steps that change the env receive; a rejection or timeout notifies
     wait = states["WaitForApproval"]
-    assert wait["Resource"] == "arn:aws:states:::sns:publish.waitForTaskToken"
-    assert wait["Parameters"]["MessageAttributes"]["envsync_task_token"]["StringValue.$"] == "$$.Task.Token"
+    assert wait["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert wait["Parameters"]["FunctionName"] == "${PlanFunctionArn}"
+    assert wait["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
+    assert wait["Parameters"]["Payload"]["approval.$"] == "$.plan.approval"
+    assert "$$.Task.Token" not in json.dumps({k: v for k, v in states.items() if k != "WaitForApproval"})
     assert wait["TimeoutSecondsPath"] == "$.plan.approval.timeout_seconds"
     assert wait["ResultPath"] == "$.plan.approval.decision"
-    assert wait["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}]
+    assert wait["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failure"}]
     assert states["Migrate"]["Parameters"]["approval.$"] == states["RefData"]["Parameters"]["approval.$"] == \
         "$.plan.approval"
+    # a step's failure was published by the step (named fields); anything else gets one line here
+    failure = states["Failure"]
+    assert failure["Choices"] == [{"Variable": "$.error.Error", "StringEquals": "SyncFailed", "Next": "Failed"}]
+    assert failure["Default"] == "NotifyFailure"
     notify = states["NotifyFailure"]
     assert notify["Resource"] == "arn:aws:states:::sns:publish"
     assert notify["Parameters"]["TopicArn"] == "${SyncFailureTopicArn}"
@@ -320,11 +354,15 @@ def test_state_machine_role_invokes_only_the_five_functions_and_publishes_only_t
     assert granted["kms:Decrypt"] == [evaluated.parameters["KmsKeyArn"]]
 
 
-def test_failure_message_cannot_carry_history_error_texts():
-    """NotifyFailure publishes the whole state: the plan step keeps only its verdict there (the
-    plan's history rows hold the server's error texts, which can quote row values)."""
+def test_failure_message_is_built_from_named_fields_only():
+    """NotifyFailure names the run, the machine and the error's name: never the state
+    (`States.JsonToString($)`) or an error's cause, which can quote a server message and rows."""
     definition = json.loads(ASL.read_text())
-    assert definition["States"]["NotifyFailure"]["Parameters"]["Message.$"] == "States.JsonToString($)"
+    assert definition["States"]["NotifyFailure"]["Parameters"]["Message.$"] == (
+        "States.Format('envsync: run {} of {} failed: {}',$$.Execution.Name,$$.StateMachine.Name,$.error.Error)")
+    text = ASL.read_text()
+    assert "JsonToString" not in text and "Cause" not in json.dumps(
+        {name: state for name, state in definition["States"].items() if name != "Failed"})
     assert definition["States"]["Plan"]["ResultSelector"] == {
         "status.$": "$.status", "destructive.$": "$.destructive", "approval.$": "$.approval"}
 

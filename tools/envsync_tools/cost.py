@@ -70,10 +70,10 @@ def network_shape(project: Path = PROJECT_ROOT) -> Tuple[int, int]:
 
 def state_transitions_per_run(project: Path = PROJECT_ROOT) -> int:
     """Transitions of a run that has nothing to loop over and waits for no one: every state but
-    the failure branch and the approval wait."""
+    the failure branch, the approval wait and the end of a superseded run."""
     states = json.loads((project / "templates" / "statemachine" / "sync.asl.json").read_text())["States"]
-    return sum(1 for name, state in states.items()
-               if state.get("Type") != "Fail" and "Notify" not in name and name != "WaitForApproval")
+    return sum(1 for name, state in states.items() if state.get("Type") != "Fail" and "Notify" not in name
+               and name not in ("WaitForApproval", "Superseded", "Failure"))
 
 
 def env_values(config_dir: Path) -> Dict[str, Dict[str, Any]]:
@@ -93,7 +93,8 @@ def estimate_env(values: Mapping[str, Any], prices: Mapping[str, Any], endpoints
     is_57 = str(values["db_engine_version"]).startswith("5.7")
     vcpus = prices["vcpus"][instance_class] * instances
     secrets = 2 + (1 if values.get("downstream_env") else 0)
-    alarms = 2 + (1 if values.get("upstream_env") else 0) + (1 if values.get("is_prod") else 0)
+    # sync failures, rotation failures, break-glass applies; replication lag; Aurora replica lag
+    alarms = 3 + (1 if values.get("upstream_env") else 0) + (1 if values.get("is_prod") else 0)
     runs = runs_per_month(str(values["sync_schedule"]), bool(values.get("sync_schedule_enabled", True)), hours)
     invocations = runs * assume["invocations_per_run"]
     gb_seconds = invocations * assume["seconds_per_invocation"] * 0.5  # 512 MB functions

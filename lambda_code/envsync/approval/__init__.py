@@ -89,15 +89,26 @@ def unapproved_refusal(env: str, mode: str, pending: Sequence[Any], findings: Se
             "nothing applied. Runs of the env's state machine ask for it (envsync approve)")
 
 
+def decision_refusal(env: str, approval: Mapping[str, Any]) -> Optional[str]:
+    """Why a granted approval (granted()) is not one for its plan, or None: the digest the person
+    approved must be that of the plan's script list."""
+    digest = str(approval.get("digest") or "")
+    expected = plan_digest(list(approval.get("scripts") or []))
+    if digest != expected:
+        return (f"{env}: the approval (digest {digest[:12]}…) is not for the plan this run made "
+                f"(digest {expected[:12]}…); nothing applied: approve this run's plan")
+    return None
+
+
 def check_approved(env: str, pending: Sequence[Any], approval: Mapping[str, Any]) -> Optional[str]:
     """Why `pending` may not run under `approval` ({"digest", "scripts", "approved_by", ...}),
     or None. The approved digest must be that of the approved list, and `pending` the approved
     list or a tail of it."""
     approved = list(approval.get("scripts") or [])
     digest = str(approval.get("digest") or "")
-    if plan_digest(approved) != digest:
-        return (f"{env}: the approval (digest {digest[:12]}…) is not for the plan this run made "
-                f"(digest {plan_digest(approved)[:12]}…); nothing applied: approve this run's plan")
+    refusal = decision_refusal(env, approval)
+    if refusal:
+        return refusal
     now = approved_scripts(pending)
     if not now or now != approved[len(approved) - len(now):]:
         approved_names = ", ".join(f"{s['script_name']} ({s['checksum'][:12]}…)" for s in approved) or "none"

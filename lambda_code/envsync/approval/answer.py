@@ -1,11 +1,14 @@
 """`envsync approve` / `envsync reject`: answer the run of an env's state machine that waits for a person.
 
-A run that needs approval (approval.py) publishes its plan to the env's topic from the state
-`WaitForApproval` (`sns:publish.waitForTaskToken`) and waits. The task token is not stored
-anywhere else: the run's `TaskScheduled` event holds the rendered parameters — the message a
-person read, the plan's digest and the token as message attributes — so this module finds the
-waiting runs with ListExecutions and GetExecutionHistory, and answers with SendTaskSuccess or
-SendTaskFailure. Only the env's approver role may call those (templates/sync.yaml.j2).
+A run that needs approval (approval.py) waits in the state `WaitForApproval`
+(`lambda:invoke.waitForTaskToken`): the plan step, called with the task token and the plan's
+gate, publishes the message to the env's topic, without the token (every subscriber reads the
+topic). The token is kept only in the run's `TaskScheduled` event, with the message a person
+read and the plan's digest, so this module finds the waiting runs with ListExecutions and
+GetExecutionHistory, and answers with SendTaskSuccess or SendTaskFailure. Only the env's
+approver role may call those (templates/sync.yaml.j2). At most one run waits per env: the plan
+step of a newer run stops an older waiting one, or ends as superseded when its plan already
+waits (handlers._one_waiting_run).
 
 What an approval sends becomes the run's `$.approval`: the digest the person approved (the
 migrate step applies only the plan with that digest), who approved (the caller's ARN, as STS
@@ -23,9 +26,11 @@ from typing import Any, Dict, List, Optional
 from envsync.errors import EnvsyncError
 
 WAIT_STATE = "WaitForApproval"
-TOKEN_ATTRIBUTE = "envsync_task_token"  # noqa: S105 (a message attribute's name)
+TOKEN_ATTRIBUTE = "envsync_task_token"  # noqa: S105 (a message attribute's name, in runs before the Payload)
 DIGEST_ATTRIBUTE = "envsync_plan_digest"
 REJECTED = "EnvsyncApprovalRejected"
+SUPERSEDED = "EnvsyncSuperseded"  # a waiting run stopped because a newer plan waits instead
+APPROVAL_SUBJECT = "envsync: approval needed"
 
 
 class GateError(EnvsyncError, RuntimeError):
@@ -45,6 +50,14 @@ class WaitingRun:
 def state_machine_arn(account_id: str, env: str, region: str, partition: str = "aws") -> str:
     """The env's sync state machine (named envsync-<env>-sync by the sync stack)."""
     return f"arn:{partition}:states:{region}:{account_id}:stateMachine:envsync-{env}-sync"
+
+
+def machine_arn_of(execution_arn: str) -> Optional[str]:
+    """arn:…:execution:<machine>:<run> -> arn:…:stateMachine:<machine>; None for anything else."""
+    parts = execution_arn.split(":")
+    if len(parts) != 8 or parts[0] != "arn" or parts[5] != "execution":
+        return None
+    return ":".join([*parts[:5], "stateMachine", parts[6]])
 
 
 def _waiting_task(events: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -71,13 +84,23 @@ def waiting_runs(stepfunctions: Any, machine_arn: str) -> List[WaitingRun]:
             parameters = _waiting_task(events)
             if not parameters:
                 continue
-            attributes = parameters.get("MessageAttributes") or {}
-            runs.append(WaitingRun(
-                execution_arn=execution["executionArn"], run_id=execution["name"], started=execution["startDate"],
-                token=str((attributes.get(TOKEN_ATTRIBUTE) or {}).get("StringValue", "")),
-                digest=str((attributes.get(DIGEST_ATTRIBUTE) or {}).get("StringValue", "")),
-                message=str(parameters.get("Message", ""))))
+            runs.append(WaitingRun(execution_arn=execution["executionArn"], run_id=execution["name"],
+                                   started=execution["startDate"], **_waiting_fields(parameters)))
     return sorted(runs, key=lambda run: run.started, reverse=True)
+
+
+def _waiting_fields(parameters: Dict[str, Any]) -> Dict[str, str]:
+    """token, digest and message of the wait: the plan step's invocation (`Payload`: the token
+    and the plan's gate), or in runs started before it, the topic publish that carried them."""
+    payload = parameters.get("Payload")
+    if isinstance(payload, dict):
+        gate = payload.get("approval") or {}
+        return {"token": str(payload.get("token", "")), "digest": str(gate.get("digest", "")),
+                "message": str(gate.get("message", ""))}
+    attributes = parameters.get("MessageAttributes") or {}
+    return {"token": str((attributes.get(TOKEN_ATTRIBUTE) or {}).get("StringValue", "")),
+            "digest": str((attributes.get(DIGEST_ATTRIBUTE) or {}).get("StringValue", "")),
+            "message": str(parameters.get("Message", ""))}
 
 
 def choose(runs: List[WaitingRun], env: str, run_id: Optional[str], digest: Optional[str]) -> WaitingRun:

@@ -8,6 +8,7 @@ credentials (a profile, SSO) are used, assuming `--role-arn` when given.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
@@ -111,5 +112,6 @@ def add_commands(commands: Any) -> None:
         sub.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                          help="then wait up to SECONDS for the run to end and say how it ended")
         if name == "reject":
-            sub.add_argument("--reason", required=True, help="why (goes to the topic and the run's history)")
+            sub.add_argument("--reason", required=True,
+                             help="why (kept in the run's history; the topic says only: rejected)")
         sub.set_defaults(handler=cmd_decide)

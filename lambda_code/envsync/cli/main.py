@@ -69,15 +69,16 @@ def local_mode(envs_file: Optional[Path] = None) -> bool:
     return bool(os.environ.get("ENVSYNC_LOCAL_DIR")) or (envs_file or local_envs_file()).is_file()
 
 
-def project_config_dir(start: Optional[Path] = None) -> Optional[Path]:
-    """The Sceptre config folder of the project this runs in: $ENVSYNC_CONFIG_DIR, else the
-    nearest `config/` holding a config.yaml at or above the working directory; None outside one."""
+def found_config_dir() -> Optional[Path]:
+    """The project's config/ ($ENVSYNC_CONFIG_DIR, else `project_config_dir`), or None when
+    this runs outside a project."""
     configured = os.environ.get("ENVSYNC_CONFIG_DIR")
     if configured:
         return Path(configured)
-    here = (start or Path.cwd()).resolve()
-    return next((folder / "config" for folder in (here, *here.parents)
-                 if (folder / "config" / "config.yaml").is_file()), None)
+    try:
+        return project_config_dir()
+    except CliError:
+        return None
 
 
 def _config_values(path: Path) -> Dict[str, Any]:
@@ -104,7 +105,7 @@ def known_envs(envs_file: Optional[Path] = None) -> Optional[List[str]]:
             return sorted(json.loads(path.read_text()))
         except OSError:
             raise CliError(f"local mode file {path} not found (start the stand-ins first)") from None
-    config = project_config_dir()
+    config = found_config_dir()
     if config is None:
         return None
     return sorted(path.parent.name for path in config.glob("*/config.yaml"))
@@ -117,7 +118,7 @@ def check_env(name: str, option: str = "--env", envs_file: Optional[Path] = None
     """`name` if it is an env this CLI knows; else an error listing the known ones."""
     known = known_envs(envs_file)
     if known is not None and name not in known:
-        where = (envs_file or local_envs_file()) if local_mode(envs_file) else project_config_dir()
+        where = (envs_file or local_envs_file()) if local_mode(envs_file) else found_config_dir()
         raise CliError(f"{option} {name}: not in {where} (known: {', '.join(known)})")
     if known is None and not ENV_NAME.match(name):
         raise CliError(f"{option} {name}: not an env name (lower case letters, digits and -, 2-16 characters)")
@@ -127,7 +128,7 @@ def check_env(name: str, option: str = "--env", envs_file: Optional[Path] = None
 def env_approval_mode(name: str) -> str:
     """What the env's config says about approval (`approval:` in config/<env>/config.yaml,
     else config/config.yaml; `none` outside a project): `envsync apply` honours it."""
-    config = project_config_dir()
+    config = found_config_dir()
     if config is None:
         return "none"
     for path in (config / name / "config.yaml", config / "config.yaml"):
@@ -250,17 +251,97 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     target = _target(args.target, args.env, "target")
     connection = _open(target, args.env)
+    mode, glass = _gate(args)
+    source = _source(args)
+    approval = None
+    if glass is not None:  # what is pending now, approved by this person (a plan that moves is refused)
+        from envsync.approval import break_glass
+
+        plan = migrate.make_plan(connection, source)
+        approval = break_glass.approval_for(plan.pending, glass) if plan.pending else None
     with Progress(json_output=args.json) as progress:
-        result = migrate.apply(connection, _source(args), schema=target.info.database,
+        result = migrate.apply(connection, source, schema=target.info.database,
                                script_connection=_open(target, args.env), progress=progress.statement,
-                               env_name=args.env or target.info.database, lock_timeout=args.lock_timeout)
+                               env_name=args.env or target.info.database, lock_timeout=args.lock_timeout,
+                               approval=approval, approval_mode=mode)
     lines = [f"applied {a['script_name']} in {a['duration_ms']} ms" for a in result.applied]
     lines.append(f"status: {result.status}")
-    if result.error and result.status == "failed":
+    if result.error and result.status in ("failed", "refused"):
         lines.append(f"error: {result.error}")
+    if result.status == "refused" and approval is None and not result.issues:
+        lines.append(f"In an emergency: envsync apply --env {args.env} --break-glass --reason \"...\" "
+                     "(recorded in history, on the topic and in the BreakGlassApplies metric)")
+    data = result.to_dict()
+    if glass is not None and approval is not None:
+        outcome = (f"{result.status}: " + (", ".join(a["script_name"] for a in result.applied) or "nothing applied")
+                   + (f"; {result.notice or result.error}" if result.status in ("failed", "refused") else ""))
+        data["break_glass"] = _break_glass_done(connection, glass, "migrations", outcome, approval["digest"])
+        lines += data["break_glass"]
     extra = _issues_text(result.issues, result.withheld)
-    _emit(args, result.to_dict(), "\n".join(lines) + ("\n" + extra if extra else ""))
+    _emit(args, data, "\n".join(lines) + ("\n" + extra if extra else ""))
     return {"up_to_date": OK, "applied": OK, "continue": DIFFERENCES}.get(result.status, ERROR)
+
+
+def _gate(args: argparse.Namespace) -> Tuple[str, Any]:
+    """(the env's approval mode, a BreakGlass when --break-glass is given and the env has a gate).
+    The env is the one --env names (its config's `approval`); a bare --target names none."""
+    mode = env_approval_mode(args.env) if args.env else "none"
+    if not getattr(args, "break_glass", False):
+        return mode, None
+    reason = (args.reason or "").strip()
+    if not reason:
+        raise CliError("--break-glass needs --reason \"...\": it goes into the env's history, its topic "
+                       "and the BreakGlassApplies metric")
+    if mode == "none":
+        raise CliError(f"--break-glass: {args.env or 'the target'} has no approval gate (approval: none); "
+                       "apply without --break-glass")
+    from envsync.approval import break_glass
+
+    return mode, break_glass.BreakGlass(env=args.env, reason=reason)
+
+
+def _break_glass_done(connection: Any, glass: Any, what: str, outcome: str, digest: Optional[str] = None) -> List[str]:
+    """Record the break-glass apply in the env's database, then tell its topic and metric."""
+    from envsync.approval import break_glass
+
+    break_glass.record(connection, glass, what, outcome, digest)
+    said = [f"BREAK-GLASS recorded in {break_glass.TABLE}: {glass.who}, {glass.at.isoformat(timespec='seconds')}, "
+            f"reason: {glass.reason}"]
+    try:
+        session, endpoint_url, account_id = _operator_session(glass.env)
+        problems = break_glass.notify(session, endpoint_url, account_id, glass, what, outcome)
+    except Exception as error:  # the row is written: say what did not reach AWS
+        problems = [f"could not reach AWS ({type(error).__name__}: {error})"]
+    if problems:
+        print("envsync: break-glass: " + "; ".join(problems) + ". Tell the env's approvers yourself.",
+              file=sys.stderr)
+    else:
+        said.append(f"published to envsync-{glass.env}-sync and counted in envsync/BreakGlassApplies")
+    return said
+
+
+def _operator_session(env: str) -> Tuple[Any, Optional[str], str]:
+    """(session, endpoint, account) of the person at the keyboard in the env's account: in local
+    mode the stand-in's, as its deployer (as envsync-local reaches each account); else the
+    caller's own credentials."""
+    import boto3
+
+    if local_mode():
+        local = local_env_entry(env).get("aws")
+        if not local:
+            raise CliError(f"--env {env}: {local_envs_file()} names no AWS stand-in for it")
+        account_id = str(local_env_entry(env)["account_id"])
+        base = boto3.Session(aws_access_key_id=local["access_key_id"],
+                             aws_secret_access_key=local["secret_access_key"], region_name=local["region"])
+        credentials = base.client("sts", endpoint_url=local["endpoint_url"]).assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/envsync-deployer",
+            RoleSessionName="envsync-break-glass")["Credentials"]
+        session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                aws_secret_access_key=credentials["SecretAccessKey"],
+                                aws_session_token=credentials["SessionToken"], region_name=local["region"])
+        return session, local["endpoint_url"], account_id
+    session = boto3.Session()
+    return session, None, session.client("sts").get_caller_identity()["Account"]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -391,16 +472,25 @@ def cmd_refdata(args: argparse.Namespace) -> int:
     other_env = args.upstream_env or (upstream_env_of(args.env) if not args.upstream else None)
     source = _target(args.upstream, other_env, "upstream")
     source_conn, target_conn = _open(source, other_env), _open(target, args.env)
-    run = refdata.apply if args.refdata_command == "apply" else refdata.plan
+    applying = args.refdata_command == "apply"
+    mode, glass = _gate(args) if applying else ("none", None)
+    if applying and mode != "none" and glass is None:
+        _refdata_needs_no_approval(args.env, mode, source_conn, target_conn, config, args.force)
+    run = refdata.apply if applying else refdata.plan
     # One writer per schema, as in the Lambda: an apply takes the schema's envsync lock.
     writer = (schema_lock(target_conn, target.info.database, args.lock_timeout)
-              if args.refdata_command == "apply" else contextlib.nullcontext())
+              if applying else contextlib.nullcontext())
     with writer, Progress(json_output=args.json) as progress, progress.refdata_events():
         result, tables = _refdata_until_done(run, source_conn, target_conn, config, args.force)
     result["tables"] = list(tables.values())
     result["rows_changed"] = sum(t["inserted"] + t["updated"] + t["deleted"] for t in result["tables"])
     failed = [t for t in result["tables"] if t["state"] in ("drift", "refused")]
     text = refdata_text(result, str(config_path))
+    if glass is not None and result["rows_changed"]:
+        changed = ", ".join(f"{t['table']} +{t['inserted']} ~{t['updated']} -{t['deleted']}"
+                            for t in result["tables"] if t["inserted"] + t["updated"] + t["deleted"])
+        result["break_glass"] = _break_glass_done(target_conn, glass, "refdata", f"applied: {changed}")
+        text += "\n" + "\n".join(result["break_glass"])
     _emit(args, result, text)
     if failed:
         if args.json:  # the text went to stdout; keep the reason on stderr too
@@ -425,6 +515,21 @@ def cmd_push(args: argparse.Namespace) -> int:
              + (f" (version {item.version_id})" if item.version_id else "") for item in results]
     _emit(args, {"bucket": bucket, "scripts": [vars(item) for item in results]}, "\n".join(lines))
     return OK
+
+
+def _refdata_needs_no_approval(env: str, mode: str, source_conn: Any, target_conn: Any, config: Any,
+                               force: bool) -> None:
+    """In an env with an approval gate, reference rows change only in an approved run (or a
+    break-glass apply): compare first, and refuse when the changes need a person."""
+    from envsync import approval, refdata
+
+    _, tables = _refdata_until_done(refdata.plan, source_conn, target_conn, config, force)
+    changes = approval.refdata_changes({"tables": list(tables.values())})
+    if approval.needs_approval(mode, [], [], changes):
+        counts = ", ".join(f"{t['table']} +{t['inserted']} ~{t['updated']} -{t['deleted']}" for t in changes)
+        raise CliError(f"{env}: reference-data changes ({counts}) need a person's approval here (approval: "
+                       f"{mode}); nothing applied. The env's state machine asks for it (envsync approve); in an "
+                       f"emergency: envsync refdata apply --env {env} --break-glass --reason \"...\"")
 
 
 def _failure_line(entry: Dict[str, Any], config_path: str) -> str:
@@ -475,6 +580,13 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def break_glass_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--break-glass", action="store_true",
+                     help="apply without a person's approval in an env whose config asks for one "
+                          "(recorded in its history, published to its topic, counted in BreakGlassApplies)")
+    sub.add_argument("--reason", help="why, with --break-glass (kept in full in envsync_break_glass)")
+
+
 def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     _Parser.json_errors = json_errors
     parser = _Parser(prog="envsync", description=__doc__.splitlines()[0])
@@ -501,6 +613,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         if name == "apply":
             sub.add_argument("--lock-timeout", type=int, default=migrate.DEFAULT_LOCK_TIMEOUT)
+            break_glass_options(sub)
         if name == "status":
             sub.add_argument("--role-arn", help="read the env's runs as this role (envsync-<env>-approver); "
                                                 "offline the stand-ins name it")
@@ -534,6 +647,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                      help="lift the mass-delete guard (emptied or truncated upstream) for this run")
     sub.add_argument("--lock-timeout", type=int, default=migrate.DEFAULT_LOCK_TIMEOUT,
                      help="seconds an apply waits for the schema's envsync lock")
+    break_glass_options(sub)
     sub.set_defaults(handler=cmd_refdata)
     sub = commands.add_parser("push", help="upload migration scripts to the env's bucket, names and version "
                                            "order checked first (as the env's uploader: README, Add a migration)")

@@ -5,9 +5,11 @@ Contract (what the Step Functions state machine relies on)
   "done" (finished), "continue" (time budget used up; call again with the returned "cursor"),
   or "failed" (with "error": what, where and what to do).
 - On "failed" the handler also increments SyncFailures, logs the error and publishes to
-  ENVSYNC_SNS_TOPIC_ARN when set. It does not raise, so a Choice state on $.status routes the
-  failure; an event with {"raise_on_failure": true} makes it raise `SyncFailed` instead, for a
-  Catch/Retry.
+  ENVSYNC_SNS_TOPIC_ARN a notice built only from named fields the engine made (env, step,
+  script, statement, line, table, error class: `failure_fields`), never a server's message,
+  which can quote row values. It does not raise, so a Choice state on $.status routes the
+  failure; an event with {"raise_on_failure": true} makes it raise `SyncFailed` (whose message
+  is that notice) instead, for a Catch/Retry: the state machine then publishes nothing more.
 - The time budget is the Lambda's remaining time minus a safety margin (`deadline`).
 """
 
@@ -20,6 +22,7 @@ from typing import Any, Callable, Dict, Optional
 import pymysql
 
 from envsync import approval, aws, lint
+from envsync.approval import answer as approval_gate
 from envsync.credentials import db_users
 from envsync.errors import EnvsyncError
 from envsync.lambdas.context import ConfigError, EnvContext, HandlerConfig
@@ -52,6 +55,35 @@ def _deadline(context: Any) -> float:
     return time.monotonic() + max(1.0, remaining if remaining is not None else DEFAULT_BUDGET_SECONDS)
 
 
+# The named fields a failure notice may carry, besides env and step. Each one is the engine's
+# own: a script or table name from the plan or the allow-list, numbers, an error class.
+FAILURE_FIELDS = ("script", "statement", "line", "table", "error")
+LOGGED_EVENT_EXCLUDES = ("cursor", "token")  # a task token is a credential: never in the logs
+
+
+def failure_fields(action: str, env: str, result: Dict[str, Any]) -> Dict[str, Any]:
+    """What SNS may say about a failed step: env, step and the result's named `failure` fields."""
+    named = result.get("failure") or {}
+    fields: Dict[str, Any] = {"env": env, "step": action}
+    fields.update({key: named[key] for key in FAILURE_FIELDS if named.get(key) not in (None, "")})
+    fields.setdefault("error", str(result.get("error_type") or "failed"))
+    return fields
+
+
+def failure_notice(fields: Dict[str, Any]) -> str:
+    """The notice text, from the named fields only."""
+    where = ""
+    if fields.get("script"):
+        where = f" at {fields['script']}"
+        if fields.get("statement") is not None:
+            where += f" statement {fields['statement']} (line {fields.get('line')})"
+    if fields.get("table"):
+        where += f" in table {fields['table']}"
+    env = fields["env"]
+    return (f"envsync {fields['step']} failed in {env}{where}: {fields['error']}. The full error is in "
+            f"{env}'s history and logs (envsync status --env {env})")
+
+
 def _run(action: str, event: Optional[Dict[str, Any]], context: Any,
          body: Callable[[EnvContext, Dict[str, Any], float], Dict[str, Any]]) -> Dict[str, Any]:
     event = event or {}
@@ -63,41 +95,41 @@ def _run(action: str, event: Optional[Dict[str, Any]], context: Any,
         config = HandlerConfig.from_environ()
         env = config.env
         logger.append_keys(env=env, handler=action)
-        log_action(f"{action} started", event={k: v for k, v in event.items() if k != "cursor"})
+        log_action(f"{action} started", event={k: v for k, v in event.items() if k not in LOGGED_EVENT_EXCLUDES})
         env_context = EnvContext(config)
         result = body(env_context, event, _deadline(context))
     except Exception as error:  # every failure becomes a result the state machine can route
-        result = {"status": "failed", "error": str(error), "error_type": type(error).__name__}
+        result = {"status": "failed", "error": str(error), "error_type": type(error).__name__,
+                  "failure": {"error": type(error).__name__}}
         if isinstance(error, pymysql.err.MySQLError):
-            result["notice"] = server_error_notice(error)
+            result["notice"] = result["failure"]["error"] = server_error_notice(error)
     finally:
         if env_context is not None:
             env_context.close()
     result = {"env": env, "action": action, **result,
               "duration_ms": int((time.monotonic() - started) * 1000)}
+    notice = None
     if result["status"] == "failed":
-        # A caller that asks for an exception (the state machine) reports the failure itself.
-        _report_failure(action, env, config, result, publish=not event.get("raise_on_failure"))
+        notice = failure_notice(failure_fields(action, env, result))
+        _report_failure(action, env, config, result, notice)
     elif config is not None:
         emit_metrics(env, SyncFailures=0)  # a steady series, so dashboards and alarms see runs
     log_action(f"{action} finished", result=result)
-    if result["status"] == "failed" and event.get("raise_on_failure"):
-        # The state machine publishes what it caught: the notice, never the server's message.
-        raise SyncFailed(f"{action} in {env}: {result.get('notice') or result.get('error')}")
+    if notice is not None and event.get("raise_on_failure"):
+        raise SyncFailed(notice)
     return result
 
 
 def _report_failure(action: str, env: str, config: Optional[HandlerConfig], result: Dict[str, Any],
-                    publish: bool = True) -> None:
+                    notice: str) -> None:
     logger.error(f"{action} failed", extra={"action": f"{action} failed", "error": result.get("error")})
     try:
         emit_metrics(env, SyncFailures=1)
     except Exception as error:  # a metrics problem must not hide the sync failure
         logger.warning("metrics failed", extra={"error": str(error)})
-    if publish and config is not None and config.sns_topic_arn:
+    if config is not None and config.sns_topic_arn:
         try:
-            aws.publish_failure(aws.client("sns"), config.sns_topic_arn, f"envsync {action} failed in {env}",
-                                str(result.get("notice") or result.get("error")))
+            aws.publish_failure(aws.client("sns"), config.sns_topic_arn, f"envsync {action} failed in {env}", notice)
         except Exception as error:
             logger.warning("SNS publish failed", extra={"error": str(error)})
 
@@ -141,7 +173,8 @@ def _sign_history(ctx: EnvContext, event: Dict[str, Any]) -> Dict[str, Any]:
     for name in done["signed"]:
         log_action("history row signed", script=name)
     if done["refused"]:
-        return {"status": "failed", **done, "error": "; ".join(done["refused"])}
+        return {"status": "failed", **done, "error": "; ".join(done["refused"]),
+                "failure": {"error": "refused: not signed"}}
     return {"status": "done", **done}
 
 
@@ -150,6 +183,9 @@ def _plan(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, 
     (ENVSYNC_APPROVAL_MODE: required | destructive-only | none), the message, digest and
     timeout of the approval the state machine waits for. In such an env the reference-data
     changes the run would make count too (per-table row counts, never rows)."""
+    if event.get("ask"):
+        return _ask(ctx, event)
+    run_arn = str(event.get("run_id", ""))  # the execution's ARN ($$.Execution.Id)
     target = ctx.target_connection()
     plan = migrate.make_plan(target, ctx.script_source())
     findings = lint.lint_plan(target, plan.pending)
@@ -159,17 +195,53 @@ def _plan(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, 
     refdata_changes = approval.refdata_changes(preview)
     required = approval.needs_approval(ctx.config.approval_mode, plan.pending, findings, refdata_changes)
     timeout = ctx.config.approval_timeout_seconds
-    gate: Dict[str, Any] = {"required": required, "digest": digest, "scripts": scripts, "timeout_seconds": timeout,
-                            "refdata": refdata_changes}
+    # `superseded` always present: a Choice on a missing path is a runtime error in AWS.
+    gate: Dict[str, Any] = {"required": required, "superseded": False, "digest": digest, "scripts": scripts,
+                            "timeout_seconds": timeout, "refdata": refdata_changes}
     if required:
         gate["message"] = approval.approval_message(
             env=ctx.config.env, upstream_env=ctx.config.upstream_env or "its bucket",
-            run_id=str(event.get("run_id", "")), pending=plan.pending, findings=findings, digest=digest,
+            run_id=run_arn.rsplit(":", 1)[-1], pending=plan.pending, findings=findings, digest=digest,
             timeout_seconds=timeout, refdata=refdata_changes, refdata_complete=preview.get("status") != "continue")
+        gate.update(_one_waiting_run(run_arn, digest))
     for finding in findings:
         log_action("destructive statement", kind=finding.kind, statement=finding.label, detail=finding.detail)
     return {"status": "done", **plan.to_dict(), "destructive": [f.to_dict() for f in findings],
             "approval": gate}
+
+
+def _one_waiting_run(run_arn: str, digest: str) -> Dict[str, Any]:
+    """At most one run of the env waits for a person (the schedule starts one every 15
+    minutes): a run whose plan (digest) already waits in another run is `superseded` and ends
+    without a message; runs that wait on another plan are stopped (they applied nothing), so
+    this one's is the only message to answer. Nothing to check outside a Step Functions run."""
+    machine = approval_gate.machine_arn_of(run_arn)
+    if machine is None:
+        return {"superseded": False}
+    stepfunctions = aws.client("stepfunctions")
+    others = [run for run in approval_gate.waiting_runs(stepfunctions, machine) if run.execution_arn != run_arn]
+    kept = next((run for run in others if run.digest == digest), None)
+    for run in others:
+        if run is not kept:
+            stepfunctions.stop_execution(executionArn=run.execution_arn, error=approval_gate.SUPERSEDED,
+                                         cause=f"run {run_arn.rsplit(':', 1)[-1]} asks for plan {digest[:12]}… instead")
+            log_action("waiting run stopped: a newer plan replaces it", run=run.run_id, digest=run.digest)
+    if kept is not None:
+        log_action("plan already waits in another run: superseded", waiting_run=kept.run_id, digest=digest)
+        return {"superseded": True, "waiting_run": kept.run_id}
+    return {"superseded": False}
+
+
+def _ask(ctx: EnvContext, event: Dict[str, Any]) -> Dict[str, Any]:
+    """WaitForApproval's call, while the run waits on the task token in the event: the plan's
+    message goes to the topic. The token does not: the CLI reads it from the run's history."""
+    gate = event.get("approval") or {}
+    ctx.config.require("sns_topic_arn")
+    aws.client("sns").publish(
+        TopicArn=ctx.config.sns_topic_arn, Subject=approval_gate.APPROVAL_SUBJECT, Message=str(gate["message"]),
+        MessageAttributes={approval_gate.DIGEST_ATTRIBUTE: {"DataType": "String", "StringValue": str(gate["digest"])}})
+    log_action("approval asked", digest=gate["digest"])
+    return {"status": "done", "asked": gate["digest"]}
 
 
 def _refdata_preview(ctx: EnvContext, deadline: float) -> Dict[str, Any]:
@@ -188,7 +260,7 @@ def _validate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[s
     if issues:
         # A failed or in-doubt row's message quotes the server's error text: notify without it.
         return {"status": "failed", "issues": issues, "error": "; ".join(i["message"] for i in issues),
-                "notice": "; ".join(i["notice"] for i in issues)}
+                "notice": "; ".join(i["notice"] for i in issues), "failure": migrate.issues_failure(plan)}
     return {"status": "done", "issues": [], "pending": [p.script.name for p in plan.pending]}
 
 
@@ -228,20 +300,18 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
     source = ctx.upstream_connection()  # the upstream first: an unreachable source stops here
     target = ctx.target_connection()
     force = bool(event.get("force"))  # lifts the mass-delete guard for this call (an intended mass delete)
-    # An env that waits for a person changes reference rows only in a run a person approved;
-    # other runs compare and report what waits (the next run's plan step asks for it).
-    deferred = (event.get("mode") != "plan" and ctx.config.approval_mode != "none"
-                and approval.granted(event.get("approval")) is None)
-    if event.get("mode") == "plan" or deferred:
+    # An env that waits for a person changes reference rows only in a run a person approved,
+    # as the migrate step applies scripts: without a decision (a direct invocation, or rows that
+    # changed upstream after the plan step found none) it compares first and refuses what would
+    # need a person; a decision must be for the plan's digest.
+    result: Optional[Dict[str, Any]] = None
+    if event.get("mode") != "plan" and ctx.config.approval_mode != "none":
+        result = _refdata_unapproved(ctx, event, approval.granted(event.get("approval")), source, target, config,
+                                     deadline, force)
+    if result is None and event.get("mode") == "plan":
         result = refdata.plan(source, target, config, deadline=deadline, cursor=event.get("cursor"),
                               force=force).to_dict()
-        if deferred:
-            waiting = approval.refdata_changes(result)
-            result = {**result, "mode": "apply", "deferred": waiting, "rows_changed": 0,
-                      "tables": [{**t, "rows": [], "sql": []} for t in result.get("tables", [])]}
-            if waiting:
-                log_action("reference data waits for approval", tables=waiting)
-    else:
+    elif result is None:
         # The schema's envsync lock: never two appliers (or an applier and a migration) at once.
         lock_timeout = int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT))
         with schema_lock(target, ctx.target_info.database if ctx.target_info else "", lock_timeout):
@@ -252,13 +322,43 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         metrics["ReplicationLagSeconds"] = result["replication_lag_seconds"]
     emit_metrics(ctx.config.env, **metrics)
     failed = [t for t in result.get("tables", []) if t.get("state") in ("drift", "refused")]
-    if failed:  # the other tables were synchronised; these need a person (SNS says which and why)
+    if failed and result.get("status") != "failed":  # the others were synchronised; these need a person
         result["status"] = "failed"
         result["error"] = "; ".join(
             f"{t['table']}: {t.get('error') or 'drift ' + json.dumps(t.get('drift'))} (ENVSYNC_REFDATA_CONFIG)"
             for t in failed)
         result["notice"] = "; ".join(f"{t['table']}: {t.get('notice') or t['state']}" for t in failed)
+        result["failure"] = {"table": ", ".join(t["table"] for t in failed),
+                             "error": ", ".join(sorted({str(t["state"]) for t in failed}))}
     return result
+
+
+def _refdata_unapproved(ctx: EnvContext, event: Dict[str, Any], decision: Optional[Dict[str, Any]], source: Any,
+                        target: Any, config: Any, deadline: float, force: bool) -> Optional[Dict[str, Any]]:
+    """The refdata step's result in a gated env when it may not apply: a refusal, or the
+    comparison when there is nothing to apply (yet); None when it may apply."""
+    from envsync import refdata
+
+    refusal = approval.decision_refusal(ctx.config.env, decision) if decision else None
+    waiting: list = []
+    preview: Dict[str, Any] = {}
+    if decision is None:
+        preview = refdata.plan(source, target, config, deadline=deadline, cursor=event.get("cursor"),
+                               force=force).to_dict()
+        waiting = approval.refdata_changes(preview)
+        if approval.needs_approval(ctx.config.approval_mode, [], [], waiting):
+            refusal = (f"{ctx.config.env}: reference-data changes in {len(waiting)} table(s) need a person's "
+                       f"approval here ({ctx.config.approval_mode}); nothing applied. Runs of the env's state "
+                       "machine ask for it (envsync approve)")
+        elif not waiting or preview.get("status") == "continue":  # nothing to apply (yet): the comparison
+            return {**preview, "mode": "apply", "rows_changed": 0,
+                    "tables": [{**t, "rows": [], "sql": []} for t in preview.get("tables", [])]}
+    if refusal is None:
+        return None
+    log_action("reference data refused: no approval", tables=waiting)
+    return {**preview, "mode": "apply", "status": "failed", "rows_changed": 0, "error": refusal, "deferred": waiting,
+            "tables": [{**t, "rows": [], "sql": []} for t in preview.get("tables", [])],
+            "failure": {"table": ", ".join(t["table"] for t in waiting), "error": "refused: needs a person's approval"}}
 
 
 # ---------------------------------------------------------------- entry points

@@ -51,6 +51,8 @@ class MigrationResult:
     withheld: List[Dict[str, str]] = field(default_factory=list)
     error: Optional[str] = None
     notice: Optional[str] = None  # `error` as notifications carry it (no server message)
+    # What went wrong as named fields (script, statement, line, error class): what SNS carries.
+    failure: Optional[Dict[str, Any]] = None
 
     @property
     def ok(self) -> bool:
@@ -60,7 +62,7 @@ class MigrationResult:
         return {
             "status": self.status, "applied": self.applied, "pending": self.pending,
             "issues": [i.to_dict() for i in self.issues], "withheld": self.withheld,
-            "error": self.error, "notice": self.notice,
+            "error": self.error, "notice": self.notice, "failure": self.failure,
         }
 
 
@@ -110,7 +112,8 @@ def apply(
         if plan.issues:
             return MigrationResult(status="refused", issues=plan.issues, withheld=plan.withheld,
                                    pending=[p.script.name for p in plan.pending],
-                                   error=f"{env_label}: " + "; ".join(i.message for i in plan.issues))
+                                   error=f"{env_label}: " + "; ".join(i.message for i in plan.issues),
+                                   failure=issues_failure(plan))
         adopt_proofs(connection, plan)
         if not plan.pending:
             return MigrationResult(status="up_to_date", withheld=plan.withheld)
@@ -118,12 +121,14 @@ def apply(
         refusal = approval_rules.unapproved_refusal(env_label, approval_mode, plan.pending, findings, approval)
         if refusal:
             return MigrationResult(status="refused", withheld=plan.withheld, error=refusal,
-                                   pending=[p.script.name for p in plan.pending])
+                                   pending=[p.script.name for p in plan.pending],
+                                   failure={"error": "refused: needs a person's approval"})
         if approval is not None and approval.get("digest"):
             refusal = approval_rules.check_approved(env_label, plan.pending, approval)
             if refusal:
                 return MigrationResult(status="refused", withheld=plan.withheld, error=refusal,
-                                       pending=[p.script.name for p in plan.pending])
+                                       pending=[p.script.name for p in plan.pending],
+                                       failure={"error": "refused: the plan is not the approved one"})
             log("applying approved plan", digest=approval.get("digest"),
                 approved_by=approval.get("approved_by"), approved_at=approval.get("approved_at"))
         state = session_state(script_connection)
@@ -164,6 +169,7 @@ def apply(
                 result.status = "failed"
                 result.error = error
                 result.notice = run.notice or error
+                result.failure = run.failure or {"script": script.name, "error": "failed"}
                 result.pending = [p.script.name for p in plan.pending[index:]]
                 return result
             duration_ms = run.elapsed_ms()
@@ -171,6 +177,15 @@ def apply(
             result.applied.append({"version": script.version, "script_name": script.name,
                                    "checksum": script.checksum, "duration_ms": duration_ms})
         return result
+
+
+def issues_failure(plan: Plan) -> Dict[str, Any]:
+    """A plan's validation issues as named fields: the scripts and the issues' kinds (their
+    messages can quote a server error a history row recorded)."""
+    names = {version_key(s.version): s.name for s in plan.offered}
+    names.update({version_key(r.version): r.script_name for r in plan.applied})
+    scripts = dict.fromkeys(names.get(version_key(i.version), f"V{i.version}") for i in plan.issues)
+    return {"script": ", ".join(scripts), "error": "refused: " + ", ".join(sorted({i.kind for i in plan.issues}))}
 
 
 def _proof_for(script: Script, signer: Optional[Signer]) -> Optional[Proof]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import pymysql
 from pymysql.constants import SERVER_STATUS
@@ -71,6 +71,12 @@ class _ScriptRun:
         # A failure as notifications carry it: the server's message can quote row values
         # ("Duplicate entry ..."), so it stays in the history and the env's logs only.
         self.notice: Optional[str] = None
+        # The same as named fields (script, statement, line, error class): what SNS carries.
+        self.failure: Optional[Dict[str, Any]] = None
+
+    def failed_at(self, statement: Statement, error_class: str) -> None:
+        self.failure = {"script": self.script.name, "statement": statement.number, "line": statement.line,
+                        "error": error_class}
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
@@ -137,8 +143,10 @@ class _ScriptRun:
                     pass
         except Exception as error:  # the server's message goes into history, verbatim
             if is_lost_connection(error):
+                self.failed_at(statement, "lost connection")
                 return self.lost(statement, error)
             code, message = _server_error(error)
+            self.failed_at(statement, server_error_notice(error))
             text = f"{self.label(statement)}: [{code}] {message}"
             try:
                 undone = self.rolled_back(statement)
@@ -150,11 +158,13 @@ class _ScriptRun:
             return self.failed(text + undone)
         state = session_state(self.session)
         if state.database != self.schema:
+            self.failed_at(statement, "the script changed the session's schema")
             text = (f"{self.label(statement)}: the session's schema is now {state.database!r}, "
                     f"not {self.schema!r}; a migration must not change schema"
                     f"{self.rolled_back(statement)}")
             return self.failed(text)
         if not state.autocommit:
+            self.failed_at(statement, "the script turned autocommit off")
             self.open_since = self.open_since or statement
             text = (f"{self.label(statement)} turned autocommit off: its work and everything after "
                     "it would be rolled back when the session ends, though reported applied. "
@@ -176,6 +186,7 @@ class _ScriptRun:
         if self.open_since is not None:
             last = self.script.statements[-1]
             first = self.open_since
+            self.failed_at(first, "the script left a transaction open")
             text = (f"{self.label(first)} opened a transaction that the script never commits: "
                     "nothing after the last COMMIT is recorded as applied. End it with COMMIT"
                     f"{self.rolled_back(last)}")

@@ -23,7 +23,7 @@ from typing import Any, Dict, Optional
 
 from moto.core.common_models import CloudFormationModel
 from moto.core.exceptions import AWSError
-from moto.core.responses import EmptyResult
+from moto.core.responses import ActionResult, EmptyResult
 from moto.s3.models import s3_backends
 from moto.stepfunctions.models import StateMachine, StepFunctionBackend, cfn_to_api_tags, stepfunctions_backends
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -137,11 +137,12 @@ def install_executions(directory: Path, resumer_python: str, log_path: Path) -> 
     original_describe = StepFunctionBackend.describe_execution
     original_list = StepFunctionBackend.list_executions
     original_history = StepFunctionBackend.get_execution_history
+    original_stop = StepFunctionBackend.stop_execution
 
     def refreshed(execution: Any) -> Any:
         record = executions.load(directory, execution.execution_arn)
         state = (record or {}).get("execution") or {}
-        if state.get("status") in ("SUCCEEDED", "FAILED"):
+        if state.get("status") in ("SUCCEEDED", "FAILED", "ABORTED"):
             execution.status = state["status"]
             execution.stop_date = datetime.datetime.fromtimestamp(float(record["stopDate"]), datetime.timezone.utc)
             execution.output = json.dumps(state.get("output")) if state["status"] == "SUCCEEDED" else None
@@ -162,6 +163,23 @@ def install_executions(directory: Path, resumer_python: str, log_path: Path) -> 
         if record is None:
             return original_history(self, execution_arn)
         return {"events": executions.history_events(record)}
+
+    def stop_execution(self: StepFunctionBackend, execution_arn: str, error: Optional[str] = None,
+                       cause: Optional[str] = None) -> Any:
+        """StopExecution: the run ends ABORTED where it stands; its task token is void."""
+        execution = original_stop(self, execution_arn)
+        record = executions.load(directory, execution_arn)
+        if record is not None and (record.get("execution") or {}).get("status") == "RUNNING":
+            record["execution"] = {**record["execution"], "status": "ABORTED", "waiting": None,
+                                   "error": error or "", "cause": cause or ""}
+            record["stopDate"] = time.time()
+            executions.save(directory, record)
+        return refreshed(execution)
+
+    def stop_execution_response(self: StepFunctionResponse) -> Any:
+        execution = self.stepfunction_backend.stop_execution(
+            self._get_param("executionArn"), error=self._get_param("error"), cause=self._get_param("cause"))
+        return ActionResult({"stopDate": execution.stop_date})
 
     def answer(token: str, decision: Dict[str, Any]) -> None:
         record = executions.waiting_on(directory, token)
@@ -198,3 +216,5 @@ def install_executions(directory: Path, resumer_python: str, log_path: Path) -> 
     StepFunctionBackend.send_task_success = send_task_success
     StepFunctionBackend.send_task_failure = send_task_failure
     StepFunctionResponse.send_task_failure = send_task_failure_response
+    StepFunctionBackend.stop_execution = stop_execution
+    StepFunctionResponse.stop_execution = stop_execution_response

@@ -78,9 +78,12 @@ def test_env_names_resolve_from_local_envs_file(chain: Dict[str, EnvDB], tmp_pat
         assert envsync("apply", "--env", "dev", "--scripts", folder, env=env).returncode == 0
         blocked = envsync("apply", "--env", "staging", env=env)  # staging pulls from qa, which has nothing
         assert blocked.returncode == 0 and "up_to_date" in blocked.stdout, blocked.stdout + blocked.stderr
-        for name in ("qa", "staging", "prod"):
+        for name in ("qa", "staging"):
             promoted = envsync("apply", "--env", name, env=env)
             assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        assert envsync("apply", "--env", "prod", env=env).returncode == 2  # prod's config: approval required
+        forced = envsync("apply", "--env", "prod", "--break-glass", "--reason", "test", env=env)
+        assert forced.returncode == 0 and "Tell the env's approvers yourself" in forced.stderr  # no AWS here
         assert [r.version for r in rows(chain["prod"])] == ["1"]
         assert [r.source_env for r in rows(chain["staging"])] == ["qa"]
     finally:
@@ -332,3 +335,90 @@ def test_an_unknown_env_is_an_error_for_every_command_never_a_fallback(tmp_path:
     done = subprocess.run([*ENVSYNC, "approve", "--env", "qa"], capture_output=True, text=True, timeout=60,
                           env=real, cwd=tmp_path, check=False)
     assert done.returncode == 2 and f"--env qa: not in {config} (known: dev, prod)" in done.stderr, done.stderr
+
+
+def test_apply_into_a_gated_env_refuses_unless_break_glass_which_is_recorded_published_and_counted(
+    chain: Dict[str, EnvDB], tmp_path: Path, aws_env: Dict[str, str],
+) -> None:
+    """Prod's config says `approval: required`: `envsync apply` and `refdata apply` refuse what
+    needs a person; `--break-glass --reason` applies, and the history, the envsync_break_glass
+    table, prod's topic and the BreakGlassApplies metric all say who, when and why."""
+    import boto3
+
+    from envsync.approval import break_glass
+
+    accounts = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
+    local_aws = {"endpoint_url": aws_env["AWS_ENDPOINT_URL"], "region": "us-east-1",
+                 "access_key_id": aws_env["AWS_ACCESS_KEY_ID"], "secret_access_key": aws_env["AWS_SECRET_ACCESS_KEY"]}
+    envs = {name: {"account_id": accounts[name], "host": db.host, "port": db.port, "database": db.database,
+                   "ca_bundle": db.ca_bundle, "users": {"root": {"user": "root", "password": ""}}, "aws": local_aws}
+            for name, db in chain.items()}
+    (tmp_path / "envs.json").write_text(json.dumps(envs))
+    env = {**os.environ, "ENVSYNC_LOCAL_DIR": str(tmp_path)}  # the project's config: prod is gated
+    # prod's topic, with an inbox, in prod's account
+    base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    creds = base.client("sts").assume_role(RoleArn="arn:aws:iam::333333333333:role/envsync-deployer",
+                                           RoleSessionName="test")["Credentials"]
+    prod_aws = boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                             aws_session_token=creds["SessionToken"], region_name="us-east-1")
+    topic = prod_aws.client("sns").create_topic(Name="envsync-prod-sync")["TopicArn"]
+    sqs = prod_aws.client("sqs")
+    inbox = sqs.create_queue(QueueName=f"inbox-{os.getpid()}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    prod_aws.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+
+    folder = str(write_scripts(tmp_path / "s", {
+        "V1__currency.sql": "CREATE TABLE currency (code CHAR(3) PRIMARY KEY, name VARCHAR(40));\n"}))
+    assert envsync("apply", "--env", "dev", "--scripts", folder, env=env).returncode == 0
+    assert envsync("apply", "--env", "staging", env=env).returncode == 0
+    refused = envsync("apply", "--env", "prod", env=env)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "need a person's approval here (required" in refused.stdout and "--break-glass --reason" in refused.stdout
+    assert rows(chain["prod"]) == []
+    no_reason = envsync("apply", "--env", "prod", "--break-glass", env=env)
+    assert no_reason.returncode == 2 and "--break-glass needs --reason" in no_reason.stderr
+    ungated = envsync("apply", "--env", "staging", "--break-glass", "--reason", "x", env=env)
+    assert ungated.returncode == 2 and "has no approval gate" in ungated.stderr
+
+    glass = envsync("apply", "--env", "prod", "--break-glass", "--reason", "INC-42: rates page down", env=env)
+    assert glass.returncode == 0, glass.stdout + glass.stderr
+    assert "BREAK-GLASS recorded in envsync_break_glass" in glass.stdout and glass.stderr == ""
+    (row,) = rows(chain["prod"])
+    assert row.state == "success" and "(BREAK-GLASS: INC-42: rates page down)" in row.applied_by
+    with chain["prod"].connect() as connection:
+        (audit,) = break_glass.read(connection)
+    assert (audit["env"], audit["what"], audit["reason"]) == ("prod", "migrations", "INC-42: rates page down")
+    assert audit["outcome"] == "applied: V1__currency.sql" and len(audit["plan_digest"]) == 64
+
+    # reference data: staging (no gate) follows dev; prod refuses, then breaks glass
+    config = tmp_path / "refdata.json"
+    config.write_text(json.dumps({"tables": [{"name": "currency"}]}))
+    chain["dev"].query("INSERT INTO currency VALUES ('CHF', 'Swiss franc')")
+    assert envsync("refdata", "apply", "--env", "staging", "--config", str(config), env=env).returncode == 0
+    held = envsync("refdata", "apply", "--env", "prod", "--config", str(config), env=env)
+    assert held.returncode == 2 and "reference-data changes (currency +1 ~0 -0) need a person's approval" in held.stderr
+    assert chain["prod"].query("SELECT COUNT(*) FROM currency") == [(0,)]
+    assert envsync("refdata", "plan", "--env", "prod", "--config", str(config), env=env).returncode == 1  # reads
+    rows_glass = envsync("refdata", "apply", "--env", "prod", "--config", str(config), "--break-glass",
+                         "--reason", "INC-43", env=env)
+    assert rows_glass.returncode == 0, rows_glass.stdout + rows_glass.stderr
+    assert chain["prod"].query("SELECT code FROM currency") == [("CHF",)]
+    with chain["prod"].connect() as connection:
+        assert [(a["what"], a["reason"], a["outcome"]) for a in break_glass.read(connection)][1:] == [
+            ("refdata", "INC-43", "applied: currency +1 ~0 -0")]
+
+    # prod's topic heard both, and the metric counted both
+    bodies = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            break
+        bodies += [json.loads(m["Body"]) for m in batch]
+        for m in batch:
+            sqs.delete_message(QueueUrl=inbox, ReceiptHandle=m["ReceiptHandle"])
+    assert sorted(b["Subject"] for b in bodies) == ["envsync: BREAK-GLASS apply in prod"] * 2
+    assert any("Reason: INC-42: rates page down" in b["Message"] for b in bodies)
+    datapoints = prod_aws.client("cloudwatch").get_metric_statistics(
+        Namespace="envsync", MetricName="BreakGlassApplies", Dimensions=[{"Name": "Env", "Value": "prod"}],
+        StartTime=time.time() - 3600, EndTime=time.time() + 60, Period=3600, Statistics=["Sum"])["Datapoints"]
+    assert [d["Sum"] for d in datapoints] == [2.0]

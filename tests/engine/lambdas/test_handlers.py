@@ -405,16 +405,31 @@ def test_in_a_gated_env_reference_rows_change_only_in_an_approved_run(
     assert gate["required"] is True and gate["scripts"] == []
     assert gate["refdata"] == [{"table": "currency", "inserted": 1, "updated": 0, "deleted": 1}]
     assert "currency: +1 ~0 -1" in gate["message"] and "Swiss franc" not in gate["message"]
-    # without a person's decision the refdata step compares and changes nothing
-    deferred = invoke(monkeypatch, gated, handlers.refdata_handler, {"mode": "apply", "approval": gate})
-    assert (deferred["status"], deferred["rows_changed"]) == ("done", 0)
-    assert deferred["deferred"] == gate["refdata"] and "Swiss franc" not in json.dumps(deferred)
+    # without a person's decision the refdata step compares, changes nothing and refuses, as the
+    # migrate step does: a direct invocation, or the gate without the decision
+    forged = {**gate, "decision": {"digest": "0" * 64, "approved_by": "me"}}
+    for skipped, why in (({"mode": "apply"}, "need a person's approval"), ({}, "need a person's approval"),
+                         ({"mode": "apply", "approval": gate}, "need a person's approval"),
+                         ({"approval": forged}, "is not for the plan this run made")):
+        refused = invoke(monkeypatch, gated, handlers.refdata_handler, skipped)
+        assert (refused["status"], refused["rows_changed"]) == ("failed", 0), (skipped, refused)
+        assert why in refused["error"] and "Swiss franc" not in json.dumps(refused)
+        if "approval" not in skipped:  # SNS names the tables that wait, never their rows
+            assert refused["failure"] == {"table": "currency", "error": "refused: needs a person's approval"}
     assert chain["staging"].query("SELECT code FROM currency ORDER BY code") == [("EUR",), ("USD",)]
+    # destructive-only: changes without deletes need no person; deletes do
+    chain["dev"].query("INSERT INTO currency VALUES ('USD', 'US dollar')")
+    partly = dataclasses.replace(gated, variables={**gated.variables, "ENVSYNC_APPROVAL_MODE": "destructive-only"})
+    inserted = invoke(monkeypatch, partly, handlers.refdata_handler)
+    assert (inserted["status"], inserted["rows_changed"]) == ("done", 1), inserted
+    chain["dev"].query("DELETE FROM currency WHERE code = 'USD'")
+    assert invoke(monkeypatch, partly, handlers.refdata_handler)["status"] == "failed"
+    assert chain["staging"].query("SELECT code FROM currency ORDER BY code") == [("CHF",), ("EUR",), ("USD",)]
     # approved, the same step applies
     approved = {**gate, "decision": {"digest": gate["digest"], "approved_by": "arn:aws:iam::1:user/a",
                                      "approved_at": "2026-12-01T03:00:00+00:00"}}
     applied = invoke(monkeypatch, gated, handlers.refdata_handler, {"mode": "apply", "approval": approved})
-    assert (applied["status"], applied["rows_changed"]) == ("done", 2), applied
+    assert (applied["status"], applied["rows_changed"]) == ("done", 1), applied
     assert chain["staging"].query("SELECT code FROM currency ORDER BY code") == [("CHF",), ("EUR",)]
 
 

@@ -45,8 +45,9 @@ from envsync.drift.schemadiff.tables import diff_table, table_summary
 
 __all__ = ["DEFAULT_IGNORE_TABLES", "Difference", "DriftReport", "diff"]
 
-# envsync's own tables: migration history, and refdata's last full pass per table (`refdata_run`).
-DEFAULT_IGNORE_TABLES: Tuple[str, ...] = ("envsync_schema_history", "envsync_refdata_verified")
+# envsync's own tables: migration history, refdata's last full pass per table (`refdata_run`),
+# and the audit of break-glass applies (`approval.break_glass`).
+DEFAULT_IGNORE_TABLES: Tuple[str, ...] = ("envsync_schema_history", "envsync_refdata_verified", "envsync_break_glass")
 
 
 def diff(
