@@ -350,7 +350,9 @@ def test_apply_into_a_gated_env_refuses_unless_break_glass_which_is_recorded_pub
     accounts = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
     local_aws = {"endpoint_url": aws_env["AWS_ENDPOINT_URL"], "region": "us-east-1",
                  "access_key_id": aws_env["AWS_ACCESS_KEY_ID"], "secret_access_key": aws_env["AWS_SECRET_ACCESS_KEY"]}
-    envs = {name: {"account_id": accounts[name], "host": db.host, "port": db.port, "database": db.database,
+    upstream = {"dev": None, "staging": "dev", "prod": "staging"}
+    envs = {name: {"account_id": accounts[name], "upstream": upstream[name], "host": db.host, "port": db.port,
+                   "database": db.database,
                    "ca_bundle": db.ca_bundle, "users": {"root": {"user": "root", "password": ""}}, "aws": local_aws}
             for name, db in chain.items()}
     (tmp_path / "envs.json").write_text(json.dumps(envs))
