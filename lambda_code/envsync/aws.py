@@ -28,6 +28,8 @@ DEFAULT_REGION = "us-east-1"
 class AwsConfigError(EnvsyncError, RuntimeError):
     """An AWS resource the engine needs is missing or unreadable."""
 
+    quotes_no_data = True
+
 
 def region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION

@@ -15,6 +15,9 @@ class EnvsyncError(Exception):
     """A failure with a message fit for the user: what, where, and what to do."""
 
     exit_code: int = EXIT_ERROR
+    # The message holds only names, numbers, configuration and client-library words, never a
+    # server message or a row value: notifications may carry it (lambdas/handlers.py).
+    quotes_no_data: bool = False
 
     @property
     def message(self) -> str:

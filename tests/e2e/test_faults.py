@@ -311,7 +311,8 @@ def test_downstream_database_killed_mid_run_and_restarted(system):
     assert first.execution.status == "FAILED"
     failure = first.invocations[-1]
     assert failure["function"] == "envsync-staging-refdata"
-    assert "refdata in staging: (2013, " in failure["message"] and "Lost connection" in failure["message"], failure
+    said = failure["message"]
+    assert "refdata failed in staging: (2013, " in said and "Lost connection" in said, failure
 
     down = sync(staging)  # while it is down: a clear error naming the env and where it was looked for
     assert down.execution.status == "FAILED"

@@ -27,6 +27,8 @@ QUOTE_LIMIT = 1000  # characters of one destructive statement in the message (SN
 class ApprovalError(EnvsyncError, ValueError):
     """A bad approval mode or an approval that does not match the plan."""
 
+    quotes_no_data = True
+
 
 def approved_scripts(pending: Sequence[Any]) -> List[Dict[str, str]]:
     """The script list an approval binds, from a migrate.Plan's pending scripts."""

@@ -40,6 +40,8 @@ ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 class ConfigError(EnvsyncError, ValueError):
     """The handler's environment variables are missing or invalid (all problems listed)."""
 
+    quotes_no_data = True
+
 
 @dataclass(frozen=True)
 class HandlerConfig:

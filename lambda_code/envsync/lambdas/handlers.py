@@ -56,8 +56,10 @@ def _deadline(context: Any) -> float:
 
 
 # The named fields a failure notice may carry, besides env and step. Each one is the engine's
-# own: a script or table name from the plan or the allow-list, numbers, an error class.
-FAILURE_FIELDS = ("script", "statement", "line", "table", "error")
+# own: a script or table name from the plan or the allow-list, numbers, an error class, and a
+# `detail` only from texts the engine declares data-free (validation notices, the messages of
+# errors.EnvsyncError classes with `quotes_no_data`: names, hosts, configuration, what to do).
+FAILURE_FIELDS = ("script", "statement", "line", "table", "error", "detail")
 LOGGED_EVENT_EXCLUDES = ("cursor", "token")  # a task token is a credential: never in the logs
 
 
@@ -80,7 +82,8 @@ def failure_notice(fields: Dict[str, Any]) -> str:
     if fields.get("table"):
         where += f" in table {fields['table']}"
     env = fields["env"]
-    return (f"envsync {fields['step']} failed in {env}{where}: {fields['error']}. The full error is in "
+    detail = f" — {fields['detail']}" if fields.get("detail") else ""
+    return (f"envsync {fields['step']} failed in {env}{where}: {fields['error']}{detail}. The full error is in "
             f"{env}'s history and logs (envsync status --env {env})")
 
 
@@ -103,6 +106,8 @@ def _run(action: str, event: Optional[Dict[str, Any]], context: Any,
                   "failure": {"error": type(error).__name__}}
         if isinstance(error, pymysql.err.MySQLError):
             result["notice"] = result["failure"]["error"] = server_error_notice(error)
+        elif isinstance(error, EnvsyncError) and error.quotes_no_data:
+            result["failure"]["detail"] = error.message
     finally:
         if env_context is not None:
             env_context.close()

@@ -122,13 +122,14 @@ def apply(
         if refusal:
             return MigrationResult(status="refused", withheld=plan.withheld, error=refusal,
                                    pending=[p.script.name for p in plan.pending],
-                                   failure={"error": "refused: needs a person's approval"})
+                                   failure={"error": "refused: needs a person's approval", "detail": refusal})
         if approval is not None and approval.get("digest"):
             refusal = approval_rules.check_approved(env_label, plan.pending, approval)
             if refusal:
                 return MigrationResult(status="refused", withheld=plan.withheld, error=refusal,
                                        pending=[p.script.name for p in plan.pending],
-                                       failure={"error": "refused: the plan is not the approved one"})
+                                       failure={"error": "refused: the plan is not the approved one",
+                                                "detail": refusal})
             log("applying approved plan", digest=approval.get("digest"),
                 approved_by=approval.get("approved_by"), approved_at=approval.get("approved_at"))
         state = session_state(script_connection)
@@ -180,12 +181,13 @@ def apply(
 
 
 def issues_failure(plan: Plan) -> Dict[str, Any]:
-    """A plan's validation issues as named fields: the scripts and the issues' kinds (their
-    messages can quote a server error a history row recorded)."""
+    """A plan's validation issues as named fields: the scripts, the issues' kinds and their
+    notices (the messages can quote a server error a history row recorded; the notices not)."""
     names = {version_key(s.version): s.name for s in plan.offered}
     names.update({version_key(r.version): r.script_name for r in plan.applied})
     scripts = dict.fromkeys(names.get(version_key(i.version), f"V{i.version}") for i in plan.issues)
-    return {"script": ", ".join(scripts), "error": "refused: " + ", ".join(sorted({i.kind for i in plan.issues}))}
+    return {"script": ", ".join(scripts), "error": "refused: " + ", ".join(sorted({i.kind for i in plan.issues})),
+            "detail": "; ".join(i.to_dict()["notice"] for i in plan.issues)}
 
 
 def _proof_for(script: Script, signer: Optional[Signer]) -> Optional[Proof]:

@@ -39,6 +39,8 @@ RESIGN_HINT = ("re-sign dev's history: invoke dev's migrate function with {\"sig
 class OriginError(EnvsyncError, RuntimeError):
     """A history row whose origin cannot be proven: nothing is applied."""
 
+    quotes_no_data = True
+
 
 @dataclass(frozen=True)
 class Proof:

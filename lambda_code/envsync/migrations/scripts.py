@@ -44,6 +44,8 @@ HISTORY_TABLE = "envsync_schema_history"
 class ScriptError(EnvsyncError, ValueError):
     """A script name or body that cannot be used as a migration."""
 
+    quotes_no_data = True
+
 
 @dataclass(frozen=True)
 class Statement:

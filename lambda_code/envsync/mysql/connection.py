@@ -27,9 +27,13 @@ PACKAGED_CA_BUNDLE = Path(__file__).resolve().parents[1] / "certs" / "rds-global
 class ConnectionConfigError(EnvsyncError, ValueError):
     """A connection string or URL that does not describe a database connection."""
 
+    quotes_no_data = True
+
 
 class DatabaseUnreachable(EnvsyncError, RuntimeError):
     """The database did not accept a connection (network, TLS or credentials)."""
+
+    quotes_no_data = True
 
     def __init__(self, message: str, code: Optional[int] = None):
         super().__init__(message)

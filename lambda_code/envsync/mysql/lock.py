@@ -20,6 +20,8 @@ from envsync.errors import EnvsyncError
 class LockTimeout(EnvsyncError, RuntimeError):
     """Another run holds the schema's migration lock."""
 
+    quotes_no_data = True
+
 
 def lock_name(schema: str) -> str:
     name = f"envsync:{schema}"

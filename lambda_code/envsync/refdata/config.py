@@ -19,6 +19,8 @@ _IDENT = re.compile(r"^[^`\x00]{1,64}$")
 class RefdataConfigError(EnvsyncError, ValueError):
     """The refdata configuration is invalid; the message names the key and the value."""
 
+    quotes_no_data = True
+
 
 @dataclass(frozen=True)
 class TableConfig:
