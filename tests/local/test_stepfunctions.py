@@ -197,3 +197,14 @@ def test_a_caught_failure_shows_in_the_history_as_aws_records_it_and_status_read
     step, error = failed_step(events)
     assert step == "Migrate"
     assert error == "SyncFailed: migrate in staging: V4__ix.sql statement 1 (line 3): MySQL error 1062 (DUP_ENTRY)"
+
+
+def test_the_context_names_the_execution_and_its_machine_as_aws_does():
+    machine_arn = "arn:aws:states:us-east-1:333333333333:stateMachine:envsync-prod-sync"
+    definition = {"StartAt": "Who", "States": {"Who": {"Type": "Pass", "End": True, "Parameters": {
+        "run.$": "$$.Execution.Id", "name.$": "$$.Execution.Name", "machine.$": "$$.StateMachine.Name",
+        "line.$": "States.Format('run {} of {}', $$.Execution.Name, $$.StateMachine.Name)"}}}}
+    execution = StateMachine(definition, lambda *_: None).run({}, name="r1", state_machine_arn=machine_arn)
+    assert execution.output == {
+        "run": "arn:aws:states:us-east-1:333333333333:execution:envsync-prod-sync:r1", "name": "r1",
+        "machine": "envsync-prod-sync", "line": "run r1 of envsync-prod-sync"}
