@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -239,3 +240,36 @@ def test_one_run_waits_per_env_and_a_plan_is_asked_for_once(
     stepfunctions = staging_machine.client("stepfunctions")
     with pytest.raises(stepfunctions.exceptions.TaskDoesNotExist):
         stepfunctions.send_task_success(taskToken=waits.waiting["token"], output="{}")
+
+
+def test_a_notice_carries_an_error_text_only_when_its_class_declares_it_data_free(monkeypatch: pytest.MonkeyPatch):
+    """Named fields: the error's class always; its message only for engine errors whose texts
+    hold names and what to do (proof of origin, connections, config), never a server's."""
+    import pymysql
+
+    from envsync.migrations.origin import OriginError
+
+    for key in [k for k in os.environ if k.startswith("ENVSYNC_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("ENVSYNC_ENV", "prod")  # a valid configuration (no AWS call is made)
+    monkeypatch.setenv("ENVSYNC_CONNECTION_PARAMETER", "/envsync/prod/db/envsync_writer/connection")
+    monkeypatch.setenv("ENVSYNC_MIGRATION_BUCKET", "envsync-prod-migrations")
+    monkeypatch.setenv("ENVSYNC_SIGNING_KEY_ARN", "arn:aws:kms:us-east-1:333333333333:key/k")
+    monkeypatch.delenv("ENVSYNC_SNS_TOPIC_ARN", raising=False)
+
+    def failing(error: Exception):
+        def body(*_: Any) -> Dict[str, Any]:
+            raise error
+        return body
+
+    origin = "staging history row V20__origin_probe.sql (version 20): dev's signature does not match"
+    with pytest.raises(handlers.SyncFailed) as raised:
+        handlers._run("migrate", {"raise_on_failure": True}, None, failing(OriginError(origin)))
+    assert str(raised.value).startswith(f"envsync migrate failed in prod: OriginError — {origin}.")
+    server = pymysql.err.IntegrityError(1062, f"Duplicate entry '{ROW_VALUE}' for key 'ux_note'")
+    with pytest.raises(handlers.SyncFailed) as raised:
+        handlers._run("migrate", {"raise_on_failure": True}, None, failing(server))
+    assert "IntegrityError: MySQL error 1062 (DUP_ENTRY)" in str(raised.value)
+    assert ROW_VALUE not in str(raised.value)
+    plain = RuntimeError(f"unexpected: {ROW_VALUE}")
+    assert handlers._run("migrate", {}, None, failing(plain))["failure"] == {"error": "RuntimeError"}
