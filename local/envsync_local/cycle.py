@@ -169,14 +169,14 @@ def run_id(run: SyncRun) -> str:
 def waiting_text(handle: EnvHandle, run: SyncRun) -> str:
     """A run that waits for a person: the message its topic carried, the plan's digest and the
     two commands that answer it."""
-    from envsync.approval.answer import answer_commands
+    from envsync.approval.answer import answer_commands, waiting_fields
 
     waiting = run.execution.waiting or {}
-    parameters = waiting.get("parameters") or {}
-    digest = str(((parameters.get("MessageAttributes") or {}).get("envsync_plan_digest") or {}).get("StringValue", ""))
+    wait = waiting_fields(waiting.get("parameters") or {})  # the token stays out of what is printed
+    digest = wait["digest"]
     lines = [f"{handle.name}: run {run_id(run)} waits for a person's approval (state {waiting.get('state')}); "
              f"the message on {handle.name}'s topic reads:"]
-    lines += [f"  | {line}" for line in str(parameters.get("Message", "")).splitlines()]
+    lines += [f"  | {line}" for line in wait["message"].splitlines()]
     lines += ["", f"plan digest: {digest}", "answer it with one of:"]
     lines += [f"  {command}" for command in answer_commands(handle.name, run_id(run), digest)]
     return "\n".join(lines)

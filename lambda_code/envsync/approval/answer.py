@@ -85,11 +85,11 @@ def waiting_runs(stepfunctions: Any, machine_arn: str) -> List[WaitingRun]:
             if not parameters:
                 continue
             runs.append(WaitingRun(execution_arn=execution["executionArn"], run_id=execution["name"],
-                                   started=execution["startDate"], **_waiting_fields(parameters)))
+                                   started=execution["startDate"], **waiting_fields(parameters)))
     return sorted(runs, key=lambda run: run.started, reverse=True)
 
 
-def _waiting_fields(parameters: Dict[str, Any]) -> Dict[str, str]:
+def waiting_fields(parameters: Dict[str, Any]) -> Dict[str, str]:
     """token, digest and message of the wait: the plan step's invocation (`Payload`: the token
     and the plan's gate), or in runs started before it, the topic publish that carried them."""
     payload = parameters.get("Payload")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from envsync.approval.answer import GateError, WaitingRun, _waiting_fields, _waiting_task, choose, machine_arn_of
+from envsync.approval.answer import GateError, WaitingRun, _waiting_task, choose, machine_arn_of, waiting_fields
 
 T0 = datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)
 
@@ -52,14 +52,14 @@ def test_the_wait_is_read_from_the_plan_steps_invocation_or_an_older_runs_publis
     # the token is in the task's parameters (the run's history), never in a message
     invocation = {"FunctionName": "arn:aws:lambda:us-east-1:3:function:envsync-prod-plan",
                   "Payload": {"ask": True, "token": "tok", "approval": {"digest": "d1", "message": "plan"}}}
-    assert _waiting_fields(invocation) == {"token": "tok", "digest": "d1", "message": "plan"}
+    assert waiting_fields(invocation) == {"token": "tok", "digest": "d1", "message": "plan"}
     lambda_wait = {"type": "TaskScheduled", "taskScheduledEventDetails": {
         "resourceType": "lambda", "resource": "invoke.waitForTaskToken", "parameters": json.dumps(invocation)}}
     assert _waiting_task([lambda_wait]) == invocation
     # a run started by the definition before (token and digest as message attributes)
     legacy = {"Message": "plan", "MessageAttributes": {"envsync_task_token": {"StringValue": "tok"},
                                                        "envsync_plan_digest": {"StringValue": "d1"}}}
-    assert _waiting_fields(legacy) == {"token": "tok", "digest": "d1", "message": "plan"}
+    assert waiting_fields(legacy) == {"token": "tok", "digest": "d1", "message": "plan"}
 
 
 def test_a_runs_machine_is_named_by_its_execution_arn():
