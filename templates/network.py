@@ -248,12 +248,13 @@ def _endpoints(env: str) -> Dict[str, Any]:
 
 
 def _flow_logs(env: str, retain: bool) -> Dict[str, Any]:
-    kept = "Retain" if retain else "Delete"  # prod keeps its flow logs when the stack goes
+    # Prod keeps its flow logs when the stack goes, but not after a failed first create: the
+    # name is fixed, so a retry would stop at "already exists".
     return {
         "FlowLogGroup": {
             "Type": "AWS::Logs::LogGroup",
-            "DeletionPolicy": kept,
-            "UpdateReplacePolicy": kept,
+            "DeletionPolicy": "RetainExceptOnCreate" if retain else "Delete",
+            "UpdateReplacePolicy": "Retain" if retain else "Delete",
             "Properties": {
                 "LogGroupName": f"/envsync/{env}/vpc-flow-logs",
                 "RetentionInDays": ref("FlowLogRetentionDays"),

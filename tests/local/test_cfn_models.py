@@ -741,3 +741,33 @@ def test_master_user_on_tls_stand_in(tmp_path: Path, mariadb_instances):
             assert cursor.fetchone()[1]
     finally:
         server.stop()
+
+
+def retained_groups_template(dashboard_body: str) -> Dict[str, Any]:
+    """Two fixed-name log groups (Retain, RetainExceptOnCreate), then a dashboard after them."""
+    groups = {f"{policy}Logs": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": policy,
+                                "Properties": {"LogGroupName": f"/envsync/dev/kept-{policy}"}}
+              for policy in ("Retain", "RetainExceptOnCreate")}
+    dashboard = dashboard_template(dashboard_body)["Resources"]["Dashboard"]
+    return {"Resources": {**groups, "Dashboard": {**dashboard, "DependsOn": sorted(groups)}}}
+
+
+def test_retain_except_on_create_goes_with_a_failed_create_and_stays_after_a_delete(dev: Account):
+    logs = dev.client("logs")
+
+    def groups() -> list:
+        return sorted(g["logGroupName"] for g in logs.describe_log_groups(
+            logGroupNamePrefix="/envsync/dev/kept-")["logGroups"])
+
+    failed = dev.create("envsync-kept", retained_groups_template('{"widgets": ['))
+    assert failed["StackStatus"] == "ROLLBACK_COMPLETE"
+    # The rollback keeps only Retain: a retry would meet that one ("already exists").
+    assert groups() == ["/envsync/dev/kept-Retain"]
+    dev.delete("envsync-kept")
+    logs.delete_log_group(logGroupName="/envsync/dev/kept-Retain")
+    launched = dev.create("envsync-kept", retained_groups_template(json.dumps({"widgets": []})))
+    assert launched["StackStatus"] == "CREATE_COMPLETE"
+    dev.delete("envsync-kept")
+    assert groups() == ["/envsync/dev/kept-Retain", "/envsync/dev/kept-RetainExceptOnCreate"]
+    for name in groups():
+        logs.delete_log_group(logGroupName=name)

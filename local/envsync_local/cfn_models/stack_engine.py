@@ -22,6 +22,9 @@
    `Custom::Name` type is used instead.
 6. DescribeStacks' parameters as CloudFormation answers them (`_parameter_list`): a
    List<...> parameter as its text, a NoEcho parameter as `****`.
+7. `DeletionPolicy: RetainExceptOnCreate` (moto knows only `Retain`, and deleted such a
+   resource with its stack): kept when the stack is deleted, deleted by the rollback of a
+   failed create, so a retry of the create does not meet it again.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def _create_resources(original: Callable[[Stack], None]) -> Callable[[Stack], No
             self.status = "ROLLBACK_IN_PROGRESS"
             self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
             try:
-                self.resource_map.delete()
+                _resource_map_delete(self.resource_map, rolling_back_create=True)
             except Exception as rollback_error:
                 self.status = "ROLLBACK_FAILED"
                 self._add_stack_event("ROLLBACK_FAILED", resource_status_reason=str(rollback_error))
@@ -140,10 +143,16 @@ def _delete_stack(original: Callable[..., None]) -> Callable[..., None]:
     return delete_stack
 
 
-def _resource_map_delete(self: parsing.ResourceMap) -> None:
+# What each DeletionPolicy keeps: on a stack's deletion, and on the rollback of its failed create.
+KEPT_ON_DELETE = ("Retain", "RetainExceptOnCreate")
+KEPT_ON_CREATE_ROLLBACK = ("Retain",)
+
+
+def _resource_map_delete(self: parsing.ResourceMap, rolling_back_create: bool = False) -> None:
     """moto's ResourceMap.delete (retry what fails while progress is made), in dependency order."""
+    kept = KEPT_ON_CREATE_ROLLBACK if rolling_back_create else KEPT_ON_DELETE
     remaining = [key for key in deletion_order(self._resource_json_map)
-                 if self._resource_json_map[key].get("DeletionPolicy") != "Retain"]
+                 if self._resource_json_map[key].get("DeletionPolicy") not in kept]
     last_error: Optional[Exception] = None
     previous = len(remaining) + 1
     while remaining and len(remaining) < previous:
