@@ -41,3 +41,19 @@ def test_no_stack_creates_the_log_group_rds_owns(rendered_templates: Dict[str, d
             for logical_id, resource in template.get("Resources", {}).items():
                 if resource["Type"] == "AWS::Logs::LogGroup":
                     assert resource["Properties"].get("LogGroupName") != "RDSOSMetrics", f"{name}/{logical_id}"
+
+
+@pytest.mark.parametrize("upstream", ("dev", "staging"))
+def test_peer_security_group_rule_waits_for_the_active_peering(env_stacks, upstream: str):
+    """A rule naming the peer VPC's group needs an active peering: the downstream's Lambda
+    group exists (its network stack) before its peering stack has created and accepted the
+    connection, so the rule comes only with the connection id (that stack's output)."""
+    from tests.stacks.cfn_eval import Evaluated
+
+    name = f"{upstream}/peering-downstream"
+    values = env_stacks.parameter_values(name)
+    assert values["PeeringConnectionId"] and values["PeerLambdaSecurityGroupId"]
+    assert "DbIngressFromPeerMysql" in env_stacks.evaluated(name).resources
+    before_peering = Evaluated(env_stacks.rendered[name], {**values, "PeeringConnectionId": ""},
+                               env_stacks.account(upstream))
+    assert "DbIngressFromPeerMysql" not in before_peering.resources
