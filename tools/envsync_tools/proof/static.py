@@ -10,7 +10,9 @@ Checked (each a `Finding` when it fails):
    including the nested stack a hosted rotation expands into;
 2. every KMS key policy admits each principal that encrypts with the key — services (logs,
    CloudWatch alarms) and the roles services act for (the state machine's role, the schedule);
-3. the deployer covers what Sceptre and our resolvers call with it.
+3. the deployer covers what Sceptre and our resolvers call with it;
+4. each handler permission on every resource the action is authorised on (resource_types):
+   a cluster's option and parameter groups, RDS's default ones where the template names none.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from envsync_tools.proof.handler_permissions import (
     required_permissions,
 )
 from envsync_tools.proof.policy import Principal, Request, Verdict, authorize
+from envsync_tools.proof.resource_types import related_arns, related_calls
 
 ROTATION_PUBLISHER = "297356227824"  # the Secrets Manager rotation applications in SAR
 TRANSFORM_ARN = "arn:aws:cloudformation:{region}:aws:transform/{name}"
@@ -234,6 +237,7 @@ def resource_calls(kind: str, operation: str, properties: Mapping[str, Any], arn
     `label`: how findings name the resource (`<stack>/<LogicalId>`)."""
     why = f"{operation} {label or arn} ({kind})"
     calls: List[Call] = []
+    related = related_arns(kind, properties, account, where=label or arn)
     for permission in required_permissions(kind, operation, properties):
         if kind.startswith("Custom::"):
             calls.append(Call(permission, str(properties.get("ServiceToken")), why=why))
@@ -254,6 +258,10 @@ def resource_calls(kind: str, operation: str, properties: Mapping[str, Any], arn
             calls.append(Call(permission, arn, {"iam:PermissionsBoundary": properties["PermissionsBoundary"]}, why))
         else:
             calls.append(Call(permission, arn, why=why))
+            # The other resources the action is authorised on (an option group, a parameter
+            # group...), each needing the permission too.
+            calls.extend(Call(permission, other, why=f"{why}: its {kind_} {other.split(f':{kind_}:', 1)[1]}")
+                         for kind_, other in related_calls(permission, related))
     return calls
 
 
