@@ -44,9 +44,9 @@ def test_every_resource_an_rds_create_is_authorised_on_with_the_engine_defaults(
     # CreateDBCluster requires all three; tagging the cluster involves none of them.
     assert sorted(kind for kind, _ in related_calls("rds:CreateDBCluster", cluster)) == ["cluster-pg", "og", "subgrp"]
     assert related_calls("rds:AddTagsToResource", cluster) == []
-    instance = related_arns("AWS::RDS::DBInstance", {"Engine": "aurora-mysql", "EngineVersion": "5.7.mysql_aurora.2.12.5",
-                                                     "DBParameterGroupName": "envsync-dev-pg",
-                                                     "DBClusterIdentifier": "envsync-dev"}, "1")
+    instance = related_arns("AWS::RDS::DBInstance", {
+        "Engine": "aurora-mysql", "EngineVersion": "5.7.mysql_aurora.2.12.5",
+        "DBParameterGroupName": "envsync-dev-pg", "DBClusterIdentifier": "envsync-dev"}, "1")
     assert dict(related_calls("rds:CreateDBInstance", instance)) == {
         "og": "arn:aws:rds:us-east-1:1:og:default:aurora-mysql-5-7", "pg": "arn:aws:rds:us-east-1:1:pg:envsync-dev-pg",
         "subgrp": "arn:aws:rds:us-east-1:1:subgrp:default", "cluster": "arn:aws:rds:us-east-1:1:cluster:envsync-dev"}
