@@ -169,5 +169,28 @@ def escalation_findings(env_stacks: EnvStacks, env: str) -> List[str]:
     # An env role, but without the boundary.
     refused += [(execution_role, Request(action, f"{role}envsync-{env}-sync")) for action in (
         "iam:UpdateAssumeRolePolicy", "iam:CreateRole", "iam:DeleteRole")]
-    return [f"{principal.arn} may {request.action} on {request.resource}"
-            for principal, request in refused if authorize(principal, request).allowed]
+    found = [f"{principal.arn} may {request.action} on {request.resource}"
+             for principal, request in refused if authorize(principal, request).allowed]
+    return found + endpoint_escapes(env_stacks, env)
+
+
+OUTSIDE_ACCOUNT = "999999999999"
+
+
+def endpoint_escapes(env_stacks: EnvStacks, env: str) -> List[str]:
+    """The VPC endpoints must refuse this env's own roles reaching another account's resources
+    (a bucket named envsync-<env>-* can be created by anyone)."""
+    account = env_stacks.account(env)
+    network = proof_stack(env_stacks, f"{env}/network")
+    namer = Namer(network, account)
+    outside = {"S3Endpoint": ("s3:GetObject", f"arn:aws:s3:::envsync-{env}-migrations-{OUTSIDE_ACCOUNT}/V1.sql"),
+               "SecretsmanagerEndpoint": ("secretsmanager:GetSecretValue",
+                                          f"arn:aws:secretsmanager:us-east-1:{OUTSIDE_ACCOUNT}:secret:x")}
+    found = []
+    for logical_id, (action, resource) in outside.items():
+        policy = namer.concrete(network.resources[logical_id])["Properties"]["PolicyDocument"]
+        context = {"aws:PrincipalAccount": account, "aws:ResourceAccount": OUTSIDE_ACCOUNT}
+        caller = Principal(f"arn:aws:iam::{account}:role/envsync-{env}-sync", service=True)
+        if authorize(caller, Request(action, resource, context=context), endpoint_policy=policy).allowed:
+            found.append(f"endpoint {logical_id} admits {action} on {resource}")
+    return found

@@ -113,6 +113,8 @@ def widen_iam_writes_to_every_envsync_role(templates) -> None:
     bootstrap.write_text(text)
 
 
+RESOURCE_ACCOUNT_OF_BUCKETS = ',\n' + " " * 47 + '"aws:ResourceAccount": ref("AWS::AccountId")}'
+
 ESCALATIONS = {
     "the deployer may update the bootstrap stack": (
         lambda t: remove_statement(t / "bootstrap.yaml", "NeverChangeTheBootstrapStack"),
@@ -125,6 +127,9 @@ ESCALATIONS = {
         lambda t: replace_text(t / "bootstrap.yaml", "                  - iam:GetRole\n",
                                "                  - iam:GetRole\n                  - iam:UpdateAssumeRolePolicy\n"),
         "role/envsync-cfn-exec may iam:UpdateAssumeRolePolicy on arn:aws:iam::111111111111:role/envsync-dev-sync"),
+    "the S3 endpoint admits any account's envsync-<env>-* bucket": (
+        lambda t: replace_text(t / "network.py", RESOURCE_ACCOUNT_OF_BUCKETS, "}"),
+        "endpoint S3Endpoint admits s3:GetObject on arn:aws:s3:::envsync-dev-migrations-999999999999/V1.sql"),
 }
 
 

@@ -178,6 +178,16 @@ def vpc_account(call: Dict[str, Any], world: World) -> Optional[str]:
     return world.env_accounts.get(match.group(1)) if match else None
 
 
+def resource_account(resource: str) -> Optional[str]:
+    """The account that owns `resource` (aws:ResourceAccount): the ARN's account, or for an
+    envsync bucket the account its name ends with; None when the call names no resource."""
+    if resource.startswith("arn:aws:s3:::"):
+        match = re.search(r"-(\d{12})$", resource.split(":::", 1)[1].split("/", 1)[0])
+        return match.group(1) if match else None
+    parts = resource.split(":")
+    return parts[4] if len(parts) > 5 and re.fullmatch(r"\d{12}", parts[4]) else None
+
+
 def _decide(principal: Principal, action: str, resource: str, context: Dict[str, str], world: World,
             endpoint_policy: Any = None) -> Verdict:
     if action in UNAUTHORIZED_ACTIONS:
@@ -185,6 +195,9 @@ def _decide(principal: Principal, action: str, resource: str, context: Dict[str,
     request = Request(action, resource, context=context)
     if endpoint_policy is not None:
         principal_account = {"aws:PrincipalAccount": principal.account or ""}
+        owner = resource_account(resource)
+        if owner:
+            principal_account["aws:ResourceAccount"] = owner
         through = authorize(Principal(principal.arn, service=True),
                             Request(action, resource, context={**context, **principal_account}),
                             endpoint_policy=endpoint_policy)
