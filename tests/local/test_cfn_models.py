@@ -771,3 +771,26 @@ def test_retain_except_on_create_goes_with_a_failed_create_and_stays_after_a_del
     assert groups() == ["/envsync/dev/kept-Retain", "/envsync/dev/kept-RetainExceptOnCreate"]
     for name in groups():
         logs.delete_log_group(logGroupName=name)
+
+
+def test_no_value_list_item_is_dropped(dev: Account):
+    """`!If [Cond, statement, !Ref AWS::NoValue]` in a managed policy's statements (the
+    bootstrap stack's boundary in the first env): CloudFormation drops the item."""
+    statement = {"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}
+    template = {
+        "Parameters": {"Extra": {"Type": "String"}},
+        "Conditions": {"HasExtra": {"Fn::Equals": [{"Ref": "Extra"}, "yes"]}},
+        "Resources": {"Policy": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
+            "ManagedPolicyName": "envsync-dev-novalue", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                statement, {"Fn::If": ["HasExtra", {**statement, "Action": "sns:ListTopics"},
+                                       {"Ref": "AWS::NoValue"}]}]}}}},
+        "Outputs": {"Arn": {"Value": {"Ref": "Policy"}}},
+    }
+    stack = dev.create("envsync-novalue", template, Extra="no")
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    iam = dev.client("iam")
+    arn = dev.outputs(stack)["Arn"]
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    assert document["Statement"] == [statement]
+    dev.delete("envsync-novalue")

@@ -169,9 +169,22 @@ def escalation_findings(env_stacks: EnvStacks, env: str) -> List[str]:
     # An env role, but without the boundary.
     refused += [(execution_role, Request(action, f"{role}envsync-{env}-sync")) for action in (
         "iam:UpdateAssumeRolePolicy", "iam:CreateRole", "iam:DeleteRole")]
+    # Whatever a stack's role is granted, its boundary keeps it to this env's resources.
+    document = Namer(bootstrap, account).concrete(bootstrap.resources["PermissionsBoundary"])
+    bounded = Principal(f"{role}envsync-{env}-sync", identity_policies=[ALLOW_ALL],
+                        boundary=document["Properties"]["PolicyDocument"])
+    refused += [(bounded, Request(action, resource)) for action, resource in (
+        ("s3:GetObject", f"arn:aws:s3:::customer-data-{account}/rows.csv"),
+        ("secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:us-east-1:{account}:secret:payments/db-AbCdEf"),
+        ("sts:AssumeRole", f"arn:aws:iam::{OUTSIDE_ACCOUNT}:role/anything"),
+        ("ssm:GetParameter", f"arn:aws:ssm:us-east-1:{account}:parameter/payments/db"),
+    )]
     found = [f"{principal.arn} may {request.action} on {request.resource}"
              for principal, request in refused if authorize(principal, request).allowed]
     return found + endpoint_escapes(env_stacks, env)
+
+
+ALLOW_ALL = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
 OUTSIDE_ACCOUNT = "999999999999"

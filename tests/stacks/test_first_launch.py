@@ -130,6 +130,11 @@ ESCALATIONS = {
     "the S3 endpoint admits any account's envsync-<env>-* bucket": (
         lambda t: replace_text(t / "network.py", RESOURCE_ACCOUNT_OF_BUCKETS, "}"),
         "endpoint S3Endpoint admits s3:GetObject on arn:aws:s3:::envsync-dev-migrations-999999999999/V1.sql"),
+    "the boundary allows its actions on any resource": (
+        lambda t: replace_text(t / "bootstrap.yaml", "\n              - secretsmanager:GetRandomPassword\n",
+                               "\n              - secretsmanager:GetRandomPassword\n"
+                               "              - secretsmanager:GetSecretValue\n              - s3:GetObject\n"),
+        "role/envsync-dev-sync may s3:GetObject on arn:aws:s3:::customer-data-111111111111/rows.csv"),
 }
 
 

@@ -25,6 +25,8 @@
 7. `DeletionPolicy: RetainExceptOnCreate` (moto knows only `Retain`, and deleted such a
    resource with its stack): kept when the stack is deleted, deleted by the rollback of a
    failed create, so a retry of the create does not meet it again.
+8. A list item that is `AWS::NoValue` (`!If [Cond, item, !Ref AWS::NoValue]`) is dropped,
+   as CloudFormation drops it; moto kept a null, which IAM's policy validator refuses.
 """
 
 from __future__ import annotations
@@ -173,6 +175,19 @@ def _resource_map_delete(self: parsing.ResourceMap, rolling_back_create: bool = 
         raise last_error
 
 
+def _clean_json(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """moto's clean_json (which calls itself through the module), dropping NoValue list items."""
+    @functools.wraps(original)
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if isinstance(resource_json, list):
+            cleaned = [(item, clean_json(item, resources_map)) for item in resource_json]
+            # Only an intrinsic (Ref AWS::NoValue, an Fn::If choosing it) resolves to None.
+            return [value for item, value in cleaned if not (value is None and isinstance(item, dict))]
+        return original(resource_json, resources_map)
+
+    return clean_json
+
+
 def _resource_class_from_type(original: Callable[[str], Any]) -> Callable[[str], Any]:
     @functools.wraps(original)
     def resource_class_from_type(resource_type: str) -> Any:
@@ -278,6 +293,7 @@ def install() -> None:
     parsing.resource_class_from_type = _resource_class_from_type(  # type: ignore[assignment]
         parsing.resource_class_from_type)
     parsing.parse_condition = _parse_condition(parsing.parse_condition)  # type: ignore[assignment]
+    parsing.clean_json = _clean_json(parsing.clean_json)  # type: ignore[assignment]
     cfn_responses.CloudFormationResponse._validate_different_update = (  # type: ignore[method-assign]
         _validate_different_update)
     # A resource whose Condition is false is no stack resource (moto lists it as an empty one).
