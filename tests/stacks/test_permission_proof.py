@@ -50,6 +50,10 @@ def test_every_resource_an_rds_create_is_authorised_on_with_the_engine_defaults(
     assert dict(related_calls("rds:CreateDBInstance", instance)) == {
         "og": "arn:aws:rds:us-east-1:1:og:default:aurora-mysql-5-7", "pg": "arn:aws:rds:us-east-1:1:pg:envsync-dev-pg",
         "subgrp": "arn:aws:rds:us-east-1:1:subgrp:default", "cluster": "arn:aws:rds:us-east-1:1:cluster:envsync-dev"}
+    # An instance that states no version runs its cluster's.
+    member = related_arns("AWS::RDS::DBInstance", {"Engine": "aurora-mysql", "DBClusterIdentifier": "envsync-dev"},
+                          "1", cluster_versions={"envsync-dev": "8.0.mysql_aurora.3.08.0"})
+    assert member["pg"] == "arn:aws:rds:us-east-1:1:pg:default.aurora-mysql8.0"
     with pytest.raises(ValueError, match="dev/Cluster: Engine and EngineVersion"):
         related_arns("AWS::RDS::DBCluster", {"Engine": "aurora-mysql"}, "1", where="dev/Cluster")
     with pytest.raises(UnknownAction, match="rds:CreateDBClusterz"):

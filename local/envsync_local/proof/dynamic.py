@@ -223,11 +223,17 @@ def evaluate_calls(calls: List[Dict[str, Any]], world: World,
     """Judge every product call. `external_principals` names callers outside the project's
     roles (the CI principal behind the base credentials, the Lambda service) or None to skip."""
     report = Report()
+    clusters: Dict[str, str] = {}  # cluster identifier -> engine version, as recorded
     for call in calls:
         if call.get("kind") not in ("api", "cfn"):
             continue
         report.recorded += 1
-        judged = _judge_cfn(call, world) if call["kind"] == "cfn" else _judge_api(call, world, external_principals)
+        if call["kind"] == "cfn" and call.get("type") == "AWS::RDS::DBCluster":
+            # Its instances run its engine version (they may state none).
+            properties = call.get("properties") or {}
+            clusters[str(call.get("physical_id"))] = str(properties.get("EngineVersion"))
+        judged = (_judge_cfn(call, world, clusters) if call["kind"] == "cfn"
+                  else _judge_api(call, world, external_principals))
         if judged is None:
             report.harness += 1
             continue
@@ -290,7 +296,7 @@ def _with_key_arns(value: Any, world: World) -> Any:
     return value
 
 
-def _judge_cfn(call: Dict[str, Any], world: World) -> Optional[List[Judged]]:
+def _judge_cfn(call: Dict[str, Any], world: World, clusters: Dict[str, str]) -> Optional[List[Judged]]:
     role = call.get("execution_role")
     principal = world.roles.get(role or "")
     if principal is None:
@@ -311,4 +317,5 @@ def _judge_cfn(call: Dict[str, Any], world: World) -> Optional[List[Judged]]:
     return [Judged(principal.arn, item.action, item.resource,
                    _decide(principal, item.action, item.resource, dict(item.context), world),
                    f"CloudFormation: {item.why}")
-            for item in resource_calls(kind, operation, properties, resource, account, bucket_key, label)]
+            for item in resource_calls(kind, operation, properties, resource, account, bucket_key, label,
+                                       cluster_versions=clusters)]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 # The request of these actions carries the resource's whole configuration (its groups).
 CONFIGURING_ACTION = re.compile(r"^(Create|Modify|Restore)")
@@ -53,12 +53,18 @@ def _rds_arn(kind: str, name: str, account: str, region: str) -> str:
 
 
 def related_arns(resource_type: str, properties: Mapping[str, Any], account: str,
-                 region: str = "us-east-1", where: str = "") -> Dict[str, str]:
+                 region: str = "us-east-1", where: str = "",
+                 cluster_versions: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     """{IAM resource type: ARN} of the other resources a resource's create/modify names, its
-    groups defaulting as RDS defaults them (by engine and major version)."""
+    groups defaulting as RDS defaults them (by engine and major version). An instance of a
+    cluster that states no EngineVersion runs its cluster's (`cluster_versions`: identifier ->
+    version)."""
     if resource_type not in ("AWS::RDS::DBCluster", "AWS::RDS::DBInstance"):
         return {}
     where = where or resource_type
+    cluster = str(properties.get("DBClusterIdentifier") or "")
+    if not properties.get("EngineVersion") and cluster in (cluster_versions or {}):
+        properties = {**properties, "EngineVersion": (cluster_versions or {})[cluster]}
     engine, major = _engine_major(properties, where)
     default_og = f"default:{engine}-{major.replace('.', '-')}"
     default_pg = f"default.{engine}{major}"

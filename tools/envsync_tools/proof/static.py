@@ -228,16 +228,18 @@ def _feature_calls(permission: str, properties: Mapping[str, Any], account: str,
 
 
 def resource_calls(kind: str, operation: str, properties: Mapping[str, Any], arn: str, account: str,
-                   bucket_key: Optional[str] = None, label: str = "") -> List[Call]:
+                   bucket_key: Optional[str] = None, label: str = "",
+                   cluster_versions: Optional[Mapping[str, str]] = None) -> List[Call]:
     """What CloudFormation calls as the execution role for `operation` on one resource, each on
     what it acts upon. Shared by the static proof (rendered templates) and the dynamic one
     (the resources the stand-in created); `properties` are resolved, `arn` the resource's.
 
     `bucket_key`: the KMS key the code bucket encrypts with (a function's code is read from it);
-    `label`: how findings name the resource (`<stack>/<LogicalId>`)."""
+    `label`: how findings name the resource (`<stack>/<LogicalId>`); `cluster_versions`: the
+    engine version of each cluster (by identifier), which its instances run."""
     why = f"{operation} {label or arn} ({kind})"
     calls: List[Call] = []
-    related = related_arns(kind, properties, account, where=label or arn)
+    related = related_arns(kind, properties, account, where=label or arn, cluster_versions=cluster_versions)
     for permission in required_permissions(kind, operation, properties):
         if kind.startswith("Custom::"):
             calls.append(Call(permission, str(properties.get("ServiceToken")), why=why))
@@ -269,13 +271,15 @@ def execution_role_calls(stack: Stack, account: str, bucket_key: Optional[str] =
     """What CloudFormation calls as the execution role to create, update and delete `stack`."""
     namer = Namer(stack, account)
     calls: List[Call] = []
+    clusters = {namer.ref(logical_id): str(namer.concrete(raw).get("Properties", {}).get("EngineVersion"))
+                for logical_id, raw in stack.resources.items() if raw["Type"] == "AWS::RDS::DBCluster"}
     for logical_id, raw in stack.resources.items():
         resource = namer.concrete(raw)
         kind, properties = resource["Type"], resource.get("Properties") or {}
         arn = namer.arn(logical_id)
         for operation in OPERATIONS:
             calls.extend(resource_calls(kind, operation, properties, arn, account, bucket_key,
-                                        label=f"{stack.name}/{logical_id}"))
+                                        label=f"{stack.name}/{logical_id}", cluster_versions=clusters))
         hosted = properties.get("HostedRotationLambda")
         if kind == "AWS::SecretsManager::RotationSchedule" and hosted:
             calls.extend(_hosted_rotation_calls(stack, logical_id, hosted, account))
