@@ -187,8 +187,11 @@ INTERFACE_ENDPOINT_POLICY = {
         "Principal": "*",
         "Action": "*",
         "Resource": "*",
-        # This env's roles, and the upstream's source-reader role the sync assumes.
-        "Condition": {"StringEquals": {"aws:PrincipalAccount": ref("TrustedAccountIds")}},
+        # This env's roles, and the upstream's source-reader role the sync assumes; on this
+        # env's or the upstream's resources only (a name such as a bucket's can be anyone's).
+        # Calls on no resource (PutMetricData, GetRandomPassword) have no resource account.
+        "Condition": {"StringEquals": {"aws:PrincipalAccount": ref("TrustedAccountIds")},
+                      "StringEqualsIfExists": {"aws:ResourceAccount": ref("TrustedAccountIds")}},
     }],
 }
 
@@ -205,7 +208,9 @@ def _s3_endpoint_policy(env: str) -> Dict[str, Any]:
                 "Principal": "*",
                 "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject"],
                 "Resource": [f"arn:aws:s3:::envsync-{env}-*", f"arn:aws:s3:::envsync-{env}-*/*"],
-                "Condition": {"StringEquals": {"aws:PrincipalAccount": ref("TrustedAccountIds")}},
+                # Bucket names are global: envsync-<env>-* in another account is not ours.
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": ref("TrustedAccountIds"),
+                                               "aws:ResourceAccount": ref("AWS::AccountId")}},
             },
             {
                 "Sid": "CloudFormationResponses",
@@ -248,12 +253,13 @@ def _endpoints(env: str) -> Dict[str, Any]:
 
 
 def _flow_logs(env: str, retain: bool) -> Dict[str, Any]:
-    kept = "Retain" if retain else "Delete"  # prod keeps its flow logs when the stack goes
+    # Prod keeps its flow logs when the stack goes, but not after a failed first create: the
+    # name is fixed, so a retry would stop at "already exists".
     return {
         "FlowLogGroup": {
             "Type": "AWS::Logs::LogGroup",
-            "DeletionPolicy": kept,
-            "UpdateReplacePolicy": kept,
+            "DeletionPolicy": "RetainExceptOnCreate" if retain else "Delete",
+            "UpdateReplacePolicy": "Retain" if retain else "Delete",
             "Properties": {
                 "LogGroupName": f"/envsync/{env}/vpc-flow-logs",
                 "RetentionInDays": ref("FlowLogRetentionDays"),

@@ -7,8 +7,9 @@ Sceptre Python template with two sides, chosen by `sceptre_user_data.side`:
   in the private route tables, the Lambda SG egress on 3306 and the NACL entries.
 - `accepter` (stack in the UPSTREAM account, config/<upstream>/peering-downstream.yaml): the
   role the requester's CloudFormation assumes to accept (only peering from the downstream
-  account's VPCs into this VPC), the DB SG ingress on 3306 from the downstream CIDR, the NACL
-  entries and - once the peering exists - the return routes (Condition HasPeering).
+  account's VPCs into this VPC), the NACL entries and - once the peering exists (and so is
+  active) - the return routes and the DB SG ingress on 3306 from the downstream's Lambda
+  security group (Condition HasPeering).
 
 Traffic to and from the peer CIDR is TCP 3306 from downstream to upstream and its return path
 only; NACL rules 100-199 are this stack's (the network stack's start at 200), so the deny of
@@ -230,10 +231,14 @@ def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: 
             },
         },
         # Only the downstream's sync Lambdas (their security group, referenced across the
-        # peering), not its whole VPC. Added with the return routes, once the group exists.
+        # peering), not its whole VPC. EC2 accepts a reference to a peer VPC's group only over
+        # an active peering: added with the return routes, once the downstream's peering
+        # stack has output the connection id (that stack completes only once its
+        # PeerRoleArn accepted the connection, i.e. when it is active), not as soon as the
+        # group exists (the downstream's network stack comes before its peering).
         "DbIngressFromPeerMysql": {
             "Type": "AWS::EC2::SecurityGroupIngress",
-            "Condition": "HasPeerLambdaSecurityGroup",
+            "Condition": "HasActivePeeringAndPeerLambdaSecurityGroup",
             "Properties": {
                 "GroupId": ref("DbSecurityGroupId"),
                 "Description": f"MySQL from {peer_env}'s sync Lambdas over the peering",
@@ -255,6 +260,8 @@ def accepter_template(env: str, peer_env: str, peer_cidr: str, peer_account_id: 
         conditions={
             "HasPeering": {"Fn::Not": [{"Fn::Equals": [ref("PeeringConnectionId"), ""]}]},
             "HasPeerLambdaSecurityGroup": {"Fn::Not": [{"Fn::Equals": [ref("PeerLambdaSecurityGroupId"), ""]}]},
+            "HasActivePeeringAndPeerLambdaSecurityGroup": {
+                "Fn::And": [{"Condition": "HasPeering"}, {"Condition": "HasPeerLambdaSecurityGroup"}]},
         },
     )
 

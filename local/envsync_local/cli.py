@@ -242,24 +242,29 @@ def stack_exists(local: LocalStack, env: str, stack: str) -> bool:
 
 
 def launch_all(local: LocalStack, names: List[str], capture: bool = False) -> Dict[str, str]:
-    """`sceptre launch -y <env>` upstream first; then each upstream's accepter stack once more.
+    """Per env, upstream first: the account administrator's bootstrap stack (`sceptre create`,
+    or `update` once it exists: `sceptre launch <env>` skips it), then `sceptre launch -y <env>`;
+    then each upstream's accepter stack once more.
 
     The accepter side's return routes need the downstream's peering connection, which exists
     only once the downstream env is launched (see config/<env>/peering-downstream.yaml).
     Returns each launch's output when capture is set.
     """
     logs: Dict[str, str] = {}
-    runs = [(name, name) for name in names]
+    runs = []
+    for name in names:
+        bootstrap = "update" if stack_exists(local, name, "bootstrap") else "create"
+        runs += [(bootstrap, f"{name}/bootstrap.yaml", f"{name} bootstrap"), ("launch", name, name)]
     for name in names:
         upstream = local.envs[name].upstream_env
         if upstream and (upstream in names or stack_exists(local, upstream, "peering-downstream")):
-            runs.append((f"{upstream}/peering-downstream.yaml", f"{name} return routes"))
-    for path, label in runs:
-        print(f"\n>>> sceptre launch -y {path}", flush=True)
-        result = sceptre(local, "launch", "-y", path, capture=capture)
+            runs.append(("launch", f"{upstream}/peering-downstream.yaml", f"{name} return routes"))
+    for command, path, label in runs:
+        print(f"\n>>> sceptre {command} -y {path}", flush=True)
+        result = sceptre(local, command, "-y", path, capture=capture)
         logs[label] = (result.stdout or "") + (result.stderr or "")
         if result.returncode != 0:
-            raise LocalModeError(f"sceptre launch {path} failed (exit {result.returncode}); "
+            raise LocalModeError(f"sceptre {command} {path} failed (exit {result.returncode}); "
                                  f"moto log: {local.root / 'moto.log'}\n{logs[label][-3000:]}")
     return logs
 

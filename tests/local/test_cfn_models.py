@@ -741,3 +741,56 @@ def test_master_user_on_tls_stand_in(tmp_path: Path, mariadb_instances):
             assert cursor.fetchone()[1]
     finally:
         server.stop()
+
+
+def retained_groups_template(dashboard_body: str) -> Dict[str, Any]:
+    """Two fixed-name log groups (Retain, RetainExceptOnCreate), then a dashboard after them."""
+    groups = {f"{policy}Logs": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": policy,
+                                "Properties": {"LogGroupName": f"/envsync/dev/kept-{policy}"}}
+              for policy in ("Retain", "RetainExceptOnCreate")}
+    dashboard = dashboard_template(dashboard_body)["Resources"]["Dashboard"]
+    return {"Resources": {**groups, "Dashboard": {**dashboard, "DependsOn": sorted(groups)}}}
+
+
+def test_retain_except_on_create_goes_with_a_failed_create_and_stays_after_a_delete(dev: Account):
+    logs = dev.client("logs")
+
+    def groups() -> list:
+        return sorted(g["logGroupName"] for g in logs.describe_log_groups(
+            logGroupNamePrefix="/envsync/dev/kept-")["logGroups"])
+
+    failed = dev.create("envsync-kept", retained_groups_template('{"widgets": ['))
+    assert failed["StackStatus"] == "ROLLBACK_COMPLETE"
+    # The rollback keeps only Retain: a retry would meet that one ("already exists").
+    assert groups() == ["/envsync/dev/kept-Retain"]
+    dev.delete("envsync-kept")
+    logs.delete_log_group(logGroupName="/envsync/dev/kept-Retain")
+    launched = dev.create("envsync-kept", retained_groups_template(json.dumps({"widgets": []})))
+    assert launched["StackStatus"] == "CREATE_COMPLETE"
+    dev.delete("envsync-kept")
+    assert groups() == ["/envsync/dev/kept-Retain", "/envsync/dev/kept-RetainExceptOnCreate"]
+    for name in groups():
+        logs.delete_log_group(logGroupName=name)
+
+
+def test_no_value_list_item_is_dropped(dev: Account):
+    """`!If [Cond, statement, !Ref AWS::NoValue]` in a managed policy's statements (the
+    bootstrap stack's boundary in the first env): CloudFormation drops the item."""
+    statement = {"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}
+    template = {
+        "Parameters": {"Extra": {"Type": "String"}},
+        "Conditions": {"HasExtra": {"Fn::Equals": [{"Ref": "Extra"}, "yes"]}},
+        "Resources": {"Policy": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
+            "ManagedPolicyName": "envsync-dev-novalue", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                statement, {"Fn::If": ["HasExtra", {**statement, "Action": "sns:ListTopics"},
+                                       {"Ref": "AWS::NoValue"}]}]}}}},
+        "Outputs": {"Arn": {"Value": {"Ref": "Policy"}}},
+    }
+    stack = dev.create("envsync-novalue", template, Extra="no")
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    iam = dev.client("iam")
+    arn = dev.outputs(stack)["Arn"]
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    assert document["Statement"] == [statement]
+    dev.delete("envsync-novalue")

@@ -76,6 +76,11 @@ BLOCKERS = {
         lambda t: remove_lines(t / "sync.yaml.j2", '      PermissionsBoundary: !Sub "arn:${AWS::Partition}:iam::'
                                                    '${AWS::AccountId}:policy/envsync-boundary"\n'),
         "envsync-cfn-exec may not iam:CreateRole on arn:aws:iam::111111111111:role/envsync-dev-sync "),
+    # Every resource an action is authorised on: the cluster's default option group.
+    "execution role may not use RDS's default groups": (
+        lambda t: remove_statement(t / "bootstrap.yaml", "DefaultDbGroups"),
+        "envsync-cfn-exec may not rds:CreateDBCluster on arn:aws:rds:us-east-1:111111111111:og:default:aurora-mysql-5-7"
+        " (create envsync-dev-aurora/Cluster (AWS::RDS::DBCluster): its og default:aurora-mysql-5-7)"),
     "approver cannot read the encrypted history of the run it answers": (
         lambda t: remove_statement(t / "sync.yaml.j2", "MachineDataKey"),
         "envsync-dev-approver may not kms:Decrypt on arn:aws:kms:us-east-1:111111111111:key/"),

@@ -224,7 +224,13 @@ def test_endpoints_admit_only_the_chain_accounts_and_our_buckets(env_stacks):
                     assert statement["Action"] == "s3:PutObject"
                     assert statement["Resource"].endswith(":s3:::cloudformation-custom-resource-response-*/*")
                     continue
-                assert condition == {"aws:PrincipalAccount": accounts}, f"{env} {logical_id}"
+                assert condition.pop("aws:PrincipalAccount") == accounts, f"{env} {logical_id}"
+                # ... and only on their resources (aws:ResourceAccount).
+                if logical_id == "S3Endpoint":
+                    assert condition == {"aws:ResourceAccount": accounts[0]}, env
+                else:
+                    assert not condition and statement["Condition"]["StringEqualsIfExists"] == {
+                        "aws:ResourceAccount": accounts}, f"{env} {logical_id}"
                 if logical_id == "S3Endpoint":
                     assert as_list(statement["Resource"]) == [f"arn:aws:s3:::envsync-{env}-*",
                                                               f"arn:aws:s3:::envsync-{env}-*/*"]

@@ -5,8 +5,11 @@
 optional Description. Create/Update put the parameter (Tier Standard, KMS key KeyId); a new
 Name on update creates the new parameter and returns it as the new PhysicalResourceId, so
 CloudFormation deletes the old one afterwards (replacement). Delete removes it (already gone
-is fine). The Value is a connection string: it must not hold a password (the password stays
-in Secrets Manager), and it is never logged.
+is fine). A create that finds the name taken adopts the parameter only when it is a
+SecureString holding exactly this value (what a retained earlier stack of the same env left,
+e.g. prod's after a delete and relaunch); any other parameter is refused, never overwritten.
+The Value is a connection string: it must not hold a password (the password stays in Secrets
+Manager), and it is never logged.
 
 Runs on the Lambda Python 3.9 runtime with the standard library and boto3 only. The core
 (`parse_request`, `apply`, `response_body`) is pure or takes the SSM client as an argument;
@@ -97,6 +100,12 @@ def parse_request(event: Mapping[str, Any]) -> Request:
     return Request(request_type, physical_id, spec, old_spec)
 
 
+def holds_exactly(ssm: Any, spec: ParameterSpec) -> bool:
+    """True when the existing parameter `spec.name` is a SecureString whose value is spec.value."""
+    existing = ssm.get_parameter(Name=spec.name, WithDecryption=True)["Parameter"]
+    return existing.get("Type") == "SecureString" and existing.get("Value") == spec.value
+
+
 def apply(ssm: Any, request: Request) -> Dict[str, Any]:
     """Do the request with an SSM client; return PhysicalResourceId and Data."""
     if request.request_type == "Delete":
@@ -118,7 +127,11 @@ def apply(ssm: Any, request: Request) -> Dict[str, Any]:
     try:
         version = ssm.put_parameter(**kwargs)["Version"]
     except ssm.exceptions.ParameterAlreadyExists:
-        raise RequestError(f"parameter {spec.name} already exists (not created by this stack)") from None
+        if not holds_exactly(ssm, spec):
+            raise RequestError(f"parameter {spec.name} already exists with another type or value "
+                               "(not created by this stack); delete it or choose another Name") from None
+        # Ours in all but the key and description: put them (a new version, same value).
+        version = ssm.put_parameter(**{**kwargs, "Overwrite": True})["Version"]
     return {"PhysicalResourceId": spec.name,
             "Data": {"Name": spec.name, "Version": str(version), "KeyId": spec.key_id}}
 

@@ -22,6 +22,11 @@
    `Custom::Name` type is used instead.
 6. DescribeStacks' parameters as CloudFormation answers them (`_parameter_list`): a
    List<...> parameter as its text, a NoEcho parameter as `****`.
+7. `DeletionPolicy: RetainExceptOnCreate` (moto knows only `Retain`, and deleted such a
+   resource with its stack): kept when the stack is deleted, deleted by the rollback of a
+   failed create, so a retry of the create does not meet it again.
+8. A list item that is `AWS::NoValue` (`!If [Cond, item, !Ref AWS::NoValue]`) is dropped,
+   as CloudFormation drops it; moto kept a null, which IAM's policy validator refuses.
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ def _create_resources(original: Callable[[Stack], None]) -> Callable[[Stack], No
             self.status = "ROLLBACK_IN_PROGRESS"
             self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
             try:
-                self.resource_map.delete()
+                _resource_map_delete(self.resource_map, rolling_back_create=True)
             except Exception as rollback_error:
                 self.status = "ROLLBACK_FAILED"
                 self._add_stack_event("ROLLBACK_FAILED", resource_status_reason=str(rollback_error))
@@ -140,10 +145,16 @@ def _delete_stack(original: Callable[..., None]) -> Callable[..., None]:
     return delete_stack
 
 
-def _resource_map_delete(self: parsing.ResourceMap) -> None:
+# What each DeletionPolicy keeps: on a stack's deletion, and on the rollback of its failed create.
+KEPT_ON_DELETE = ("Retain", "RetainExceptOnCreate")
+KEPT_ON_CREATE_ROLLBACK = ("Retain",)
+
+
+def _resource_map_delete(self: parsing.ResourceMap, rolling_back_create: bool = False) -> None:
     """moto's ResourceMap.delete (retry what fails while progress is made), in dependency order."""
+    kept = KEPT_ON_CREATE_ROLLBACK if rolling_back_create else KEPT_ON_DELETE
     remaining = [key for key in deletion_order(self._resource_json_map)
-                 if self._resource_json_map[key].get("DeletionPolicy") != "Retain"]
+                 if self._resource_json_map[key].get("DeletionPolicy") not in kept]
     last_error: Optional[Exception] = None
     previous = len(remaining) + 1
     while remaining and len(remaining) < previous:
@@ -162,6 +173,19 @@ def _resource_map_delete(self: parsing.ResourceMap) -> None:
                 remaining.remove(logical_id)
     if remaining and last_error is not None:
         raise last_error
+
+
+def _clean_json(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """moto's clean_json (which calls itself through the module), dropping NoValue list items."""
+    @functools.wraps(original)
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if isinstance(resource_json, list):
+            cleaned = [(item, clean_json(item, resources_map)) for item in resource_json]
+            # Only an intrinsic (Ref AWS::NoValue, an Fn::If choosing it) resolves to None.
+            return [value for item, value in cleaned if not (value is None and isinstance(item, dict))]
+        return original(resource_json, resources_map)
+
+    return clean_json
 
 
 def _resource_class_from_type(original: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -269,6 +293,7 @@ def install() -> None:
     parsing.resource_class_from_type = _resource_class_from_type(  # type: ignore[assignment]
         parsing.resource_class_from_type)
     parsing.parse_condition = _parse_condition(parsing.parse_condition)  # type: ignore[assignment]
+    parsing.clean_json = _clean_json(parsing.clean_json)  # type: ignore[assignment]
     cfn_responses.CloudFormationResponse._validate_different_update = (  # type: ignore[method-assign]
         _validate_different_update)
     # A resource whose Condition is false is no stack resource (moto lists it as an empty one).

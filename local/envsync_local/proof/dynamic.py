@@ -178,6 +178,16 @@ def vpc_account(call: Dict[str, Any], world: World) -> Optional[str]:
     return world.env_accounts.get(match.group(1)) if match else None
 
 
+def resource_account(resource: str) -> Optional[str]:
+    """The account that owns `resource` (aws:ResourceAccount): the ARN's account, or for an
+    envsync bucket the account its name ends with; None when the call names no resource."""
+    if resource.startswith("arn:aws:s3:::"):
+        match = re.search(r"-(\d{12})$", resource.split(":::", 1)[1].split("/", 1)[0])
+        return match.group(1) if match else None
+    parts = resource.split(":")
+    return parts[4] if len(parts) > 5 and re.fullmatch(r"\d{12}", parts[4]) else None
+
+
 def _decide(principal: Principal, action: str, resource: str, context: Dict[str, str], world: World,
             endpoint_policy: Any = None) -> Verdict:
     if action in UNAUTHORIZED_ACTIONS:
@@ -185,6 +195,9 @@ def _decide(principal: Principal, action: str, resource: str, context: Dict[str,
     request = Request(action, resource, context=context)
     if endpoint_policy is not None:
         principal_account = {"aws:PrincipalAccount": principal.account or ""}
+        owner = resource_account(resource)
+        if owner:
+            principal_account["aws:ResourceAccount"] = owner
         through = authorize(Principal(principal.arn, service=True),
                             Request(action, resource, context={**context, **principal_account}),
                             endpoint_policy=endpoint_policy)
@@ -210,11 +223,17 @@ def evaluate_calls(calls: List[Dict[str, Any]], world: World,
     """Judge every product call. `external_principals` names callers outside the project's
     roles (the CI principal behind the base credentials, the Lambda service) or None to skip."""
     report = Report()
+    clusters: Dict[str, str] = {}  # cluster identifier -> engine version, as recorded
     for call in calls:
         if call.get("kind") not in ("api", "cfn"):
             continue
         report.recorded += 1
-        judged = _judge_cfn(call, world) if call["kind"] == "cfn" else _judge_api(call, world, external_principals)
+        if call["kind"] == "cfn" and call.get("type") == "AWS::RDS::DBCluster":
+            # Its instances run its engine version (they may state none).
+            properties = call.get("properties") or {}
+            clusters[str(call.get("physical_id"))] = str(properties.get("EngineVersion"))
+        judged = (_judge_cfn(call, world, clusters) if call["kind"] == "cfn"
+                  else _judge_api(call, world, external_principals))
         if judged is None:
             report.harness += 1
             continue
@@ -277,7 +296,7 @@ def _with_key_arns(value: Any, world: World) -> Any:
     return value
 
 
-def _judge_cfn(call: Dict[str, Any], world: World) -> Optional[List[Judged]]:
+def _judge_cfn(call: Dict[str, Any], world: World, clusters: Dict[str, str]) -> Optional[List[Judged]]:
     role = call.get("execution_role")
     principal = world.roles.get(role or "")
     if principal is None:
@@ -298,4 +317,5 @@ def _judge_cfn(call: Dict[str, Any], world: World) -> Optional[List[Judged]]:
     return [Judged(principal.arn, item.action, item.resource,
                    _decide(principal, item.action, item.resource, dict(item.context), world),
                    f"CloudFormation: {item.why}")
-            for item in resource_calls(kind, operation, properties, resource, account, bucket_key, label)]
+            for item in resource_calls(kind, operation, properties, resource, account, bucket_key, label,
+                                       cluster_versions=clusters)]

@@ -125,12 +125,33 @@ def test_value_with_password_is_refused_and_never_logged(ssm, key_id, responses,
         ssm.get_parameter(Name="/envsync/dev/t2/connection")
 
 
-def test_existing_parameter_is_not_taken_over(ssm, key_id, responses):
+@pytest.mark.parametrize("value, kind", [
+    ("someone else's", "SecureString"),
+    (CONNECTION, "String"),  # the same text, but readable without the key: not ours
+    (CONNECTION.replace("3306", "3307"), "SecureString"),
+])
+def test_existing_parameter_is_not_taken_over(ssm, key_id, responses, value, kind):
     name = "/envsync/dev/t3/connection"
-    ssm.put_parameter(Name=name, Value="someone else's", Type="String")
+    ssm.put_parameter(Name=name, Value=value, Type=kind)
     body = secure_parameter.handler(event(responses, "Create", name, CONNECTION, key_id), None)
-    assert body["Status"] == "FAILED" and "already exists" in body["Reason"]
-    assert ssm.get_parameter(Name=name)["Parameter"]["Value"] == "someone else's"
+    assert body["Status"] == "FAILED" and "already exists with another type or value" in body["Reason"]
+    assert value not in body["Reason"]
+    parameter = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    assert (parameter["Value"], parameter["Type"], parameter["Version"]) == (value, kind, 1)
+    ssm.delete_parameter(Name=name)
+
+
+def test_retained_parameter_with_exactly_this_value_is_adopted(ssm, key_id, responses):
+    """A stack deleted with its parameter retained (prod), then launched again."""
+    name = "/envsync/prod/t4/connection"
+    other_key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
+    ssm.put_parameter(Name=name, Value=CONNECTION, Type="SecureString", KeyId=other_key)
+    body = secure_parameter.handler(event(responses, "Create", name, CONNECTION, key_id), None)
+    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == name
+    assert body["Data"]["Version"] == "2"
+    assert ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == CONNECTION
+    described = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}])["Parameters"][0]
+    assert described["KeyId"] == key_id and described["Description"] == "envsync dev connection string"
 
 
 def test_aws_error_is_reported_not_raised(ssm, key_id, responses):

@@ -156,6 +156,9 @@ PERMISSION_PROPERTIES = {
     *KEY_PROPERTIES, "TargetKeyId", "AliasName", "PermissionsBoundary", "ServiceToken",
     "ManageMasterUserPassword", "MasterUserSecret", "EncryptionConfiguration", "BucketEncryption",
     "VpcConfig", "LogGroupName", "DBClusterIdentifier", "Targets", *PARENT_PROPERTY.values(),
+    # the groups an RDS create is authorised on (named, or RDS's defaults for the engine)
+    "Engine", "EngineVersion", "OptionGroupName", "DBParameterGroupName", "DBClusterParameterGroupName",
+    "DBSubnetGroupName",
 }
 
 

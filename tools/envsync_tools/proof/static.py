@@ -10,7 +10,9 @@ Checked (each a `Finding` when it fails):
    including the nested stack a hosted rotation expands into;
 2. every KMS key policy admits each principal that encrypts with the key — services (logs,
    CloudWatch alarms) and the roles services act for (the state machine's role, the schedule);
-3. the deployer covers what Sceptre and our resolvers call with it.
+3. the deployer covers what Sceptre and our resolvers call with it;
+4. each handler permission on every resource the action is authorised on (resource_types):
+   a cluster's option and parameter groups, RDS's default ones where the template names none.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from envsync_tools.proof.handler_permissions import (
     required_permissions,
 )
 from envsync_tools.proof.policy import Principal, Request, Verdict, authorize
+from envsync_tools.proof.resource_types import related_arns, related_calls
 
 ROTATION_PUBLISHER = "297356227824"  # the Secrets Manager rotation applications in SAR
 TRANSFORM_ARN = "arn:aws:cloudformation:{region}:aws:transform/{name}"
@@ -225,15 +228,18 @@ def _feature_calls(permission: str, properties: Mapping[str, Any], account: str,
 
 
 def resource_calls(kind: str, operation: str, properties: Mapping[str, Any], arn: str, account: str,
-                   bucket_key: Optional[str] = None, label: str = "") -> List[Call]:
+                   bucket_key: Optional[str] = None, label: str = "",
+                   cluster_versions: Optional[Mapping[str, str]] = None) -> List[Call]:
     """What CloudFormation calls as the execution role for `operation` on one resource, each on
     what it acts upon. Shared by the static proof (rendered templates) and the dynamic one
     (the resources the stand-in created); `properties` are resolved, `arn` the resource's.
 
     `bucket_key`: the KMS key the code bucket encrypts with (a function's code is read from it);
-    `label`: how findings name the resource (`<stack>/<LogicalId>`)."""
+    `label`: how findings name the resource (`<stack>/<LogicalId>`); `cluster_versions`: the
+    engine version of each cluster (by identifier), which its instances run."""
     why = f"{operation} {label or arn} ({kind})"
     calls: List[Call] = []
+    related = related_arns(kind, properties, account, where=label or arn, cluster_versions=cluster_versions)
     for permission in required_permissions(kind, operation, properties):
         if kind.startswith("Custom::"):
             calls.append(Call(permission, str(properties.get("ServiceToken")), why=why))
@@ -254,6 +260,10 @@ def resource_calls(kind: str, operation: str, properties: Mapping[str, Any], arn
             calls.append(Call(permission, arn, {"iam:PermissionsBoundary": properties["PermissionsBoundary"]}, why))
         else:
             calls.append(Call(permission, arn, why=why))
+            # The other resources the action is authorised on (an option group, a parameter
+            # group...), each needing the permission too.
+            calls.extend(Call(permission, other, why=f"{why}: its {kind_} {other.split(f':{kind_}:', 1)[1]}")
+                         for kind_, other in related_calls(permission, related))
     return calls
 
 
@@ -261,13 +271,15 @@ def execution_role_calls(stack: Stack, account: str, bucket_key: Optional[str] =
     """What CloudFormation calls as the execution role to create, update and delete `stack`."""
     namer = Namer(stack, account)
     calls: List[Call] = []
+    clusters = {namer.ref(logical_id): str(namer.concrete(raw).get("Properties", {}).get("EngineVersion"))
+                for logical_id, raw in stack.resources.items() if raw["Type"] == "AWS::RDS::DBCluster"}
     for logical_id, raw in stack.resources.items():
         resource = namer.concrete(raw)
         kind, properties = resource["Type"], resource.get("Properties") or {}
         arn = namer.arn(logical_id)
         for operation in OPERATIONS:
             calls.extend(resource_calls(kind, operation, properties, arn, account, bucket_key,
-                                        label=f"{stack.name}/{logical_id}"))
+                                        label=f"{stack.name}/{logical_id}", cluster_versions=clusters))
         hosted = properties.get("HostedRotationLambda")
         if kind == "AWS::SecretsManager::RotationSchedule" and hosted:
             calls.extend(_hosted_rotation_calls(stack, logical_id, hosted, account))
