@@ -147,7 +147,7 @@ def run_handler(handle: EnvHandle, action: str, event: Optional[Dict[str, Any]] 
 
     A migrate or refdata apply in an env whose mode asks for a person (prod) carries the
     approval of the plan the plan step makes now, as the state machine hands it over after `envsync approve`: these
-    tests are about the engine under faults; tests/e2e/test_approval.py is about the gate."""
+    tests are about the engine under faults; tests/e2e/test_prod_approval.py is about the gate."""
     session = session or handle.session
     applies = action == "migrate" or (action == "refdata" and (event or {}).get("mode") == "apply")
     if applies and "approval" not in (event or {}) and _approval_mode(handle) != "none":

@@ -4,7 +4,8 @@ prints the message, its digest and the commands; `envsync status --env prod` sho
 run; `envsync-local inbox prod` lists what prod's topic sent, by run; the printed `envsync
 approve` completes the run. A script that fails in dev is fixed in place (README's repair case
 1) and `envsync status --env dev` says which step failed and why, without the server's text.
-Starts converged (after test_faults) and ends converged.
+Starts converged (after test_faults) and ends converged; its scripts (V9-V11) come before
+test_origin's V20 and test_prod_approval's V40-V42, which run after it (file order).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from .helpers import assert_converged, customer_data, envsync_cli, history_row, 
 
 pytestmark = pytest.mark.launched
 
-V50 = "-- operator flow: a table of its own.\nCREATE TABLE operator_probe (id INT PRIMARY KEY);\n"
-V51_BROKEN = "-- operator flow: fails (the table exists).\nCREATE TABLE operator_probe (id INT PRIMARY KEY);\n"
-V51_FIXED = "-- operator flow: fixed in place.\nCREATE TABLE operator_probe_2 (id INT PRIMARY KEY);\n"
+V10 = "-- operator flow: a table of its own.\nCREATE TABLE operator_probe (id INT PRIMARY KEY);\n"
+V11_BROKEN = "-- operator flow: fails (the table exists).\nCREATE TABLE operator_probe (id INT PRIMARY KEY);\n"
+V11_FIXED = "-- operator flow: fixed in place.\nCREATE TABLE operator_probe_2 (id INT PRIMARY KEY);\n"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,11 +71,11 @@ def approve_as_printed(system, printed):
 
 def test_run_prod_waits_status_and_inbox_show_it_and_approve_completes_it(system, tmp_path):
     customers = customer_data(system.handles)
-    push(system, tmp_path, "V50__operator_probe.sql", V50)
-    older = tmp_path / "V49__too_late.sql"
+    push(system, tmp_path, "V10__operator_probe.sql", V10)
+    older = tmp_path / "V9__too_late.sql"
     older.write_text("SELECT 1;\n")
     refused = envsync_cli(system.state_dir, "push", "--env", "dev", str(older))
-    assert refused.returncode == 2 and "V49__too_late.sql: older than V50__operator_probe.sql" in refused.stderr
+    assert refused.returncode == 2 and "V9__too_late.sql: older than V10__operator_probe.sql" in refused.stderr
     before = envsync_cli(system.state_dir, "status", "--env", "prod")
     assert "no run waits for an approval" in before.stdout, before.stdout
 
@@ -83,10 +84,10 @@ def test_run_prod_waits_status_and_inbox_show_it_and_approve_completes_it(system
     digest = re.search(r"^plan digest: ([0-9a-f]{64})$", printed, re.M).group(1)
     assert re.search(r"^  \| envsync: prod waits for your approval before it applies \d+ migration script",
                      printed, re.M), printed
-    assert "  |       file V50__operator_probe.sql, 1 statement" in printed
+    assert "  |       file V10__operator_probe.sql, 1 statement" in printed
     assert f"  envsync approve --env prod --run {run_id} --digest {digest[:12]}" in printed
     assert f'  envsync reject --env prod --run {run_id} --reason "..."' in printed
-    assert history_row(system["prod"], "50") is None, "nothing applied before the approval"
+    assert history_row(system["prod"], "10") is None, "nothing applied before the approval"
 
     status = envsync_cli(system.state_dir, "status", "--env", "prod")
     assert status.returncode == 1, status.stdout  # a run waits: pending work
@@ -100,7 +101,7 @@ def test_run_prod_waits_status_and_inbox_show_it_and_approve_completes_it(system
     assert re.fullmatch(rf"\S+  run {run_id}  envsync: approval needed", newest), inbox.stdout
 
     approve_as_printed(system, printed)
-    assert history_row(system["prod"], "50")["state"] == "success"
+    assert history_row(system["prod"], "10")["state"] == "success"
     after = envsync_cli(system.state_dir, "status", "--env", "prod")
     assert "no run waits for an approval" in after.stdout, after.stdout
     assert_converged(system.handles, customers)
@@ -108,22 +109,22 @@ def test_run_prod_waits_status_and_inbox_show_it_and_approve_completes_it(system
 
 def test_a_failed_step_is_named_in_status_and_a_script_fixed_in_place_then_runs(system, tmp_path):
     customers = customer_data(system.handles)
-    push(system, tmp_path, "V51__operator_second.sql", V51_BROKEN)
+    push(system, tmp_path, "V11__operator_second.sql", V11_BROKEN)
     failed = local(system, "run", "dev")
     assert failed.returncode == 1, failed.stdout
     run_id = re.search(r"^dev: run (local-dev-\d+) FAILED in ", failed.stdout, re.M).group(1)
-    assert "V51__operator_second.sql statement 1 (line 2)" in failed.stdout
+    assert "V11__operator_second.sql statement 1 (line 2)" in failed.stdout
 
     status = envsync_cli(system.state_dir, "status", "--env", "dev")
     line = next(line for line in status.stdout.splitlines() if "last failed run:" in line)
-    assert re.search(rf"last failed run: {run_id}, [^,]+ ago, step Migrate: SyncFailed: .*V51__operator_second.sql "
+    assert re.search(rf"last failed run: {run_id}, [^,]+ ago, step Migrate: SyncFailed: .*V11__operator_second.sql "
                      r"statement 1 \(line 2\): OperationalError: MySQL error 1050 \(TABLE_EXISTS_ERROR\)", line), line
     assert "already exists" not in line  # the server's text stays in the history table
 
     # README "Repairing a failed migration", case 1: the statement failed, fix the script in place
-    repaired = envsync_cli(system.state_dir, "repair", "--env", "dev", "--version", "51", "--resolution", "not-applied")
+    repaired = envsync_cli(system.state_dir, "repair", "--env", "dev", "--version", "11", "--resolution", "not-applied")
     assert repaired.returncode == 0, repaired.stderr
-    push(system, tmp_path / "fixed", "V51__operator_second.sql", V51_FIXED, "--replace")
+    push(system, tmp_path / "fixed", "V11__operator_second.sql", V11_FIXED, "--replace")
     approve_as_printed(system, run_through_prod(system))
-    assert history_row(system["prod"], "51")["state"] == "success"
+    assert history_row(system["prod"], "11")["state"] == "success"
     assert_converged(system.handles, customers)

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from envsync.cli.main import quiet_when_the_reader_leaves
+
 # The unified diff's file headers, not changes.
 _HEADERS = ("+++", "---")
 
@@ -59,6 +61,7 @@ def diff_stacks(project: Path, command_path: str) -> Dict[str, Any]:
     return {stack.name: diff for stack, diff in plan.diff(DifflibStackDiffer(False)).items()}
 
 
+@quiet_when_the_reader_leaves
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """`envsync-stack-diff ENV|ENV/STACK.yaml [--project DIR]`: exit 1 when a stack differs."""
     parser = argparse.ArgumentParser(prog="envsync-stack-diff", description=__doc__.split("\n", 1)[0])

@@ -684,7 +684,11 @@ def quiet_when_the_reader_leaves(main: Callable[..., int]) -> Callable[..., int]
     @functools.wraps(main)
     def wrapped(*args: Any, **kwargs: Any) -> int:
         try:
-            code = main(*args, **kwargs)
+            try:
+                code = main(*args, **kwargs)
+            except SystemExit:  # argparse's --help and usage errors: flush what they printed
+                sys.stdout.flush()
+                raise
             sys.stdout.flush()  # what is still buffered meets the closed pipe here, not at exit
             return code
         except BrokenPipeError:

@@ -419,8 +419,9 @@ def key_user_calls(stack: Stack, account: str,
 
 
 def _task_answerers(stack: Stack, namer: Namer, machine: str) -> List[str]:
-    """Roles of the stack that may answer the machine's task tokens (states:SendTaskSuccess on
-    it): they read its encrypted history and encrypt their decision with its key."""
+    """Roles of the stack that may answer the machine's task tokens (states:SendTaskSuccess, which
+    has no resource-level permissions, so it is granted on "*" or, uselessly, on the machine): they
+    read its encrypted history and encrypt their decision with its key."""
     found = []
     for logical_id, resource in stack.resources.items():
         if resource["Type"] != "AWS::IAM::Role":
@@ -431,7 +432,8 @@ def _task_answerers(stack: Stack, namer: Namer, machine: str) -> List[str]:
                 resources = statement.get("Resource", [])
                 actions = [actions] if isinstance(actions, str) else actions
                 resources = [resources] if isinstance(resources, str) else resources
-                if "states:SendTaskSuccess" in actions and machine in resources and logical_id not in found:
+                if "states:SendTaskSuccess" in actions and (machine in resources or "*" in resources) \
+                        and logical_id not in found:
                     found.append(logical_id)
     return found
 
