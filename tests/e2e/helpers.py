@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import boto3
 import pymysql
 
+from envsync.drift.schemadiff import DEFAULT_IGNORE_TABLES
 from envsync_local import lambda_package
 from envsync_local.cli import assume_session
 from envsync_local.cloudwatch_emulation import publish_invocation
@@ -60,13 +61,17 @@ def history_row(handle: EnvHandle, version: str) -> Optional[Dict[str, Any]]:
 
 
 def schema_model(handle: EnvHandle) -> Dict[str, List[Tuple[Any, ...]]]:
-    """Tables, columns, indexes, foreign keys and routines of the app schema, as plain rows."""
+    """Tables, columns, indexes, foreign keys and routines of the app schema, as plain rows; the
+    engine's own tables (history, refdata verification, break-glass audit) are left out as drift
+    leaves them out: an env that pulls reference data has a verification table its source has not."""
+    engine_tables = "', '".join(DEFAULT_IGNORE_TABLES)
     return {
         "columns": query(handle, "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT "
                                  "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
-                                 "ORDER BY TABLE_NAME, ORDINAL_POSITION"),
+                                 f"AND TABLE_NAME NOT IN ('{engine_tables}') ORDER BY TABLE_NAME, ORDINAL_POSITION"),
         "indexes": query(handle, "SELECT TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE "
                                  "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+                                 f"AND TABLE_NAME NOT IN ('{engine_tables}') "
                                  "ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"),
         "foreign_keys": query(handle, "SELECT TABLE_NAME, CONSTRAINT_NAME, REFERENCED_TABLE_NAME "
                                       "FROM information_schema.REFERENTIAL_CONSTRAINTS "
