@@ -14,6 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from sceptre.cli.diff import filter_plan_for_launchable  # what `sceptre diff` itself diffs
+from sceptre.context import SceptreContext
+from sceptre.diffing.stack_differ import DifflibStackDiffer
+from sceptre.plan.plan import SceptrePlan
+
 from envsync.cli.main import quiet_when_the_reader_leaves
 
 # The unified diff's file headers, not changes.
@@ -51,11 +56,6 @@ def summary(diffs: Sequence[Any]) -> str:
 def diff_stacks(project: Path, command_path: str) -> Dict[str, Any]:
     """Sceptre's difflib StackDiff of every launchable stack under command_path ('staging',
     'staging/sync.yaml'), keyed by stack name."""
-    from sceptre.cli.helpers import filter_plan_for_launchable
-    from sceptre.context import SceptreContext
-    from sceptre.diffing.stack_differ import DifflibStackDiffer
-    from sceptre.plan.plan import SceptrePlan
-
     plan = SceptrePlan(SceptreContext(project_path=str(project), command_path=command_path))
     filter_plan_for_launchable(plan)
     return {stack.name: diff for stack, diff in plan.diff(DifflibStackDiffer(False)).items()}
