@@ -164,8 +164,10 @@ def test_page_shows_every_envs_dashboard_in_a_headless_browser(page, launched, t
 
     widgets = [w for d in dashboards.values() for w in json.loads(d["DashboardBody"])["widgets"]]
     assert dom.count("svg", class_="chart") == sum(1 for w in widgets if w["type"] == "metric") == 10
+    # per env sync-failures, rotation-failures and break-glass (9), replication lag in staging and
+    # prod (2), Aurora replica lag in prod (1)
     assert dom.count("span", class_="alarm") == sum(len(w["properties"]["alarms"]) for w in widgets
-                                                    if w["type"] == "alarm") == 9
+                                                    if w["type"] == "alarm") == 12
     badges = {text.split(": ")[0]: attrs["data-state"] for attrs, text in dom.texts if attrs.get("class") == "alarm"}
     assert badges["envsync-staging-sync-failures"] == "ALARM"  # the cycle's blocked promotion
     assert badges["envsync-dev-sync-failures"] == "OK"
