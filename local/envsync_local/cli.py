@@ -464,15 +464,13 @@ def command_env(local: LocalStack) -> int:
 
 def command_diff(local: LocalStack, command_path: str) -> int:
     """`sceptre diff` against the stand-ins, only the changed lines per stack (exit 1 if any)."""
-    from envsync_tools.stack_diff import diff_stacks, differs, summary
+    from envsync_tools.stack_diff import print_diff
 
     if not local.moto_running():
         raise LocalModeError("the stand-ins are not running: run `envsync-local up` first")
     os.environ.update(local_environment(local))
     os.environ.pop("AWS_PROFILE", None)
-    diffs = list(diff_stacks(project_dir(), command_path).values())
-    print(summary(diffs))
-    return 1 if any(differs(diff) for diff in diffs) else 0
+    return print_diff(project_dir(), command_path)
 
 
 def command_sceptre(local: LocalStack, args: List[str]) -> int:

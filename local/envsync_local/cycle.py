@@ -382,7 +382,7 @@ def demo_outcome_problems(report: Dict[str, Any]) -> List[str]:
     """
     # The roles the demo gives the chain (config/'s order): the source authors, the env after it
     # is where step [5] fails, the last env is prod, gated by a person.
-    source_env, blocked_env, *_, gated_env = report.get("chain") or ["dev", "staging", "prod"]
+    source_env, blocked_env, *_, gated_env = report["chain"]
     before = report.get("before") or {}
     problems = [f"{status.env}: first sync {status.execution}: {status.error or ''}".rstrip(": ")
                 for status in report.get("status", [])

@@ -61,6 +61,13 @@ def diff_stacks(project: Path, command_path: str) -> Dict[str, Any]:
     return {stack.name: diff for stack, diff in plan.diff(DifflibStackDiffer(False)).items()}
 
 
+def print_diff(project: Path, command_path: str) -> int:
+    """Print the summary of command_path's stacks; 1 when a stack differs (a launch would change it)."""
+    diffs = list(diff_stacks(project, command_path).values())
+    print(summary(diffs))
+    return 1 if any(differs(diff) for diff in diffs) else 0
+
+
 @quiet_when_the_reader_leaves
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """`envsync-stack-diff ENV|ENV/STACK.yaml [--project DIR]`: exit 1 when a stack differs."""
@@ -68,9 +75,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("path", help="an env (prod) or one stack (prod/aurora.yaml)")
     parser.add_argument("--project", type=Path, default=Path.cwd(), help="the Sceptre project (default: here)")
     args = parser.parse_args(argv)
-    diffs = list(diff_stacks(args.project, args.path).values())
-    print(summary(diffs))
-    return 1 if any(differs(diff) for diff in diffs) else 0
+    return print_diff(args.project, args.path)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from envsync_sceptre.config.configfile import EnvConfig, EnvConfigError, read_config_file
 from envsync_sceptre.config.refdata import tables_pulled_by
-from envsync_sceptre.config.stackvalues import lifecycle_notices, stack_value_problems
+from envsync_sceptre.config.stackvalues import effective_value, lifecycle_notices, stack_value_problems
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 ROLE_ARN = re.compile(r"^arn:aws:iam::(?P<account>\d{12}):role/(?P<name>[\w+=,.@/-]+)$")
@@ -133,6 +133,15 @@ def read_shared_values(config_dir: Path) -> Dict[str, Any]:
     """config/config.yaml: the values every env shares (empty when there is none)."""
     path = config_dir / "config.yaml"
     return read_config_file(path, f"{config_dir.name}/config.yaml") if path.is_file() else {}
+
+
+def env_value(config_dir: Path, env: str, key: str) -> Tuple[Any, str]:
+    """The env's effective value of `key` (its config/<env>/config.yaml, else config/config.yaml)
+    and the file it came from: the rule the validator applies (`stackvalues.effective_value`)."""
+    label = f"{config_dir.name}/{env}/config.yaml"
+    path = config_dir / env / "config.yaml"
+    raw = read_config_file(path, label) if path.is_file() else {}
+    return effective_value(key, label, raw, read_shared_values(config_dir))
 
 
 def pulled_refdata_config(config_dir: Path, env: str) -> Tuple[Dict[str, Any], str]:

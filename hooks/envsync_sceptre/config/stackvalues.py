@@ -26,7 +26,6 @@ ALLOWED_INSTANCE_CLASSES = (
 )
 BACKUP_RETENTION_DAYS = 7
 MAX_LAG_THRESHOLD_SECONDS = 60
-SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
 RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 # CloudWatch evaluates an alarm over at most one day (Period x EvaluationPeriods <= 86400 s).
@@ -42,7 +41,7 @@ class ScheduleError(ValueError):
 def schedule_interval_seconds(schedule: str) -> int:
     """Seconds between two runs of an EventBridge `rate(N unit)` schedule. A `cron(...)` schedule
     has no fixed interval, so nothing that follows the schedule can be derived from it."""
-    match = RATE.match(str(schedule).strip())
+    match = RATE.match(str(schedule))  # as EventBridge takes it: no surrounding blanks
     if not match:
         raise ScheduleError(f"sync_schedule '{schedule}': only rate(N minutes|hours|days) has a fixed interval "
                             "(the lag alarm's period and the cost estimate follow it)")
@@ -63,7 +62,7 @@ def lag_alarm_period_seconds(schedule: str) -> int:
     return seconds
 
 
-def _value(key: str, label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]) -> Tuple[Any, str]:
+def effective_value(key: str, label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]) -> Tuple[Any, str]:
     """The effective value of `key` for one env and the file it came from."""
     if key in raw:
         return raw[key], label
@@ -73,19 +72,19 @@ def _value(key: str, label: str, raw: Mapping[str, Any], shared: Mapping[str, An
 def value_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]) -> List[str]:
     """Per-env values that cannot be deployed (instance class, retention, lag, runtime...)."""
     problems: List[str] = []
-    instance_class, origin = _value("db_instance_class", label, raw, shared)
+    instance_class, origin = effective_value("db_instance_class", label, raw, shared)
     if instance_class not in ALLOWED_INSTANCE_CLASSES:
         problems.append(
             f"{origin}: db_instance_class '{instance_class}' is not allowed: the minimum is "
             f"db.r5.large (allowed: {', '.join(ALLOWED_INSTANCE_CLASSES)})"
         )
-    retention, origin = _value("backup_retention_days", label, raw, shared)
+    retention, origin = effective_value("backup_retention_days", label, raw, shared)
     if retention != BACKUP_RETENTION_DAYS or isinstance(retention, bool):
         problems.append(
             f"{origin}: backup_retention_days '{retention}' must be {BACKUP_RETENTION_DAYS} "
             "(automated backups are kept 7 days on every cluster)"
         )
-    threshold, origin = _value("replication_lag_threshold_seconds", label, raw, shared)
+    threshold, origin = effective_value("replication_lag_threshold_seconds", label, raw, shared)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
         0 < threshold <= MAX_LAG_THRESHOLD_SECONDS
     ):
@@ -93,25 +92,20 @@ def value_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]
             f"{origin}: replication_lag_threshold_seconds '{threshold}' must be a number "
             f"from 1 to {MAX_LAG_THRESHOLD_SECONDS} (alarm when lag exceeds 60 s)"
         )
-    runtime, origin = _value("lambda_runtime", label, raw, shared)
+    runtime, origin = effective_value("lambda_runtime", label, raw, shared)
     try:
         describe(str(runtime))
     except UnknownRuntime as error:
         problems.append(f"{origin}: {error}")
-    version, origin = _value("db_engine_version", label, raw, shared)
+    version, origin = effective_value("db_engine_version", label, raw, shared)
     if lifecycle.engine_major(str(version)) is None:
         problems.append(f"{origin}: db_engine_version '{version}' is not an Aurora MySQL 2 (5.7.mysql_aurora.2.x.y) "
                         "or 3 (8.0.mysql_aurora.3.x.y) version")
-    schedule, origin = _value("sync_schedule", label, raw, shared)
-    if not SCHEDULE.match(str(schedule)):
-        problems.append(
-            f"{origin}: sync_schedule '{schedule}' is not an EventBridge rate(...) or cron(...)"
-        )
-    else:
-        try:
-            lag_alarm_period_seconds(str(schedule))
-        except ScheduleError as error:
-            problems.append(f"{origin}: {error}")
+    schedule, origin = effective_value("sync_schedule", label, raw, shared)
+    try:  # the one schedule rule: a rate() the lag alarm's period can follow
+        lag_alarm_period_seconds(str(schedule))
+    except ScheduleError as error:
+        problems.append(f"{origin}: {error}")
     problems += refdata_problems(label, raw, shared)
     problems += approval_problems(label, raw, shared)
     return problems
@@ -122,17 +116,17 @@ def approval_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, A
     from envsync.approval import MODES
 
     problems: List[str] = []
-    mode, origin = _value("approval", label, raw, shared)
+    mode, origin = effective_value("approval", label, raw, shared)
     if mode not in MODES:
         problems.append(f"{origin}: approval '{mode}' must be one of {', '.join(MODES)}")
     if raw.get("is_prod") and mode == "none":
         problems.append(f"{origin}: approval 'none' in prod: promotions into prod need a person "
                         "(required or destructive-only)")
-    timeout, origin = _value("approval_timeout_seconds", label, raw, shared)
+    timeout, origin = effective_value("approval_timeout_seconds", label, raw, shared)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not 60 <= timeout <= 31536000:
         problems.append(f"{origin}: approval_timeout_seconds '{timeout}' must be whole seconds from 60 "
                         "to 31536000 (a year, the longest a run may wait)")
-    principal, origin = _value("approver_trusted_principal", label, raw, shared)
+    principal, origin = effective_value("approver_trusted_principal", label, raw, shared)
     if not APPROVER_PRINCIPAL.match(str(principal)):
         problems.append(f"{origin}: approver_trusted_principal '{principal}' is not an IAM role or user ARN")
     return problems
@@ -142,7 +136,7 @@ def refdata_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, An
     """The reference-data allow-list, checked by the engine's own parser (one definition of valid)."""
     from envsync.refdata import RefdataConfig, RefdataConfigError
 
-    tables, origin = _value("refdata_tables", label, raw, shared)
+    tables, origin = effective_value("refdata_tables", label, raw, shared)
     if tables is None:
         return []
     try:
@@ -235,8 +229,8 @@ def lifecycle_notices(
     found: List[Tuple[str, lifecycle.Notice]] = []
     for label, raw in sorted(raw_by_file.items()):
         env = str(raw.get("env") or label)
-        runtime, origin = _value("lambda_runtime", label, raw, shared)
-        version, engine_origin = _value("db_engine_version", label, raw, shared)
+        runtime, origin = effective_value("lambda_runtime", label, raw, shared)
+        version, engine_origin = effective_value("db_engine_version", label, raw, shared)
         found += [(env, notice) for notice in lifecycle.runtime_notices(str(runtime), origin, today)]
         found += [(env, notice) for notice in lifecycle.engine_notices(str(version), engine_origin, today)]
     return found

@@ -14,8 +14,13 @@ from pathlib import Path
 from sceptre.exceptions import SceptreException
 from sceptre.resolvers import Resolver
 
-from envsync_sceptre.config.envconfig import EnvConfigError, load_envs, read_env_files, read_shared_values
-from envsync_sceptre.config.refdata import reader_tables, tables_pulled_by
+from envsync_sceptre.config.envconfig import (
+    EnvConfigError,
+    pulled_refdata_config,
+    read_env_files,
+    read_shared_values,
+)
+from envsync_sceptre.config.refdata import reader_tables
 from envsync_sceptre.resolvers.arguments import require_mapping
 
 VIEWS = ("pulled", "reader")
@@ -34,13 +39,11 @@ class RefdataTables(Resolver):
         config, env, view = (Path(str(self.argument["config"])), str(self.argument["env"]),
                              str(self.argument["view"]))
         try:
-            envs = load_envs(config)  # the whole set checked first: a bad list stops here, named
+            # the whole env set is checked first (a bad list stops here, named), as the CLI reads it
+            pulled, _ = pulled_refdata_config(config, env)
         except EnvConfigError as error:
-            raise SceptreException(f"{self.stack.name}: {error}") from error
-        if env not in envs:
-            raise SceptreException(f"{self.stack.name}: !envsync_refdata_tables: no env {env!r} in {config}")
+            raise SceptreException(f"{self.stack.name}: !envsync_refdata_tables: {error}") from error
+        if view == "pulled":
+            return json.dumps(pulled, separators=(",", ":"))
         raw_by_env = {str(raw.get("env")): raw for raw in read_env_files(config).values()}
-        shared = read_shared_values(config)
-        if view == "reader":
-            return ",".join(reader_tables(env, raw_by_env, shared))
-        return json.dumps({"tables": tables_pulled_by(env, raw_by_env[env], shared)}, separators=(",", ":"))
+        return ",".join(reader_tables(env, raw_by_env, read_shared_values(config)))

@@ -81,21 +81,6 @@ def found_config_dir() -> Optional[Path]:
         return None
 
 
-def _config_values(path: Path) -> Dict[str, Any]:
-    """A Sceptre config file's plain values (its resolver and hook tags read as None)."""
-    import yaml  # the CLI's dependency, not the Lambda's: imported where it is used
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_multi_constructor("!", lambda loader, tag, node: None)
-    try:
-        loaded = yaml.load(path.read_text(), Loader=Loader)  # noqa: S506 - a SafeLoader subclass
-    except (OSError, yaml.YAMLError) as error:
-        raise CliError(f"{path}: not readable as YAML ({error})") from None
-    return loaded if isinstance(loaded, dict) else {}
-
-
 def known_envs(envs_file: Optional[Path] = None) -> Optional[List[str]]:
     """The env names this CLI knows: the stand-ins' (local mode), else the project config's
     folders; None when it runs outside both (names are then only checked for shape)."""
@@ -131,12 +116,15 @@ def env_approval_mode(name: str) -> str:
     config = found_config_dir()
     if config is None:
         return "none"
-    for path in (config / name / "config.yaml", config / "config.yaml"):
-        if path.is_file():
-            mode = _config_values(path).get("approval")
-            if mode:
-                return str(mode)
-    return "none"
+    # the plugin's reader and merge rule, as the stacks get the value (the CLI's side, not the Lambda's)
+    from envsync_sceptre.config.configfile import EnvConfigError
+    from envsync_sceptre.config.envconfig import env_value
+
+    try:
+        mode, _ = env_value(config, name, "approval")
+    except EnvConfigError as error:
+        raise CliError(str(error)) from None
+    return str(mode or "none")
 
 
 def resolve_local_env(name: str, user: str = "root", envs_file: Optional[Path] = None) -> UrlTarget:
@@ -156,13 +144,15 @@ def upstream_env_of(name: Optional[str], envs_file: Optional[Path] = None) -> Op
     """The env `name` pulls from: its `upstream_env` in config/, which `envsync-local` writes into
     the envs file (so the chain has one home). None for the chain's source or an unknown env
     (which `resolve_local_env` then names)."""
-    if not name:
+    if not name or not local_mode(envs_file):
         return None
-    try:
-        envs = json.loads((envs_file or local_envs_file()).read_text())
-    except (OSError, ValueError):
-        return None
-    return (envs.get(name) or {}).get("upstream")
+    return local_env_entry(name, envs_file).get("upstream")
+
+
+def _upstream_env(args: argparse.Namespace) -> Optional[str]:
+    """The upstream a command compares with: --upstream-env, else (without --upstream URL) the
+    chain's upstream of --env."""
+    return args.upstream_env or (upstream_env_of(args.env) if not args.upstream else None)
 
 
 def _target(url: Optional[str], env: Optional[str], what: str) -> UrlTarget:
@@ -191,7 +181,7 @@ def _open(target: UrlTarget, env_name: Optional[str] = None) -> Any:
 def _source(args: argparse.Namespace) -> Any:
     if args.scripts:
         return migrate.DirectorySource(args.scripts, env_name=args.env or "local")
-    upstream_env = args.upstream_env or (upstream_env_of(args.env) if not args.upstream else None)
+    upstream_env = _upstream_env(args)
     if args.upstream or upstream_env:
         upstream = _target(args.upstream, upstream_env, "upstream")
         return migrate.UpstreamHistorySource(_open(upstream, upstream_env),
@@ -397,7 +387,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from envsync.drift import introspect, schemadiff
 
     target = _target(args.target, args.env, "target")
-    other_env = args.upstream_env or (upstream_env_of(args.env) if not args.upstream else None)
+    other_env = _upstream_env(args)
     other = _target(args.upstream, other_env, "upstream")
     left = introspect.load_schema(_open(other, other_env), other.info.database)
     right = introspect.load_schema(_open(target, args.env), target.info.database)
@@ -469,7 +459,7 @@ def cmd_refdata(args: argparse.Namespace) -> int:
 
     config, config_path = _refdata_config(args)
     target = _target(args.target, args.env, "target")
-    other_env = args.upstream_env or (upstream_env_of(args.env) if not args.upstream else None)
+    other_env = _upstream_env(args)
     source = _target(args.upstream, other_env, "upstream")
     source_conn, target_conn = _open(source, other_env), _open(target, args.env)
     applying = args.refdata_command == "apply"
