@@ -13,6 +13,7 @@ import pytest
 from envsync_local.mariadb import MariaDBInstance, free_port, port_is_open
 from envsync_local.moto_server import MotoServer
 from envsync_local.moto_server import start as start_moto
+from envsync_tools.proof import project as proof_project
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MACHINE_DB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
@@ -104,23 +105,11 @@ def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Dict[st
 
 def render_project(project: Path = PROJECT_ROOT) -> Dict[str, str]:
     """`sceptre generate` of every stack of every env, keyed 'env/stack' (e.g. 'prod/network')."""
-    from sceptre.context import SceptreContext
-    from sceptre.plan.plan import SceptrePlan
-
-    context = SceptreContext(project_path=str(project), command_path="", ignore_dependencies=True)
-    return {stack.name: body for stack, body in SceptrePlan(context).generate().items()}
+    return proof_project.render_project(project)
 
 
 def parse_templates(bodies: Dict[str, str]) -> Dict[str, dict]:
-    """The rendered templates parsed (intrinsics such as !Sub kept as Fn:: dicts)."""
-    from cfnlint.decode import decode_str
-
-    parsed = {}
-    for name, body in bodies.items():
-        template, errors = decode_str(body)
-        assert not errors, f"{name}: {errors}"
-        parsed[name] = template
-    return parsed
+    return proof_project.parse_templates(bodies)
 
 
 @pytest.fixture(scope="session")

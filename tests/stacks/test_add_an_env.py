@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 from envsync_sceptre.config.envconfig import load_envs
+from envsync_tools.proof.driver import static_findings
 from tests.conftest import parse_templates, render_project
 from tests.stacks.conftest import EnvStacks, copy_project
-from tests.stacks.permission_proof import static_findings
 
 QA = """# The qa account, between dev and staging.
 env: qa

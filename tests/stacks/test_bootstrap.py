@@ -3,7 +3,7 @@ assume exactly the upstream's peering accepter role for this env, and nothing in
 
 from __future__ import annotations
 
-from tests.stacks.cfn_eval import as_list, statements
+from envsync_tools.proof.cfn_eval import as_list, statements
 
 UPSTREAM_ACCEPTER = {
     "staging": "arn:aws:iam::111111111111:role/envsync-dev-peering-accepter-staging",

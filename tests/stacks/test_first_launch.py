@@ -7,9 +7,9 @@ from typing import Dict
 
 import pytest
 
+from envsync_tools.proof.driver import admin_role_uses, escalation_findings, launch_plan
 from tests.conftest import parse_templates, render_project
 from tests.stacks.conftest import EnvStacks, copy_project
-from tests.stacks.permission_proof import admin_role_uses, escalation_findings, launch_plan
 from tests.stacks.test_permission_proof_catches import remove_lines, remove_statement, replace_text
 
 ENVS = ("dev", "staging", "prod")
@@ -53,7 +53,7 @@ def test_peer_security_group_rule_waits_for_the_active_peering(env_stacks, upstr
     """A rule naming the peer VPC's group needs an active peering: the downstream's Lambda
     group exists (its network stack) before its peering stack has created and accepted the
     connection, so the rule comes only with the connection id (that stack's output)."""
-    from tests.stacks.cfn_eval import Evaluated
+    from envsync_tools.proof.cfn_eval import Evaluated
 
     name = f"{upstream}/peering-downstream"
     values = env_stacks.parameter_values(name)

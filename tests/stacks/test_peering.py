@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from tests.stacks.cfn_eval import statements
+from envsync_tools.proof.cfn_eval import statements
 
 CIDRS = {"dev": "10.1.0.0/16", "staging": "10.2.0.0/16", "prod": "10.3.0.0/16"}
 LINKS = {("staging", "dev"), ("prod", "staging")}  # (downstream/requester, upstream/accepter)
@@ -85,7 +85,7 @@ def test_accepter_routes_come_from_the_upstream_account_with_the_peering_id(env_
         assert route["Properties"]["DestinationCidrBlock"] == CIDRS[downstream]
         assert route["Properties"]["VpcPeeringConnectionId"] == evaluated.parameters["PeeringConnectionId"]
     # Before the downstream exists (first launch), the stack has no routes but everything else.
-    from tests.stacks.cfn_eval import Evaluated
+    from envsync_tools.proof.cfn_eval import Evaluated
 
     values = {**env_stacks.parameter_values(name), "PeeringConnectionId": ""}
     first_pass = Evaluated(env_stacks.rendered[name], values, env_stacks.account(upstream))

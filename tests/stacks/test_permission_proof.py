@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from envsync_tools.proof.driver import static_findings
 from envsync_tools.proof.handler_permissions import required_permissions
 from envsync_tools.proof.resource_types import UnknownAction, related_arns, related_calls
-from tests.stacks.permission_proof import static_findings
 
 ENVS = ("dev", "staging", "prod")
 

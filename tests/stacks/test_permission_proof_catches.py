@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from envsync_tools.proof.driver import static_findings
 from tests.conftest import parse_templates, render_project
 from tests.stacks.conftest import EnvStacks, copy_project
-from tests.stacks.permission_proof import static_findings
 
 
 def remove_statement(path: Path, sid: str) -> None:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from envsync_tools.proof.cfn_eval import as_list, statements
 from tests.conftest import PROJECT_ROOT
-from tests.stacks.cfn_eval import as_list, statements
 
 ENVS = ("dev", "staging", "prod")
 DATA_PLANE = ("artifacts", "aurora", "sync", "peering-upstream", "peering-downstream")

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from envsync_sceptre.config.stackvalues import value_problems
+from envsync_tools.proof.cfn_eval import as_list, statements
 from tests.conftest import PROJECT_ROOT, parse_templates, render_project
-from tests.stacks.cfn_eval import as_list, statements
 from tests.stacks.conftest import EnvStacks, copy_project
 
 ENVS = ("dev", "staging", "prod")
@@ -259,7 +259,7 @@ def test_topic_encrypted_schedule_starts_the_state_machine(sync):
 
 
 def test_schedule_can_be_disabled_and_email_subscribed_from_config(env_stacks):
-    from tests.stacks.cfn_eval import Evaluated
+    from envsync_tools.proof.cfn_eval import Evaluated
 
     template = env_stacks.rendered["staging/sync"]
     values = env_stacks.parameter_values("staging/sync")

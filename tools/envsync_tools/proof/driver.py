@@ -1,6 +1,6 @@
 """The static permission proof over one rendered project (docs/ARCHITECTURE.md §5, the static half).
 
-Builds the proof's inputs from `EnvStacks` (every stack of every env, parameters and
+Builds the proof's inputs from `EnvStacks` (`project`: every stack of every env, parameters and
 Conditions evaluated): the execution and deployer roles and the key policy as the bootstrap
 and kms stacks define them for that env, each stack's resources, the resolvers Sceptre runs
 for it. The checks themselves are `envsync_tools.proof.static`.
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
+from envsync_tools.proof.cfn_eval import as_list
 from envsync_tools.proof.policy import Request, authorize
+from envsync_tools.proof.project import EnvStacks, fake_output
 from envsync_tools.proof.static import (
     Call,
     Finding,
@@ -24,8 +26,6 @@ from envsync_tools.proof.static import (
     role_principal,
     sceptre_calls,
 )
-from tests.stacks.cfn_eval import as_list
-from tests.stacks.conftest import EnvStacks, fake_output
 
 # Created by the account's admin role before the deployer and execution role exist.
 ADMIN_STACKS = ("bootstrap",)
@@ -148,7 +148,7 @@ def admin_role_uses(env_stacks: EnvStacks, env: str, admin_role: str) -> List[st
     return uses
 
 
-# ---- what CI's roles must never be able to do (issue 21, finding 6) ----------------------------
+# ---- what CI's roles must never be able to do ----------------------------
 
 def escalation_findings(env_stacks: EnvStacks, env: str) -> List[str]:
     """Calls the deployer or the execution role must be refused: changing the bootstrap stack,
