@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Tuple
 
 from envsync_tools.proof.cfn_eval import as_list
-from envsync_tools.proof.policy import Request, authorize
+from envsync_tools.proof.must_stay_denied import must_stay_denied
 from envsync_tools.proof.project import EnvStacks, fake_output
 from envsync_tools.proof.static import (
     Call,
@@ -148,62 +148,10 @@ def admin_role_uses(env_stacks: EnvStacks, env: str, admin_role: str) -> List[st
     return uses
 
 
-# ---- what CI's roles must never be able to do ----------------------------
+# ---- what CI's roles must never be able to do ---------------
 
 def escalation_findings(env_stacks: EnvStacks, env: str) -> List[str]:
-    """Calls the deployer or the execution role must be refused: changing the bootstrap stack,
-    the bootstrap roles, or a role outside the env or without the boundary. Each one allowed
-    is returned as `<caller> may <action> on <resource>`."""
-    account = env_stacks.account(env)
-    bootstrap = proof_stack(env_stacks, f"{env}/bootstrap")
-    deployer = role_principal(bootstrap, "DeployerRole", account)
-    execution_role = role_principal(bootstrap, "CfnExecutionRole", account)
-    boundary = {"iam:PermissionsBoundary": f"arn:aws:iam::{account}:policy/envsync-boundary"}
-    role = f"arn:aws:iam::{account}:role/"
-    stack = f"arn:aws:cloudformation:us-east-1:{account}:stack/envsync-{env}-bootstrap/1"
-    refused = [(deployer, Request(action, stack)) for action in (
-        "cloudformation:UpdateStack", "cloudformation:CreateChangeSet", "cloudformation:DeleteStack")]
-    for target in (deployer.arn, execution_role.arn, f"{role}envsync-other-sync"):
-        refused += [(execution_role, Request(action, target, context=boundary)) for action in (
-            "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:DeleteRole", "iam:AttachRolePolicy")]
-    # An env role, but without the boundary.
-    refused += [(execution_role, Request(action, f"{role}envsync-{env}-sync")) for action in (
-        "iam:UpdateAssumeRolePolicy", "iam:CreateRole", "iam:DeleteRole")]
-    # Whatever a stack's role is granted, its boundary keeps it to this env's resources.
-    document = Namer(bootstrap, account).concrete(bootstrap.resources["PermissionsBoundary"])
-    bounded = Principal(f"{role}envsync-{env}-sync", identity_policies=[ALLOW_ALL],
-                        boundary=document["Properties"]["PolicyDocument"])
-    refused += [(bounded, Request(action, resource)) for action, resource in (
-        ("s3:GetObject", f"arn:aws:s3:::customer-data-{account}/rows.csv"),
-        ("secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:us-east-1:{account}:secret:payments/db-AbCdEf"),
-        ("sts:AssumeRole", f"arn:aws:iam::{OUTSIDE_ACCOUNT}:role/anything"),
-        ("ssm:GetParameter", f"arn:aws:ssm:us-east-1:{account}:parameter/payments/db"),
-    )]
-    found = [f"{principal.arn} may {request.action} on {request.resource}"
-             for principal, request in refused if authorize(principal, request).allowed]
-    return found + endpoint_escapes(env_stacks, env)
-
-
-ALLOW_ALL = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-
-
-OUTSIDE_ACCOUNT = "999999999999"
-
-
-def endpoint_escapes(env_stacks: EnvStacks, env: str) -> List[str]:
-    """The VPC endpoints must refuse this env's own roles reaching another account's resources
-    (a bucket named envsync-<env>-* can be created by anyone)."""
-    account = env_stacks.account(env)
-    network = proof_stack(env_stacks, f"{env}/network")
-    namer = Namer(network, account)
-    outside = {"S3Endpoint": ("s3:GetObject", f"arn:aws:s3:::envsync-{env}-migrations-{OUTSIDE_ACCOUNT}/V1.sql"),
-               "SecretsmanagerEndpoint": ("secretsmanager:GetSecretValue",
-                                          f"arn:aws:secretsmanager:us-east-1:{OUTSIDE_ACCOUNT}:secret:x")}
-    found = []
-    for logical_id, (action, resource) in outside.items():
-        policy = namer.concrete(network.resources[logical_id])["Properties"]["PolicyDocument"]
-        context = {"aws:PrincipalAccount": account, "aws:ResourceAccount": OUTSIDE_ACCOUNT}
-        caller = Principal(f"arn:aws:iam::{account}:role/envsync-{env}-sync", service=True)
-        if authorize(caller, Request(action, resource, context=context), endpoint_policy=policy).allowed:
-            found.append(f"endpoint {logical_id} admits {action} on {resource}")
-    return found
+    """Each call of the must-stay-denied list (`must_stay_denied.yaml`) allowed in `env`, as
+    `<caller> may <action> on <resource>` (or `endpoint <id> admits ...`). Entries marked
+    `open` are left out: their reason is in the list."""
+    return [str(leak) for leak in must_stay_denied(env_stacks, env).leaks]

@@ -101,8 +101,9 @@ _OPERATORS: Dict[str, Callable[[str, str], bool]] = {
     "StringEqualsIgnoreCase": lambda expected, actual: actual.lower() == expected.lower(),
     "StringLike": lambda expected, actual: fnmatch.fnmatchcase(actual, expected),
     "StringNotLike": lambda expected, actual: not fnmatch.fnmatchcase(actual, expected),
-    "ArnEquals": lambda expected, actual: actual == expected,
-    "ArnNotEquals": lambda expected, actual: actual != expected,
+    # ArnEquals matches wildcards as ArnLike does (IAM reference, "ARN condition operators").
+    "ArnEquals": lambda expected, actual: _wildcard(expected, actual),
+    "ArnNotEquals": lambda expected, actual: not _wildcard(expected, actual),
     "ArnLike": lambda expected, actual: _wildcard(expected, actual),
     "ArnNotLike": lambda expected, actual: not _wildcard(expected, actual),
     "Bool": lambda expected, actual: str(actual).lower() == str(expected).lower(),
