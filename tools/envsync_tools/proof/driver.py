@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
+from envsync_tools.proof.assume import launch_plan
 from envsync_tools.proof.cfn_eval import as_list
 from envsync_tools.proof.must_stay_denied import must_stay_denied
 from envsync_tools.proof.project import EnvStacks, fake_output
@@ -115,19 +116,6 @@ def static_findings(env_stacks: EnvStacks, env: str) -> List[Finding]:
 
 
 # ---- who launches what: `sceptre launch <env>` runs as CI, never as the admin role -----------
-
-def launch_plan(env_stacks: EnvStacks, env: str) -> List[Any]:
-    """The stacks `sceptre launch <env>` creates or updates: the env's stacks and their
-    dependencies, less those marked `ignore` (as Sceptre 4.7's launch skips them)."""
-    todo = [stack for name, stack in env_stacks.stacks.items() if name.startswith(f"{env}/")]
-    plan: Dict[str, Any] = {}
-    while todo:
-        stack = todo.pop()
-        if stack.name not in plan and not stack.ignore:
-            plan[stack.name] = stack
-            todo.extend(stack.dependencies)
-    return sorted(plan.values(), key=lambda stack: stack.name)
-
 
 def admin_role_uses(env_stacks: EnvStacks, env: str, admin_role: str) -> List[str]:
     """Where `sceptre launch <env>` would act as `admin_role`: a launched stack's sceptre_role,
