@@ -57,7 +57,8 @@ def test_a_built_wheel_carries_every_package_and_its_data(tmp_path: Path) -> Non
     names = set(zipfile.ZipFile(wheel).namelist())
     in_wheel = {name.rsplit("/", 1)[0].replace("/", ".") for name in names if name.endswith("/__init__.py")}
     assert packages_in_tree() <= in_wheel, f"packages missing from the wheel: {sorted(packages_in_tree() - in_wheel)}"
-    assert {"envsync_tools/prices.yaml", "envsync_tools/proof/must_stay_denied.yaml"} <= names
+    assert {"envsync_tools/prices.yaml", "envsync_tools/proof/must_stay_denied.yaml",
+            "envsync_tools/proof/analyser_findings.yaml"} <= names
     entry_points = next(zipfile.ZipFile(wheel).read(name).decode() for name in names
                         if name.endswith("entry_points.txt"))
     for target in ("envsync.cli.main:main", "envsync_local.cli:main", "envsync_tools.stack_diff:main",
