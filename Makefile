@@ -16,7 +16,7 @@ PY ?= 3.9
 # the python3.12 launch in tests/e2e/test_runtime_switch.py), besides the configured ones.
 TESTED_RUNTIMES := python3.9 python3.12 python3.13
 
-.PHONY: venv runtimes tested-runtimes local stop wipe test test-fast test-lifecycle test-engine test-engines test-py39 lint ca-bundle browser
+.PHONY: venv runtimes tested-runtimes local stop wipe rehearse test test-fast test-lifecycle test-engine test-engines test-py39 lint ca-bundle browser
 
 venv: $(VENV)/.installed $(MOTO_VENV)/.installed $(CHECKOV_VENV)/.installed runtimes
 
@@ -86,6 +86,11 @@ stop: venv
 
 wipe: venv
 	$(VENV)/bin/envsync-local down --wipe
+
+# Before the first deploy, without AWS credentials: the permission proof over every stack of every
+# env as config/ names the accounts, and the principals to create by hand (README).
+rehearse: $(VENV)/.installed
+	$(VENV)/bin/envsync-rehearse
 
 # The up -> down -> up lifecycle launches two whole systems of its own: `make test-lifecycle`,
 # which .ci/run runs after this.

@@ -62,6 +62,7 @@ def test_a_built_wheel_carries_every_package_and_its_data(tmp_path: Path) -> Non
     entry_points = next(zipfile.ZipFile(wheel).read(name).decode() for name in names
                         if name.endswith("entry_points.txt"))
     for target in ("envsync.cli.main:main", "envsync_local.cli:main", "envsync_tools.stack_diff:main",
+                   "envsync_tools.rehearse:main",
                    "envsync_sceptre.hooks.validate:"):
         assert target in entry_points
 

@@ -91,7 +91,7 @@ def outside_principals(env_stacks: EnvStacks) -> List[Outsider]:
             approvers.append(f"arn:aws:iam::{account}:role/envsync-{env}-approver")
     found = [Outsider("CI principal", str(ci_arn), _assume_policy(deployers, "AssumeEnvsyncDeployers"),
                       "runs `sceptre launch <env>` (deployer_trusted_principal)"),
-             Outsider("administrator", "your administrator credentials", _assume_policy(admins, "BootstrapAccounts"),
+             Outsider("administrator", "your own credentials", _assume_policy(admins, "BootstrapAccounts"),
                       "creates each account's bootstrap stack once (bootstrap_role_name)")]
     if approvers_arn:
         found.append(Outsider("approvers", approvers_arn, _assume_policy(approvers, "AnswerApprovals"),
