@@ -19,7 +19,9 @@ env (the env's Aurora cluster). Everything lives under the state directory (.loc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import io
 import json
 import os
 import shlex
@@ -420,10 +422,22 @@ def command_proof(local: LocalStack, everything: bool = False) -> int:
     report = permission_proof(local, start=start)
     scope = "every call since moto started" if not start else \
         f"the calls of the last `envsync-local up` (from call {start + 1} of the record; --all: every call)"
-    print(f"\n{report.summary()}; judged: {scope}")
+    stay_denied = must_stay_denied_report()
+    print(f"\n{report.summary()}, {stay_denied.refused} must-stay-denied refused; judged: {scope}")
     for denied in report.denied:
         print(f"    DENIED {denied}")
-    return 1 if report.denied else 0
+    for leak in stay_denied.leaks:
+        print(f"    MUST STAY DENIED, ALLOWED {leak}")
+    return 1 if report.denied or stay_denied.leaks else 0
+
+
+def must_stay_denied_report() -> Any:
+    """The must-stay-denied list over the project's rendered stacks (what the launch deployed)."""
+    from envsync_tools.proof.must_stay_denied import project_report
+    from envsync_tools.proof.project import load_project
+
+    with contextlib.redirect_stderr(io.StringIO()):  # the launch already showed config's warnings
+        return project_report(load_project(project_dir()))
 
 
 def command_up(local: LocalStack, envs: Optional[List[str]], with_sync: bool = True) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from envsync_tools.proof.must_stay_denied import BadEntry, load_list, must_stay_denied
+from envsync_tools.proof.must_stay_denied import BadEntry, load_list, must_stay_denied, project_report
 from envsync_tools.proof.policy import Request, explain
 from tests.conftest import parse_templates, render_project
 from tests.stacks.conftest import EnvStacks, copy_project
@@ -104,3 +104,9 @@ def test_arn_equals_takes_wildcards_as_iam_does():
 
     assert explain([policy], asked("arn:aws:iam::1:role/envsync-x")).allowed
     assert not explain([policy], asked("arn:aws:iam::1:role/admin")).allowed
+
+
+def test_the_figure_make_local_prints_sums_every_env(env_stacks):
+    total = project_report(env_stacks)
+    assert total.refused == sum(must_stay_denied(env_stacks, env).refused for env in ENVS)
+    assert not total.leaks

@@ -235,3 +235,15 @@ def must_stay_denied(env_stacks: EnvStacks, env: str, entries: Optional[Sequence
         else:
             report.leaks.append(Leak(check, verdict))
     return report
+
+
+def project_report(env_stacks: EnvStacks) -> DeniedReport:
+    """The list over every env of the project, summed (the figure `envsync-local proof` prints)."""
+    total = DeniedReport()
+    for env in env_stacks.envs:
+        report = must_stay_denied(env_stacks, env)
+        total.refused += report.refused
+        total.leaks += report.leaks
+        total.open_leaks += report.open_leaks
+        total.open_refused += report.open_refused
+    return total
