@@ -13,9 +13,7 @@ from envsync_tools.proof.analysers import (
     rendered_policies,
     unreviewed,
 )
-from tests.conftest import parse_templates, render_project
-from tests.stacks.conftest import EnvStacks, copy_project
-from tests.stacks.test_permission_proof_catches import replace_text
+from tests.stacks.test_permission_proof_catches import project_with, replace_text
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +45,8 @@ def test_a_new_risk_is_named():
 
 
 def test_a_typo_in_a_template_is_named(tmp_path):
-    project = copy_project(tmp_path)
-    replace_text(project / "templates" / "sync.yaml.j2", "                  Action: kms:Sign\n",
-                 "                  Action: kms:Sing\n")
-    stacks = EnvStacks(parse_templates(render_project(project)), project)
+    stacks = project_with(tmp_path, lambda t: replace_text(t / "sync.yaml.j2", "                  Action: kms:Sign\n",
+                                                           "                  Action: kms:Sing\n"))
     named = [str(finding) for finding in unreviewed(analyse(rendered_policies(stacks)), load_reviewed())[0]]
     assert any(line.startswith("parliament UNKNOWN_ACTION in sync/SyncRole/sync (dev)") for line in named), named
 

@@ -11,9 +11,7 @@ from envsync_tools.proof.assume import (
     refused_approver_assumptions,
     refused_assumptions,
 )
-from tests.conftest import parse_templates, render_project
-from tests.stacks.conftest import EnvStacks, copy_project
-from tests.stacks.test_permission_proof_catches import remove_lines, replace_text
+from tests.stacks.test_permission_proof_catches import project_with, remove_lines, replace_text
 
 ENVS = ("dev", "staging", "prod")
 CI = "arn:aws:iam::123456789012:role/envsync-ci"
@@ -46,9 +44,6 @@ def test_the_approvers_may_assume_each_approver_role(env_stacks):
     assert refused_approver_assumptions(env_stacks) == []
 
 
-def render(project) -> EnvStacks:
-    return EnvStacks(parse_templates(render_project(project)), project)
-
 
 CAUGHT = {
     "the bootstrap stack is back in the env's launch": (
@@ -73,7 +68,5 @@ CAUGHT = {
 @pytest.mark.parametrize("case", sorted(CAUGHT))
 def test_a_launch_ci_cannot_make_is_caught(case, tmp_path):
     reintroduce, expected = CAUGHT[case]
-    project = copy_project(tmp_path)
-    reintroduce(project)
-    refused = [str(refusal) for refusal in refused_assumptions(render(project), "dev")]
+    refused = [str(refusal) for refusal in refused_assumptions(project_with(tmp_path, reintroduce, "."), "dev")]
     assert any(expected in refusal for refusal in refused), "\n".join(refused) or "nothing refused"

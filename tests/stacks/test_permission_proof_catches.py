@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -50,6 +51,13 @@ def use_hosted_rotation(path: Path) -> None:
               '        RotationLambdaName: !Sub "envsync-${Env}-rotate-sync-writer"\n')
     assert "      RotationLambdaARN: !GetAtt RotationFunction.Arn\n" in text
     path.write_text(text.replace("      RotationLambdaARN: !GetAtt RotationFunction.Arn\n", hosted, 1))
+
+
+def project_with(tmp_path: Path, reintroduce: Callable[[Path], None], folder: str = "templates") -> EnvStacks:
+    """A copy of the project with one change (`reintroduce` gets its `folder`), rendered."""
+    project = copy_project(tmp_path)
+    reintroduce(project / folder)
+    return EnvStacks(parse_templates(render_project(project)), project)
 
 
 BLOCKERS = {
@@ -123,8 +131,5 @@ ORIGIN_BLOCKERS = {
 @pytest.mark.parametrize("blocker", sorted(ORIGIN_BLOCKERS))
 def test_the_proof_covers_signing_and_reading_the_origin_key(blocker, tmp_path):
     reintroduce, env, expected = ORIGIN_BLOCKERS[blocker]
-    project = copy_project(tmp_path)
-    reintroduce(project / "templates")
-    stacks = EnvStacks(parse_templates(render_project(project)), project)
-    findings = [str(finding) for finding in static_findings(stacks, env)]
+    findings = [str(finding) for finding in static_findings(project_with(tmp_path, reintroduce), env)]
     assert any(expected in finding for finding in findings), "\n".join(findings) or "no finding"

@@ -9,9 +9,7 @@ import pytest
 
 from envsync_tools.proof.must_stay_denied import BadEntry, load_list, must_stay_denied, project_report
 from envsync_tools.proof.policy import Request, explain
-from tests.conftest import parse_templates, render_project
-from tests.stacks.conftest import EnvStacks, copy_project
-from tests.stacks.test_permission_proof_catches import replace_text
+from tests.stacks.test_permission_proof_catches import project_with, replace_text
 
 ENVS = ("dev", "staging", "prod")
 
@@ -74,10 +72,7 @@ LEAKS = {
 @pytest.mark.parametrize("case", sorted(LEAKS))
 def test_a_grant_that_allows_an_entry_is_named(case, tmp_path):
     reintroduce, env, expected = LEAKS[case]
-    project = copy_project(tmp_path)
-    reintroduce(project / "templates")
-    stacks = EnvStacks(parse_templates(render_project(project)), project)
-    leaks = [str(leak) for leak in must_stay_denied(stacks, env).leaks]
+    leaks = [str(leak) for leak in must_stay_denied(project_with(tmp_path, reintroduce), env).leaks]
     assert any(expected in leak for leak in leaks), "\n".join(leaks) or "no leak"
 
 
