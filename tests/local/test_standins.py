@@ -46,6 +46,7 @@ def test_a_port_is_free_once_its_listener_closed_and_its_time_wait_connections_d
     assert port_is_free("127.0.0.1", port)
 
 
+@pytest.mark.standins  # starts moto servers
 def test_moto_restarts_on_the_port_it_just_left_and_waits_for_a_port_still_held(tmp_path):
     """`make stop` then `make local`: the new server binds the port the old one left; a port
     still held by a listener that goes away a moment later is waited for, not an error."""
