@@ -100,9 +100,10 @@ test: venv tested-runtimes
 test-lifecycle: venv tested-runtimes
 	$(VENV)/bin/python -m pytest -m lifecycle $(PYTEST_ARGS)
 
-# The suites that need no launched stacks (every test using the `launched` project is marked).
+# The unit-level suites: no launched stacks and no MariaDB or moto server (tests/conftest.py marks
+# every test that uses one `standins`); `make test` runs those too.
 test-fast: venv tested-runtimes
-	$(VENV)/bin/python -m pytest -m "not launched and not lifecycle" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not launched and not lifecycle and not standins" $(PYTEST_ARGS)
 
 # The engine's tests on Python $(PY) (e.g. make test-engine PY=3.13).
 test-engine: $(VENV)/.installed

@@ -124,9 +124,18 @@ def rendered_templates(rendered_bodies: Dict[str, str]) -> Dict[str, dict]:
 
 # ---- the whole project launched offline (what README command 1 does) -----------------------
 
+# Fixtures that start servers, or need the machine's: a test using one is not unit-level.
+STANDIN_FIXTURES = frozenset({"mariadb_instances", "machine_mariadb", "moto_server", "models_server", "launched"})
+
+
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
-    """Every test built on the `launched` project carries the `launched` marker, so
-    `make test-fast` (-m "not launched") leaves out exactly what needs launched stacks."""
+    """Every test built on the `launched` project carries the `launched` marker, so `-m "not
+    launched"` leaves out exactly what needs launched stacks; every test that uses a MariaDB or
+    moto server (through a fixture here, or marked so because it starts one itself) carries
+    `standins`, which `make test-fast` leaves out too."""
+    for item in items:
+        if STANDIN_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.standins)
     unmarked = [item.nodeid for item in items
                 if "launched" in getattr(item, "fixturenames", ()) and item.get_closest_marker("launched") is None]
     if unmarked:

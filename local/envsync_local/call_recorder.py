@@ -105,6 +105,8 @@ def _record_request(path: Path, handler: Any, resource: str) -> None:
     query = parse_qs(urlparse(handler.uri).query)
     if service == "s3" and "versionId" in query:
         record["params"]["VersionId"] = query["versionId"][0]
+    if service == "s3" and "prefix" in query:  # a listing's s3:prefix condition key
+        record["params"]["Prefix"] = query["prefix"][0]
     _write(path, record)
 
 

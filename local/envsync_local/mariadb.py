@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from envsync_local.process import is_alive, terminate
+from envsync_local.process import (
+    failed_to_bind,
+    is_alive,
+    log_size,
+    logged_since,
+    terminate,
+    wait_until_free,
+)
 
 INSTALL_HINT = (
     "MariaDB server binaries not found (need mariadbd and mariadb-install-db): "
@@ -35,6 +42,11 @@ def find_binary(name: str) -> str:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     raise MariaDBError(INSTALL_HINT)
+
+
+# How long a start waits for a just-stopped server's port, and how often it tries to bind.
+PORT_RELEASE_SECONDS = 5.0
+BIND_ATTEMPTS = 3
 
 
 def port_is_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -161,7 +173,7 @@ class MariaDBInstance:
         if self.is_running():
             return
         mariadbd = find_binary("mariadbd")
-        if port_is_open(self.host, self.port):
+        if not wait_until_free(self.host, self.port, PORT_RELEASE_SECONDS):  # a server still exiting
             raise MariaDBError(
                 f"port {self.port} for the {self.name} MariaDB stand-in is already taken by "
                 "another process; pick another port."
@@ -195,18 +207,30 @@ class MariaDBInstance:
                 "--require-secure-transport=ON",
             ]
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.base_dir / "mariadbd.out", "ab") as out:
-            process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+        # The port was free a moment ago; another process may take it before mariadbd binds it.
+        for attempt in range(1, BIND_ATTEMPTS + 1):
+            logged_from = log_size(self.error_log)
+            with open(self.base_dir / "mariadbd.out", "ab") as out:
+                process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+            if self._listening(process, timeout):
+                return
+            if attempt < BIND_ATTEMPTS and failed_to_bind(logged_since(self.error_log, logged_from)):
+                wait_until_free(self.host, self.port, PORT_RELEASE_SECONDS)
+                continue
+            raise MariaDBError(
+                f"mariadbd for {self.name} exited with {process.returncode}; "
+                f"see {self.error_log}"
+            )
+
+    def _listening(self, process: subprocess.Popen, timeout: float) -> bool:
+        """True once mariadbd listens, False when it exited; killed and an error after timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise MariaDBError(
-                    f"mariadbd for {self.name} exited with {process.returncode}; "
-                    f"see {self.error_log}"
-                )
+                return False
             if port_is_open(self.host, self.port) and self.pid_file.exists():
-                return
+                return True
             time.sleep(0.1)
         process.kill()
         raise MariaDBError(f"mariadbd for {self.name} did not listen on {self.port} in {timeout}s")
@@ -216,6 +240,7 @@ class MariaDBInstance:
         pid = self.pid()
         if pid is not None:
             terminate(pid, timeout, hard=hard)
+            wait_until_free(self.host, self.port, PORT_RELEASE_SECONDS)  # a following start binds it
 
     def wipe(self) -> None:
         self.stop()

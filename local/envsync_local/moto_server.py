@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from envsync_local.paths import PROJECT_ROOT, moto_python
-from envsync_local.process import is_alive, terminate
+from envsync_local.process import failed_to_bind, is_alive, log_size, logged_since, terminate, wait_until_free
 
 # Dummy credentials: moto accepts any, and they keep boto3 away from real ones.
 LOCAL_CREDENTIALS = {
@@ -31,6 +31,11 @@ LOCAL_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
+
+
+# How long a start waits for a just-stopped server's port, and how often it tries to bind.
+PORT_RELEASE_SECONDS = 5.0
+BIND_ATTEMPTS = 3
 
 
 class MotoServerError(RuntimeError):
@@ -73,6 +78,7 @@ class MotoServer:
     def stop(self, timeout: float = 10.0) -> None:
         if self.pid and is_alive(self.pid):
             terminate(self.pid, timeout, group=True)
+            wait_until_free(self.host, self.port, PORT_RELEASE_SECONDS)  # a following start binds it
 
 
 def start(port: int, log_path: Path, endpoints_file: Optional[Path] = None,
@@ -101,17 +107,33 @@ def start(port: int, log_path: Path, endpoints_file: Optional[Path] = None,
         filter(None, [str(PROJECT_ROOT / "local"), env.get("PYTHONPATH")])
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)
-    server.pid = process.pid
+    # A just-stopped server's port (`make stop`, then `make local`) may be held a moment longer,
+    # or taken between the check and the bind: wait for it, and bind again when that was why.
+    wait_until_free(server.host, port, PORT_RELEASE_SECONDS)
+    for attempt in range(1, BIND_ATTEMPTS + 1):
+        logged_from = log_size(log_path)
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                       start_new_session=True)
+        server.pid = process.pid
+        if _answering(server, process, timeout):
+            return server
+        said = logged_since(log_path, logged_from)
+        if attempt < BIND_ATTEMPTS and failed_to_bind(said):
+            wait_until_free(server.host, port, PORT_RELEASE_SECONDS)
+            continue
+        raise MotoServerError(f"moto server exited with {process.returncode}:\n{said[-2000:]}")
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _answering(server: MotoServer, process: subprocess.Popen, timeout: float) -> bool:
+    """True once the server answers, False when it exited; stopped and an error after timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise MotoServerError(f"moto server exited with {process.returncode}:\n{tail}")
+            return False
         if server.is_answering():
-            return server
+            return True
         time.sleep(0.2)
     server.stop()
     raise MotoServerError(f"moto server did not answer on {server.endpoint_url} in {timeout}s")

@@ -69,6 +69,34 @@ def approve_as_printed(system, printed):
     assert "run local-prod-" in answered.stdout and "SUCCEEDED" in answered.stdout, answered.stdout
 
 
+def pending_in_dev_and_staging(system):
+    """README's operator section: `envsync plan|validate --env` with no scripts directory. dev's
+    read its bucket as dev's approver role (each call allowed by the policies as deployed, the
+    dynamic proof says), staging's dev's history once dev ran."""
+    from envsync_local.cli import permission_proof, recorded_calls
+
+    local_stack = system.launched.local
+    first_call = recorded_calls(local_stack)
+    planned = envsync_cli(system.state_dir, "plan", "--env", "dev")
+    assert planned.returncode == 1, (planned.stdout, planned.stderr)
+    assert "-- V10__operator_probe.sql (checksum" in planned.stdout
+    assert "CREATE TABLE operator_probe (id INT PRIMARY KEY);" in planned.stdout
+    valid = envsync_cli(system.state_dir, "validate", "--env", "dev")
+    assert valid.returncode == 0, (valid.stdout, valid.stderr)
+    assert valid.stdout.strip() == ("valid against s3://envsync-dev-migrations-111111111111/migrations/: "
+                                    "pending V10__operator_probe.sql"), valid.stdout
+    report = permission_proof(local_stack, start=first_call, limit=recorded_calls(local_stack))
+    assert "arn:aws:iam::111111111111:role/envsync-dev-approver" in report.by_caller, report.summary()
+    assert not report.denied, "\n".join(str(item) for item in report.denied)
+
+    ran = local(system, "run", "dev")
+    assert ran.returncode == 0, (ran.stdout, ran.stderr)
+    staged = envsync_cli(system.state_dir, "plan", "--env", "staging")
+    assert staged.returncode == 1, (staged.stdout, staged.stderr)
+    assert "-- V10__operator_probe.sql (checksum" in staged.stdout
+    assert "nothing pending" in envsync_cli(system.state_dir, "validate", "--env", "dev").stdout
+
+
 def test_run_prod_waits_status_and_inbox_show_it_and_approve_completes_it(system, tmp_path):
     customers = customer_data(system.handles)
     push(system, tmp_path, "V10__operator_probe.sql", V10)
@@ -78,6 +106,7 @@ def test_run_prod_waits_status_and_inbox_show_it_and_approve_completes_it(system
     assert refused.returncode == 2 and "V9__too_late.sql: older than V10__operator_probe.sql" in refused.stderr
     before = envsync_cli(system.state_dir, "status", "--env", "prod")
     assert "no run waits for an approval" in before.stdout, before.stdout
+    pending_in_dev_and_staging(system)
 
     printed = run_through_prod(system)
     run_id = re.search(r"^prod: run (local-prod-\d+) waits for a person's approval", printed, re.M).group(1)

@@ -364,6 +364,7 @@ def cluster_parameter_group(rds: Any) -> Dict[str, Any]:
     ("prod", f"no local database is mapped to account {PROD}"),
     ("staging", "does not accept connections"),
 ])
+@pytest.mark.standins  # its account fixture (by name) is on the models' moto server
 def test_cluster_without_reachable_local_database_fails_clearly(request, who, reason):
     account: Account = request.getfixturevalue(who)
     stack = account.create("envsync-aurora-bad", cluster_template(7))
@@ -381,6 +382,7 @@ def test_cluster_without_reachable_local_database_fails_clearly(request, who, re
     account.delete("envsync-aurora-bad")
 
 
+@pytest.mark.standins  # starts a moto server
 def test_bad_endpoint_map_stops_the_server_at_start(tmp_path: Path):
     endpoints = tmp_path / "endpoints.json"
     endpoints.write_text(json.dumps({"qa": {"account_id": "12345", "host": "127.0.0.1", "port": 1}}))

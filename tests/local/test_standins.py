@@ -30,6 +30,46 @@ def test_port_taken_is_a_clear_error(tmp_path, mariadb_instances):
         MariaDBInstance(name="clash", port=taken, base_dir=tmp_path / "clash").start()
 
 
+def test_a_port_is_free_once_its_listener_closed_and_its_time_wait_connections_do_not_hold_it():
+    import socket
+
+    from envsync_local.process import port_is_free
+
+    port = free_port()
+    listener = socket.create_server(("127.0.0.1", port))
+    assert not port_is_free("127.0.0.1", port)  # a server that has not exited yet
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    accepted.close()  # the server side closes first: its end of the connection is in TIME_WAIT
+    listener.close()
+    client.close()
+    assert port_is_free("127.0.0.1", port)
+
+
+@pytest.mark.standins  # starts moto servers
+def test_moto_restarts_on_the_port_it_just_left_and_waits_for_a_port_still_held(tmp_path):
+    """`make stop` then `make local`: the new server binds the port the old one left; a port
+    still held by a listener that goes away a moment later is waited for, not an error."""
+    import socket
+    import threading
+
+    from envsync_local.moto_server import start as start_moto
+
+    port = free_port()
+    first = start_moto(port, tmp_path / "moto.log", timeout=60)
+    first.stop()
+    second = start_moto(port, tmp_path / "moto.log", timeout=60)
+    assert second.is_answering()
+    second.stop()
+    holder = socket.create_server(("127.0.0.1", port))
+    threading.Timer(1.0, holder.close).start()
+    third = start_moto(port, tmp_path / "moto.log", timeout=60)
+    try:
+        assert third.is_answering()
+    finally:
+        third.stop()
+
+
 def test_missing_binaries_say_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr("envsync_local.mariadb.os.access", lambda *_: False)

@@ -109,9 +109,22 @@ def test_the_approver_role_trusts_the_approvers_and_only_answers_its_own_runs(en
         assert granted["states:ListExecutions"] == [machine]
         assert granted["states:GetExecutionHistory"] == [
             f"arn:aws:states:us-east-1:{account}:execution:envsync-{env}-sync:*"]
-        assert {a.split(":")[0] for a in granted} == {"states", "kms"}
         key_statement = next(s for s in policy_statements(role) if "kms:Decrypt" in as_list(s["Action"]))
         assert key_statement["Condition"]["StringEquals"]["kms:EncryptionContext:aws:states:stateMachineArn"]
+        # `envsync plan|validate --env` of the chain's source read its bucket's scripts: there only,
+        # the listing of migrations/, its objects, and the env key through S3 for this bucket
+        source = not env_stacks.envs[env].upstream_env
+        assert {a.split(":")[0] for a in granted} == ({"states", "kms", "s3"} if source else {"states", "kms"}), env
+        if source:
+            bucket = {"Fn::GetAtt": ["MigrationBucket", "Arn"]}
+            reads = {s["Sid"]: s for s in policy_statements(role) if s.get("Sid", "").endswith("MigrationScripts")
+                     or s.get("Sid") == "DecryptMigrationScriptsThroughS3"}
+            assert reads["ListMigrationScripts"]["Resource"] == bucket
+            assert reads["ListMigrationScripts"]["Condition"] == {"StringEquals": {"s3:prefix": "migrations/"}}
+            assert reads["ReadMigrationScripts"]["Action"] == "s3:GetObject"
+            assert str(reads["ReadMigrationScripts"]["Resource"]).endswith("/migrations/*")
+            assert reads["DecryptMigrationScriptsThroughS3"]["Condition"]["StringEquals"] == {
+                "kms:ViaService": "s3.us-east-1.amazonaws.com", "kms:EncryptionContext:aws:s3:arn": bucket}
 
 
 def test_cross_account_roles_name_one_account_and_require_conditions(env_stacks):

@@ -70,9 +70,15 @@ def runs_status(env: str, role_arn: Optional[str]) -> Optional[Tuple[str, Dict[s
     local = json.loads(path.read_text()).get(env, {}).get("aws") if path.is_file() else None
     if not local and not role_arn:
         return None
-    stepfunctions, machine, _ = env_machine(env, role_arn, path)
-    waiting = answer.waiting_runs(stepfunctions, machine)
-    failure = runs.last_failure(stepfunctions, machine)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        stepfunctions, machine, _ = env_machine(env, role_arn, path)
+        waiting = answer.waiting_runs(stepfunctions, machine)
+        failure = runs.last_failure(stepfunctions, machine)
+    except (BotoCoreError, ClientError) as error:  # the history above stands; say what is missing
+        said = runs.unreadable_text(env, error)
+        return said, {"waiting": [], "last_failure": None, "error": said}
     now = datetime.datetime.now(datetime.timezone.utc)
     return runs.status_text(env, waiting, failure, now), runs.status_data(env, waiting, failure, now)
 

@@ -178,7 +178,11 @@ def _open(target: UrlTarget, env_name: Optional[str] = None) -> Any:
     return connect(target.info, target.password, ca_bundle=target.ca_bundle, env_name=env_name)
 
 
-def _source(args: argparse.Namespace) -> Any:
+def _source(args: argparse.Namespace, own_bucket: bool = False) -> Any:
+    """Where the env's scripts come from, as its Lambda reads them: --scripts DIR; else the
+    upstream's history (--upstream, --upstream-env, or the chain's upstream of --env); else,
+    with `own_bucket` (plan, validate) and an --env that pulls from no upstream (the chain's
+    source, dev), the env's own migration bucket."""
     if args.scripts:
         return migrate.DirectorySource(args.scripts, env_name=args.env or "local")
     upstream_env = _upstream_env(args)
@@ -186,8 +190,37 @@ def _source(args: argparse.Namespace) -> Any:
         upstream = _target(args.upstream, upstream_env, "upstream")
         return migrate.UpstreamHistorySource(_open(upstream, upstream_env),
                                              upstream_env or upstream.info.database)
+    if own_bucket and args.env:
+        return _bucket_source(args.env, getattr(args, "role_arn", None))
     raise CliError("give the scripts as --scripts DIR, or the upstream as --upstream URL "
                    "or --upstream-env NAME")
+
+
+def _bucket_source(env: str, role_arn: Optional[str]) -> Any:
+    """The env's migration bucket (`envsync-<env>-migrations-<account>`), read as its approver
+    role (envsync-<env>-approver: ListBucket on migrations/, GetObject and, through S3, Decrypt
+    with the env key): offline the stand-ins name the role, against AWS --role-arn or a profile
+    that is it. An env that pulls from an upstream holds no scripts in its bucket: refused."""
+    from envsync import aws
+    from envsync.migrations import push
+
+    if not local_mode():
+        config = found_config_dir()
+        if config is not None:
+            from envsync_sceptre.config.configfile import EnvConfigError
+            from envsync_sceptre.config.envconfig import env_value
+
+            try:
+                upstream, _ = env_value(config, env, "upstream_env")
+            except EnvConfigError as error:
+                raise CliError(str(error)) from None
+            if upstream:
+                raise CliError(f"--env {env} applies {upstream}'s history, not scripts of its own bucket: give "
+                               f"{upstream}'s read-only user as --upstream URL")
+    session, endpoint_url = approval_cli.aws_session(env, role_arn, purpose="plan")
+    account = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()["Account"]
+    return aws.S3ScriptSource(session.client("s3", endpoint_url=endpoint_url), push.bucket_name(env, account),
+                              env_name=env, prefix=push.PREFIX)
 
 
 # ---------------------------------------------------------------- output
@@ -214,7 +247,7 @@ def _issues_text(issues: List[migrate.Issue], withheld: List[Dict[str, str]]) ->
 
 def cmd_plan(args: argparse.Namespace) -> int:
     connection = _open(_target(args.target, args.env, "target"), args.env)
-    plan = migrate.make_plan(connection, _source(args))
+    plan = migrate.make_plan(connection, _source(args, own_bucket=True))
     findings = lint.lint_plan(connection, plan.pending)
     by_statement: Dict[Tuple[str, int], List[lint.Finding]] = {}
     for finding in findings:
@@ -336,27 +369,59 @@ def _operator_session(env: str) -> Tuple[Any, Optional[str], str]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     connection = _open(_target(args.target, args.env, "target"), args.env)
-    plan = migrate.make_plan(connection, _source(args))
-    text = _issues_text(plan.issues, []) or "valid"
-    _emit(args, {"valid": not plan.issues, "issues": [i.to_dict() for i in plan.issues]}, text)
+    source = _source(args, own_bucket=True)
+    plan = migrate.make_plan(connection, source)
+    pending = [p.script.name for p in plan.pending]
+    text = _issues_text(plan.issues, []) or (
+        f"valid against {source.describe()}: " + (f"pending {', '.join(pending)}" if pending else "nothing pending"))
+    _emit(args, {"valid": not plan.issues, "issues": [i.to_dict() for i in plan.issues], "pending": pending,
+                 "source": source.describe()}, text)
     return DIFFERENCES if plan.issues else OK
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    connection = _open(_target(args.target, args.env, "target"), args.env)
-    has_source = bool(args.scripts or args.upstream or args.upstream_env or upstream_env_of(args.env))
-    if has_source:
-        plan = migrate.make_plan(connection, _source(args))
-        rows, pending, issues, withheld = plan.applied, plan.pending, plan.issues, plan.withheld
-    else:
-        from envsync.migrations import history
+def _address(connection: Any) -> str:
+    """user@host:port/database of an open connection, for an error that says where."""
+    database = connection.db.decode() if isinstance(connection.db, bytes) else connection.db
+    user = connection.user.decode() if isinstance(connection.user, bytes) else connection.user
+    return f"{user}@{connection.host}:{connection.port}/{database}"
 
-        rows, pending, issues, withheld = history.read_rows(connection), [], [], []
+
+@contextlib.contextmanager
+def _reading_history(what: str) -> Any:
+    """A server error while reading a history as one line: what, where, the error's code and
+    name; never the server's words (they can quote row values) nor a driver traceback."""
+    import pymysql
+
+    from envsync.mysql.connection import server_error_notice
+
+    try:
+        yield
+    except pymysql.MySQLError as error:
+        raise CliError(f"cannot read {what}: {server_error_notice(error)}") from None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from envsync.migrations import history
+
+    target = _target(args.target, args.env, "target")
+    connection = _open(target, args.env)
+    name = args.env or target.info.database
+    with _reading_history(f"{name}'s migration history ({history.TABLE} in {_address(connection)})"):
+        rows, absent = history.read_rows(connection), not history.table_exists(connection)
+    pending, issues, withheld = [], [], []
+    if args.scripts or args.upstream or args.upstream_env or upstream_env_of(args.env):
+        source = _source(args)
+        where = f" in {_address(source.connection)}" if hasattr(source, "connection") else ""
+        with _reading_history(f"the scripts of {name}: {source.describe()}{where}"):
+            plan = migrate.make_plan(connection, source)
+        rows, pending, issues, withheld = plan.applied, plan.pending, plan.issues, plan.withheld
     body = [(r.version, r.script_name, r.state, f"{r.statements_applied}/{r.statement_count}",
              r.checksum[:12], r.applied_at, r.source_env) for r in rows]
     body += [(p.script.version, p.script.name, "pending", f"0/{len(p.script.statements)}",
               p.script.checksum[:12], None, "") for p in pending if p.resume_from == 1]
     text = table(["version", "script", "state", "statements", "checksum", "applied_at", "source"], body)
+    if absent:
+        text += f"\nno {history.TABLE} in {_address(connection)} yet: nothing has been applied to {name}"
     for row in rows:
         if row.state != "success" and row.error_text:
             text += f"\n{row.script_name}: {row.error_text}"
@@ -370,6 +435,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         text += "\n\n" + runs[0]
         data["runs"] = runs[1]
     _emit(args, data, text)
+    if runs is not None and runs[1].get("error"):
+        return ERROR
     unfinished = any(r.state != "success" for r in rows) or bool(runs and runs[1]["waiting"])
     return DIFFERENCES if pending or issues or unfinished else OK
 
@@ -607,6 +674,10 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         if name == "status":
             sub.add_argument("--role-arn", help="read the env's runs as this role (envsync-<env>-approver); "
                                                 "offline the stand-ins name it")
+        if name in ("plan", "validate"):
+            sub.add_argument("--role-arn", help="the chain's source env (dev) without --scripts: read its migration "
+                                                "bucket as this role (envsync-<env>-approver); offline the "
+                                                "stand-ins name it")
     sub = commands.add_parser(
         "repair", help="settle a failed or in-doubt script after you checked the schema (README: Repairing a "
                        "failed migration)",

@@ -85,6 +85,19 @@ def last_failure(stepfunctions: Any, machine_arn: str) -> Optional[FailedRun]:
                      stopped=newest.get("stopDate") or newest["startDate"], step=step, error=error)
 
 
+def unreadable_text(env: str, error: Exception) -> str:
+    """One line for runs that could not be read: the machine, the AWS error's code and the
+    call (a ClientError's message can name ARNs and policies: left out), or the endpoint."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = (response.get("Error") or {}).get("Code", "error")
+        cause = f"{code} on {getattr(error, 'operation_name', 'a call')}"
+    else:
+        cause = f"{type(error).__name__}" + (f" ({error.kwargs['endpoint_url']})"
+                                             if "endpoint_url" in getattr(error, "kwargs", {}) else "")
+    return f"runs of envsync-{env}-sync: could not read them ({cause}); the history above stands"
+
+
 def age(moment: datetime.datetime, now: datetime.datetime) -> str:
     seconds = max(0, int((now - moment).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):

@@ -272,6 +272,8 @@ def _judge_api(call: Dict[str, Any], world: World,
             context["aws:SourceAccount"] = resource.split(":")[4]
         if call["params"].get("ExternalId") is not None:
             context["sts:ExternalId"] = str(call["params"]["ExternalId"])
+    if call["action"] == "s3:ListBucket" and "Prefix" in call["params"]:
+        context["s3:prefix"] = str(call["params"]["Prefix"])
     account = vpc_account(call, world)
     endpoint = world.endpoints.get((account, call.get("service", ""))) if account else None
     judged = [Judged(principal.arn, call["action"], resource,

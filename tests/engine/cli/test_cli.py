@@ -424,3 +424,112 @@ def test_apply_into_a_gated_env_refuses_unless_break_glass_which_is_recorded_pub
         Namespace="envsync", MetricName="BreakGlassApplies", Dimensions=[{"Name": "Env", "Value": "prod"}],
         StartTime=time.time() - 3600, EndTime=time.time() + 60, Period=3600, Statistics=["Sum"])["Datapoints"]
     assert [d["Sum"] for d in datapoints] == [2.0]
+
+
+def test_plan_and_validate_read_the_source_envs_bucket_and_the_upstreams_history_without_a_scripts_dir(
+    chain: Dict[str, EnvDB], tmp_path: Path, aws_env: Dict[str, str],
+) -> None:
+    """Offline, as README's operator section: `envsync plan|validate --env dev` read dev's
+    migration bucket (SSE-KMS, as the sync stack makes it) as dev's approver role, `--env
+    staging` dev's history; no local copy of the scripts."""
+    import boto3
+
+    accounts = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
+    upstream = {"dev": None, "staging": "dev", "prod": "staging"}
+    envs = {name: {"account_id": accounts[name], "upstream": upstream[name], "host": db.host, "port": db.port,
+                   "database": db.database, "ca_bundle": db.ca_bundle,
+                   "users": {"root": {"user": "root", "password": ""}},
+                   "aws": {"endpoint_url": aws_env["AWS_ENDPOINT_URL"], "region": "us-east-1",
+                           "access_key_id": aws_env["AWS_ACCESS_KEY_ID"],
+                           "secret_access_key": aws_env["AWS_SECRET_ACCESS_KEY"],
+                           "approver_role_arn": f"arn:aws:iam::{accounts[name]}:role/envsync-{name}-approver"}}
+            for name, db in chain.items()}
+    (tmp_path / "envs.json").write_text(json.dumps(envs))
+    env = {**os.environ, "ENVSYNC_LOCAL_DIR": str(tmp_path)}
+    # dev's bucket in dev's account, encrypted with dev's key, as the sync stack makes it
+    base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    creds = base.client("sts").assume_role(RoleArn="arn:aws:iam::111111111111:role/envsync-deployer",
+                                           RoleSessionName="test")["Credentials"]
+    dev_aws = boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                            aws_session_token=creds["SessionToken"], region_name="us-east-1")
+    key = dev_aws.client("kms").create_key()["KeyMetadata"]["Arn"]
+    s3, bucket = dev_aws.client("s3"), "envsync-dev-migrations-111111111111"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+        "BucketKeyEnabled": True}]})
+    scripts = {"V1__currency.sql": "CREATE TABLE currency (code CHAR(3) PRIMARY KEY);\n",
+               "V2__rate.sql": "CREATE TABLE rate (code CHAR(3) PRIMARY KEY, value DECIMAL(12,6));\n"}
+    for name, body in scripts.items():
+        s3.put_object(Bucket=bucket, Key=f"migrations/{name}", Body=body.encode())
+    s3.put_object(Bucket=bucket, Key="migrations/notes/README.txt", Body=b"not a script")
+
+    plan = envsync("plan", "--env", "dev", env=env)
+    assert plan.returncode == 1, plan.stdout + plan.stderr  # pending work
+    assert "-- V1__currency.sql (checksum" in plan.stdout and "-- V2__rate.sql (checksum" in plan.stdout
+    assert "CREATE TABLE rate (code CHAR(3) PRIMARY KEY, value DECIMAL(12,6));" in plan.stdout
+    valid = envsync("validate", "--env", "dev", env=env)
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    assert valid.stdout.strip() == (f"valid against s3://{bucket}/migrations/: pending V1__currency.sql, "
+                                    "V2__rate.sql"), valid.stdout
+
+    # dev applies V1 (from the same bucket, through a directory here); staging's plan reads dev's history
+    folder = str(write_scripts(tmp_path / "s", {"V1__currency.sql": scripts["V1__currency.sql"]}))
+    assert envsync("apply", "--env", "dev", "--scripts", folder, env=env).returncode == 0
+    staging = envsync("plan", "--env", "staging", env=env)
+    assert staging.returncode == 1, staging.stdout + staging.stderr
+    assert "-- V1__currency.sql (checksum" in staging.stdout and "V2__rate.sql" not in staging.stdout
+    dev_json = json.loads(envsync("--json", "validate", "--env", "dev", env=env).stdout)
+    assert (dev_json["valid"], dev_json["pending"]) == (True, ["V2__rate.sql"])
+    assert "valid against dev history: pending V1__currency.sql" in envsync("validate", "--env", "staging",
+                                                                             env=env).stdout
+
+    # a bucket the role cannot read: one line naming it, no traceback
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": f"migrations/{n}"} for n in scripts]
+                                             + [{"Key": "migrations/notes/README.txt"}]})
+    s3.delete_bucket(Bucket=bucket)
+    gone = envsync("plan", "--env", "dev", env=env)
+    assert gone.returncode == 2 and f"cannot read scripts from s3://{bucket}/migrations/" in gone.stderr, gone.stderr
+    assert "Traceback" not in gone.stderr
+
+
+def test_status_says_what_history_it_could_not_read_and_where_never_the_drivers_text(
+    chain: Dict[str, EnvDB], tmp_path: Path,
+) -> None:
+    dev, staging = chain["dev"], chain["staging"]
+    address = f"root@{dev.host}:{dev.port}/{dev.database}"
+    # no history table yet: said, not an empty table alone
+    fresh = envsync("status", "--target", dev.url)
+    assert fresh.returncode == 0, fresh.stderr
+    assert f"no envsync_schema_history in {address} yet: nothing has been applied to {dev.database}" in fresh.stdout
+    # a table of that name that is not envsync's history: what, where, the error's code and name
+    dev.query("CREATE TABLE envsync_schema_history (version VARCHAR(10), note VARCHAR(40))")
+    dev.query("INSERT INTO envsync_schema_history VALUES ('1', 'secret row value')")
+    broken = envsync("status", "--target", dev.url)
+    assert broken.returncode == 2, broken.stdout
+    assert broken.stderr.strip() == (f"envsync: cannot read {dev.database}'s migration history (envsync_schema_history "
+                                     f"in {address}): OperationalError: MySQL error 1054 (BAD_FIELD_ERROR)")
+    # the upstream's history is what is unreadable: named as the source of the target's scripts
+    through = envsync("status", "--target", staging.url, "--upstream", dev.url)
+    assert through.returncode == 2, through.stdout
+    assert through.stderr.strip() == (f"envsync: cannot read the scripts of {staging.database}: {dev.database} history "
+                                      f"in {address}: OperationalError: MySQL error 1054 (BAD_FIELD_ERROR)")
+    assert "Unknown column" not in broken.stderr + through.stderr and "Traceback" not in through.stderr
+    dev.query("DROP TABLE envsync_schema_history")
+    # an upstream that does not answer: where, once
+    down = envsync("status", "--target", staging.url, "--upstream", "mysql://root:@127.0.0.1:1/app")
+    assert down.returncode == 2, down.stdout
+    assert down.stderr.startswith("envsync: cannot connect to root@127.0.0.1:1/app"), down.stderr
+    # the env's runs cannot be read (its AWS endpoint does not answer): the history is shown, then one line
+    envs = {"dev": {"account_id": "111111111111", "upstream": None, "host": dev.host, "port": dev.port,
+                    "database": dev.database, "ca_bundle": dev.ca_bundle,
+                    "users": {"root": {"user": "root", "password": ""}},
+                    "aws": {"endpoint_url": "http://127.0.0.1:1", "region": "us-east-1", "access_key_id": "testing",
+                            "secret_access_key": "testing",
+                            "approver_role_arn": "arn:aws:iam::111111111111:role/envsync-dev-approver"}}}
+    (tmp_path / "envs.json").write_text(json.dumps(envs))
+    unreachable = envsync("status", "--env", "dev", env={**os.environ, "ENVSYNC_LOCAL_DIR": str(tmp_path)})
+    assert unreachable.returncode == 2, unreachable.stdout + unreachable.stderr
+    assert "version  script  state" in unreachable.stdout and "Traceback" not in unreachable.stderr
+    assert ("runs of envsync-dev-sync: could not read them (EndpointConnectionError (http://127.0.0.1:1/"
+            in unreachable.stdout), unreachable.stdout

@@ -66,3 +66,17 @@ def test_status_shows_the_waiting_run_its_digest_age_and_answers_and_the_last_fa
     assert data["waiting"][0]["commands"] == answer_commands("prod", "local-prod-1", waiting.digest)
     assert "secret-token" not in json.dumps(data) + text  # the token is a credential
     assert status_text("dev", [], None, now).splitlines()[1:] == ["  no run waits for an approval", "  no failed run"]
+
+
+def test_runs_that_cannot_be_read_are_one_line_naming_the_machine_and_the_call_never_the_message():
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    from envsync.cli.runs import unreadable_text
+
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "User: arn:aws:sts::1:assumed-role/x "
+                                    "is not authorized to perform: states:ListExecutions"}}, "ListExecutions")
+    assert unreadable_text("prod", denied) == ("runs of envsync-prod-sync: could not read them (AccessDeniedException "
+                                               "on ListExecutions); the history above stands")
+    down = EndpointConnectionError(endpoint_url="http://127.0.0.1:5599/")
+    assert unreadable_text("dev", down) == ("runs of envsync-dev-sync: could not read them (EndpointConnectionError "
+                                            "(http://127.0.0.1:5599/)); the history above stands")
