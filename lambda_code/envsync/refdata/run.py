@@ -21,6 +21,7 @@ from envsync.refdata.diff import (
     fitting_chunk_rows,
     tables_checksum_equal,
 )
+from envsync.refdata.digest import DeltaDigest, DeltaNotApproved
 from envsync.refdata.result import TableResult, log_table
 from envsync.refdata.schema import ForeignKey, RefdataError, TableShape, compare_shapes
 from envsync.refdata.show import describe_rows, first_changed
@@ -55,6 +56,7 @@ class RefdataRun:
     results: Dict[str, TableResult] = field(default_factory=dict)
     lag_since: List[Any] = field(default_factory=list)  # server-UTC datetimes or wall-clock epochs
     verified_ages: Optional[Dict[str, float]] = None  # seconds since each table's last full pass
+    approved: Optional[Dict[str, str]] = None  # apply: per table, the delta digest a person approved
 
     def __post_init__(self) -> None:
         self.by_name: Dict[str, TableConfig] = {t.name: t for t in self.config.tables}
@@ -75,6 +77,17 @@ class RefdataRun:
             result.sql, result.rows = [], []
             log_table(result, self.mode, 0.0)
 
+    def withhold(self, group: Sequence[str], error: DeltaNotApproved) -> None:
+        """A group whose delta is not the approved one (digest.DeltaNotApproved): nothing written."""
+        for name in group:
+            result = self.results[name]
+            if name not in error.tables and result.state != "changed":
+                continue  # nothing of it to write
+            result.state = "unapproved" if name in error.tables else "withheld"
+            result.error = result.notice = str(error)
+            result.inserted = result.updated = result.deleted = 0
+            log_table(result, self.mode, 0.0)
+
     def sync_group(self, group: Sequence[str], start_after: Optional[Tuple[Any, ...]], deadline: Optional[float],
                    deleted: Dict[str, int]) -> Optional[Tuple[Any, ...]]:
         """Diff and (when writing) apply one FK group; returns the cut key when stopped early.
@@ -88,11 +101,16 @@ class RefdataRun:
                 diffed.append(delta_plan)
                 timings[name] = time.monotonic() - began
         began = time.monotonic()
+        digests = {plan_of_table.name: DeltaDigest([[c.name for c in plan_of_table.columns].index(k)
+                                                    for k in plan_of_table.key_names], len(plan_of_table.columns))
+                   for plan_of_table, _ in diffed}
         if self.write:
-            apply_group(self.target, diffed, self.references, list(self.by_name))
+            apply_group(self.target, diffed, self.references, list(self.by_name), digests, self.approved)
         else:
-            self._show_plan(diffed)
+            self._show_plan(diffed, digests)
         apply_seconds = time.monotonic() - began
+        for plan_of_table, delta in diffed:  # a table cut at the deadline has only part of its delta
+            self.results[plan_of_table.name].digest = digests[plan_of_table.name].hexdigest() if delta.complete else ""
         if self.write:
             self._record_full_checks([plan_of_table.name for plan_of_table, delta in diffed if delta.complete])
         for plan_of_table, delta in diffed:
@@ -146,7 +164,7 @@ class RefdataRun:
         result.state = ("changed" if delta.changes else "in_sync") if delta.complete else "partial"
         return plan_of_table, delta
 
-    def _show_plan(self, diffed: List[Tuple[TablePlan, TableDelta]]) -> None:
+    def _show_plan(self, diffed: List[Tuple[TablePlan, TableDelta]], digests: Dict[str, DeltaDigest]) -> None:
         """Plan mode: refuse what apply would refuse, and keep the first changed rows and statements."""
         orphan = planned_orphans(self.target, diffed, self.references)
         if orphan is not None:
@@ -154,7 +172,7 @@ class RefdataRun:
         for plan_of_table, delta in diffed:
             self.results[plan_of_table.name].rows = _changed_rows(plan_of_table, delta)
         packet = max_packet(self.target)
-        for table, statement in group_statements(self.target, diffed, None, packet):  # streamed; first few kept
+        for table, statement in group_statements(self.target, diffed, None, packet, digests):  # streamed; few kept
             shown = self.results[table].sql
             if len(shown) < PLAN_SQL_STATEMENTS:
                 text = statement.decode(self.target.encoding, "backslashreplace")
