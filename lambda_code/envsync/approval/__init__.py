@@ -70,7 +70,8 @@ def refdata_changes(preview: Mapping[str, Any], with_rows: bool = False) -> List
         if t.get("inserted") or t.get("updated") or t.get("deleted"):
             change = {"table": t["table"], "inserted": t["inserted"], "updated": t["updated"],
                       "deleted": t["deleted"], "digest": t.get("digest", "")}
-            changes.append({**change, "rows": list(t.get("rows") or [])} if with_rows else change)
+            shown = {"rows": list(t.get("rows") or []), "new_table": t.get("checked_by") == "new_table"}
+            changes.append({**change, **shown} if with_rows else change)
     return changes
 
 
@@ -220,8 +221,9 @@ def refdata_lines(upstream_env: str, refdata: Sequence[Mapping[str, Any]], liste
             t = changed[name]
             shown = list(t.get("rows") or [])
             total = int(t["inserted"]) + int(t["updated"]) + int(t["deleted"])
+            new = "; not here yet: as a pending script creates it, empty" if t.get("new_table") else ""
             lines.append(f"  {name}: +{t['inserted']} ~{t['updated']} -{t['deleted']}  "
-                         f"(delta digest {str(t['digest'])[:12]}…)")
+                         f"(delta digest {str(t['digest'])[:12]}…{new})")
             lines += ["  " + row_line(entry) for entry in shown]
             if total > len(shown):
                 lines.append(f"      … and {total - len(shown)} more row(s)")

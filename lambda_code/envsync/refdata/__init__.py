@@ -39,6 +39,8 @@ Time budget: `deadline` (a `time.monotonic()` value) is checked between chunks a
 tables. When it passes, the work done so far is applied (a table cut mid-way has its covered
 key range applied in one transaction) and the result says `"continue"` with a JSON cursor; the
 next call with that cursor resumes there. Every call makes progress (at least one chunk).
+With `whole_tables` (a plan an approval binds) or approved digests (apply), tables are never cut:
+the deadline is checked between tables (and FK groups) only.
 Tables linked by foreign keys are always finished as one unit inside a call.
 
 ReplicationLagSeconds: the age of the oldest upstream change still missing after the call,
@@ -81,8 +83,10 @@ def plan(source_conn, target_conn, config: RefdataConfig, *, deadline: Optional[
          cursor: Optional[Dict[str, Any]] = None, force: bool = False, whole_tables: bool = False) -> SyncResult:
     """Dry run: per-table counts, the first changed rows (old -> new), the first statements
     apply would run and each table's delta digest; writes nothing. Refusals (references, the
-    mass-delete guard) are reported too. `whole_tables`: the deadline never cuts a table, so
-    every compared table has its whole delta's digest (what an approval binds)."""
+    mass-delete guard) are reported too. `whole_tables` (what an approval binds): the deadline
+    never cuts a table, so every compared table has its whole delta's digest, and a table the
+    target does not hold yet is planned as a pending script will create it, empty (all source
+    rows new; if the script fills it, the apply finds another delta and writes none of it)."""
     return _run(source_conn, target_conn, config, deadline, cursor, write=False, force=force,
                 whole_tables=whole_tables)
 
@@ -189,7 +193,8 @@ def _run(source, target, config: RefdataConfig, deadline: Optional[float],
         resume = _parse_cursor(cursor, groups)
         run = RefdataRun(source=source, target=target, config=config, write=write, force=force,
                          source_shapes=source_shapes, target_shapes=target_shapes, references=references,
-                         started_at=resume.started_at, approved=approved)
+                         started_at=resume.started_at, approved=approved,
+                         plan_new_tables=whole_tables and not write)
         next_cursor: Optional[Dict[str, Any]] = None
         for index in range(resume.group, len(groups)):
             group = groups[index]

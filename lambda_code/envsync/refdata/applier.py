@@ -41,7 +41,7 @@ from itertools import groupby
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from envsync.refdata.diff import TableDelta, key_text
-from envsync.refdata.digest import DeltaDigest, DeltaNotApproved, unapproved_tables, watched
+from envsync.refdata.digest import CHANGED, NEW, DeltaDigest, DeltaNotApproved, unapproved_tables, watched
 from envsync.refdata.schema import Column, ForeignKey, RefdataError
 from envsync.refdata.sql import PARAM, TablePlan, bind, exact_value, quote_ident
 
@@ -202,13 +202,22 @@ def insert_statements(conn, plan: TablePlan, delta: TableDelta, kept: Kept = Non
     max_allowed_packet (0: unknown), which a row's INSERT must fit or be written in pieces.
     `digest` records every row on its way into a statement.
     """
-    keyed = delta.keyed_source_rows
-    if not plan.kept or not delta.update_keys or keyed is None:
-        yield from _row_statements(conn, plan, plan.columns, watched(digest, delta.written_rows()), packet)
+    keyed, source_rows = delta.keyed_source_rows, delta.source_rows
+    kept_apart = bool(plan.kept) and keyed is not None  # changed rows carry the kept values over
+    if source_rows is None:
         return
-    if delta.insert_keys and delta.source_rows is not None:
-        yield from _row_statements(conn, plan, plan.columns, watched(digest, delta.source_rows(delta.insert_keys)),
+    if digest is None and not kept_apart:  # one stream of new and changed rows: the fewest statements
+        yield from _row_statements(conn, plan, plan.columns, delta.written_rows(), packet)
+        return
+    if delta.insert_keys:
+        yield from _row_statements(conn, plan, plan.columns, watched(digest, source_rows(delta.insert_keys), NEW),
                                    packet)
+    if not delta.update_keys:
+        return
+    if not kept_apart:
+        yield from _row_statements(conn, plan, plan.columns,
+                                   watched(digest, source_rows(delta.update_keys), CHANGED), packet)
+        return
     pairs = keyed(delta.update_keys)
     if digest is not None:
         pairs = digest.watch_keyed(pairs)

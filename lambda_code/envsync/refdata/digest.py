@@ -1,9 +1,9 @@
 """Reference-data sync, what an approval binds: the content of one table's delta.
 
 A table's delta digest is SHA-256 over its entries, sorted: one per deleted key (`-` and the
-key) and one per written row (`=`, the key and the row's values of the columns the engine
-writes). Sorted, it does not depend on the order rows arrive in; two deltas share a digest only
-when they delete the same keys and write the same rows. Excluded columns are the target's and
+key) and one per written row (`+` new, `~` changed; the key and the row's values of the columns
+the engine writes). Sorted, it does not depend on the order rows arrive in; two deltas share a
+digest only when they delete the same keys, and insert and change the same rows. Excluded columns are the target's and
 are not part of it (a plan never reads them). Each value is type-tagged and length-prefixed, so
 `('a#b', 'c')` and `('a', 'b#c')`, NULL and 'NULL', 1 and '1' differ.
 
@@ -22,6 +22,7 @@ from envsync.refdata.schema import RefdataError
 from envsync.refdata.sql import exact_value
 
 EMPTY_DELTA = hashlib.sha256(b"").hexdigest()  # a table with nothing to change
+NEW, CHANGED = b"+", b"~"
 
 
 def value_image(value: Any) -> bytes:
@@ -60,21 +61,22 @@ class DeltaDigest:
     def deleted(self, key: Sequence[Any]) -> None:
         self._entries.append(hashlib.sha256(b"-" + row_image(key)).digest())
 
-    def written(self, row: Sequence[Any]) -> None:
+    def written(self, row: Sequence[Any], change: bytes) -> None:
+        """A row written as new (`+`) or changed (`~`)."""
         values = tuple(row[:self.width])
         key = tuple(values[i] for i in self.key_positions)
-        self._entries.append(hashlib.sha256(b"=" + row_image(key) + row_image(values)).digest())
+        self._entries.append(hashlib.sha256(change + row_image(key) + row_image(values)).digest())
 
-    def watch(self, rows: Iterator[Tuple[Any, ...]]) -> Iterator[Tuple[Any, ...]]:
+    def watch(self, rows: Iterator[Tuple[Any, ...]], change: bytes) -> Iterator[Tuple[Any, ...]]:
         """`rows`, unchanged, each one recorded as written on its way."""
         for row in rows:
-            self.written(row)
+            self.written(row, change)
             yield row
 
     def watch_keyed(self, pairs: Iterator[Tuple[str, Tuple[Any, ...]]]) -> Iterator[Tuple[str, Tuple[Any, ...]]]:
-        """(encoded key, row) pairs, unchanged, each row recorded as written on its way."""
+        """(encoded key, changed row) pairs, unchanged, each row recorded on its way."""
         for encoded, row in pairs:
-            self.written(row)
+            self.written(row, CHANGED)
             yield encoded, row
 
     def hexdigest(self) -> str:
@@ -84,8 +86,8 @@ class DeltaDigest:
         return digest.hexdigest()
 
 
-def watched(digest: Optional[DeltaDigest], rows: Iterator[Tuple[Any, ...]]) -> Iterator[Tuple[Any, ...]]:
-    return rows if digest is None else digest.watch(rows)
+def watched(digest: Optional[DeltaDigest], rows: Iterator[Tuple[Any, ...]], change: bytes) -> Iterator[Tuple[Any, ...]]:
+    return rows if digest is None else digest.watch(rows, change)
 
 
 def unapproved_tables(digests: Mapping[str, DeltaDigest], approved: Mapping[str, str]) -> List[str]:

@@ -19,6 +19,7 @@ from envsync.refdata.diff import (
     diff_table,
     end_chunks_equal,
     fitting_chunk_rows,
+    new_table_delta,
     tables_checksum_equal,
 )
 from envsync.refdata.digest import DeltaDigest, DeltaNotApproved
@@ -57,6 +58,8 @@ class RefdataRun:
     lag_since: List[Any] = field(default_factory=list)  # server-UTC datetimes or wall-clock epochs
     verified_ages: Optional[Dict[str, float]] = None  # seconds since each table's last full pass
     approved: Optional[Dict[str, str]] = None  # apply: per table, the delta digest a person approved
+    # plan: a table the target lacks is planned as a pending script will create it (empty)
+    plan_new_tables: bool = False
 
     def __post_init__(self) -> None:
         self.by_name: Dict[str, TableConfig] = {t.name: t for t in self.config.tables}
@@ -127,6 +130,13 @@ class RefdataRun:
         config, table_config, result = self.config, self.by_name[name], self.results[name]
         source_shape, target_shape = self.source_shapes[name], self.target_shapes[name]
         drift = compare_shapes(source_shape, target_shape, table_config.exclude_columns)
+        if drift and self.plan_new_tables and not self.write and source_shape.exists and not target_shape.exists:
+            plan_of_table = table_plan(source_shape, table_config)
+            delta = new_table_delta(self.source, plan_of_table)
+            result.writes = [c.name for c in plan_of_table.columns]
+            result.checked_by, result.inserted = "new_table", len(delta.insert_keys)
+            result.state = "changed" if delta.changes else "in_sync"
+            return plan_of_table, delta
         if drift:
             result.state, result.drift = "drift", drift
             log_table(result, self.mode, time.monotonic() - began)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from envsync import approval, refdata
-from envsync.refdata.digest import EMPTY_DELTA, DeltaDigest, row_image
+from envsync.refdata.digest import CHANGED, EMPTY_DELTA, NEW, DeltaDigest, row_image
 from tests.engine.conftest import Pair, config, table_result
 
 
@@ -32,11 +32,14 @@ def _digests(result) -> dict:
 def test_row_images_keep_apart_what_a_separator_or_null_would_merge() -> None:
     assert row_image(("a#b", "c")) != row_image(("a", "b#c"))
     assert row_image((None,)) != row_image(("NULL",)) and row_image((1,)) != row_image(("1",))
-    first, second = DeltaDigest([0], 2), DeltaDigest([0], 2)
-    for digest, rows in ((first, [("EUR", "Euro"), ("JPY", "Yen")]), (second, [("JPY", "Yen"), ("EUR", "Euro")])):
-        list(digest.watch(iter(rows)))
+    first, second, changed = DeltaDigest([0], 2), DeltaDigest([0], 2), DeltaDigest([0], 2)
+    for digest, rows, change in ((first, [("EUR", "Euro"), ("JPY", "Yen")], NEW),
+                                 (second, [("JPY", "Yen"), ("EUR", "Euro")], NEW),
+                                 (changed, [("JPY", "Yen"), ("EUR", "Euro")], CHANGED)):
+        list(digest.watch(iter(rows), change))
         digest.deleted(("USD",))
     assert first.hexdigest() == second.hexdigest() != EMPTY_DELTA  # the order rows arrive in does not count
+    assert changed.hexdigest() != first.hexdigest()  # a new row is not a changed one
     assert DeltaDigest([0], 2).hexdigest() == EMPTY_DELTA
 
 
@@ -178,3 +181,27 @@ def test_the_message_lists_each_allow_listed_table_with_its_first_rows_old_to_ne
     assert section[5].startswith("  fee: not compared now (its shape differs from the upstream's; a pending script "
                                  "may change it): nothing of it is applied under this approval")
     assert "if a table's rows change, nothing of that table is applied; the next run asks again" in message
+
+
+def test_a_table_a_pending_script_creates_is_planned_as_it_will_be_created_empty(pair: Pair) -> None:
+    pair.run(pair.source, "CREATE TABLE rate (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL)",
+             "INSERT INTO rate VALUES (1, 'one'), (2, 'two')")
+    preview = refdata.plan(pair.source, pair.target, config("rate"), whole_tables=True)
+    entry = table_result(preview, "rate")
+    assert (entry["state"], entry["checked_by"], entry["inserted"]) == ("changed", "new_table", 2)
+    assert [row["key"] for row in entry["rows"]] == [{"id": 1}, {"id": 2}]
+    assert table_result(refdata.plan(pair.source, pair.target, config("rate")), "rate")["state"] == "drift"
+    approved = {"rate": entry["digest"]}
+    # the script creates it empty: the apply finds the approved delta and writes it
+    pair.run(pair.target, "CREATE TABLE rate (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL)")
+    assert table_result(refdata.apply(pair.source, pair.target, config("rate"), approved=approved),
+                        "rate")["state"] == "changed" and pair.same("rate")
+    # a script that also fills it: another delta (a changed row, not a new one), nothing of it written
+    pair.run(pair.target, "DROP TABLE rate")
+    preview = refdata.plan(pair.source, pair.target, config("rate"), whole_tables=True)
+    pair.run(pair.target, "CREATE TABLE rate (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL)",
+             "INSERT INTO rate VALUES (1, 'uno')")
+    result = refdata.apply(pair.source, pair.target, config("rate"),
+                           approved={"rate": table_result(preview, "rate")["digest"]})
+    assert table_result(result, "rate")["state"] == "unapproved"
+    assert pair.rows(pair.target, "SELECT * FROM rate") == [(1, "uno")]
