@@ -3,9 +3,10 @@
 A table's delta digest is SHA-256 over its entries, sorted: one per deleted key (`-` and the
 key) and one per written row (`+` new, `~` changed; the key and the row's values of the columns
 the engine writes). Sorted, it does not depend on the order rows arrive in; two deltas share a
-digest only when they delete the same keys, and insert and change the same rows. Excluded columns are the target's and
-are not part of it (a plan never reads them). Each value is type-tagged and length-prefixed, so
-`('a#b', 'c')` and `('a', 'b#c')`, NULL and 'NULL', 1 and '1' differ.
+digest only when they delete the same keys, and insert and change the same rows. Excluded
+columns are the target's and are not part of it (a plan never reads them). Each value is
+type-tagged and length-prefixed, so `('a#b', 'c')` and `('a', 'b#c')`, NULL and 'NULL', 1 and
+'1' differ.
 
 A plan computes it over the rows it streams to build its statements, an apply over the rows it
 writes inside the table's transaction: what is committed is what the digest describes.
@@ -31,10 +32,8 @@ def value_image(value: Any) -> bytes:
         return b"N"
     if isinstance(value, (bytes, bytearray)):
         tag, raw = b"b", bytes(value)
-    elif isinstance(value, bool):
+    elif isinstance(value, int):  # bool too, as the integer the server holds
         tag, raw = b"i", str(int(value)).encode()
-    elif isinstance(value, int):
-        tag, raw = b"i", str(value).encode()
     elif isinstance(value, Decimal):
         tag, raw = b"d", str(value).encode()
     elif isinstance(value, float):
