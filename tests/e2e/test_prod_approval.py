@@ -3,8 +3,10 @@
 Prod's config asks for a person (`approval: required`): a run with pending scripts publishes
 the plan to prod's topic and waits on a task token; `envsync approve` (as prod's approver role)
 lets it apply exactly that plan, `envsync reject` ends it with nothing applied and a notice,
-and a plan that changed after the approval is refused. Runs after test_faults (file order):
-the chain starts converged and is left converged.
+and a plan that changed after the approval is refused. The approval binds reference rows by
+content: rows of a table a promoted script reshapes, or rows that change after the plan the
+person read, are not applied under it, and the next run asks for them. Runs after test_faults
+(file order): the chain starts converged and is left converged.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 
 import pytest
 
+from envsync.lambdas.handlers import UNAPPROVED_SUBJECT
 from envsync_local.cycle import answer_approval, inbox_messages, sync
 
 from .helpers import HISTORY, assert_converged, customer_data, history_row, query, upload_script
@@ -24,6 +27,7 @@ V40 = ("-- e2e gate: a table prod does not have yet.\n"
        "CREATE TABLE gate_probe (id INT PRIMARY KEY, note VARCHAR(40) NULL);\n")
 V41 = "-- e2e gate: drops a column again (destructive).\nALTER TABLE gate_probe DROP COLUMN note;\n"
 V42 = "CREATE TABLE gate_audit (id INT PRIMARY KEY);\n"
+V43 = "-- e2e gate: an allow-listed table changes shape.\nALTER TABLE currency ADD COLUMN sort_order SMALLINT NULL;\n"
 
 
 def promote_to_prod_waiting(system, script: str, body: str):
@@ -100,4 +104,88 @@ def test_a_plan_that_changed_after_approval_is_refused(system):
     again = answer_approval(prod, sync(prod))
     assert again["run"].execution.status == "SUCCEEDED", again["run"].execution.cause
     assert [history_row(prod, v)["state"] for v in ("41", "42")] == ["success", "success"]
+    assert_converged(system.handles, customers)
+
+
+def _waiting_message(run) -> str:
+    return run.execution.waiting["parameters"]["Payload"]["approval"]["message"]
+
+
+def _name_in(handle, code: str) -> str:
+    return query(handle, "SELECT name FROM currency WHERE code = %s", (code,))[0][0]
+
+
+def _deferred_notice(prod) -> str:
+    """The notice of the refdata step that left a table alone: table names, no row."""
+    notices = [n["message"] for n in inbox_messages(prod) if n["subject"] == UNAPPROVED_SUBJECT]
+    assert notices, "the refdata step must say that it left the table alone"
+    return notices[-1]
+
+
+def test_rows_of_a_table_a_promoted_script_reshapes_wait_for_an_approval_that_lists_them(system):
+    """A script reshapes currency while dev changes a currency row: the plan before the script
+    cannot compare the rows, so its approval does not cover them; they are applied only under
+    the next run's approval, whose message lists the row."""
+    customers = customer_data(system.handles)
+    dev, _, prod = system.handles
+    was = _name_in(prod, "JPY")
+    query(dev, "UPDATE currency SET name = 'Japanese Yen' WHERE code = 'JPY'")
+    waiting = promote_to_prod_waiting(system, "V43__currency_sort_order.sql", V43)
+    first = answer_approval(prod, waiting)
+    message = first["message"]
+    for expected in ("before it applies 1 migration script (1 statements) promoted from staging",
+                     "file V43__currency_sort_order.sql, 1 statement",
+                     "customer tables are never in the allow-list and never appear here",
+                     "  currency: not compared now (its shape differs from the upstream's; a pending script may "
+                     "change it): nothing of it is applied under this approval",
+                     "  country: no change"):
+        assert expected in message, (expected, message)
+    assert "Japanese Yen" not in message and "customer_account" not in message
+    assert first["run"].execution.status == "SUCCEEDED", first["run"].execution.cause
+    assert history_row(prod, "43")["state"] == "success"  # the approved script ran
+    assert _name_in(prod, "JPY") == was  # the rows nobody saw did not
+    notice = _deferred_notice(prod)
+    assert "the reference-data delta of currency is not the approved one" in notice and "Yen" not in notice
+
+    # the next run lists the row, old -> new; prod stays as it is until that digest is approved
+    again = sync(prod)
+    assert (again.execution.status, again.execution.waiting["state"]) == ("RUNNING", "WaitForApproval")
+    asked = _waiting_message(again)
+    assert "  currency: +0 ~1 -0" in asked and f"    ~ code='JPY': name {was!r} -> 'Japanese Yen'" in asked, asked
+    assert "Scripts: none pending." in asked
+    assert _name_in(prod, "JPY") == was
+    approved = answer_approval(prod, again)
+    assert approved["cli"]["digest"] == again.execution.waiting["parameters"]["Payload"]["approval"]["digest"]
+    assert approved["run"].execution.status == "SUCCEEDED", approved["run"].execution.cause
+    assert _name_in(prod, "JPY") == "Japanese Yen"
+    assert_converged(system.handles, customers)
+
+
+def test_a_reference_row_changed_after_the_plan_a_person_approves_is_not_applied_and_asked_for_again(system):
+    """The approval binds the rows the message showed: staging moves on while prod waits, so the
+    delta at the apply is another one; nothing of the table is applied; the next run asks again."""
+    customers = customer_data(system.handles)
+    dev, staging, prod = system.handles
+    was = _name_in(prod, "CHF")
+    query(dev, "UPDATE currency SET name = 'Swiss franc (CHF)' WHERE code = 'CHF'")
+    for handle in (dev, staging):
+        assert sync(handle).execution.status == "SUCCEEDED", handle.name
+    inbox_messages(prod)
+    waiting = sync(prod)
+    assert (waiting.execution.status, waiting.execution.waiting["state"]) == ("RUNNING", "WaitForApproval")
+    read = _waiting_message(waiting)
+    assert f"    ~ code='CHF': name {was!r} -> 'Swiss franc (CHF)'" in read, read
+    # upstream moves on (same counts, another row image) before the approved run applies
+    query(dev, "UPDATE currency SET name = 'Franc suisse' WHERE code = 'CHF'")
+    for handle in (dev, staging):
+        assert sync(handle).execution.status == "SUCCEEDED", handle.name
+    answered = answer_approval(prod, waiting)
+    assert answered["run"].execution.status == "SUCCEEDED", answered["run"].execution.cause
+    assert _name_in(prod, "CHF") == was  # neither what was read nor what came after it
+    assert "franc" not in _deferred_notice(prod).lower()
+
+    again = sync(prod)
+    assert f"    ~ code='CHF': name {was!r} -> 'Franc suisse'" in _waiting_message(again)
+    assert answer_approval(prod, again)["run"].execution.status == "SUCCEEDED"
+    assert _name_in(prod, "CHF") == "Franc suisse"
     assert_converged(system.handles, customers)

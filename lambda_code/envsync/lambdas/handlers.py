@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pymysql
 
@@ -42,6 +42,7 @@ SAFETY_MARGIN_SECONDS = 30.0
 # are shown only to users with the EVENT privilege.
 READER_INVISIBLE_KINDS = ("trigger", "procedure", "function", "event")
 DEFAULT_BUDGET_SECONDS = 270.0  # when called without a Lambda context (local mode)
+UNAPPROVED_SUBJECT = "envsync: reference data waits for a new approval"
 
 
 class SyncFailed(EnvsyncError, RuntimeError):
@@ -187,7 +188,10 @@ def _plan(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, 
     """The plan, its destructive statements and, for an env that waits for a person
     (ENVSYNC_APPROVAL_MODE: required | destructive-only | none), the message, digest and
     timeout of the approval the state machine waits for. In such an env the reference-data
-    changes the run would make count too (per-table row counts, never rows)."""
+    changes the run would make count too: per allow-listed table the counts and the whole
+    delta's digest (bound by the plan digest) and, in the message, the first rows old -> new. A
+    table whose shape differs now (a pending script changes it) is not compared: nothing of it
+    is approved, so the refdata step applies none of it and the next run asks for it."""
     if event.get("ask"):
         return _ask(ctx, event)
     run_arn = str(event.get("run_id", ""))  # the execution's ARN ($$.Execution.Id)
@@ -195,9 +199,9 @@ def _plan(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, 
     plan = migrate.make_plan(target, ctx.script_source())
     findings = lint.lint_plan(target, plan.pending)
     scripts = approval.approved_scripts(plan.pending)
-    digest = approval.plan_digest(scripts)
     preview = _refdata_preview(ctx, deadline) if ctx.config.approval_mode != "none" else {}
     refdata_changes = approval.refdata_changes(preview)
+    digest = approval.plan_digest(scripts, refdata_changes)
     required = approval.needs_approval(ctx.config.approval_mode, plan.pending, findings, refdata_changes)
     timeout = ctx.config.approval_timeout_seconds
     # `superseded` always present: a Choice on a missing path is a runtime error in AWS.
@@ -207,7 +211,9 @@ def _plan(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, 
         gate["message"] = approval.approval_message(
             env=ctx.config.env, upstream_env=ctx.config.upstream_env or "its bucket",
             run_id=run_arn.rsplit(":", 1)[-1], pending=plan.pending, findings=findings, digest=digest,
-            timeout_seconds=timeout, refdata=refdata_changes, refdata_complete=preview.get("status") != "continue")
+            timeout_seconds=timeout, refdata=approval.refdata_changes(preview, with_rows=True),
+            refdata_listed=[t["table"] for t in preview.get("tables", [])],
+            not_compared=approval.refdata_not_compared(preview))
         gate.update(_one_waiting_run(run_arn, digest))
     for finding in findings:
         log_action("destructive statement", kind=finding.kind, statement=finding.label, detail=finding.detail)
@@ -250,13 +256,15 @@ def _ask(ctx: EnvContext, event: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _refdata_preview(ctx: EnvContext, deadline: float) -> Dict[str, Any]:
-    """What the refdata step would change (a dry run within this invocation's time), or {}."""
+    """What the refdata step would change (a dry run within this invocation's time, whole
+    tables only: each one's delta digest is what an approval binds), or {}."""
     from envsync import refdata
 
     if not ctx.config.upstream_env or not ctx.config.refdata_config:
         return {}
     config = refdata.RefdataConfig.from_dict(ctx.config.refdata_config)
-    return refdata.plan(ctx.upstream_connection(), ctx.target_connection(), config, deadline=deadline).to_dict()
+    return refdata.plan(ctx.upstream_connection(), ctx.target_connection(), config, deadline=deadline,
+                        whole_tables=True).to_dict()
 
 
 def _validate(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
@@ -306,13 +314,14 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
     target = ctx.target_connection()
     force = bool(event.get("force"))  # lifts the mass-delete guard for this call (an intended mass delete)
     # An env that waits for a person changes reference rows only in a run a person approved,
-    # as the migrate step applies scripts: without a decision (a direct invocation, or rows that
-    # changed upstream after the plan step found none) it compares first and refuses what would
-    # need a person; a decision must be for the plan's digest.
+    # as the migrate step applies scripts, and only the rows approved: without a decision (a
+    # direct invocation) it compares first and refuses what would need a person; a decision
+    # must be for the plan's digest, and each table's written delta must be the approved one.
     result: Optional[Dict[str, Any]] = None
+    approved: Optional[Dict[str, str]] = None
     if event.get("mode") != "plan" and ctx.config.approval_mode != "none":
-        result = _refdata_unapproved(ctx, event, approval.granted(event.get("approval")), source, target, config,
-                                     deadline, force)
+        result, approved = _refdata_gate(ctx, event, approval.granted(event.get("approval")), source, target,
+                                         config, deadline, force)
     if result is None and event.get("mode") == "plan":
         result = refdata.plan(source, target, config, deadline=deadline, cursor=event.get("cursor"),
                               force=force).to_dict()
@@ -321,7 +330,8 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
         lock_timeout = int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT))
         with schema_lock(target, ctx.target_info.database if ctx.target_info else "", lock_timeout):
             result = refdata.apply(source, target, config, deadline=deadline,
-                                   cursor=event.get("cursor"), force=force).to_dict()
+                                   cursor=event.get("cursor"), force=force, approved=approved).to_dict()
+        _announce_unapproved(ctx, result)
     metrics = {"RowsChanged": result.get("rows_changed", 0)}
     if result.get("status") == "done" and result.get("replication_lag_seconds") is not None:
         metrics["ReplicationLagSeconds"] = result["replication_lag_seconds"]
@@ -338,28 +348,56 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
     return result
 
 
-def _refdata_unapproved(ctx: EnvContext, event: Dict[str, Any], decision: Optional[Dict[str, Any]], source: Any,
-                        target: Any, config: Any, deadline: float, force: bool) -> Optional[Dict[str, Any]]:
-    """The refdata step's result in a gated env when it may not apply: a refusal, or the
-    comparison when there is nothing to apply (yet); None when it may apply."""
+def _refdata_gate(ctx: EnvContext, event: Dict[str, Any], decision: Optional[Dict[str, Any]], source: Any,
+                  target: Any, config: Any, deadline: float, force: bool,
+                  ) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, str]]]:
+    """The refdata step in a gated env: (its result when it may not apply: a refusal, or the
+    comparison when there is nothing to apply yet; None), and when it may, per table the delta
+    digest it may write (the person's decision, or what it just compared when that needs no one)."""
     from envsync import refdata
 
-    refusal = approval.decision_refusal(ctx.config.env, decision) if decision else None
-    waiting: list = []
-    preview: Dict[str, Any] = {}
-    if decision is None:
-        preview = refdata.plan(source, target, config, deadline=deadline, cursor=event.get("cursor"),
-                               force=force).to_dict()
-        waiting = approval.refdata_changes(preview)
-        if approval.needs_approval(ctx.config.approval_mode, [], [], waiting):
-            refusal = (f"{ctx.config.env}: reference-data changes in {len(waiting)} table(s) need a person's "
-                       f"approval here ({ctx.config.approval_mode}); nothing applied. Runs of the env's state "
-                       "machine ask for it (envsync approve)")
-        elif not waiting or preview.get("status") == "continue":  # nothing to apply (yet): the comparison
-            return {**preview, "mode": "apply", "rows_changed": 0,
-                    "tables": [{**t, "rows": [], "sql": []} for t in preview.get("tables", [])]}
-    if refusal is None:
-        return None
+    if decision is not None:
+        refusal = approval.decision_refusal(ctx.config.env, decision)
+        if refusal is None:
+            return None, approval.approved_refdata(decision)
+        return _refdata_refused(ctx, refusal, {}, []), None
+    preview = refdata.plan(source, target, config, deadline=deadline, cursor=event.get("cursor"),
+                           force=force, whole_tables=True).to_dict()
+    waiting = approval.refdata_changes(preview)
+    if approval.needs_approval(ctx.config.approval_mode, [], [], waiting):
+        refusal = (f"{ctx.config.env}: reference-data changes in {len(waiting)} table(s) need a person's "
+                   f"approval here ({ctx.config.approval_mode}); nothing applied. Runs of the env's state "
+                   "machine ask for it (envsync approve)")
+        return _refdata_refused(ctx, refusal, preview, waiting), None
+    if not waiting or preview.get("status") == "continue":  # nothing to apply (yet): the comparison
+        return {**preview, "mode": "apply", "rows_changed": 0,
+                "tables": [{**t, "rows": [], "sql": []} for t in preview.get("tables", [])]}, None
+    return None, {t["table"]: t["digest"] for t in waiting}  # exactly what needed no one
+
+
+def _announce_unapproved(ctx: EnvContext, result: Dict[str, Any]) -> None:
+    """Tables the apply left alone because their delta is not the approved one: a log line and
+    a notice on the topic (table names only), and the next run asks for them."""
+    tables = [t["table"] for t in result.get("tables", []) if t.get("state") == "unapproved"]
+    if not tables:
+        return
+    result["asks_again"] = tables
+    notice = (f"envsync refdata in {ctx.config.env}: the reference-data delta of {', '.join(tables)} is not the "
+              "approved one (it changed upstream after the approval, or the approved scripts changed the "
+              "table's shape first); nothing of it was applied. The next run plans it again and asks for a new "
+              f"approval (envsync status --env {ctx.config.env})")
+    log_action("reference data not applied: not the approved delta", tables=tables)
+    if ctx.config.sns_topic_arn:
+        try:
+            aws.client("sns").publish(TopicArn=ctx.config.sns_topic_arn, Subject=UNAPPROVED_SUBJECT[:100],
+                                      Message=notice)
+        except Exception as error:  # the tables stay unapplied either way; the log says so
+            logger.warning("SNS publish failed", extra={"error": str(error)})
+
+
+def _refdata_refused(ctx: EnvContext, refusal: str, preview: Dict[str, Any],
+                     waiting: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The refdata step's refusal in a gated env: nothing applied, the tables that wait named."""
     log_action("reference data refused: no approval", tables=waiting)
     return {**preview, "mode": "apply", "status": "failed", "rows_changed": 0, "error": refusal, "deferred": waiting,
             "tables": [{**t, "rows": [], "sql": []} for t in preview.get("tables", [])],

@@ -29,11 +29,18 @@ is only read. What happens, per listed table (allow-list: nothing else is touche
    break a constraint is *refused*: its group is rolled back and reported (state `refused`,
    `error`), and the tables after it are still synchronised. `SyncResult.failed` lists drift
    and refused tables; the CLI exits 2 and the handler reports status failed for them.
+4. Every whole table's delta has a digest (`refdata_digest`: deleted keys and written rows),
+   from the rows a plan streams into its statements or an apply writes. An apply given the
+   approved digests (an env that waits for a person) commits a group only when each table's
+   written delta is empty or the approved one; otherwise it rolls the group back (state
+   `unapproved`, `SyncResult.unapproved`).
 
 Time budget: `deadline` (a `time.monotonic()` value) is checked between chunks and between
 tables. When it passes, the work done so far is applied (a table cut mid-way has its covered
 key range applied in one transaction) and the result says `"continue"` with a JSON cursor; the
 next call with that cursor resumes there. Every call makes progress (at least one chunk).
+With `whole_tables` (a plan an approval binds) or approved digests (apply), tables are never cut:
+the deadline is checked between tables (and FK groups) only.
 Tables linked by foreign keys are always finished as one unit inside a call.
 
 ReplicationLagSeconds: the age of the oldest upstream change still missing after the call,
@@ -48,7 +55,7 @@ Session settings: the engine sets `time_zone = '+00:00'` (TIMESTAMP values compa
 UTC) and a large `group_concat_max_len` on both connections, and restores them afterwards.
 
 Modules: `refdata_config` (the allow-list), `refdata_schema` (shapes, per-row SQL),
-`refdata_diff`, `refdata_apply`, `refdata_show` (plan output), `refdata_run` (one call's state
+`refdata_diff`, `refdata_apply`, `refdata_digest`, `refdata_show` (plan output), `refdata_run` (one call's state
 and the sync of one group), `refdata_result` (what a call reports); this module drives a call.
 """
 
@@ -59,6 +66,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from envsync.refdata.config import RefdataConfig, RefdataConfigError, TableConfig, filter_problem
+from envsync.refdata.digest import DeltaNotApproved
 from envsync.refdata.result import SyncResult, TableResult
 from envsync.refdata.run import TABLE_ERRORS, RefdataRun
 from envsync.refdata.schema import RefdataError, fk_groups, read_foreign_keys, read_references, read_shapes
@@ -72,19 +80,30 @@ GROUP_CONCAT_MAX_LEN = 64 * 1024 * 1024
 
 
 def plan(source_conn, target_conn, config: RefdataConfig, *, deadline: Optional[float] = None,
-         cursor: Optional[Dict[str, Any]] = None, force: bool = False) -> SyncResult:
-    """Dry run: per-table counts, the first changed rows (old -> new) and the first statements
-    apply would run; writes nothing. Refusals (references, the mass-delete guard) are reported too."""
-    return _run(source_conn, target_conn, config, deadline, cursor, write=False, force=force)
+         cursor: Optional[Dict[str, Any]] = None, force: bool = False, whole_tables: bool = False) -> SyncResult:
+    """Dry run: per-table counts, the first changed rows (old -> new), the first statements
+    apply would run and each table's delta digest; writes nothing. Refusals (references, the
+    mass-delete guard) are reported too. `whole_tables` (what an approval binds): the deadline
+    never cuts a table, so every compared table has its whole delta's digest, and a table the
+    target does not hold yet is planned as a pending script will create it, empty (all source
+    rows new; if the script fills it, the apply finds another delta and writes none of it)."""
+    return _run(source_conn, target_conn, config, deadline, cursor, write=False, force=force,
+                whole_tables=whole_tables)
 
 
 def apply(source_conn, target_conn, config: RefdataConfig, *, deadline: Optional[float] = None,
-          cursor: Optional[Dict[str, Any]] = None, force: bool = False) -> SyncResult:
+          cursor: Optional[Dict[str, Any]] = None, force: bool = False,
+          approved: Optional[Dict[str, str]] = None) -> SyncResult:
     """Apply the delta to the target, one transaction per table (or FK-linked group).
 
     `force` lifts the mass-delete guard for this call (an intended mass delete).
+    `approved` (an env that waits for a person): per table, the delta digest a person approved
+    (a table not listed was approved unchanged). A table is then compared and written whole in
+    one call, and a group whose written delta is not the approved one is rolled back before its
+    commit: state `unapproved` (`withheld` for the tables linked to it), nothing of it written.
     """
-    return _run(source_conn, target_conn, config, deadline, cursor, write=True, force=force)
+    return _run(source_conn, target_conn, config, deadline, cursor, write=True, force=force, approved=approved,
+                whole_tables=approved is not None)
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -156,7 +175,8 @@ class _Session:
 
 
 def _run(source, target, config: RefdataConfig, deadline: Optional[float],
-         cursor: Optional[Dict[str, Any]], write: bool, force: bool = False) -> SyncResult:
+         cursor: Optional[Dict[str, Any]], write: bool, force: bool = False,
+         approved: Optional[Dict[str, str]] = None, whole_tables: bool = False) -> SyncResult:
     with _Session(source), _Session(target):
         names = [t.name for t in config.tables]
         source_shapes = read_shapes(source, names)
@@ -173,7 +193,8 @@ def _run(source, target, config: RefdataConfig, deadline: Optional[float],
         resume = _parse_cursor(cursor, groups)
         run = RefdataRun(source=source, target=target, config=config, write=write, force=force,
                          source_shapes=source_shapes, target_shapes=target_shapes, references=references,
-                         started_at=resume.started_at)
+                         started_at=resume.started_at, approved=approved,
+                         plan_new_tables=whole_tables and not write)
         next_cursor: Optional[Dict[str, Any]] = None
         for index in range(resume.group, len(groups)):
             group = groups[index]
@@ -184,9 +205,13 @@ def _run(source, target, config: RefdataConfig, deadline: Optional[float],
                 break
             start_after = resume.after if index == resume.group else None
             deleted = dict(resume.deleted) if index == resume.group else {}
-            table_deadline = deadline if len(group) == 1 else None  # FK groups finish as one unit
+            # FK groups finish as one unit, and so does every table whose whole delta a digest binds
+            table_deadline = deadline if len(group) == 1 and not whole_tables else None
             try:
                 done = run.sync_group(group, start_after, table_deadline, deleted)
+            except DeltaNotApproved as error:  # not the approved delta: nothing of the group written
+                run.withhold(group, error)
+                continue
             except TABLE_ERRORS as error:  # this group only: the tables listed after it still sync
                 run.refuse(group, error)
                 continue

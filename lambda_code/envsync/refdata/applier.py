@@ -41,6 +41,7 @@ from itertools import groupby
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from envsync.refdata.diff import TableDelta, key_text
+from envsync.refdata.digest import CHANGED, NEW, DeltaDigest, DeltaNotApproved, unapproved_tables, watched
 from envsync.refdata.schema import Column, ForeignKey, RefdataError
 from envsync.refdata.sql import PARAM, TablePlan, bind, exact_value, quote_ident
 
@@ -193,20 +194,34 @@ def _row_statements(conn, plan: TablePlan, columns: Sequence[Column], rows: Iter
 
 
 def insert_statements(conn, plan: TablePlan, delta: TableDelta, kept: Kept = None, packet: int = 0,
-                      ) -> Iterator[bytes]:
+                      digest: Optional[DeltaDigest] = None) -> Iterator[bytes]:
     """Plain INSERTs of the new and the changed source rows (generated columns are not listed).
 
     With kept (excluded) columns, new rows leave them to the column's default and changed rows
     carry the target's values over (`kept`, read before the delete). `packet`: the target's
     max_allowed_packet (0: unknown), which a row's INSERT must fit or be written in pieces.
+    `digest` records every row on its way into a statement.
     """
-    keyed = delta.keyed_source_rows
-    if not plan.kept or not delta.update_keys or keyed is None:
+    keyed, source_rows = delta.keyed_source_rows, delta.source_rows
+    kept_apart = bool(plan.kept) and keyed is not None  # changed rows carry the kept values over
+    if source_rows is None:
+        return
+    if digest is None and not kept_apart:  # one stream of new and changed rows: the fewest statements
         yield from _row_statements(conn, plan, plan.columns, delta.written_rows(), packet)
         return
-    if delta.insert_keys and delta.source_rows is not None:
-        yield from _row_statements(conn, plan, plan.columns, delta.source_rows(delta.insert_keys), packet)
-    changed = (row + _kept_values(plan, kept, encoded) for encoded, row in keyed(delta.update_keys))
+    if delta.insert_keys:
+        yield from _row_statements(conn, plan, plan.columns, watched(digest, source_rows(delta.insert_keys), NEW),
+                                   packet)
+    if not delta.update_keys:
+        return
+    if not kept_apart:
+        yield from _row_statements(conn, plan, plan.columns,
+                                   watched(digest, source_rows(delta.update_keys), CHANGED), packet)
+        return
+    pairs = keyed(delta.update_keys)
+    if digest is not None:
+        pairs = digest.watch_keyed(pairs)
+    changed = (row + _kept_values(plan, kept, encoded) for encoded, row in pairs)
     yield from _row_statements(conn, plan, list(plan.columns) + list(plan.kept), changed, packet)
 
 
@@ -226,16 +241,21 @@ def delete_statements(conn, plan: TablePlan, delta: TableDelta) -> Iterator[byte
 
 def group_statements(conn, group: Sequence[Tuple[TablePlan, TableDelta]],
                      kept: Optional[Dict[str, Dict[str, Tuple[Any, ...]]]] = None, packet: int = 0,
-                     ) -> Iterator[Tuple[str, bytes]]:
+                     digests: Optional[Dict[str, DeltaDigest]] = None) -> Iterator[Tuple[str, bytes]]:
     """(table, statement) for one FK group in execution order: all deletes, then all inserts.
     `kept`: per table, the target's kept values (apply); None shows placeholders (plan).
-    `packet`: the target's max_allowed_packet, which bounds every statement."""
+    `packet`: the target's max_allowed_packet, which bounds every statement.
+    `digests`: per table, what the statements delete and write is recorded there (digest.py)."""
+    digests = digests or {}
     for plan, delta in group:
+        digest = digests.get(plan.name)
+        for key in delta.deletes if digest is not None else ():
+            digest.deleted(key)
         for statement in delete_statements(conn, plan, delta):
             yield plan.name, statement
     for plan, delta in group:
         for statement in insert_statements(conn, plan, delta, None if kept is None else kept.get(plan.name, {}),
-                                           packet):
+                                           packet, digests.get(plan.name)):
             yield plan.name, statement
 
 
@@ -374,8 +394,12 @@ def reference_error(table: str, fk: ForeignKey, value: Tuple[Any, ...], listed: 
 
 
 def apply_group(conn, group: Sequence[Tuple[TablePlan, TableDelta]], references: Sequence[ForeignKey],
-                listed: Sequence[str]) -> None:
-    """Write one FK group's delta in one transaction; roll back on any error or reference miss."""
+                listed: Sequence[str], digests: Optional[Dict[str, DeltaDigest]] = None,
+                approved: Optional[Dict[str, str]] = None) -> None:
+    """Write one FK group's delta in one transaction; roll back on any error or reference miss.
+    `digests` record what is written; with `approved` (per table, the delta digest a person
+    approved) a table whose written delta is another one rolls the group back before commit
+    (`DeltaNotApproved`): what is committed is what was approved."""
     if not any(delta.changes for _, delta in group):
         return
     with conn.cursor() as cur:
@@ -388,7 +412,7 @@ def apply_group(conn, group: Sequence[Tuple[TablePlan, TableDelta]], references:
         packet = max_packet(conn)
         with conn.cursor() as cur:
             cur.execute("SET SESSION foreign_key_checks = 0")
-            for table, statement in group_statements(conn, group, kept, packet):
+            for table, statement in group_statements(conn, group, kept, packet, digests):
                 if len(statement) >= packet:  # a DELETE of one enormous key; INSERTs are cut to fit
                     raise RefdataError(
                         f"table {table!r}: refused: a statement takes {len(statement)} bytes, more than the "
@@ -399,6 +423,10 @@ def apply_group(conn, group: Sequence[Tuple[TablePlan, TableDelta]], references:
             if found is not None:
                 fk, value = found
                 raise reference_error(fk.parent if incoming else fk.child, fk, value, listed, incoming)
+        if approved is not None:
+            differing = unapproved_tables(digests or {}, approved)
+            if differing:
+                raise DeltaNotApproved(differing)
         conn.commit()
     except BaseException:
         try:

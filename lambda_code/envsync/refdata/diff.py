@@ -518,3 +518,18 @@ def diff_table(
     delta.target_rows = lambda keys: queries.stream_rows(target, keys)
     delta.keyed_source_rows = lambda keys: queries.stream_keyed_rows(source, keys)
     return delta
+
+
+def new_table_delta(source, plan: TablePlan) -> TableDelta:
+    """The delta into a table the target does not hold yet, as it will be once a pending script
+    creates it empty: every source row (matching the filter) is new. Only the keys are read now;
+    the rows are streamed from the source on demand, as for any delta."""
+    queries = _ChunkQueries(plan, FETCH_BATCH, HASHES[0])  # only its row streams are used
+    where = f" WHERE {plan.where}" if plan.where else ""
+    with source.cursor(pymysql.cursors.SSCursor) as cur:
+        cur.execute(f"SELECT {plan.key_encoding()} FROM {plan.qname}{where}")
+        keys = [plan.decode_key(key_text(row[0])) for row in cur]
+    delta = TableDelta(insert_keys=keys, source_rows_seen=len(keys))
+    delta.source_rows = lambda wanted: queries.stream_rows(source, wanted)
+    delta.keyed_source_rows = lambda wanted: queries.stream_keyed_rows(source, wanted)
+    return delta

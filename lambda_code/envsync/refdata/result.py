@@ -14,7 +14,9 @@ LOG = logging.getLogger("envsync.refdata")
 @dataclass
 class TableResult:
     table: str
-    state: str = "pending"  # in_sync | changed | drift | refused | partial | not_reached
+    # in_sync | changed | drift | refused | partial | not_reached | unapproved (its delta is not the
+    # approved one) | withheld (linked by a foreign key to an unapproved table)
+    state: str = "pending"
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
@@ -28,6 +30,7 @@ class TableResult:
     rows: List[Dict[str, Any]] = field(default_factory=list)  # plan: first changed rows, old -> new
     writes: List[str] = field(default_factory=list)  # the columns the engine writes
     kept: List[str] = field(default_factory=list)  # excluded columns: kept on changed rows, default on new
+    digest: str = ""  # the whole delta's digest (digest.py); "" when not compared whole
 
     def to_dict(self, with_sql: bool) -> Dict[str, Any]:
         data: Dict[str, Any] = {
@@ -35,6 +38,8 @@ class TableResult:
             "deleted": self.deleted, "chunks_compared": self.chunks_compared,
             "chunks_differing": self.chunks_differing, "checked_by": self.checked_by, "drift": self.drift,
         }
+        if self.digest:
+            data["digest"] = self.digest
         if self.error:
             data["error"] = self.error
             data["notice"] = self.notice or self.error
@@ -61,6 +66,11 @@ class SyncResult:
     def failed(self) -> List[TableResult]:
         """Tables not synchronised because of their shape or constraints (drift or refused)."""
         return [t for t in self.tables if t.state in ("drift", "refused")]
+
+    @property
+    def unapproved(self) -> List[TableResult]:
+        """Tables not written because their delta is not the approved one (or linked to one that is not)."""
+        return [t for t in self.tables if t.state in ("unapproved", "withheld")]
 
     @property
     def rows_changed(self) -> int:

@@ -19,8 +19,10 @@ from envsync.refdata.diff import (
     diff_table,
     end_chunks_equal,
     fitting_chunk_rows,
+    new_table_delta,
     tables_checksum_equal,
 )
+from envsync.refdata.digest import DeltaDigest, DeltaNotApproved
 from envsync.refdata.result import TableResult, log_table
 from envsync.refdata.schema import ForeignKey, RefdataError, TableShape, compare_shapes
 from envsync.refdata.show import describe_rows, first_changed
@@ -55,6 +57,9 @@ class RefdataRun:
     results: Dict[str, TableResult] = field(default_factory=dict)
     lag_since: List[Any] = field(default_factory=list)  # server-UTC datetimes or wall-clock epochs
     verified_ages: Optional[Dict[str, float]] = None  # seconds since each table's last full pass
+    approved: Optional[Dict[str, str]] = None  # apply: per table, the delta digest a person approved
+    # plan: a table the target lacks is planned as a pending script will create it (empty)
+    plan_new_tables: bool = False
 
     def __post_init__(self) -> None:
         self.by_name: Dict[str, TableConfig] = {t.name: t for t in self.config.tables}
@@ -75,6 +80,17 @@ class RefdataRun:
             result.sql, result.rows = [], []
             log_table(result, self.mode, 0.0)
 
+    def withhold(self, group: Sequence[str], error: DeltaNotApproved) -> None:
+        """A group whose delta is not the approved one (digest.DeltaNotApproved): nothing written."""
+        for name in group:
+            result = self.results[name]
+            if name not in error.tables and result.state != "changed":
+                continue  # nothing of it to write
+            result.state = "unapproved" if name in error.tables else "withheld"
+            result.error = result.notice = str(error)
+            result.inserted = result.updated = result.deleted = 0
+            log_table(result, self.mode, 0.0)
+
     def sync_group(self, group: Sequence[str], start_after: Optional[Tuple[Any, ...]], deadline: Optional[float],
                    deleted: Dict[str, int]) -> Optional[Tuple[Any, ...]]:
         """Diff and (when writing) apply one FK group; returns the cut key when stopped early.
@@ -88,11 +104,16 @@ class RefdataRun:
                 diffed.append(delta_plan)
                 timings[name] = time.monotonic() - began
         began = time.monotonic()
+        digests = {plan_of_table.name: DeltaDigest([[c.name for c in plan_of_table.columns].index(k)
+                                                    for k in plan_of_table.key_names], len(plan_of_table.columns))
+                   for plan_of_table, _ in diffed}
         if self.write:
-            apply_group(self.target, diffed, self.references, list(self.by_name))
+            apply_group(self.target, diffed, self.references, list(self.by_name), digests, self.approved)
         else:
-            self._show_plan(diffed)
+            self._show_plan(diffed, digests)
         apply_seconds = time.monotonic() - began
+        for plan_of_table, delta in diffed:  # a table cut at the deadline has only part of its delta
+            self.results[plan_of_table.name].digest = digests[plan_of_table.name].hexdigest() if delta.complete else ""
         if self.write:
             self._record_full_checks([plan_of_table.name for plan_of_table, delta in diffed if delta.complete])
         for plan_of_table, delta in diffed:
@@ -109,6 +130,13 @@ class RefdataRun:
         config, table_config, result = self.config, self.by_name[name], self.results[name]
         source_shape, target_shape = self.source_shapes[name], self.target_shapes[name]
         drift = compare_shapes(source_shape, target_shape, table_config.exclude_columns)
+        if drift and self.plan_new_tables and not self.write and source_shape.exists and not target_shape.exists:
+            plan_of_table = table_plan(source_shape, table_config)
+            delta = new_table_delta(self.source, plan_of_table)
+            result.writes = [c.name for c in plan_of_table.columns]
+            result.checked_by, result.inserted = "new_table", len(delta.insert_keys)
+            result.state = "changed" if delta.changes else "in_sync"
+            return plan_of_table, delta
         if drift:
             result.state, result.drift = "drift", drift
             log_table(result, self.mode, time.monotonic() - began)
@@ -146,7 +174,7 @@ class RefdataRun:
         result.state = ("changed" if delta.changes else "in_sync") if delta.complete else "partial"
         return plan_of_table, delta
 
-    def _show_plan(self, diffed: List[Tuple[TablePlan, TableDelta]]) -> None:
+    def _show_plan(self, diffed: List[Tuple[TablePlan, TableDelta]], digests: Dict[str, DeltaDigest]) -> None:
         """Plan mode: refuse what apply would refuse, and keep the first changed rows and statements."""
         orphan = planned_orphans(self.target, diffed, self.references)
         if orphan is not None:
@@ -154,7 +182,7 @@ class RefdataRun:
         for plan_of_table, delta in diffed:
             self.results[plan_of_table.name].rows = _changed_rows(plan_of_table, delta)
         packet = max_packet(self.target)
-        for table, statement in group_statements(self.target, diffed, None, packet):  # streamed; first few kept
+        for table, statement in group_statements(self.target, diffed, None, packet, digests):  # streamed; few kept
             shown = self.results[table].sql
             if len(shown) < PLAN_SQL_STATEMENTS:
                 text = statement.decode(self.target.encoding, "backslashreplace")

@@ -17,7 +17,7 @@ import boto3
 import pymysql
 import pytest
 
-from envsync import observability
+from envsync import approval, observability
 from envsync.lambdas import handlers, sync_users
 from envsync.migrations import history, migrate
 from envsync.mysql.connection import ConnectionInfo, DatabaseUnreachable, connect
@@ -400,11 +400,16 @@ def test_in_a_gated_env_reference_rows_change_only_in_an_approved_run(
         **staging.variables, "ENVSYNC_REFDATA_CONFIG": json.dumps({"tables": [{"name": "currency"}]}),
         "ENVSYNC_APPROVAL_MODE": "required"})
 
-    # no script is pending, but reference rows would change: the run waits, and says what changes
+    # no script is pending, but reference rows would change: the run waits, and says what changes:
+    # the counts and the rows; the digest binds the delta
     gate = invoke(monkeypatch, gated, handlers.plan_handler, {"run_id": "run-9"})["approval"]
     assert gate["required"] is True and gate["scripts"] == []
-    assert gate["refdata"] == [{"table": "currency", "inserted": 1, "updated": 0, "deleted": 1}]
-    assert "currency: +1 ~0 -1" in gate["message"] and "Swiss franc" not in gate["message"]
+    [delta] = gate["refdata"]
+    assert {k: v for k, v in delta.items() if k != "digest"} == {"table": "currency", "inserted": 1, "updated": 0,
+                                                                 "deleted": 1}
+    assert gate["digest"] == approval.plan_digest([], gate["refdata"]) and len(delta["digest"]) == 64
+    assert "currency: +1 ~0 -1" in gate["message"]
+    assert "    + code='CHF': name='Swiss franc'" in gate["message"] and "    - code='USD'" in gate["message"]
     # without a person's decision the refdata step compares, changes nothing and refuses, as the
     # migrate step does: a direct invocation, or the gate without the decision
     forged = {**gate, "decision": {"digest": "0" * 64, "approved_by": "me"}}
@@ -425,9 +430,18 @@ def test_in_a_gated_env_reference_rows_change_only_in_an_approved_run(
     chain["dev"].query("DELETE FROM currency WHERE code = 'USD'")
     assert invoke(monkeypatch, partly, handlers.refdata_handler)["status"] == "failed"
     assert chain["staging"].query("SELECT code FROM currency ORDER BY code") == [("CHF",), ("EUR",), ("USD",)]
-    # approved, the same step applies
+    # the approval binds the delta the person read (+CHF -USD); staging holds CHF by now, so the
+    # delta is another (-USD): nothing of the table is applied, and the next run asks again
     approved = {**gate, "decision": {"digest": gate["digest"], "approved_by": "arn:aws:iam::1:user/a",
                                      "approved_at": "2026-12-01T03:00:00+00:00"}}
+    moved_on = invoke(monkeypatch, gated, handlers.refdata_handler, {"mode": "apply", "approval": approved})
+    assert (moved_on["status"], moved_on["rows_changed"], moved_on["asks_again"]) == ("done", 0, ["currency"])
+    assert chain["staging"].query("SELECT code FROM currency ORDER BY code") == [("CHF",), ("EUR",), ("USD",)]
+    # asked again and approved, the same step applies exactly that
+    gate = invoke(monkeypatch, gated, handlers.plan_handler, {"run_id": "run-10"})["approval"]
+    assert "    - code='USD'" in gate["message"] and "Swiss franc" not in gate["message"]
+    approved = {**gate, "decision": {"digest": gate["digest"], "approved_by": "arn:aws:iam::1:user/a",
+                                     "approved_at": "2026-12-01T03:30:00+00:00"}}
     applied = invoke(monkeypatch, gated, handlers.refdata_handler, {"mode": "apply", "approval": approved})
     assert (applied["status"], applied["rows_changed"]) == ("done", 1), applied
     assert chain["staging"].query("SELECT code FROM currency ORDER BY code") == [("CHF",), ("EUR",)]
