@@ -25,7 +25,8 @@ def console_scripts():
 # Commands that print without stand-ins or a database (a JSON error goes to stdout too).
 COMMANDS = {"envsync": [["--json", "status", "--target", "mysql://root:@127.0.0.1:1/app"]],
             "envsync-local": [["status"], ["cost", "--markdown"]],
-            "envsync-stack-diff": [["--help"]]}
+            "envsync-stack-diff": [["--help"]],
+            "envsync-rehearse": [["--project", str(PROJECT_ROOT)]]}
 
 
 def test_every_console_script_is_covered_here():

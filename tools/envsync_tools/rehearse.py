@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from envsync.cli.main import quiet_when_the_reader_leaves
 from envsync_sceptre.config.envconfig import promotion_order
 from envsync_tools.proof.analysers import analyse, load_reviewed, rendered_policies, unreviewed
 from envsync_tools.proof.assume import (
@@ -78,6 +79,7 @@ def rehearse(env_stacks: EnvStacks) -> Rehearsal:
     return result
 
 
+@quiet_when_the_reader_leaves
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="envsync-rehearse", description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", type=Path, default=Path.cwd(),
