@@ -146,78 +146,12 @@ def refdata_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, An
     return []
 
 
-def chain_problems(
-    envs: Mapping[str, EnvConfig],
-    raw_by_file: Mapping[str, Mapping[str, Any]],
-    shared: Mapping[str, Any],
-) -> List[str]:
-    """Every env but the source has an upstream; the neighbour copies match their own files."""
-    problems: List[str] = []
-    source_env = shared.get("source_env")
-    raw_by_env = {str(raw.get("env")): (label, raw) for label, raw in raw_by_file.items()}
+def link_problems(envs: Mapping[str, EnvConfig], shared: Mapping[str, Any]) -> List[str]:
+    """Every link of the chain has the sts:ExternalId its source-reader role is assumed with."""
     external_ids = shared.get("sync_external_ids") or {}
-    for name, env in sorted(envs.items()):
-        label, raw = raw_by_env[name]
-        if env.upstream_env is None and name != source_env:
-            problems.append(
-                f"{label}: upstream_env is missing: every env except the source env "
-                f"'{source_env}' ({SHARED_FILE}: source_env) pulls from an upstream"
-            )
-        if env.upstream_env is not None and name == source_env:
-            problems.append(
-                f"{label}: upstream_env '{env.upstream_env}' set on the source env '{name}'"
-            )
-        upstream = envs.get(env.upstream_env or "")
-        if upstream is not None:
-            expected = {
-                "upstream_account_id": upstream.account_id,
-                "upstream_vpc_cidr": upstream.vpc_cidr,
-                "upstream_sceptre_role": upstream.sceptre_role,
-                "upstream_cloudformation_service_role": raw_by_env[upstream.name][1].get(
-                    "cloudformation_service_role"
-                ),
-            }
-            problems += _mismatches(label, raw, expected, raw_by_env[upstream.name][0])
-            if not external_ids.get(name):
-                problems.append(
-                    f"{SHARED_FILE}: sync_external_ids has no entry for '{name}' "
-                    f"(the sts:ExternalId of {upstream.name}'s source-reader role)"
-                )
-        downstream_name = raw.get("downstream_env")
-        downstreams = sorted(other.name for other in envs.values() if other.upstream_env == name)
-        if downstream_name is None and downstreams:
-            problems.append(
-                f"{label}: downstream_env is missing: '{downstreams[0]}' names '{name}' as upstream"
-            )
-        elif downstream_name is not None:
-            downstream = envs.get(str(downstream_name))
-            if env.is_prod:
-                problems.append(
-                    f"{label}: downstream_env '{downstream_name}' set on a prod env; "
-                    "prod is never a sync source"
-                )
-            if downstream is None or downstream.upstream_env != name:
-                problems.append(
-                    f"{label}: downstream_env '{downstream_name}' does not name '{name}' as its "
-                    "upstream_env"
-                )
-            else:
-                problems += _mismatches(label, raw, {
-                    "downstream_account_id": downstream.account_id,
-                    "downstream_vpc_cidr": downstream.vpc_cidr,
-                }, raw_by_env[downstream.name][0])
-    return problems
-
-
-def _mismatches(
-    label: str, raw: Mapping[str, Any], expected: Mapping[str, Any], other_file: str
-) -> List[str]:
-    problems = []
-    for key, want in expected.items():
-        have = raw.get(key)
-        if str(have) != str(want):
-            problems.append(f"{label}: {key} '{have}' differs from {other_file} ('{want}')")
-    return problems
+    return [f"{SHARED_FILE}: sync_external_ids has no entry for '{name}' "
+            f"(the sts:ExternalId of {env.upstream_env}'s source-reader role)"
+            for name, env in envs.items() if env.upstream_env is not None and not external_ids.get(name)]
 
 
 def lifecycle_notices(
@@ -247,7 +181,7 @@ def stack_value_problems(
         problems += value_problems(label, raw, shared)
         origin = label if "refdata_tables" in raw else SHARED_FILE
         problems += envs_key_problems(label, raw, shared, origin, sorted(envs))
-    problems += chain_problems(envs, raw_by_file, shared)
+    problems += link_problems(envs, shared)
     problems += [f"{env}: {notice.text}" for env, notice in lifecycle_notices(raw_by_file, shared, today)
                  if notice.level == "error"]
     # The same shared value is reported once, not once per env.
