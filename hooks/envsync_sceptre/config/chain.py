@@ -152,12 +152,22 @@ def _env_keys_here(context: Context) -> str:
     return env_keys_yaml(context.get_all(), folder)
 
 
+def limits() -> Dict[str, int]:
+    """The limits the validator enforces, for the stack files to hand to their templates (one
+    constant each: a template's MaxValue or threshold renders from it, never a second literal)."""
+    from envsync_sceptre.config.stackvalues import MAX_LAG_THRESHOLD_SECONDS
+
+    return {"max_lag_seconds": MAX_LAG_THRESHOLD_SECONDS}
+
+
 class EnvKeys(Extension):
-    """Jinja extension (config/config.yaml `j2_environment: extensions:`) adding `envsync_env_keys()`."""
+    """Jinja extension (config/config.yaml `j2_environment: extensions:`) adding `envsync_env_keys()`
+    for config/<env>/config.yaml and `envsync_limits` for the stack files."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         environment.globals["envsync_env_keys"] = _env_keys_here
+        environment.globals["envsync_limits"] = limits()
 
 
 def own_keys_problems(label: str, rendered: Mapping[str, Any], shared: Mapping[str, Any],

@@ -2,7 +2,8 @@
 
 Each value comes from config/<env>/config.yaml or, when the env does not set it, from the
 shared config/config.yaml; errors name the file the value came from and the value itself.
-The templates repeat the same limits (AllowedValues, MaxValue) as a second line of defence.
+The templates hold the same limits (AllowedValues, MaxValue) as a second line of defence; the lag
+cap reaches them from MAX_LAG_THRESHOLD_SECONDS (the stack files' `envsync_limits`), not as a copy.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ ALLOWED_INSTANCE_CLASSES = (
     "db.r6g.8xlarge", "db.r6g.12xlarge", "db.r6g.16xlarge",
 )
 BACKUP_RETENTION_DAYS = 7
-MAX_LAG_THRESHOLD_SECONDS = 60
+MAX_LAG_THRESHOLD_SECONDS = 60  # the requirement: alarm when replication lag exceeds 60 s
 RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 # CloudWatch evaluates an alarm over at most one day (Period x EvaluationPeriods <= 86400 s).
@@ -90,7 +91,7 @@ def value_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]
     ):
         problems.append(
             f"{origin}: replication_lag_threshold_seconds '{threshold}' must be a number "
-            f"from 1 to {MAX_LAG_THRESHOLD_SECONDS} (alarm when lag exceeds 60 s)"
+            f"from 1 to {MAX_LAG_THRESHOLD_SECONDS} (alarm when lag exceeds {MAX_LAG_THRESHOLD_SECONDS} s)"
         )
     runtime, origin = effective_value("lambda_runtime", label, raw, shared)
     try:
