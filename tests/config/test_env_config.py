@@ -23,14 +23,14 @@ def good_shared() -> dict:
                      "prod": {"account_id": "333333333333", "vpc_cidr": "10.3.0.0/16", "is_prod": True}}}
 
 
-def env_files(shared: dict, folders=("dev", "staging", "prod")) -> dict:
-    """Each env file as Sceptre renders it from the (good) map: its `envsync_env_keys()` line."""
-    return {f"config/{name}/config.yaml": env_keys(good_shared(), name) for name in folders}
+def env_files() -> dict:
+    """Each env file as Sceptre renders it from the good map: its `envsync_env_keys()` line."""
+    return {f"config/{name}/config.yaml": env_keys(good_shared(), name) for name in good_shared()["envs"]}
 
 
-def problems_for(edit, folders=("dev", "staging", "prod")) -> str:
+def problems_for(edit) -> str:
     shared = good_shared()
-    files = env_files(shared, folders)
+    files = env_files()
     edit(shared["envs"], files)
     with pytest.raises(EnvConfigError) as caught:
         parse_envs(shared, files)

@@ -17,9 +17,10 @@ from __future__ import annotations
 import ipaddress
 
 from envsync_tools.proof.cfn_eval import as_list, statements
+from tests.chain import chain
 from tests.conftest import PROJECT_ROOT
 
-ENVS = ("dev", "staging", "prod")
+ENVS = chain()  # config/config.yaml envs:, upstream first
 DATA_PLANE = ("artifacts", "aurora", "sync", "peering-upstream", "peering-downstream")
 # Actions without resource-level permissions (AWS service authorization reference).
 # Actions with no resource-level permissions (AWS service authorization reference).
