@@ -19,8 +19,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def good_shared() -> dict:
     return {"deployer_role_name": "envsync-deployer", "cfn_execution_role_name": "envsync-cfn-exec",
             "envs": {"dev": {"account_id": "111111111111", "vpc_cidr": "10.1.0.0/16"},
-                     "staging": {"account_id": "222222222222", "vpc_cidr": "10.2.0.0/16"},
-                     "prod": {"account_id": "333333333333", "vpc_cidr": "10.3.0.0/16", "is_prod": True}}}
+                     "staging": {"account_id": "222222222222", "vpc_cidr": "10.2.0.0/16", "external_id": "dev-staging"},
+                     "prod": {"account_id": "333333333333", "vpc_cidr": "10.3.0.0/16", "external_id": "staging-prod",
+                              "is_prod": True}}}
 
 
 def env_files() -> dict:
@@ -78,7 +79,12 @@ def reorder(envs: dict, order: list) -> None:
         (lambda envs, _: reorder(envs, ["dev", "prod", "staging"]),
          "config/config.yaml: envs.prod: a prod env must be last in the chain: 'staging' would pull from it"),
         (lambda envs, _: envs["dev"].update(upstream_env="staging"),
-         "config/config.yaml: envs.dev: unknown key(s) upstream_env (allowed: account_id, vpc_cidr, is_prod)"),
+         "config/config.yaml: envs.dev: unknown key(s) upstream_env (allowed: account_id, vpc_cidr, is_prod, "
+         "external_id)"),
+        (lambda envs, _: envs["staging"].pop("external_id"),
+         "config/config.yaml: envs.staging: external_id 'None' must be the sts:ExternalId this env's sync passes"),
+        (lambda envs, _: envs["dev"].update(external_id="x-dev"),
+         "config/config.yaml: envs.dev: external_id set on the chain's first env, which pulls from no upstream"),
         (lambda envs, _: envs.pop("staging"),
          "config/staging/: no entry 'staging' in config/config.yaml: envs (known: dev, prod)"),
         (lambda envs, _: envs.update(qa={"account_id": "444444444444", "vpc_cidr": "10.4.0.0/16"}),
@@ -90,7 +96,8 @@ def reorder(envs: dict, order: list) -> None:
          "config/prod/config.yaml: upstream_env 'dev' is not config/config.yaml envs.prod's ('staging')"),
     ],
     ids=["malformed-cidr", "host-bits-set", "overlap", "missing-account", "short-account", "shared-account",
-         "prod-as-source", "upstream-by-hand", "folder-without-entry", "entry-without-folder",
+         "prod-as-source", "upstream-by-hand", "missing-external-id", "external-id-on-source",
+         "folder-without-entry", "entry-without-folder",
          "file-sets-account", "file-sets-upstream"],
 )
 def test_bad_values_are_named_with_their_file(edit, expected):

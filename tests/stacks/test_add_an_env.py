@@ -1,6 +1,6 @@
 """README "Add an env", done as a user would: a `qa` env between dev and staging is one entry in
-config/config.yaml `envs:` (plus the sts:ExternalId of its new link) and one folder of stack
-files copied from an env that, like qa, has an upstream and a downstream. Nothing else changes:
+config/config.yaml `envs:` and one folder of stack files copied from an env that, like qa, has
+an upstream and a downstream. Nothing else changes:
 the new chain validates, every stack of every env renders, the permission proof holds for the
 new env as for the others, and the CLI's chain puts qa between dev and staging."""
 
@@ -19,18 +19,18 @@ from tests.stacks.conftest import EnvStacks, copy_project
 QA_ENTRY = """  qa:
     account_id: "444444444444"
     vpc_cidr: 10.4.0.0/16
+    external_id: envsync-dev-to-qa
 """
 
 
 def add_qa(config: Path) -> None:
-    """README "Add an env": the map entry (after dev: qa pulls from dev, staging from qa), the
-    link's external id, and a copy of a middle env's folder (no file in it names its env)."""
+    """README "Add an env": the map entry (after dev: qa pulls from dev, staging from qa) and a
+    copy of a middle env's folder (no file in it names its env)."""
     middle = chain()[1]
     shared = config / "config.yaml"
     text = shared.read_text()
     assert f"\n  {middle}:\n" in text
     text = text.replace(f"\n  {middle}:\n", f"\n{QA_ENTRY}  {middle}:\n", 1)
-    text = text.replace("sync_external_ids:\n", "sync_external_ids:\n  qa: envsync-dev-to-qa\n", 1)
     shared.write_text(text)
     shutil.copytree(config / middle, config / "qa")
 

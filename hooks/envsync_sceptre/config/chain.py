@@ -2,8 +2,9 @@
 CIDR and place in the chain are written (docs/ARCHITECTURE.md §4).
 
 The map's order is the chain's: the first env is the source (where schema changes are
-authored), every other env pulls from the env before it, and a prod env (`is_prod: true`)
-comes last, since prod is never a source. Everything about an env's neighbours (their
+authored), every other env pulls from the env before it (through the upstream's source-reader
+role, with the env's `external_id`), and a prod env (`is_prod: true`) comes last, since prod is
+never a source. Everything about an env's neighbours (their
 accounts, CIDRs, roles) follows from the map by `env_keys`; each config/<env>/config.yaml
 gets those keys through `{{ envsync_env_keys() }}` (the `EnvKeys` Jinja extension that
 config/config.yaml's `j2_environment` loads) and writes only what differs per env.
@@ -22,13 +23,15 @@ from jinja2.runtime import Context
 
 CHAIN_KEY = "envs"
 CHAIN_FILE = "config/config.yaml"
-ENTRY_KEYS = ("account_id", "vpc_cidr", "is_prod")
+ENTRY_KEYS = ("account_id", "vpc_cidr", "is_prod", "external_id")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
+EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")  # what sts:AssumeRole accepts as ExternalId
 # What env_keys derives: a per-env file that sets one of them itself contradicts the map.
 DERIVED_KEYS = (
     "env", "account_id", "vpc_cidr", "is_prod", "sceptre_role", "cloudformation_service_role", "source_env",
     "upstream_env", "upstream_account_id", "upstream_vpc_cidr", "upstream_sceptre_role",
-    "downstream_env", "downstream_account_id", "downstream_vpc_cidr",
+    "upstream_external_id", "downstream_env", "downstream_account_id", "downstream_vpc_cidr",
+    "downstream_external_id",
 )
 
 
@@ -76,11 +79,13 @@ def env_keys(shared: Mapping[str, Any], name: str) -> Dict[str, Any]:
     if index > 0:
         upstream = entry(shared, order[index - 1])
         keys.update(upstream_account_id=str(upstream.get("account_id")), upstream_vpc_cidr=upstream.get("vpc_cidr"),
-                    upstream_sceptre_role=role_arn(shared, str(upstream.get("account_id")), "deployer_role_name"))
+                    upstream_sceptre_role=role_arn(shared, str(upstream.get("account_id")), "deployer_role_name"),
+                    upstream_external_id=this.get("external_id"))
     if index + 1 < len(order):
         downstream = entry(shared, order[index + 1])
         keys.update(downstream_env=order[index + 1], downstream_account_id=str(downstream.get("account_id")),
-                    downstream_vpc_cidr=downstream.get("vpc_cidr"))
+                    downstream_vpc_cidr=downstream.get("vpc_cidr"),
+                    downstream_external_id=downstream.get("external_id"))
     return keys
 
 
@@ -113,6 +118,7 @@ def chain_problems(shared: Mapping[str, Any], folders: List[str]) -> List[str]:
         problems += _cidr_problems(f"{where}.{name}", str(name), value.get("vpc_cidr"), networks)
         if not isinstance(value.get("is_prod", False), bool):
             problems.append(f"{where}.{name}: is_prod '{value.get('is_prod')}' must be true or false")
+        problems += _external_id_problems(f"{where}.{name}", value.get("external_id"), first=name == next(iter(envs)))
     order = chain_names(shared)
     for name in order[:-1]:
         if isinstance(envs[name], Mapping) and envs[name].get("is_prod") is True:
@@ -124,6 +130,16 @@ def chain_problems(shared: Mapping[str, Any], folders: List[str]) -> List[str]:
         if name not in folders:
             problems.append(f"{where}.{name}: no folder config/{name}/ with its stack files")
     return problems
+
+
+def _external_id_problems(where: str, external_id: Any, first: bool) -> List[str]:
+    if first:
+        return [f"{where}: external_id set on the chain's first env, which pulls from no upstream"] \
+            if external_id is not None else []
+    if not EXTERNAL_ID.match(str(external_id or "")):
+        return [f"{where}: external_id '{external_id}' must be the sts:ExternalId this env's sync passes to its "
+                "upstream's source-reader role (2-1224 characters of letters, digits and +=,.@:/-)"]
+    return []
 
 
 def _cidr_problems(where: str, name: str, cidr: Any, seen: Dict[str, Any]) -> List[str]:
@@ -181,7 +197,8 @@ def own_keys_problems(label: str, rendered: Mapping[str, Any], shared: Mapping[s
     for key in DERIVED_KEYS:
         have: Optional[Any] = rendered.get(key)
         if str(have) != str(want.get(key)):
-            problems.append(f"{label}: {key} '{have}' is not {CHAIN_FILE} {CHAIN_KEY}.{name}'s ('{want.get(key)}'): "
+            wanted = "none" if want.get(key) is None else f"'{want.get(key)}'"
+            problems.append(f"{label}: {key} '{have}' is not {CHAIN_FILE} {CHAIN_KEY}.{name}'s ({wanted}): "
                             "an env's account, CIDR and neighbours come only from the map "
                             "(the file's `{{ envsync_env_keys() }}` line)")
     return problems

@@ -147,14 +147,6 @@ def refdata_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, An
     return []
 
 
-def link_problems(envs: Mapping[str, EnvConfig], shared: Mapping[str, Any]) -> List[str]:
-    """Every link of the chain has the sts:ExternalId its source-reader role is assumed with."""
-    external_ids = shared.get("sync_external_ids") or {}
-    return [f"{SHARED_FILE}: sync_external_ids has no entry for '{name}' "
-            f"(the sts:ExternalId of {env.upstream_env}'s source-reader role)"
-            for name, env in envs.items() if env.upstream_env is not None and not external_ids.get(name)]
-
-
 def lifecycle_notices(
     raw_by_file: Mapping[str, Mapping[str, Any]], shared: Mapping[str, Any], today: Optional[date] = None,
 ) -> List[Tuple[str, lifecycle.Notice]]:
@@ -182,7 +174,6 @@ def stack_value_problems(
         problems += value_problems(label, raw, shared)
         origin = label if "refdata_tables" in raw else SHARED_FILE
         problems += envs_key_problems(label, raw, shared, origin, sorted(envs))
-    problems += link_problems(envs, shared)
     problems += [f"{env}: {notice.text}" for env, notice in lifecycle_notices(raw_by_file, shared, today)
                  if notice.level == "error"]
     # The same shared value is reported once, not once per env.

@@ -141,7 +141,7 @@ def resolve_local_env(name: str, user: str = "root", envs_file: Optional[Path] =
 
 
 def upstream_env_of(name: Optional[str], envs_file: Optional[Path] = None) -> Optional[str]:
-    """The env `name` pulls from: its `upstream_env` in config/, which `envsync-local` writes into
+    """The env `name` pulls from: the one before it in config/config.yaml `envs:`, which `envsync-local` writes into
     the envs file (so the chain has one home). None for the chain's source or an unknown env
     (which `resolve_local_env` then names)."""
     if not name or not local_mode(envs_file):
