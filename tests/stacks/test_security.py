@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 
 from envsync_tools.proof.cfn_eval import as_list, statements
-from tests.chain import chain
+from tests.chain import chain, upstream_of
 from tests.conftest import PROJECT_ROOT
 
 ENVS = chain()  # config/config.yaml envs:, upstream first
@@ -225,12 +225,15 @@ def test_checkov_finds_nothing_in_bootstrap(checkov_report):
                                                       "AWS::IAM::ManagedPolicy.PermissionsBoundary"}
 
 
-CHAIN_ACCOUNTS = {"dev": ["111111111111"], "staging": ["222222222222", "111111111111"],
-                  "prod": ["333333333333", "222222222222"]}
+def chain_accounts(env_stacks, env: str) -> list:
+    """The env's account, then its upstream's (whose source-reader role its sync assumes)."""
+    upstream = upstream_of(env)
+    return [env_stacks.account(env)] + ([env_stacks.account(upstream)] if upstream else [])
 
 
 def test_endpoints_admit_only_the_chain_accounts_and_our_buckets(env_stacks):
-    for env, accounts in CHAIN_ACCOUNTS.items():
+    for env in ENVS:
+        accounts = chain_accounts(env_stacks, env)
         evaluated = env_stacks.evaluated(f"{env}/network")
         endpoints = evaluated.of_type("AWS::EC2::VPCEndpoint")
         assert len(endpoints) == 9, env
