@@ -240,7 +240,8 @@ def test_endpoints_admit_only_the_chain_accounts_and_our_buckets(env_stacks):
         for logical_id, endpoint in endpoints.items():
             policy = endpoint["Properties"]["PolicyDocument"]
             for statement in statements(policy):
-                condition = statement.get("Condition", {}).get("StringEquals", {})
+                # a copy: the evaluated templates are shared by the whole session
+                condition = dict(statement.get("Condition", {}).get("StringEquals", {}))
                 if statement["Sid"] == "CloudFormationResponses":
                     assert statement["Action"] == "s3:PutObject"
                     assert statement["Resource"].endswith(":s3:::cloudformation-custom-resource-response-*/*")
