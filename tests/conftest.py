@@ -14,10 +14,11 @@ from envsync_local.mariadb import MariaDBInstance, free_port, port_is_open
 from envsync_local.moto_server import MotoServer
 from envsync_local.moto_server import start as start_moto
 from envsync_tools.proof import project as proof_project
+from tests.chain import chain
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MACHINE_DB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
-ENV_NAMES = ("dev", "staging", "prod")
+ENV_NAMES = chain()  # config/config.yaml envs:, upstream first
 
 
 @pytest.fixture(scope="session")

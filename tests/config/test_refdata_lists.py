@@ -30,7 +30,8 @@ def test_an_unknown_env_in_envs_is_refused_naming_the_file(tmp_path) -> None:
     shared_file.write_text(shared_file.read_text().replace(
         "refdata_tables:\n", "refdata_tables:\n  - name: fx_rate\n    envs: [qa]\n", 1))
     raw_by_file = read_env_files(config)
-    problems = stack_value_problems(parse_envs(raw_by_file), raw_by_file, read_shared_values(config))
+    shared = read_shared_values(config)
+    problems = stack_value_problems(parse_envs(shared, raw_by_file), raw_by_file, shared)
     assert any(p.startswith("config/config.yaml: refdata_tables: 'fx_rate': envs names unknown env(s) qa")
                for p in problems), problems
 

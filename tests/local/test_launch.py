@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from envsync_local.cli import sceptre
+from tests.chain import chain
 
 pytestmark = pytest.mark.launched
 
-ENVS = ("dev", "staging", "prod")
+ENVS = chain()  # config/config.yaml envs:, upstream first
 DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 
 

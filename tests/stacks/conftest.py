@@ -15,9 +15,10 @@ from typing import Any, Dict, Optional
 import pytest
 
 from envsync_tools.proof.project import EnvStacks, fake_output  # noqa: F401 (the tests' import path)
+from tests.chain import chain
 from tests.conftest import PROJECT_ROOT
 
-ENVS = ("dev", "staging", "prod")
+ENVS = chain()  # config/config.yaml envs:, upstream first
 CHECKOV = PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"
 
 

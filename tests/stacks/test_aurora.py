@@ -8,8 +8,9 @@ import re
 import pytest
 
 from envsync_sceptre.config.stackvalues import ALLOWED_INSTANCE_CLASSES
+from tests.chain import chain
 
-ENVS = ("dev", "staging", "prod")
+ENVS = chain()  # config/config.yaml envs:, upstream first
 
 
 @pytest.fixture(params=ENVS)

@@ -44,18 +44,22 @@ CASES = {
     "python 2 runtime": (
         lambda c: edit(c / "config.yaml", r"^lambda_runtime: python3\.9$", "lambda_runtime: python2.7"),
         "config/config.yaml: lambda_runtime 'python2.7'"),
-    "missing upstream for staging": (
-        lambda c: edit(c / "staging" / "config.yaml", r"^upstream_env: dev$", "upstream_env: null"),
-        "config/staging/config.yaml: upstream_env is missing"),
-    "missing upstream for prod": (
-        lambda c: edit(c / "prod" / "config.yaml", r"^upstream_env: staging$", "upstream_env: null"),
-        "config/prod/config.yaml: upstream_env is missing"),
-    "prod as a source": (
+    "prod before the end of the chain": (
+        lambda c: edit(c / "config.yaml", r"^    vpc_cidr: 10\.2\.0\.0/16$",
+                       "    vpc_cidr: 10.2.0.0/16\n    is_prod: true"),
+        "config/config.yaml: envs.staging: a prod env must be last in the chain: 'prod' would pull from it"),
+    "account id written twice": (
+        lambda c: edit(c / "config.yaml", r'^    account_id: "222222222222"$', '    account_id: "111111111111"'),
+        "config/config.yaml: envs.staging: account_id 111111111111 is also dev's"),
+    "upstream set by hand in an env file": (
+        lambda c: append(c / "prod" / "config.yaml", "upstream_env: dev"),
+        "config/prod/config.yaml: upstream_env 'dev' is not config/config.yaml envs.prod's ('staging')"),
+    "prod as a source by hand": (
         lambda c: append(c / "prod" / "config.yaml", "downstream_env: dev"),
-        "config/prod/config.yaml: downstream_env 'dev' set on a prod env"),
-    "neighbour copy out of date": (
-        lambda c: edit(c / "prod" / "config.yaml", r"^upstream_vpc_cidr: .*$", "upstream_vpc_cidr: 10.9.0.0/16"),
-        "config/prod/config.yaml: upstream_vpc_cidr '10.9.0.0/16' differs from config/staging/config.yaml"),
+        "config/prod/config.yaml: downstream_env 'dev' is not config/config.yaml envs.prod's (none)"),
+    "link without its external id": (
+        lambda c: edit(c / "config.yaml", r"^    external_id: envsync-staging-to-prod\n", ""),
+        "config/config.yaml: envs.prod: external_id 'None' must be the sts:ExternalId"),
 }
 
 

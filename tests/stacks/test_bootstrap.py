@@ -4,11 +4,7 @@ assume exactly the upstream's peering accepter role for this env, and nothing in
 from __future__ import annotations
 
 from envsync_tools.proof.cfn_eval import as_list, statements
-
-UPSTREAM_ACCEPTER = {
-    "staging": "arn:aws:iam::111111111111:role/envsync-dev-peering-accepter-staging",
-    "prod": "arn:aws:iam::222222222222:role/envsync-staging-peering-accepter-prod",
-}
+from tests.chain import chain, upstream_of
 
 
 def assumable(evaluated) -> list:
@@ -18,24 +14,26 @@ def assumable(evaluated) -> list:
 
 
 def test_execution_role_assumes_only_the_upstream_accepter(env_stacks):
-    for env in ("dev", "staging", "prod"):
+    for env in chain():
         evaluated = env_stacks.evaluated(f"{env}/bootstrap")
-        expected = [UPSTREAM_ACCEPTER[env]] if env in UPSTREAM_ACCEPTER else []
+        upstream = upstream_of(env)
+        expected = [f"arn:aws:iam::{env_stacks.account(upstream)}:role/envsync-{upstream}-peering-accepter-{env}"] \
+            if upstream else []
         assert [str(resource) for resource in assumable(evaluated)] == expected, env
 
 
 def test_deployer_trusts_one_explicit_principal(env_stacks):
-    for env in ("dev", "staging", "prod"):
+    for env in chain():
         trust = env_stacks.evaluated(f"{env}/bootstrap").props("DeployerRole")["AssumeRolePolicyDocument"]
         (statement,) = statements(trust)
         assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/envsync-ci"}
 
 
 def test_only_prod_denies_the_deployer_key_deletion(env_stacks):
-    for env in ("dev", "staging", "prod"):
+    for env in chain():
         policy = env_stacks.evaluated(f"{env}/kms").props("EnvKey")["KeyPolicy"]
         denied = [s for s in statements(policy) if s["Effect"] == "Deny"]
-        assert bool(denied) == (env == "prod"), env
+        assert bool(denied) == env_stacks.envs[env].is_prod, env
 
 
 def test_every_role_of_every_stack_carries_the_bootstrap_boundary(env_stacks):

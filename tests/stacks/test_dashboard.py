@@ -7,8 +7,9 @@ import json
 import pytest
 
 from envsync.observability import METRIC_UNITS, NAMESPACE
+from tests.chain import chain
 
-ENVS = ("dev", "staging", "prod")
+ENVS = chain()  # config/config.yaml envs:, upstream first
 
 
 @pytest.fixture(params=ENVS)

@@ -12,6 +12,7 @@ from typing import Any, Dict, Set
 import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
+from tests.chain import chain
 from tests.conftest import PROJECT_ROOT, parse_templates, render_project
 from tests.stacks.conftest import EnvStacks
 
@@ -65,7 +66,7 @@ def change_set(before: Dict[str, dict], after: Dict[str, dict]) -> Dict[str, Dic
 
 
 def test_the_switch_changes_only_the_engine_version_parameter(env_stacks: EnvStacks, upgraded: EnvStacks):
-    for env in ("dev", "staging", "prod"):
+    for env in chain():
         name = f"{env}/aurora"
         # Same template body: the version is a parameter, the family is derived from it.
         assert upgraded.rendered[name] == env_stacks.rendered[name]
@@ -74,7 +75,7 @@ def test_the_switch_changes_only_the_engine_version_parameter(env_stacks: EnvSta
         assert (before["EngineVersion"], after["EngineVersion"]) == (OLD, NEW)
 
 
-@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("env", chain())
 def test_5_7_to_8_0_updates_the_cluster_in_place(env_stacks: EnvStacks, upgraded: EnvStacks, env: str):
     before, after = env_stacks.evaluated(f"{env}/aurora"), upgraded.evaluated(f"{env}/aurora")
     plan = change_set(before.resources, after.resources)

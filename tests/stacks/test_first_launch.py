@@ -8,11 +8,12 @@ from typing import Dict
 import pytest
 
 from envsync_tools.proof.driver import admin_role_uses, escalation_findings, launch_plan
+from tests.chain import chain
 from tests.conftest import parse_templates, render_project
 from tests.stacks.conftest import EnvStacks, copy_project
 from tests.stacks.test_permission_proof_catches import remove_lines, remove_statement, replace_text
 
-ENVS = ("dev", "staging", "prod")
+ENVS = chain()  # config/config.yaml envs:, upstream first
 
 
 def test_kept_resources_go_with_a_failed_create(rendered_templates: Dict[str, dict]):

@@ -12,11 +12,12 @@ import shutil
 
 import pytest
 
+from tests.chain import chain
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.launched
 
-ENVS = ("dev", "staging", "prod")
+ENVS = chain()  # config/config.yaml envs:, upstream first
 DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 STACKS = {
     "dev": {"artifacts", "aurora", "sync", "peering-downstream"},

@@ -11,8 +11,9 @@ import pytest
 from envsync_tools.proof.driver import static_findings
 from envsync_tools.proof.handler_permissions import required_permissions
 from envsync_tools.proof.resource_types import UnknownAction, related_arns, related_calls
+from tests.chain import chain
 
-ENVS = ("dev", "staging", "prod")
+ENVS = chain()  # config/config.yaml envs:, upstream first
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -11,9 +11,10 @@ from envsync_tools.proof.assume import (
     refused_approver_assumptions,
     refused_assumptions,
 )
+from tests.chain import chain
 from tests.stacks.test_permission_proof_catches import project_with, remove_lines, replace_text
 
-ENVS = ("dev", "staging", "prod")
+ENVS = chain()  # config/config.yaml envs:, upstream first
 CI = "arn:aws:iam::123456789012:role/envsync-ci"
 
 

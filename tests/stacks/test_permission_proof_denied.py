@@ -9,9 +9,10 @@ import pytest
 
 from envsync_tools.proof.must_stay_denied import BadEntry, load_list, must_stay_denied, project_report
 from envsync_tools.proof.policy import Request, explain
+from tests.chain import chain
 from tests.stacks.test_permission_proof_catches import project_with, replace_text
 
-ENVS = ("dev", "staging", "prod")
+ENVS = chain()  # config/config.yaml envs:, upstream first
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -17,9 +17,10 @@ from __future__ import annotations
 import ipaddress
 
 from envsync_tools.proof.cfn_eval import as_list, statements
+from tests.chain import chain, upstream_of
 from tests.conftest import PROJECT_ROOT
 
-ENVS = ("dev", "staging", "prod")
+ENVS = chain()  # config/config.yaml envs:, upstream first
 DATA_PLANE = ("artifacts", "aurora", "sync", "peering-upstream", "peering-downstream")
 # Actions without resource-level permissions (AWS service authorization reference).
 # Actions with no resource-level permissions (AWS service authorization reference).
@@ -224,19 +225,23 @@ def test_checkov_finds_nothing_in_bootstrap(checkov_report):
                                                       "AWS::IAM::ManagedPolicy.PermissionsBoundary"}
 
 
-CHAIN_ACCOUNTS = {"dev": ["111111111111"], "staging": ["222222222222", "111111111111"],
-                  "prod": ["333333333333", "222222222222"]}
+def chain_accounts(env_stacks, env: str) -> list:
+    """The env's account, then its upstream's (whose source-reader role its sync assumes)."""
+    upstream = upstream_of(env)
+    return [env_stacks.account(env)] + ([env_stacks.account(upstream)] if upstream else [])
 
 
 def test_endpoints_admit_only_the_chain_accounts_and_our_buckets(env_stacks):
-    for env, accounts in CHAIN_ACCOUNTS.items():
+    for env in ENVS:
+        accounts = chain_accounts(env_stacks, env)
         evaluated = env_stacks.evaluated(f"{env}/network")
         endpoints = evaluated.of_type("AWS::EC2::VPCEndpoint")
         assert len(endpoints) == 9, env
         for logical_id, endpoint in endpoints.items():
             policy = endpoint["Properties"]["PolicyDocument"]
             for statement in statements(policy):
-                condition = statement.get("Condition", {}).get("StringEquals", {})
+                # a copy: the evaluated templates are shared by the whole session
+                condition = dict(statement.get("Condition", {}).get("StringEquals", {}))
                 if statement["Sid"] == "CloudFormationResponses":
                     assert statement["Action"] == "s3:PutObject"
                     assert statement["Resource"].endswith(":s3:::cloudformation-custom-resource-response-*/*")

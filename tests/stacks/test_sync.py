@@ -9,10 +9,11 @@ import pytest
 
 from envsync_sceptre.config.stackvalues import value_problems
 from envsync_tools.proof.cfn_eval import as_list, statements
+from tests.chain import chain
 from tests.conftest import PROJECT_ROOT, parse_templates, render_project
 from tests.stacks.conftest import EnvStacks, copy_project
 
-ENVS = ("dev", "staging", "prod")
+ENVS = chain()  # config/config.yaml envs:, upstream first
 SYNC_FUNCTIONS = ("validate", "plan", "migrate", "refdata", "drift")
 ASL = PROJECT_ROOT / "templates" / "statemachine" / "sync.asl.json"
 

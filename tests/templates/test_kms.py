@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-ENVS = ("dev", "staging", "prod")
+from tests.chain import chain
+
+ENVS = chain()  # config/config.yaml envs:, upstream first
 SERVICES = {"rds", "ssm", "secretsmanager", "s3", "sns", "lambda", "states"}
 DATA_ACTIONS = {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"}
 

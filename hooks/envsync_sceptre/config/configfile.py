@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
+import jinja2
 import yaml
 
 
@@ -48,10 +49,27 @@ _ConfigLoader.add_multi_constructor("!", lambda loader, _tag, node: loader.const
                                     if isinstance(node, yaml.ScalarNode) else None)
 
 
-def read_config_file(path: Path, label: str) -> Dict[str, Any]:
-    """One config file as a mapping (empty for an empty file); errors name `label`."""
+def render_as_sceptre(path: Path, label: str, variables: Mapping[str, Any]) -> str:
+    """A config file's text after Jinja, as Sceptre renders it: with its parent folder's values as
+    variables and the extensions their `j2_environment` names (config/<env>/config.yaml's
+    `{{ envsync_env_keys() }}`)."""
+    extensions = (variables.get("j2_environment") or {}).get("extensions") or []
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, extensions=list(extensions),  # noqa: S701 - YAML, not HTML
+                                     loader=jinja2.FileSystemLoader(str(path.parent)))
     try:
-        loaded = yaml.load(path.read_text(), Loader=_ConfigLoader) or {}  # noqa: S506 - SafeLoader subclass
+        return environment.get_template(path.name).render(dict(variables))
+    except jinja2.TemplateError as err:
+        raise EnvConfigError([f"{label}: {err}"]) from err
+    except ValueError as err:  # what a Jinja global refused (an env with no entry in the chain)
+        raise EnvConfigError([f"{label}: {err}"]) from err
+
+
+def read_config_file(path: Path, label: str, variables: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """One config file as a mapping (empty for an empty file); errors name `label`. With
+    `variables`, the file is rendered first (`render_as_sceptre`)."""
+    text = render_as_sceptre(path, label, variables) if variables is not None else path.read_text()
+    try:
+        loaded = yaml.load(text, Loader=_ConfigLoader) or {}  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as err:
         raise EnvConfigError([f"{label}: not valid YAML: {err}"]) from err
     if not isinstance(loaded, dict):

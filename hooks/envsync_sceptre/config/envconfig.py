@@ -1,4 +1,5 @@
-"""The per-env values in config/<env>/config.yaml, read and checked as one set.
+"""The env set: the chain from `envs:` in config/config.yaml (envsync_sceptre.config.chain) and
+the per-env values in config/<env>/config.yaml, read as Sceptre reads them and checked as one set.
 
 Errors name the file and the value, so a bad edit stops `sceptre generate`, `validate`,
 `diff` or `launch` before anything is sent to CloudFormation.
@@ -6,127 +7,63 @@ Errors name the file and the value, so a bad edit stops `sceptre generate`, `val
 
 from __future__ import annotations
 
-import ipaddress
-import re
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from envsync_sceptre.config.chain import chain_names, chain_problems, env_keys, own_keys_problems
 from envsync_sceptre.config.configfile import EnvConfig, EnvConfigError, read_config_file
 from envsync_sceptre.config.refdata import tables_pulled_by
 from envsync_sceptre.config.stackvalues import effective_value, lifecycle_notices, stack_value_problems
 
-ACCOUNT_ID = re.compile(r"^\d{12}$")
-ROLE_ARN = re.compile(r"^arn:aws:iam::(?P<account>\d{12}):role/(?P<name>[\w+=,.@/-]+)$")
-REQUIRED_KEYS = ("env", "account_id", "sceptre_role", "vpc_cidr")
+
+def env_folders(config_dir: Path) -> List[str]:
+    """The env folders: every config/<env>/ with a config.yaml."""
+    return [path.parent.name for path in sorted(config_dir.glob("*/config.yaml"))]
+
+
+def sceptre_variables(shared: Mapping[str, Any], config_dir: Path, folder: str) -> Dict[str, Any]:
+    """What Sceptre renders config/<folder>/config.yaml with: the shared values and the folder."""
+    return {**shared, "stack_group_path": folder, "project_path": str(config_dir.parent), "var": {},
+            "environment_variable": dict(os.environ), "command_path": []}
+
+
+def read_env_file(config_dir: Path, folder: str, shared: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """config/<folder>/config.yaml as Sceptre reads it: rendered (its `envsync_env_keys()` line
+    gives the env's keys from the chain), then parsed; empty when the file does not exist."""
+    path = config_dir / folder / "config.yaml"
+    if not path.is_file():
+        return {}
+    shared = read_shared_values(config_dir) if shared is None else shared
+    return read_config_file(path, f"{config_dir.name}/{folder}/config.yaml",
+                            sceptre_variables(shared, config_dir, folder))
 
 
 def read_env_files(config_dir: Path) -> Dict[str, Dict[str, Any]]:
-    """Raw contents of every config/<env>/config.yaml, keyed by its path relative to the project."""
-    raw: Dict[str, Dict[str, Any]] = {}
-    for path in sorted(config_dir.glob("*/config.yaml")):
-        label = f"{config_dir.name}/{path.parent.name}/config.yaml"
-        raw[label] = read_config_file(path, label)
-    return raw
+    """Every config/<env>/config.yaml as Sceptre reads it, keyed by its path relative to the project."""
+    shared = read_shared_values(config_dir)
+    return {f"{config_dir.name}/{folder}/config.yaml": read_env_file(config_dir, folder, shared)
+            for folder in env_folders(config_dir)}
 
 
-def parse_envs(raw_by_file: Mapping[str, Mapping[str, Any]]) -> Dict[str, EnvConfig]:
-    """Check the whole env set; return it keyed by env name or raise EnvConfigError."""
-    problems: List[str] = []
+def parse_envs(shared: Mapping[str, Any], raw_by_file: Mapping[str, Mapping[str, Any]]) -> Dict[str, EnvConfig]:
+    """The env set, in chain order, from `envs:` in config/config.yaml; raise EnvConfigError when
+    the map is not deployable or an env file contradicts it."""
+    labels = {Path(label).parent.name: label for label in raw_by_file}
+    problems = chain_problems(shared, sorted(labels))
+    if problems:
+        raise EnvConfigError(problems)
     envs: Dict[str, EnvConfig] = {}
-    for label, raw in raw_by_file.items():
-        missing = [key for key in REQUIRED_KEYS if raw.get(key) in (None, "")]
-        if missing:
-            problems.append(f"{label}: missing {', '.join(missing)}")
-            continue
-        name = str(raw["env"])
-        folder = Path(label).parent.name
-        if name != folder:
-            problems.append(f"{label}: env '{name}' must match its folder '{folder}'")
-        account_id = str(raw["account_id"])
-        if not ACCOUNT_ID.match(account_id):
-            problems.append(f"{label}: account_id '{account_id}' is not a 12-digit AWS account id")
-        role = ROLE_ARN.match(str(raw["sceptre_role"]))
-        if not role:
-            problems.append(f"{label}: sceptre_role '{raw['sceptre_role']}' is not an IAM role ARN")
-        elif role.group("account") != account_id:
-            problems.append(
-                f"{label}: sceptre_role '{raw['sceptre_role']}' is in account "
-                f"{role.group('account')}, not this env's account_id {account_id}"
-            )
-        try:
-            network = ipaddress.ip_network(str(raw["vpc_cidr"]), strict=True)
-            if network.version != 4 or not 16 <= network.prefixlen <= 24:
-                problems.append(
-                    f"{label}: vpc_cidr '{raw['vpc_cidr']}' must be an IPv4 block from /16 to /24"
-                )
-        except ValueError as err:
-            problems.append(f"{label}: vpc_cidr '{raw['vpc_cidr']}' is not a valid CIDR ({err})")
-        upstream = raw.get("upstream_env") or None
-        envs[name] = EnvConfig(
-            name=name,
-            account_id=account_id,
-            sceptre_role=str(raw["sceptre_role"]),
-            vpc_cidr=str(raw["vpc_cidr"]),
-            upstream_env=str(upstream) if upstream else None,
-            is_prod=bool(raw.get("is_prod", False)),
-            source_file=label,
-        )
-    problems += _cross_env_problems(envs)
+    for name in chain_names(shared):
+        problems += own_keys_problems(labels[name], raw_by_file[labels[name]], shared, name)
+        keys = env_keys(shared, name)
+        envs[name] = EnvConfig(name=name, account_id=keys["account_id"], sceptre_role=keys["sceptre_role"],
+                               vpc_cidr=str(keys["vpc_cidr"]), upstream_env=keys["upstream_env"],
+                               is_prod=keys["is_prod"], source_file=labels[name])
     if problems:
         raise EnvConfigError(problems)
     return envs
-
-
-def _cross_env_problems(envs: Mapping[str, EnvConfig]) -> List[str]:
-    problems: List[str] = []
-    ordered = sorted(envs.values(), key=lambda env: env.name)
-    for index, env in enumerate(ordered):
-        for other in ordered[index + 1:]:
-            if env.account_id == other.account_id:
-                problems.append(
-                    f"{other.source_file}: account_id {other.account_id} is also {env.name}'s "
-                    f"({env.source_file}); each env needs its own account"
-                )
-            try:
-                if ipaddress.ip_network(env.vpc_cidr).overlaps(ipaddress.ip_network(other.vpc_cidr)):
-                    problems.append(
-                        f"{other.source_file}: vpc_cidr {other.vpc_cidr} overlaps {env.name}'s "
-                        f"{env.vpc_cidr} ({env.source_file}); peered VPCs need disjoint CIDRs"
-                    )
-            except ValueError:
-                pass  # already reported per file
-    for env in ordered:
-        if env.upstream_env is None:
-            continue
-        upstream = envs.get(env.upstream_env)
-        if upstream is None:
-            problems.append(
-                f"{env.source_file}: upstream_env '{env.upstream_env}' is not an env "
-                f"(known: {', '.join(sorted(envs))})"
-            )
-        elif upstream.is_prod:
-            problems.append(
-                f"{env.source_file}: upstream_env '{env.upstream_env}' is a prod env; "
-                "prod is never a sync source"
-            )
-        elif env.upstream_env == env.name:
-            problems.append(f"{env.source_file}: upstream_env cannot be the env itself")
-    seen_cycle = _cycle(envs)
-    if seen_cycle:
-        problems.append(f"upstream_env forms a cycle: {' -> '.join(seen_cycle)}")
-    return problems
-
-
-def _cycle(envs: Mapping[str, EnvConfig]) -> List[str]:
-    for start in sorted(envs):
-        chain, current = [start], envs[start].upstream_env
-        while current in envs:
-            if current in chain:
-                return [*chain, current]
-            chain.append(current)
-            current = envs[current].upstream_env
-    return []
 
 
 def read_shared_values(config_dir: Path) -> Dict[str, Any]:
@@ -138,10 +75,8 @@ def read_shared_values(config_dir: Path) -> Dict[str, Any]:
 def env_value(config_dir: Path, env: str, key: str) -> Tuple[Any, str]:
     """The env's effective value of `key` (its config/<env>/config.yaml, else config/config.yaml)
     and the file it came from: the rule the validator applies (`stackvalues.effective_value`)."""
-    label = f"{config_dir.name}/{env}/config.yaml"
-    path = config_dir / env / "config.yaml"
-    raw = read_config_file(path, label) if path.is_file() else {}
-    return effective_value(key, label, raw, read_shared_values(config_dir))
+    return effective_value(key, f"{config_dir.name}/{env}/config.yaml", read_env_file(config_dir, env),
+                           read_shared_values(config_dir))
 
 
 def pulled_refdata_config(config_dir: Path, env: str) -> Tuple[Dict[str, Any], str]:
@@ -152,7 +87,7 @@ def pulled_refdata_config(config_dir: Path, env: str) -> Tuple[Dict[str, Any], s
     if env not in envs:
         raise EnvConfigError([f"{config_dir.name}/: no env {env!r} (known: {', '.join(sorted(envs))})"])
     label = envs[env].source_file
-    raw = read_config_file(config_dir.parent / label, label)
+    raw = read_env_file(config_dir, env)
     origin = label if "refdata_tables" in raw else f"{config_dir.name}/config.yaml"
     return {"tables": tables_pulled_by(env, raw, read_shared_values(config_dir))}, f"{origin} refdata_tables"
 
@@ -164,9 +99,13 @@ def load_envs(config_dir: Path, today: Optional[date] = None) -> Dict[str, EnvCo
     runtime, engine version, promotion chain) are checked: see envsync_sceptre.config.stackvalues. A
     runtime or engine AWS no longer lets anyone create (as of `today`) is an error.
     """
+    shared = read_shared_values(config_dir)
+    problems = chain_problems(shared, env_folders(config_dir))  # before any env file renders from the map
+    if problems:
+        raise EnvConfigError(problems)
     raw_by_file = read_env_files(config_dir)
-    envs = parse_envs(raw_by_file)
-    problems = stack_value_problems(envs, raw_by_file, read_shared_values(config_dir), today)
+    envs = parse_envs(shared, raw_by_file)
+    problems = stack_value_problems(envs, raw_by_file, shared, today)
     if problems:
         raise EnvConfigError(problems)
     return envs
@@ -180,7 +119,7 @@ def lifecycle_warnings(config_dir: Path, today: Optional[date] = None) -> List[s
 
 
 def promotion_order(envs: Mapping[str, EnvConfig]) -> List[str]:
-    """Envs ordered so that every upstream comes before its downstreams."""
+    """Envs ordered so that every upstream comes before its downstreams (the `envs:` map's order)."""
     order: List[str] = []
 
     def visit(name: str) -> None:

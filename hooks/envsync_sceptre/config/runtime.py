@@ -123,14 +123,12 @@ def supported() -> List[str]:
 def configured(config_dir: Path) -> List[Runtime]:
     """Every `lambda_runtime` of config/config.yaml and config/<env>/config.yaml (an upgrade
     may run two at once), oldest first."""
-    from envsync_sceptre.config.configfile import read_config_file
+    from envsync_sceptre.config.envconfig import read_env_files, read_shared_values
 
     names = set()
-    for path in [config_dir / "config.yaml", *sorted(config_dir.glob("*/config.yaml"))]:
-        if path.is_file():
-            value = read_config_file(path, str(path)).get("lambda_runtime")
-            if value:
-                names.add(str(value))
+    for values in [read_shared_values(config_dir), *read_env_files(config_dir).values()]:
+        if values.get("lambda_runtime"):
+            names.add(str(values["lambda_runtime"]))
     return sorted((describe(name) for name in names), key=lambda runtime: runtime.minor)
 
 

@@ -2,7 +2,8 @@
 
 Each value comes from config/<env>/config.yaml or, when the env does not set it, from the
 shared config/config.yaml; errors name the file the value came from and the value itself.
-The templates repeat the same limits (AllowedValues, MaxValue) as a second line of defence.
+The templates hold the same limits (AllowedValues, MaxValue) as a second line of defence; the lag
+cap reaches them from MAX_LAG_THRESHOLD_SECONDS (the stack files' `envsync_limits`), not as a copy.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ ALLOWED_INSTANCE_CLASSES = (
     "db.r6g.8xlarge", "db.r6g.12xlarge", "db.r6g.16xlarge",
 )
 BACKUP_RETENTION_DAYS = 7
-MAX_LAG_THRESHOLD_SECONDS = 60
+MAX_LAG_THRESHOLD_SECONDS = 60  # the requirement: alarm when replication lag exceeds 60 s
 RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 # CloudWatch evaluates an alarm over at most one day (Period x EvaluationPeriods <= 86400 s).
@@ -90,7 +91,7 @@ def value_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, Any]
     ):
         problems.append(
             f"{origin}: replication_lag_threshold_seconds '{threshold}' must be a number "
-            f"from 1 to {MAX_LAG_THRESHOLD_SECONDS} (alarm when lag exceeds 60 s)"
+            f"from 1 to {MAX_LAG_THRESHOLD_SECONDS} (alarm when lag exceeds {MAX_LAG_THRESHOLD_SECONDS} s)"
         )
     runtime, origin = effective_value("lambda_runtime", label, raw, shared)
     try:
@@ -146,80 +147,6 @@ def refdata_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, An
     return []
 
 
-def chain_problems(
-    envs: Mapping[str, EnvConfig],
-    raw_by_file: Mapping[str, Mapping[str, Any]],
-    shared: Mapping[str, Any],
-) -> List[str]:
-    """Every env but the source has an upstream; the neighbour copies match their own files."""
-    problems: List[str] = []
-    source_env = shared.get("source_env")
-    raw_by_env = {str(raw.get("env")): (label, raw) for label, raw in raw_by_file.items()}
-    external_ids = shared.get("sync_external_ids") or {}
-    for name, env in sorted(envs.items()):
-        label, raw = raw_by_env[name]
-        if env.upstream_env is None and name != source_env:
-            problems.append(
-                f"{label}: upstream_env is missing: every env except the source env "
-                f"'{source_env}' ({SHARED_FILE}: source_env) pulls from an upstream"
-            )
-        if env.upstream_env is not None and name == source_env:
-            problems.append(
-                f"{label}: upstream_env '{env.upstream_env}' set on the source env '{name}'"
-            )
-        upstream = envs.get(env.upstream_env or "")
-        if upstream is not None:
-            expected = {
-                "upstream_account_id": upstream.account_id,
-                "upstream_vpc_cidr": upstream.vpc_cidr,
-                "upstream_sceptre_role": upstream.sceptre_role,
-                "upstream_cloudformation_service_role": raw_by_env[upstream.name][1].get(
-                    "cloudformation_service_role"
-                ),
-            }
-            problems += _mismatches(label, raw, expected, raw_by_env[upstream.name][0])
-            if not external_ids.get(name):
-                problems.append(
-                    f"{SHARED_FILE}: sync_external_ids has no entry for '{name}' "
-                    f"(the sts:ExternalId of {upstream.name}'s source-reader role)"
-                )
-        downstream_name = raw.get("downstream_env")
-        downstreams = sorted(other.name for other in envs.values() if other.upstream_env == name)
-        if downstream_name is None and downstreams:
-            problems.append(
-                f"{label}: downstream_env is missing: '{downstreams[0]}' names '{name}' as upstream"
-            )
-        elif downstream_name is not None:
-            downstream = envs.get(str(downstream_name))
-            if env.is_prod:
-                problems.append(
-                    f"{label}: downstream_env '{downstream_name}' set on a prod env; "
-                    "prod is never a sync source"
-                )
-            if downstream is None or downstream.upstream_env != name:
-                problems.append(
-                    f"{label}: downstream_env '{downstream_name}' does not name '{name}' as its "
-                    "upstream_env"
-                )
-            else:
-                problems += _mismatches(label, raw, {
-                    "downstream_account_id": downstream.account_id,
-                    "downstream_vpc_cidr": downstream.vpc_cidr,
-                }, raw_by_env[downstream.name][0])
-    return problems
-
-
-def _mismatches(
-    label: str, raw: Mapping[str, Any], expected: Mapping[str, Any], other_file: str
-) -> List[str]:
-    problems = []
-    for key, want in expected.items():
-        have = raw.get(key)
-        if str(have) != str(want):
-            problems.append(f"{label}: {key} '{have}' differs from {other_file} ('{want}')")
-    return problems
-
-
 def lifecycle_notices(
     raw_by_file: Mapping[str, Mapping[str, Any]], shared: Mapping[str, Any], today: Optional[date] = None,
 ) -> List[Tuple[str, lifecycle.Notice]]:
@@ -247,7 +174,6 @@ def stack_value_problems(
         problems += value_problems(label, raw, shared)
         origin = label if "refdata_tables" in raw else SHARED_FILE
         problems += envs_key_problems(label, raw, shared, origin, sorted(envs))
-    problems += chain_problems(envs, raw_by_file, shared)
     problems += [f"{env}: {notice.text}" for env, notice in lifecycle_notices(raw_by_file, shared, today)
                  if notice.level == "error"]
     # The same shared value is reported once, not once per env.

@@ -3,7 +3,7 @@ env's signing key (proof of origin, lambda_code/envsync/migrations/origin.py), f
 sync stack.
 
 Read once at deploy time with kms:GetPublicKey as the source env's deployer role (the key is
-`alias/envsync/<source_env>-origin` in the source env's account, both read from config/), so
+`alias/envsync/<source_env>-origin` in the account of the chain's first env, read from config/), so
 the functions verify signatures locally and never call the source account per run. PublicKey
 resolves to the DER SubjectPublicKeyInfo in base64 (ENVSYNC_ORIGIN_PUBLIC_KEY).
 """
@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from sceptre.exceptions import SceptreException
 from sceptre.resolvers import Resolver
 
-from envsync_sceptre.config.envconfig import EnvConfigError, load_envs, read_shared_values
+from envsync_sceptre.config.envconfig import EnvConfigError, load_envs, promotion_order
 from envsync_sceptre.resolvers.arguments import require_mapping
 
 ATTRIBUTES = ("KeyArn", "PublicKey")
@@ -49,10 +49,7 @@ class OriginKey(Resolver):
             envs = load_envs(Path(str(config)))
         except EnvConfigError as error:
             raise SceptreException(f"{self.stack.name}: {error}") from error
-        source_env = str(read_shared_values(Path(str(config))).get("source_env") or "")
-        source = envs.get(source_env)
-        if source is None:
-            raise SceptreException(f"{self.stack.name}: source_env '{source_env}' is not an env of {config}")
+        source = envs[promotion_order(envs)[0]]  # the chain's first env authors and signs
         return source.name, source.sceptre_role, origin_key_alias(source.name, source.account_id,
                                                                   self.stack.region), str(attribute)
 

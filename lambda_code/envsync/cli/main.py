@@ -82,8 +82,9 @@ def found_config_dir() -> Optional[Path]:
 
 
 def known_envs(envs_file: Optional[Path] = None) -> Optional[List[str]]:
-    """The env names this CLI knows: the stand-ins' (local mode), else the project config's
-    folders; None when it runs outside both (names are then only checked for shape)."""
+    """The env names this CLI knows: the stand-ins' (local mode), else the project's chain
+    (`envs:` in config/config.yaml); None when it runs outside both (names are then only
+    checked for shape)."""
     if local_mode(envs_file):
         path = envs_file or local_envs_file()
         try:
@@ -93,7 +94,15 @@ def known_envs(envs_file: Optional[Path] = None) -> Optional[List[str]]:
     config = found_config_dir()
     if config is None:
         return None
-    return sorted(path.parent.name for path in config.glob("*/config.yaml"))
+    # the plugin's reader, as the stacks get the chain (the CLI's side, not the Lambda's)
+    from envsync_sceptre.config.chain import chain_names
+    from envsync_sceptre.config.configfile import EnvConfigError
+    from envsync_sceptre.config.envconfig import read_shared_values
+
+    try:
+        return sorted(chain_names(read_shared_values(config)))
+    except EnvConfigError as error:
+        raise CliError(str(error)) from None
 
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{1,15}$")  # the sync stack's Env pattern
@@ -141,7 +150,7 @@ def resolve_local_env(name: str, user: str = "root", envs_file: Optional[Path] =
 
 
 def upstream_env_of(name: Optional[str], envs_file: Optional[Path] = None) -> Optional[str]:
-    """The env `name` pulls from: its `upstream_env` in config/, which `envsync-local` writes into
+    """The env `name` pulls from: the one before it in config/config.yaml `envs:`, which `envsync-local` writes into
     the envs file (so the chain has one home). None for the chain's source or an unknown env
     (which `resolve_local_env` then names)."""
     if not name or not local_mode(envs_file):

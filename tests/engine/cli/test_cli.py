@@ -324,12 +324,11 @@ def test_an_unknown_env_is_an_error_for_every_command_never_a_fallback(tmp_path:
     # an env the file names without an AWS stand-in: refused, not answered with other credentials
     bare = envsync("approve", "--env", "prod", env=local)
     assert bare.returncode == 2 and "names no AWS stand-in for it" in bare.stderr, bare.stderr
-    # outside local mode the project's config folders are the known envs
+    # outside local mode the project's chain (config/config.yaml envs:) names the known envs
     config = tmp_path / "project" / "config"
-    for name in ("dev", "prod"):
-        (config / name).mkdir(parents=True)
-        (config / name / "config.yaml").write_text(f"env: {name}\n")
-    (config / "config.yaml").write_text("approval: none\nhooks: !envsync_validate x\n")
+    config.mkdir(parents=True)
+    (config / "config.yaml").write_text("approval: none\nhooks: !envsync_validate x\n"
+                                        "envs:\n  dev: {account_id: '111111111111'}\n  prod: {}\n")
     real = {key: value for key, value in local.items() if key != "ENVSYNC_LOCAL_DIR"}
     real["ENVSYNC_CONFIG_DIR"] = str(config)
     done = subprocess.run([*ENVSYNC, "approve", "--env", "qa"], capture_output=True, text=True, timeout=60,
