@@ -8,7 +8,8 @@ for it. The checks themselves are `envsync_tools.proof.static`.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+import dataclasses
+from typing import Any, Dict, List, Optional, Tuple
 
 from envsync_tools.proof.policy import Request, authorize
 from envsync_tools.proof.static import (
@@ -68,6 +69,18 @@ def env_key_policies(env_stacks: EnvStacks, env: str) -> Dict[str, Any]:
     return policies
 
 
+def break_glass_of(call: Call, key_policies: Dict[str, Any]) -> Optional[str]:
+    """The one role a key's policy keeps `call` for (a Deny to every principal but
+    aws:PrincipalArn X: prod's key), or None. CloudFormation's key handler makes such a call
+    only when the template changes the key's policy or state, and that launch is made as X."""
+    policy = key_policies.get(call.key_arn) if call.key_arn else None
+    for statement in as_list((policy or {}).get("Statement") or []):
+        exempt = (statement.get("Condition") or {}).get("ArnNotEquals", {}).get("aws:PrincipalArn")
+        if statement.get("Effect") == "Deny" and exempt and call.action in as_list(statement["Action"]):
+            return str(exempt)
+    return None
+
+
 def deployer_of(env_stacks: EnvStacks, env: str) -> Principal:
     return role_principal(proof_stack(env_stacks, f"{env}/bootstrap"), "DeployerRole", env_stacks.account(env))
 
@@ -101,7 +114,12 @@ def static_findings(env_stacks: EnvStacks, env: str) -> List[Finding]:
         if stack_env != env or short in ADMIN_STACKS:
             continue
         stack = proof_stack(env_stacks, name)
-        findings += prove(env, execution_role, execution_role_calls(stack, account, key_arn), key_policies)
+        for call in execution_role_calls(stack, account, key_arn):
+            glass = break_glass_of(call, key_policies)
+            if glass:  # an administrator's role: all of IAM, the key policy decides
+                call = dataclasses.replace(call, why=f"{call.why}, launched as {glass}")
+            caller = Principal(glass, identity_policies=[ALLOW_ALL]) if glass else execution_role
+            findings += prove(env, caller, [call], key_policies)
         declared = declared_resolver_calls(env_stacks, name)
         deployer_calls = sceptre_calls(stack, account, execution_role.arn)
         deployer_calls += resolver_calls(stack, [d for d in declared if "role" not in d], key_arn, account)
@@ -109,7 +127,8 @@ def static_findings(env_stacks: EnvStacks, env: str) -> List[Finding]:
         for other, call in other_account_calls(env_stacks, [d for d in declared if "role" in d],
                                                f"resolver of {stack.name}"):
             findings += prove(env, deployer_of(env_stacks, other), [call], env_key_policies(env_stacks, other))
-        for principal, call in key_user_calls(stack, account, boundaries):
+        approver = role_principal(bootstrap, "ApproverRole", account, boundaries)
+        for principal, call in key_user_calls(stack, account, boundaries, answerers=[approver]):
             findings += prove(env, principal, [call], key_policies)
     return findings
 
@@ -163,7 +182,10 @@ def escalation_findings(env_stacks: EnvStacks, env: str) -> List[str]:
     stack = f"arn:aws:cloudformation:us-east-1:{account}:stack/envsync-{env}-bootstrap/1"
     refused = [(deployer, Request(action, stack)) for action in (
         "cloudformation:UpdateStack", "cloudformation:CreateChangeSet", "cloudformation:DeleteStack")]
-    for target in (deployer.arn, execution_role.arn, f"{role}envsync-other-sync"):
+    # The approver role (the administrator's, named envsync-<env>-approver like the env's roles).
+    approver = f"{role}envsync-{env}-approver"
+    refused += [(deployer, Request(action, approver)) for action in ("iam:UpdateAssumeRolePolicy", "iam:PassRole")]
+    for target in (deployer.arn, execution_role.arn, approver, f"{role}envsync-other-sync"):
         refused += [(execution_role, Request(action, target, context=boundary)) for action in (
             "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:DeleteRole", "iam:AttachRolePolicy")]
     # An env role, but without the boundary.
@@ -178,10 +200,32 @@ def escalation_findings(env_stacks: EnvStacks, env: str) -> List[str]:
         ("secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:us-east-1:{account}:secret:payments/db-AbCdEf"),
         ("sts:AssumeRole", f"arn:aws:iam::{OUTSIDE_ACCOUNT}:role/anything"),
         ("ssm:GetParameter", f"arn:aws:ssm:us-east-1:{account}:parameter/payments/db"),
+        # A role CI mints would answer the runs that wait for a person (no resource-level permission).
+        ("states:SendTaskSuccess", "*"),
     )]
-    found = [f"{principal.arn} may {request.action} on {request.resource}"
-             for principal, request in refused if authorize(principal, request).allowed]
+    verdicts = [(principal, request, authorize(principal, request)) for principal, request in refused]
+    verdicts += prod_key_verdicts(env_stacks, env, [deployer, execution_role, bounded])
+    found = [f"{principal.arn} may {request.action} on {request.resource} ({verdict.reason})"
+             for principal, request, verdict in verdicts if verdict.allowed]
     return found + endpoint_escapes(env_stacks, env)
+
+
+# What only prod's break-glass role may do to prod's key (templates/kms.yaml).
+KEY_BREAK_GLASS_ACTIONS = ("kms:PutKeyPolicy", "kms:DisableKey", "kms:DisableKeyRotation", "kms:ScheduleKeyDeletion")
+
+
+def prod_key_verdicts(env_stacks: EnvStacks, env: str, callers: List[Principal]) -> List[Tuple[Principal, Request, Any]]:
+    """In prod: CI's roles, and any other principal of the account with all of IAM, asking to
+    disable, delete or re-policy the env key, as its key policy decides."""
+    if not env_stacks.envs[env].is_prod:
+        return []
+    account = env_stacks.account(env)
+    key = fake_output("KeyArn", env, account)
+    policy = env_key_policies(env_stacks, env)[key]
+    administrator = Principal(f"arn:aws:iam::{account}:role/some-administrator", identity_policies=[ALLOW_ALL])
+    return [(caller, Request(action, key), authorize(caller, Request(action, key), key_policy=policy,
+                                                     resource_account=account))
+            for caller in (*callers, administrator) for action in KEY_BREAK_GLASS_ACTIONS]
 
 
 ALLOW_ALL = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
