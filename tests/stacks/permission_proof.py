@@ -214,7 +214,8 @@ def escalation_findings(env_stacks: EnvStacks, env: str) -> List[str]:
 KEY_BREAK_GLASS_ACTIONS = ("kms:PutKeyPolicy", "kms:DisableKey", "kms:DisableKeyRotation", "kms:ScheduleKeyDeletion")
 
 
-def prod_key_verdicts(env_stacks: EnvStacks, env: str, callers: List[Principal]) -> List[Tuple[Principal, Request, Any]]:
+def prod_key_verdicts(env_stacks: EnvStacks, env: str,
+                      callers: List[Principal]) -> List[Tuple[Principal, Request, Any]]:
     """In prod: CI's roles, and any other principal of the account with all of IAM, asking to
     disable, delete or re-policy the env key, as its key policy decides."""
     if not env_stacks.envs[env].is_prod:

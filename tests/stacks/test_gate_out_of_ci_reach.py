@@ -58,7 +58,8 @@ GATE_ESCALATIONS = {
         "(allowed by EnvsyncRolesWithinBoundary)"),
     "a role CI creates may answer a waiting run": (
         lambda t: replace_text(t / "bootstrap.yaml", "              - ec2:DescribeNetworkInterfaces\n",
-                               "              - ec2:DescribeNetworkInterfaces\n              - states:SendTaskSuccess\n"),
+                               "              - ec2:DescribeNetworkInterfaces\n"
+                               "              - states:SendTaskSuccess\n"),
         "prod", "role/envsync-prod-sync may states:SendTaskSuccess on * (allowed by"),
     "prod's key policy lets CI's execution role change it": (
         deny_only_the_deployer, "prod",

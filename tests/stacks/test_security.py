@@ -109,7 +109,8 @@ def test_the_approver_role_trusts_the_approvers_and_only_answers_its_own_runs(en
         from envsync_tools.proof.resource_types import action_resource_types
         assert action_resource_types("states:SendTaskSuccess") == action_resource_types("states:SendTaskFailure") == ()
         assert granted["states:ListExecutions"] == granted["states:DescribeStateMachine"] == [machine]
-        assert granted["iam:GetRole"] == [f"arn:aws:iam::{account}:role/envsync-{env}-approver"]  # status: whom it trusts
+        # `envsync status` says whom it trusts
+        assert granted["iam:GetRole"] == [f"arn:aws:iam::{account}:role/envsync-{env}-approver"]
         assert granted["states:GetExecutionHistory"] == [
             f"arn:aws:states:us-east-1:{account}:execution:envsync-{env}-sync:*"]
         assert {a.split(":")[0] for a in granted} == {"states", "kms", "iam"}
