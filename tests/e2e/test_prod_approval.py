@@ -15,7 +15,7 @@ import pytest
 
 from envsync_local.cycle import answer_approval, inbox_messages, sync
 
-from .helpers import HISTORY, assert_converged, customer_data, history_row, query, upload_script
+from .helpers import HISTORY, assert_converged, customer_data, envsync_cli, history_row, query, upload_script
 
 pytestmark = pytest.mark.launched
 
@@ -101,3 +101,18 @@ def test_a_plan_that_changed_after_approval_is_refused(system):
     assert again["run"].execution.status == "SUCCEEDED", again["run"].execution.cause
     assert [history_row(prod, v)["state"] for v in ("41", "42")] == ["success", "success"]
     assert_converged(system.handles, customers)
+
+
+def test_status_reads_the_gate_from_the_deployed_machine_and_names_who_answers(system):
+    """The approver role is the bootstrap stack's; status reads prod's deployed definition."""
+    from envsync_sceptre.config.envconfig import read_shared_values
+
+    from tests.conftest import PROJECT_ROOT
+
+    approvers = read_shared_values(PROJECT_ROOT / "config")["approver_trusted_principal"]
+    status = envsync_cli(system.state_dir, "status", "--env", "prod")
+    assert "  approval gate: present (the deployed machine waits in WaitForApproval)" in status.stdout, status.stdout
+    assert (f"  answered by arn:aws:iam::333333333333:role/envsync-prod-approver (assumable by {approvers})"
+            in status.stdout), status.stdout
+    dev = envsync_cli(system.state_dir, "status", "--env", "dev")
+    assert "  approval gate: none (this env's approval mode is none)" in dev.stdout, dev.stdout

@@ -370,7 +370,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         text += "\n\n" + runs[0]
         data["runs"] = runs[1]
     _emit(args, data, text)
-    unfinished = any(r.state != "success" for r in rows) or bool(runs and runs[1]["waiting"])
+    # A gated env whose deployed machine does not wait for a person is a finding, not a state.
+    unfinished = any(r.state != "success" for r in rows) or bool(runs and runs[1]["waiting"]) \
+        or bool(runs and runs[1]["gate"]["required"] and not runs[1]["gate"]["waits_for_approval"])
     return DIFFERENCES if pending or issues or unfinished else OK
 
 
