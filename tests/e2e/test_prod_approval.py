@@ -106,7 +106,6 @@ def test_a_plan_that_changed_after_approval_is_refused(system):
 def test_status_reads_the_gate_from_the_deployed_machine_and_names_who_answers(system):
     """The approver role is the bootstrap stack's; status reads prod's deployed definition."""
     from envsync_sceptre.config.envconfig import read_shared_values
-
     from tests.conftest import PROJECT_ROOT
 
     approvers = read_shared_values(PROJECT_ROOT / "config")["approver_trusted_principal"]

@@ -28,8 +28,9 @@ from envsync_tools.proof.static import (
 from tests.stacks.cfn_eval import as_list
 from tests.stacks.conftest import EnvStacks, fake_output
 
-# Created by the account's admin role before the deployer and execution role exist.
-ADMIN_STACKS = ("bootstrap",)
+# Launched by the account's admin role: the roles and boundary (before the deployer and
+# execution role exist), and a gated env's state machine (CI's roles may not touch it).
+ADMIN_STACKS = ("bootstrap", "gate")
 
 
 def proof_stack(env_stacks: EnvStacks, name: str) -> Stack:
@@ -67,6 +68,14 @@ def env_key_policies(env_stacks: EnvStacks, env: str) -> Dict[str, Any]:
             policies[fake_output(output, env, account)] = policy
             policies[namer.arn(logical_id)] = policy
     return policies
+
+
+def with_gate(env_stacks: EnvStacks, stack: Stack, name: str) -> Stack:
+    """The sync stack with its env's gate stack, if any: the machine there runs as the role here."""
+    gate = name.replace("/sync", "/gate")
+    if not name.endswith("/sync") or gate not in env_stacks.rendered:
+        return stack
+    return Stack(stack.name, {**stack.resources, **proof_stack(env_stacks, gate).resources}, stack.transform)
 
 
 def break_glass_of(call: Call, key_policies: Dict[str, Any]) -> Optional[str]:
@@ -128,7 +137,8 @@ def static_findings(env_stacks: EnvStacks, env: str) -> List[Finding]:
                                                f"resolver of {stack.name}"):
             findings += prove(env, deployer_of(env_stacks, other), [call], env_key_policies(env_stacks, other))
         approver = role_principal(bootstrap, "ApproverRole", account, boundaries)
-        for principal, call in key_user_calls(stack, account, boundaries, answerers=[approver]):
+        for principal, call in key_user_calls(with_gate(env_stacks, stack, name), account, boundaries,
+                                              answerers=[approver]):
             findings += prove(env, principal, [call], key_policies)
     return findings
 
@@ -203,6 +213,10 @@ def escalation_findings(env_stacks: EnvStacks, env: str) -> List[str]:
         # A role CI mints would answer the runs that wait for a person (no resource-level permission).
         ("states:SendTaskSuccess", "*"),
     )]
+    if f"{env}/gate" in env_stacks.rendered:  # the machine that waits for a person is the administrator's
+        machine = f"arn:aws:states:us-east-1:{account}:stateMachine:envsync-{env}-"
+        refused += [(caller, Request(action, machine + name)) for caller in (deployer, execution_role)
+                    for action in GATED_MACHINE_ACTIONS for name in ("sync", "sync-without-the-wait")]
     verdicts = [(principal, request, authorize(principal, request)) for principal, request in refused]
     verdicts += prod_key_verdicts(env_stacks, env, [deployer, execution_role, bounded])
     found = [f"{principal.arn} may {request.action} on {request.resource} ({verdict.reason})"
@@ -210,6 +224,8 @@ def escalation_findings(env_stacks: EnvStacks, env: str) -> List[str]:
     return found + endpoint_escapes(env_stacks, env)
 
 
+# What CI's roles may never do to a gated env's machine (templates/gate.yaml holds it).
+GATED_MACHINE_ACTIONS = ("states:CreateStateMachine", "states:UpdateStateMachine", "states:DeleteStateMachine")
 # What only prod's break-glass role may do to prod's key (templates/kms.yaml).
 KEY_BREAK_GLASS_ACTIONS = ("kms:PutKeyPolicy", "kms:DisableKey", "kms:DisableKeyRotation", "kms:ScheduleKeyDeletion")
 

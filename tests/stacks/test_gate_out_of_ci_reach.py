@@ -10,6 +10,8 @@ the caller and the grant (or the refusal) that decides it.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import parse_templates, render_project
@@ -51,6 +53,13 @@ def deny_only_the_deployer(templates) -> None:
     replace_text(templates / "kms.yaml", BREAK_GLASS_EXEMPTION, "")
 
 
+def allow_what_the_gate_denies(templates) -> None:
+    """The execution role as it was: nothing keeps it from a gated env's machine."""
+    replace_text(templates / "bootstrap.yaml", "                - Sid: NeverTheGatedMachineForStacks\n"
+                                               "                  Effect: Deny\n",
+                 "                - Sid: NeverTheGatedMachineForStacks\n                  Effect: Allow\n")
+
+
 GATE_ESCALATIONS = {
     "the execution role may change the approver's trust": (
         lambda t: remove_lines(t / "bootstrap.yaml", APPROVER_DENY_LINE), "dev",
@@ -61,6 +70,14 @@ GATE_ESCALATIONS = {
                                "              - ec2:DescribeNetworkInterfaces\n"
                                "              - states:SendTaskSuccess\n"),
         "prod", "role/envsync-prod-sync may states:SendTaskSuccess on * (allowed by"),
+    "the execution role may update prod's machine (the wait)": (
+        allow_what_the_gate_denies,
+        "prod", "role/envsync-cfn-exec may states:UpdateStateMachine on "
+                "arn:aws:states:us-east-1:333333333333:stateMachine:envsync-prod-sync (allowed by"),
+    "the execution role may replace prod's machine by another name": (
+        allow_what_the_gate_denies,
+        "prod", "role/envsync-cfn-exec may states:CreateStateMachine on "
+                "arn:aws:states:us-east-1:333333333333:stateMachine:envsync-prod-sync-without-the-wait"),
     "prod's key policy lets CI's execution role change it": (
         deny_only_the_deployer, "prod",
         "role/envsync-cfn-exec may kms:PutKeyPolicy on arn:aws:kms:us-east-1:333333333333:key/"),
@@ -81,6 +98,34 @@ def test_a_way_around_the_gate_or_the_key_is_caught(case, tmp_path):
     reintroduce, env, expected = GATE_ESCALATIONS[case]
     findings = escalation_findings(reintroduced(tmp_path, reintroduce), env)
     assert any(expected in finding for finding in findings), findings
+
+
+def test_prods_machine_is_the_gate_stacks_and_ci_cannot_deploy_it(env_stacks):
+    """A gated env (approval not none) has the administrator's gate stack, and its sync stack
+    (CI's) creates no machine; the other envs' sync stacks create their own."""
+    for env in ENVS:
+        gated = f"{env}/gate" in env_stacks.rendered
+        assert gated == (env == "prod"), env
+        machines = env_stacks.evaluated(f"{env}/sync").of_type("AWS::StepFunctions::StateMachine")
+        assert bool(machines) != gated, env
+        if gated:
+            machine = env_stacks.evaluated(f"{env}/gate").props("SyncStateMachine")
+            assert machine["StateMachineName"] == f"envsync-{env}-sync"
+            assert env_stacks.stacks[f"{env}/gate"].ignore  # never part of `sceptre launch <env>`
+            assert json.loads(machine["DefinitionString"])["States"]["WaitForApproval"]["Resource"].endswith(
+                ".waitForTaskToken")
+
+
+def test_a_sync_stack_that_creates_prods_machine_again_is_refused(tmp_path):
+    """CI's sync stack creating prod's machine itself (the old layout) is refused by the
+    execution role's Deny, and the proof names the call."""
+    stacks = reintroduced(tmp_path, lambda t: replace_text(t / "sync.yaml.j2",
+                                                           "    Condition: MachineInThisStack\n", ""))
+    findings = [str(finding) for finding in static_findings(stacks, "prod")]
+    assert any("envsync-cfn-exec may not states:CreateStateMachine on "
+               "arn:aws:states:us-east-1:333333333333:stateMachine:envsync-prod-sync" in finding
+               and "explicit Deny NeverTheGatedMachineForStacks" in finding for finding in findings), \
+        "\n".join(findings) or "no finding"
 
 
 def test_a_break_glass_deny_that_exempts_no_one_locks_the_key_and_the_proof_says_so(tmp_path):

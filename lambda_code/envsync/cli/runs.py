@@ -31,7 +31,7 @@ FAILURE_DETAILS = {
 
 
 # A Task state whose integration ends so pauses until someone sends its token back (the approval).
-WAIT_FOR_TASK_TOKEN = ".waitForTaskToken"
+WAIT_FOR_TASK_TOKEN = ".waitForTaskToken"  # noqa: S105 - an integration pattern, not a secret
 
 
 def waiting_states(definition: Dict[str, Any]) -> List[str]:
