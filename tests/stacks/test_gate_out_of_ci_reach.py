@@ -136,3 +136,24 @@ def test_a_break_glass_deny_that_exempts_no_one_locks_the_key_and_the_proof_says
     assert any("may not kms:PutKeyPolicy on arn:aws:kms:us-east-1:333333333333:key/" in finding
                and "update envsync-prod-kms/EnvKey" in finding and "explicit Deny ProdKeyOnlyByBreakGlass" in finding
                for finding in findings), "\n".join(findings) or "no finding"
+
+
+def test_an_env_that_waits_for_a_person_needs_its_gate_stack_and_only_it_has_one(tmp_path):
+    from envsync_sceptre.config.configfile import EnvConfigError
+    from envsync_sceptre.config.envconfig import load_envs
+
+    project = copy_project(tmp_path)
+    config = project / "config"
+    with (config / "staging" / "config.yaml").open("a") as staging:
+        staging.write("approval: destructive-only\n")
+    (config / "prod" / "gate.yaml").rename(config / "dev" / "gate.yaml")
+    with pytest.raises(EnvConfigError) as raised:
+        load_envs(config)
+    problems = raised.value.problems
+    assert ("config/staging/config.yaml: approval 'destructive-only' needs config/staging/gate.yaml (the "
+            "administrator's stack that holds the machine that waits for a person; copy config/prod/gate.yaml)"
+            in problems), problems
+    assert any(p.startswith("config/prod/config.yaml: approval 'required' needs config/prod/gate.yaml")
+               for p in problems), problems
+    assert ("config/config.yaml: approval 'none' makes config/dev/gate.yaml wrong: the sync stack creates the "
+            "machine of an env that waits for no one" in problems), problems
