@@ -32,7 +32,8 @@ def promote_to_prod_waiting(system, script: str, body: str):
     upload_script(dev, script, body)
     for handle in (dev, staging):
         run = sync(handle)
-        assert run.execution.status == "SUCCEEDED", (handle.name, run.execution.error, run.execution.cause)
+        failed = [record for record in run.invocations if "error" in record]  # the failing step's notice
+        assert run.execution.status == "SUCCEEDED", (handle.name, run.execution.error, failed)
     inbox_messages(prod)  # start from an empty inbox
     waiting = sync(prod)
     assert (waiting.execution.status, waiting.execution.waiting["state"]) == ("RUNNING", "WaitForApproval")
