@@ -61,17 +61,15 @@ class Gate:
         return self.required and not self.waits
 
     def text(self) -> str:
-        if self.waits:
-            line = f"approval gate: present (the deployed machine waits in {', '.join(self.waits)})"
-        elif self.required:
-            line = "approval gate: MISSING: the deployed machine has no state that waits for a person"
-        else:
-            line = "approval gate: none (this env's approval mode is none)"
+        if not self.required:  # its machine may hold the wait; its plan step never asks for it
+            return "  approval gate: none (this env's approval mode is none)"
+        line = (f"approval gate: present (the deployed machine waits in {', '.join(self.waits)})" if self.waits
+                else "approval gate: MISSING: the deployed machine has no state that waits for a person")
         trusts = ", ".join(self.approver_trusts) if self.approver_trusts else "?"
         answer = (f"answered by {self.approver_arn} (assumable by {trusts})" if self.approver_trusts is not None
                   else f"answered by {self.approver_arn}: not readable (the administrator's bootstrap stack "
                        "creates it)")
-        return f"  {line}\n  {answer}" if self.waits or self.required else f"  {line}"
+        return f"  {line}\n  {answer}"
 
     def to_dict(self) -> Dict[str, Any]:
         return {"machine": self.machine_arn, "required": self.required, "waits_for_approval": bool(self.waits),

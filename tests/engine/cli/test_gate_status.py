@@ -72,8 +72,10 @@ def test_a_gated_env_whose_machine_does_not_wait_is_reported_missing(clients):
     data = status_data("qa", [], None, _now(), gate)["gate"]
     assert data["required"] is True and data["waits_for_approval"] is False
     # an env that asks for no approval: no wait is what it should have
-    ungated = Gate(machines["qa"], False, [], "arn:aws:iam::1:role/envsync-qa-approver", None)
-    assert not ungated.missing and ungated.text() == "  approval gate: none (this env's approval mode is none)"
+    # an env that asks for no approval: its machine may hold the state, its plan never waits there
+    for waits in ([], ["WaitForApproval"]):
+        ungated = Gate(machines["qa"], False, waits, "arn:aws:iam::1:role/envsync-qa-approver", None)
+        assert not ungated.missing and ungated.text() == "  approval gate: none (this env's approval mode is none)"
 
 
 def test_waiting_states_are_found_in_nested_branches_and_map_iterations():
