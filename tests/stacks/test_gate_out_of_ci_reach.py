@@ -157,3 +157,15 @@ def test_an_env_that_waits_for_a_person_needs_its_gate_stack_and_only_it_has_one
                for p in problems), problems
     assert ("config/config.yaml: approval 'none' makes config/dev/gate.yaml wrong: the sync stack creates the "
             "machine of an env that waits for no one" in problems), problems
+
+
+def test_a_key_is_created_with_its_policy_and_changed_by_put_key_policy():
+    """What CloudFormation's key handler calls (the kms resource provider's key handlers): the
+    create gives CreateKey the policy and disables only a key created `Enabled: false`; an
+    update puts a changed policy, so a prod key policy change is the break-glass role's launch."""
+    from envsync_tools.proof.handler_permissions import required_permissions
+
+    create = required_permissions("AWS::KMS::Key", "create", {"EnableKeyRotation": True})
+    assert "kms:CreateKey" in create and not {"kms:PutKeyPolicy", "kms:DisableKey"} & set(create)
+    assert "kms:DisableKey" in required_permissions("AWS::KMS::Key", "create", {"Enabled": False})
+    assert {"kms:PutKeyPolicy", "kms:DisableKey"} <= set(required_permissions("AWS::KMS::Key", "update", {}))
