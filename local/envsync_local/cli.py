@@ -245,8 +245,9 @@ def stack_exists(local: LocalStack, env: str, stack: str) -> bool:
 
 def launch_all(local: LocalStack, names: List[str], capture: bool = False) -> Dict[str, str]:
     """Per env, upstream first: the account administrator's bootstrap stack (`sceptre create`,
-    or `update` once it exists: `sceptre launch <env>` skips it), then `sceptre launch -y <env>`;
-    then each upstream's accepter stack once more.
+    or `update` once it exists: `sceptre launch <env>` skips it), then `sceptre launch -y <env>`,
+    then the administrator's gate stack where the env has one (the machine that waits for a
+    person); then each upstream's accepter stack once more.
 
     The accepter side's return routes need the downstream's peering connection, which exists
     only once the downstream env is launched (see config/<env>/peering-downstream.yaml).
@@ -257,6 +258,9 @@ def launch_all(local: LocalStack, names: List[str], capture: bool = False) -> Di
     for name in names:
         bootstrap = "update" if stack_exists(local, name, "bootstrap") else "create"
         runs += [(bootstrap, f"{name}/bootstrap.yaml", f"{name} bootstrap"), ("launch", name, name)]
+        if (project_dir() / "config" / name / "gate.yaml").is_file():
+            gate = "update" if stack_exists(local, name, "gate") else "create"
+            runs.append((gate, f"{name}/gate.yaml", f"{name} gate"))
     for name in names:
         upstream = local.envs[name].upstream_env
         if upstream and (upstream in names or stack_exists(local, upstream, "peering-downstream")):

@@ -18,7 +18,7 @@ import pytest
 from envsync.lambdas.handlers import UNAPPROVED_SUBJECT
 from envsync_local.cycle import answer_approval, inbox_messages, sync
 
-from .helpers import HISTORY, assert_converged, customer_data, history_row, query, upload_script
+from .helpers import HISTORY, assert_converged, customer_data, envsync_cli, history_row, query, upload_script
 
 pytestmark = pytest.mark.launched
 
@@ -36,7 +36,8 @@ def promote_to_prod_waiting(system, script: str, body: str):
     upload_script(dev, script, body)
     for handle in (dev, staging):
         run = sync(handle)
-        assert run.execution.status == "SUCCEEDED", (handle.name, run.execution.error, run.execution.cause)
+        failed = [record for record in run.invocations if "error" in record]  # the failing step's notice
+        assert run.execution.status == "SUCCEEDED", (handle.name, run.execution.error, failed)
     inbox_messages(prod)  # start from an empty inbox
     waiting = sync(prod)
     assert (waiting.execution.status, waiting.execution.waiting["state"]) == ("RUNNING", "WaitForApproval")
@@ -189,3 +190,17 @@ def test_a_reference_row_changed_after_the_plan_a_person_approves_is_not_applied
     assert answer_approval(prod, again)["run"].execution.status == "SUCCEEDED"
     assert _name_in(prod, "CHF") == "Franc suisse"
     assert_converged(system.handles, customers)
+
+
+def test_status_reads_the_gate_from_the_deployed_machine_and_names_who_answers(system):
+    """The approver role is the bootstrap stack's; status reads prod's deployed definition."""
+    from envsync_sceptre.config.envconfig import read_shared_values
+    from tests.conftest import PROJECT_ROOT
+
+    approvers = read_shared_values(PROJECT_ROOT / "config")["approver_trusted_principal"]
+    status = envsync_cli(system.state_dir, "status", "--env", "prod")
+    assert "  approval gate: present (the deployed machine waits in WaitForApproval)" in status.stdout, status.stdout
+    assert (f"  answered by arn:aws:iam::333333333333:role/envsync-prod-approver (assumable by {approvers})"
+            in status.stdout), status.stdout
+    dev = envsync_cli(system.state_dir, "status", "--env", "dev")
+    assert "  approval gate: none (this env's approval mode is none)" in dev.stdout, dev.stdout

@@ -90,7 +90,7 @@ BLOCKERS = {
         "envsync-cfn-exec may not rds:CreateDBCluster on arn:aws:rds:us-east-1:111111111111:og:default:aurora-mysql-5-7"
         " (create envsync-dev-aurora/Cluster (AWS::RDS::DBCluster): its og default:aurora-mysql-5-7)"),
     "approver cannot read the encrypted history of the run it answers": (
-        lambda t: remove_statement(t / "sync.yaml.j2", "MachineDataKey"),
+        lambda t: remove_statement(t / "bootstrap.yaml", "MachineDataKey"),
         "envsync-dev-approver may not kms:Decrypt on arn:aws:kms:us-east-1:111111111111:key/"),
 }
 

@@ -94,10 +94,12 @@ def test_the_approver_role_trusts_the_approvers_and_only_answers_its_own_runs(en
     approvers = read_shared_values(PROJECT_ROOT / "config")["approver_trusted_principal"]
     for env in ENVS:
         account = env_stacks.account(env)
-        role = env_stacks.evaluated(f"{env}/sync").resources[APPROVER]
+        # the administrator's (bootstrap stack), never the sync stack CI launches
+        role = env_stacks.evaluated(f"{env}/bootstrap").resources[APPROVER]
+        assert APPROVER not in env_stacks.evaluated(f"{env}/sync").resources
         trust = list(statements(role["Properties"]["AssumeRolePolicyDocument"]))
         assert [as_list(t["Principal"]["AWS"]) for t in trust] == [[approvers]], env
-        machine = {"Ref": "SyncStateMachine"}  # named envsync-<env>-sync (test_sync)
+        machine = f"arn:aws:states:us-east-1:{account}:stateMachine:envsync-{env}-sync"  # named so (test_sync)
         granted = {}
         for statement in policy_statements(role):
             for action in as_list(statement["Action"]):
@@ -107,7 +109,9 @@ def test_the_approver_role_trusts_the_approvers_and_only_answers_its_own_runs(en
         assert granted["states:SendTaskSuccess"] == granted["states:SendTaskFailure"] == ["*"]
         from envsync_tools.proof.resource_types import action_resource_types
         assert action_resource_types("states:SendTaskSuccess") == action_resource_types("states:SendTaskFailure") == ()
-        assert granted["states:ListExecutions"] == [machine]
+        assert granted["states:ListExecutions"] == granted["states:DescribeStateMachine"] == [machine]
+        # `envsync status` says whom it trusts
+        assert granted["iam:GetRole"] == [f"arn:aws:iam::{account}:role/envsync-{env}-approver"]
         assert granted["states:GetExecutionHistory"] == [
             f"arn:aws:states:us-east-1:{account}:execution:envsync-{env}-sync:*"]
         key_statement = next(s for s in policy_statements(role) if "kms:Decrypt" in as_list(s["Action"]))
@@ -115,9 +119,10 @@ def test_the_approver_role_trusts_the_approvers_and_only_answers_its_own_runs(en
         # `envsync plan|validate --env` of the chain's source read its bucket's scripts: there only,
         # the listing of migrations/, its objects, and the env key through S3 for this bucket
         source = not env_stacks.envs[env].upstream_env
-        assert {a.split(":")[0] for a in granted} == ({"states", "kms", "s3"} if source else {"states", "kms"}), env
+        services = {"states", "kms", "iam"} | ({"s3"} if source else set())
+        assert {a.split(":")[0] for a in granted} == services, env
         if source:
-            bucket = {"Fn::GetAtt": ["MigrationBucket", "Arn"]}
+            bucket = f"arn:aws:s3:::envsync-{env}-migrations-{account}"
             reads = {s["Sid"]: s for s in policy_statements(role) if s.get("Sid", "").endswith("MigrationScripts")
                      or s.get("Sid") == "DecryptMigrationScriptsThroughS3"}
             assert reads["ListMigrationScripts"]["Resource"] == bucket

@@ -248,15 +248,16 @@ def test_topic_encrypted_schedule_starts_the_state_machine(sync):
     assert props["ScheduleExpression"] == "rate(15 minutes)"
     assert props["State"] == "ENABLED"
     (target,) = props["Targets"]
-    assert target["Arn"] == {"Ref": "SyncStateMachine"}
+    # By name: in prod the machine is the gate stack's (the administrator's), elsewhere this stack's.
+    machine = f"arn:aws:states:us-east-1:{evaluated.account_id}:stateMachine:envsync-{evaluated.parameters['Env']}-sync"
+    assert target["Arn"] == machine
     schedule_role = evaluated.props("ScheduleRole")
     start, encrypt = statements(schedule_role["Policies"][0]["PolicyDocument"])
     assert start["Action"] == "states:StartExecution"
-    assert start["Resource"] == {"Ref": "SyncStateMachine"}
+    assert start["Resource"] == machine
     # The execution input is encrypted with the machine's key: a data key for that machine only.
     assert encrypt["Action"] == "kms:GenerateDataKey"
-    assert encrypt["Condition"]["StringEquals"]["kms:EncryptionContext:aws:states:stateMachineArn"] == {
-        "Ref": "SyncStateMachine"}
+    assert encrypt["Condition"]["StringEquals"]["kms:EncryptionContext:aws:states:stateMachineArn"] == machine
 
 
 def test_schedule_can_be_disabled_and_email_subscribed_from_config(env_stacks):
@@ -271,15 +272,27 @@ def test_schedule_can_be_disabled_and_email_subscribed_from_config(env_stacks):
         {"Protocol": "email", "Endpoint": "ops@example.com"}]
 
 
-def test_state_machine_definition_comes_from_its_file(sync):
-    _, evaluated, _ = sync
-    props = evaluated.props("SyncStateMachine")
+def test_state_machine_definition_comes_from_its_file(sync, env_stacks):
+    env, evaluated, _ = sync
+    if env == "prod":  # gated: the administrator's gate stack holds it, naming this stack's pieces
+        gate = env_stacks.evaluated("prod/gate")
+        props, account = gate.props("SyncStateMachine"), gate.account_id
+        assert "SyncStateMachine" not in evaluated.resources
+        assert props["RoleArn"] == f"arn:aws:iam::{account}:role/envsync-prod-sync-states"
+        named = props["DefinitionSubstitutions"]
+        assert named["SyncFailureTopicArn"] == f"arn:aws:sns:us-east-1:{account}:envsync-prod-sync"
+        for name in SYNC_FUNCTIONS:
+            function = evaluated.props(f"{name.capitalize()}Function")["FunctionName"]
+            assert named[f"{name.capitalize()}FunctionArn"] == f"arn:aws:lambda:us-east-1:{account}:function:{function}"
+    else:
+        props = evaluated.props("SyncStateMachine")
     assert json.loads(props["DefinitionString"]) == json.loads(ASL.read_text())
     substitutions = props["DefinitionSubstitutions"]
-    assert substitutions["SyncFailureTopicArn"] == {"Ref": "SyncTopic"}
-    for name in SYNC_FUNCTIONS:
-        key = f"{name.capitalize()}FunctionArn"
-        assert substitutions[key] == {"Fn::GetAtt": [f"{name.capitalize()}Function", "Arn"]}
+    if env != "prod":
+        assert substitutions["SyncFailureTopicArn"] == {"Ref": "SyncTopic"}
+        for name in SYNC_FUNCTIONS:
+            key = f"{name.capitalize()}FunctionArn"
+            assert substitutions[key] == {"Fn::GetAtt": [f"{name.capitalize()}Function", "Arn"]}
     text = ASL.read_text()
     import re
     assert set(re.findall(r"\$\{(\w+)\}", text)) == set(substitutions)

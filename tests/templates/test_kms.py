@@ -43,8 +43,11 @@ def test_key_policy_limits_data_use_to_the_listed_services(env, rendered_templat
             assert "kms:EncryptionContext:aws:logs:arn" in statement["Condition"]["ArnLike"]
         elif sid == "CloudWatchAlarmsPublishToTopic":
             assert actions == {"kms:Decrypt", "kms:GenerateDataKey*"}
-        elif sid == "DeployerNeverDeletesProdKey":
-            assert statement["Effect"] == "Deny" and "kms:ScheduleKeyDeletion" in actions
+        elif sid == "ProdKeyOnlyByBreakGlass":  # every principal but the break-glass role
+            assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
+            assert actions == {"kms:DisableKey", "kms:DisableKeyRotation", "kms:ScheduleKeyDeletion",
+                               "kms:PutKeyPolicy"}
+            assert statement["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Ref": "BreakGlassRoleArn"}}}
         elif sid == "DeployerReadsKey":
             assert not actions & DATA_ACTIONS and not [a for a in actions if a.startswith(("kms:Create", "kms:Put"))]
         else:

@@ -106,9 +106,26 @@ def load_envs(config_dir: Path, today: Optional[date] = None) -> Dict[str, EnvCo
     raw_by_file = read_env_files(config_dir)
     envs = parse_envs(shared, raw_by_file)
     problems = stack_value_problems(envs, raw_by_file, shared, today)
+    problems += gate_stack_problems(config_dir, raw_by_file, shared)
     if problems:
         raise EnvConfigError(problems)
     return envs
+
+
+def gate_stack_problems(config_dir: Path, raw_by_file: Mapping[str, Mapping[str, Any]],
+                        shared: Mapping[str, Any]) -> List[str]:
+    """An env whose runs wait for a person (approval not none) has the administrator's gate
+    stack, which holds its state machine (the sync stack then creates none); no other env has one."""
+    problems = []
+    for label, raw in raw_by_file.items():
+        mode, origin = effective_value("approval", label, raw, shared)
+        gate = Path(label).parent / "gate.yaml"
+        if (mode != "none") != (config_dir / gate.parent.name / "gate.yaml").is_file():
+            problems.append(f"{origin}: approval '{mode}' " + (
+                f"needs {gate} (the administrator's stack that holds the machine that waits for a person; "
+                "copy config/prod/gate.yaml)" if mode != "none" else
+                f"makes {gate} wrong: the sync stack creates the machine of an env that waits for no one"))
+    return problems
 
 
 def lifecycle_warnings(config_dir: Path, today: Optional[date] = None) -> List[str]:

@@ -130,6 +130,10 @@ def approval_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, A
     principal, origin = effective_value("approver_trusted_principal", label, raw, shared)
     if not APPROVER_PRINCIPAL.match(str(principal)):
         problems.append(f"{origin}: approver_trusted_principal '{principal}' is not an IAM role or user ARN")
+    deployer, _ = effective_value("deployer_trusted_principal", label, raw, shared)
+    if principal == deployer:
+        problems.append(f"{origin}: approver_trusted_principal is the deployer's principal (CI): whoever "
+                        "deploys would approve its own changes")
     return problems
 
 

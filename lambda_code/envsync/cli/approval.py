@@ -50,12 +50,14 @@ def aws_session(env: str, role_arn: Optional[str], envs_file: Optional[Path] = N
     return session, endpoint_url
 
 
-def env_machine(env: str, role_arn: Optional[str], envs_file: Optional[Path] = None) -> Tuple[Any, str, Dict[str, Any]]:
-    """(Step Functions client, the env's state machine ARN, the caller's identity)."""
+def env_machine(env: str, role_arn: Optional[str], envs_file: Optional[Path] = None,
+                ) -> Tuple[Any, str, Dict[str, Any], Any]:
+    """(Step Functions client, the env's state machine ARN, the caller's identity, IAM client)."""
     session, endpoint_url = aws_session(env, role_arn, envs_file)
     identity = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()
     machine = answer.state_machine_arn(identity["Account"], env, session.region_name or "us-east-1")
-    return session.client("stepfunctions", endpoint_url=endpoint_url), machine, identity
+    return (session.client("stepfunctions", endpoint_url=endpoint_url), machine, identity,
+            session.client("iam", endpoint_url=endpoint_url))
 
 
 def runs_status(env: str, role_arn: Optional[str]) -> Optional[Tuple[str, Dict[str, Any]]]:
@@ -64,7 +66,7 @@ def runs_status(env: str, role_arn: Optional[str]) -> Optional[Tuple[str, Dict[s
     import datetime
 
     from envsync.cli import runs
-    from envsync.cli.main import local_envs_file
+    from envsync.cli.main import env_approval_mode, local_envs_file
 
     path = local_envs_file()
     local = json.loads(path.read_text()).get(env, {}).get("aws") if path.is_file() else None
@@ -73,21 +75,23 @@ def runs_status(env: str, role_arn: Optional[str]) -> Optional[Tuple[str, Dict[s
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        stepfunctions, machine, _ = env_machine(env, role_arn, path)
+        stepfunctions, machine, identity, iam = env_machine(env, role_arn, path)
+        approver = f"arn:aws:iam::{identity['Account']}:role/envsync-{env}-approver"
+        gate = runs.read_gate(stepfunctions, iam, machine, approver, required=env_approval_mode(env) != "none")
         waiting = answer.waiting_runs(stepfunctions, machine)
         failure = runs.last_failure(stepfunctions, machine)
     except (BotoCoreError, ClientError) as error:  # the history above stands; say what is missing
         said = runs.unreadable_text(env, error)
-        return said, {"waiting": [], "last_failure": None, "error": said}
+        return said, {"waiting": [], "last_failure": None, "gate": None, "error": said}
     now = datetime.datetime.now(datetime.timezone.utc)
-    return runs.status_text(env, waiting, failure, now), runs.status_data(env, waiting, failure, now)
+    return runs.status_text(env, waiting, failure, now, gate), runs.status_data(env, waiting, failure, now, gate)
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
     """approve / reject: answer the env's run that waits for a person (answer.py)."""
     from envsync.cli.main import DIFFERENCES, OK, _emit
 
-    stepfunctions, machine, identity = env_machine(args.env, args.role_arn)
+    stepfunctions, machine, identity, _ = env_machine(args.env, args.role_arn)
     run = answer.choose(answer.waiting_runs(stepfunctions, machine), args.env, args.run, args.digest)
     if args.command == "approve":
         decision: Dict[str, Any] = answer.approve(stepfunctions, run, identity["Arn"])

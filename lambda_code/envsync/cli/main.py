@@ -446,7 +446,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     _emit(args, data, text)
     if runs is not None and runs[1].get("error"):
         return ERROR
-    unfinished = any(r.state != "success" for r in rows) or bool(runs and runs[1]["waiting"])
+    # A gated env whose deployed machine does not wait for a person is a finding, not a state.
+    unfinished = any(r.state != "success" for r in rows) or bool(runs and runs[1]["waiting"]) \
+        or bool(runs and runs[1]["gate"]["required"] and not runs[1]["gate"]["waits_for_approval"])
     return DIFFERENCES if pending or issues or unfinished else OK
 
 

@@ -1,5 +1,6 @@
-"""What an env's state machine runs tell an operator (`envsync status --env ENV`): the runs
-that wait for a person, with the commands that answer them, and why the last failed run failed.
+"""What an env's state machine runs tell an operator (`envsync status --env ENV`): whether the
+deployed machine waits for a person and who may answer, the runs that wait, with the commands
+that answer them, and why the last failed run failed.
 
 Read through the Step Functions API (ListExecutions, GetExecutionHistory), what the env's
 approver role may read. The failure is the failed task's error and cause as Step Functions
@@ -27,6 +28,73 @@ FAILURE_DETAILS = {
     "LambdaFunctionTimedOut": "lambdaFunctionTimedOutEventDetails",
     "ActivityFailed": "activityFailedEventDetails",
 }
+
+
+# A Task state whose integration ends so pauses until someone sends its token back (the approval).
+WAIT_FOR_TASK_TOKEN = ".waitForTaskToken"  # noqa: S105 - an integration pattern, not a secret
+
+
+def waiting_states(definition: Dict[str, Any]) -> List[str]:
+    """Names of the states of an ASL definition that wait for a task token, nested ones
+    (Parallel branches, Map iterators) included."""
+    found: List[str] = []
+    for name, state in (definition.get("States") or {}).items():
+        if state.get("Type") == "Task" and str(state.get("Resource", "")).endswith(WAIT_FOR_TASK_TOKEN):
+            found.append(name)
+        for branch in [*state.get("Branches", []), state.get("ItemProcessor") or state.get("Iterator") or {}]:
+            found += waiting_states(branch)
+    return found
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The approval gate as deployed: the machine's waiting states and who may answer them."""
+
+    machine_arn: str
+    required: bool  # the env's approval mode asks for a person
+    waits: List[str]
+    approver_arn: str
+    approver_trusts: Optional[List[str]]  # None: the role could not be read (missing or not allowed)
+
+    @property
+    def missing(self) -> bool:
+        return self.required and not self.waits
+
+    def text(self) -> str:
+        if not self.required:  # its machine may hold the wait; its plan step never asks for it
+            return "  approval gate: none (this env's approval mode is none)"
+        line = (f"approval gate: present (the deployed machine waits in {', '.join(self.waits)})" if self.waits
+                else "approval gate: MISSING: the deployed machine has no state that waits for a person")
+        trusts = ", ".join(self.approver_trusts) if self.approver_trusts else "?"
+        answer = (f"answered by {self.approver_arn} (assumable by {trusts})" if self.approver_trusts is not None
+                  else f"answered by {self.approver_arn}: not readable (the administrator's bootstrap stack "
+                       "creates it)")
+        return f"  {line}\n  {answer}"
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"machine": self.machine_arn, "required": self.required, "waits_for_approval": bool(self.waits),
+                "waiting_states": self.waits, "approver_role": self.approver_arn,
+                "approver_trusts": self.approver_trusts}
+
+
+def read_gate(stepfunctions: Any, iam: Any, machine_arn: str, approver_arn: str, required: bool) -> Gate:
+    """The deployed definition (DescribeStateMachine) and the approver role's trust (GetRole)."""
+    definition = json.loads(stepfunctions.describe_state_machine(stateMachineArn=machine_arn)["definition"])
+    try:
+        role = iam.get_role(RoleName=approver_arn.rsplit("/", 1)[-1])["Role"]
+    except iam.exceptions.ClientError:
+        trusts: Optional[List[str]] = None
+    else:
+        document = role["AssumeRolePolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        trusts = sorted({principal for statement in document.get("Statement", [])
+                         if statement.get("Effect") == "Allow"
+                         for principal in _as_list((statement.get("Principal") or {}).get("AWS"))})
+    return Gate(machine_arn, required, waiting_states(definition), approver_arn, trusts)
+
+
+def _as_list(value: Any) -> List[str]:
+    return [value] if isinstance(value, str) else list(value or [])
 
 
 @dataclass(frozen=True)
@@ -107,9 +175,9 @@ def age(moment: datetime.datetime, now: datetime.datetime) -> str:
 
 
 def status_text(env: str, waiting: List[answer.WaitingRun], failure: Optional[FailedRun],
-                now: datetime.datetime) -> str:
-    """The runs part of `envsync status --env ENV`."""
-    lines = [f"runs of envsync-{env}-sync:"]
+                now: datetime.datetime, gate: Optional[Gate] = None) -> str:
+    """The runs part of `envsync status --env ENV` (with the gate as deployed, when read)."""
+    lines = [f"runs of envsync-{env}-sync:"] + ([gate.text()] if gate else [])
     if not waiting:
         lines.append("  no run waits for an approval")
     for run in waiting:
@@ -125,9 +193,10 @@ def status_text(env: str, waiting: List[answer.WaitingRun], failure: Optional[Fa
 
 
 def status_data(env: str, waiting: List[answer.WaitingRun], failure: Optional[FailedRun],
-                now: datetime.datetime) -> Dict[str, Any]:
+                now: datetime.datetime, gate: Optional[Gate] = None) -> Dict[str, Any]:
     """The same for --json (never the task token)."""
     return {
+        **({"gate": gate.to_dict()} if gate else {}),
         "waiting": [{"run": run.run_id, "execution_arn": run.execution_arn, "digest": run.digest,
                      "started": run.started.isoformat(), "age_seconds": int((now - run.started).total_seconds()),
                      "commands": answer.answer_commands(env, run.run_id, run.digest)} for run in waiting],

@@ -99,6 +99,8 @@ def resource_of(call: Dict[str, Any], world: World) -> str:
         return world.key_arn(str(params["KeyId"])) or "*"
     if service == "sts" and "RoleArn" in params:
         return str(params["RoleArn"])
+    if service == "iam" and "RoleName" in params:
+        return f"arn:aws:iam::{account}:role/{params['RoleName']}"
     if service == "sns":
         return str(params.get("TopicArn") or params.get("TargetArn") or "*")
     if service == "states":

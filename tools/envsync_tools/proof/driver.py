@@ -8,11 +8,12 @@ for it. The checks themselves are `envsync_tools.proof.static`.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+import dataclasses
+from typing import Any, Dict, List, Optional, Tuple
 
 from envsync_tools.proof.assume import launch_plan
 from envsync_tools.proof.cfn_eval import as_list
-from envsync_tools.proof.must_stay_denied import must_stay_denied
+from envsync_tools.proof.must_stay_denied import ALLOW_ALL, must_stay_denied
 from envsync_tools.proof.project import EnvStacks, fake_output
 from envsync_tools.proof.static import (
     Call,
@@ -28,8 +29,9 @@ from envsync_tools.proof.static import (
     sceptre_calls,
 )
 
-# Created by the account's admin role before the deployer and execution role exist.
-ADMIN_STACKS = ("bootstrap",)
+# Launched by the account's admin role: the roles and boundary (before the deployer and
+# execution role exist), and a gated env's state machine (CI's roles may not touch it).
+ADMIN_STACKS = ("bootstrap", "gate")
 
 
 def proof_stack(env_stacks: EnvStacks, name: str) -> Stack:
@@ -69,6 +71,26 @@ def env_key_policies(env_stacks: EnvStacks, env: str) -> Dict[str, Any]:
     return policies
 
 
+def with_gate(env_stacks: EnvStacks, stack: Stack, name: str) -> Stack:
+    """The sync stack with its env's gate stack, if any: the machine there runs as the role here."""
+    gate = name.replace("/sync", "/gate")
+    if not name.endswith("/sync") or gate not in env_stacks.rendered:
+        return stack
+    return Stack(stack.name, {**stack.resources, **proof_stack(env_stacks, gate).resources}, stack.transform)
+
+
+def break_glass_of(call: Call, key_policies: Dict[str, Any]) -> Optional[str]:
+    """The one role a key's policy keeps `call` for (a Deny to every principal but
+    aws:PrincipalArn X: prod's key), or None. CloudFormation's key handler makes such a call
+    only when the template changes the key's policy or state, and that launch is made as X."""
+    policy = key_policies.get(call.key_arn) if call.key_arn else None
+    for statement in as_list((policy or {}).get("Statement") or []):
+        exempt = (statement.get("Condition") or {}).get("ArnNotEquals", {}).get("aws:PrincipalArn")
+        if statement.get("Effect") == "Deny" and exempt and call.action in as_list(statement["Action"]):
+            return str(exempt)
+    return None
+
+
 def deployer_of(env_stacks: EnvStacks, env: str) -> Principal:
     return role_principal(proof_stack(env_stacks, f"{env}/bootstrap"), "DeployerRole", env_stacks.account(env))
 
@@ -102,7 +124,12 @@ def static_findings(env_stacks: EnvStacks, env: str) -> List[Finding]:
         if stack_env != env or short in ADMIN_STACKS:
             continue
         stack = proof_stack(env_stacks, name)
-        findings += prove(env, execution_role, execution_role_calls(stack, account, key_arn), key_policies)
+        for call in execution_role_calls(stack, account, key_arn):
+            glass = break_glass_of(call, key_policies)
+            if glass:  # an administrator's role: all of IAM, the key policy decides
+                call = dataclasses.replace(call, why=f"{call.why}, launched as {glass}")
+            caller = Principal(glass, identity_policies=[ALLOW_ALL]) if glass else execution_role
+            findings += prove(env, caller, [call], key_policies)
         declared = declared_resolver_calls(env_stacks, name)
         deployer_calls = sceptre_calls(stack, account, execution_role.arn)
         deployer_calls += resolver_calls(stack, [d for d in declared if "role" not in d], key_arn, account)
@@ -110,7 +137,9 @@ def static_findings(env_stacks: EnvStacks, env: str) -> List[Finding]:
         for other, call in other_account_calls(env_stacks, [d for d in declared if "role" in d],
                                                f"resolver of {stack.name}"):
             findings += prove(env, deployer_of(env_stacks, other), [call], env_key_policies(env_stacks, other))
-        for principal, call in key_user_calls(stack, account, boundaries):
+        approver = role_principal(bootstrap, "ApproverRole", account, boundaries)
+        for principal, call in key_user_calls(with_gate(env_stacks, stack, name), account, boundaries,
+                                              answerers=[approver]):
             findings += prove(env, principal, [call], key_policies)
     return findings
 

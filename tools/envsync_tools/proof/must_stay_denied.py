@@ -25,6 +25,7 @@ LIST_PATH = Path(__file__).with_name("must_stay_denied.yaml")
 OUTSIDE_ACCOUNT = "999999999999"
 REGION = "us-east-1"
 ALLOW_ALL = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+SCOPES = ("all", "prod", "source", "gated")
 FIELDS = {"caller", "except", "action", "resource", "in", "through", "context", "why", "open"}
 
 
@@ -79,8 +80,8 @@ def load_list(path: Path = LIST_PATH) -> List[Dict[str, Any]]:
         unknown = set(entry) - FIELDS
         if missing or unknown:
             raise BadEntry(f"{where}: missing {sorted(missing)}, unknown {sorted(unknown)}")
-        if entry.get("in", "all") not in ("all", "prod", "source"):
-            raise BadEntry(f"{where}: in is all, prod or source, not {entry['in']!r}")
+        if entry.get("in", "all") not in SCOPES:
+            raise BadEntry(f"{where}: in is one of {', '.join(SCOPES)}, not {entry['in']!r}")
     return entries
 
 
@@ -188,6 +189,8 @@ def applies(entry: Mapping[str, Any], policies: EnvPolicies) -> bool:
         return policies.env_stacks.envs[policies.env].is_prod
     if scope == "source":
         return policies.env == policies.source
+    if scope == "gated":  # an env whose runs wait for a person: its machine is the gate stack's
+        return f"{policies.env}/gate" in policies.env_stacks.rendered
     return True
 
 

@@ -235,7 +235,11 @@ def authorize(principal: Principal, request: Request, *, resource_policy: Option
     - Otherwise a same-account request needs identity OR resource policy; a cross-account one
       needs both. A permissions boundary caps what the identity policies grant.
     - A VPC endpoint policy, when the call goes through one, must allow it as well.
+    AWS puts the caller's ARN in every request's context (aws:PrincipalArn) unless it is a service.
     """
+    if not principal.service and _lookup(request.context, "aws:PrincipalArn") is None:
+        request = Request(request.action, request.resource, request.principal,
+                          {"aws:PrincipalArn": principal.arn, **request.context})
     as_principal = Request(request.action, request.resource, principal.arn, request.context)
     layers = [("identity policy", principal.identity_policies, request),
               ("permissions boundary", [principal.boundary] if principal.boundary else [], request),

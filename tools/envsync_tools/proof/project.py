@@ -132,6 +132,10 @@ class EnvStacks:
             return FAKE_CODE_KEY
         if kind == "JsonFile":
             return minified_json(Path(str(argument)))
+        if kind == "StackOutputExternal":  # `<full stack name>::<output>`, read in the same account
+            stack, output = str(argument).split()[0].split("::")
+            other_env = stack.split("-")[1]
+            return fake_output(output, other_env, self.account(other_env))
         if kind == "CrossAccountStackOutput":
             other_env = str(argument["stack"]).split("-")[1]
             return fake_output(str(argument["output"]), other_env, self.account(other_env))

@@ -362,9 +362,10 @@ def transform_calls(stack: Stack) -> List[Call]:
     return calls
 
 
-def key_user_calls(stack: Stack, account: str,
-                   boundaries: Optional[Mapping[str, Any]] = None) -> List[Tuple[Principal, Call]]:
-    """Principals that use a stack's KMS key at run time on a service's behalf."""
+def key_user_calls(stack: Stack, account: str, boundaries: Optional[Mapping[str, Any]] = None,
+                   answerers: Sequence[Principal] = ()) -> List[Tuple[Principal, Call]]:
+    """Principals that use a stack's KMS key at run time on a service's behalf. `answerers`:
+    roles of another stack that answer the machines' task tokens (the bootstrap's approver)."""
     namer = Namer(stack, account)
     pairs: List[Tuple[Principal, Call]] = []
     for logical_id, raw in stack.resources.items():
@@ -388,8 +389,9 @@ def key_user_calls(stack: Stack, account: str,
                     role = role_principal(stack, role_logical, account, boundaries)
                     for action in ("kms:GenerateDataKey", "kms:Decrypt"):
                         pairs.append((role, Call(action, key, context, f"{machine} runs as {role.arn}", key)))
-                for answerer in _task_answerers(stack, namer, machine):
-                    principal = role_principal(stack, answerer, account, boundaries)
+                own = [role_principal(stack, answerer, account, boundaries)
+                       for answerer in _task_answerers(stack, namer, machine)]
+                for principal in [*own, *answerers]:
                     for action in ("kms:Decrypt", "kms:GenerateDataKey"):
                         pairs.append((principal, Call(action, key, context,
                                                       f"{principal.arn} reads and answers {machine}'s runs", key)))
