@@ -86,13 +86,14 @@ def outside_principals(env_stacks: EnvStacks) -> List[Outsider]:
         deployer = _parameter(env_stacks, f"{env}/bootstrap", "DeployerRoleName")
         deployers.append(f"arn:aws:iam::{account}:role/{deployer}")
         admins.append(env_stacks.stacks[f"{env}/bootstrap"].sceptre_role)
-        if f"{env}/sync" in env_stacks.stacks:
-            approvers_arn = approvers_arn or _parameter(env_stacks, f"{env}/sync", "ApproverTrustedPrincipal")
+        trusted = _parameter(env_stacks, f"{env}/bootstrap", "ApproverTrustedPrincipal")
+        if trusted:  # the approver role is the bootstrap stack's (the administrator's)
+            approvers_arn = approvers_arn or trusted
             approvers.append(f"arn:aws:iam::{account}:role/envsync-{env}-approver")
     found = [Outsider("CI principal", str(ci_arn), _assume_policy(deployers, "AssumeEnvsyncDeployers"),
                       "runs `sceptre launch <env>` (deployer_trusted_principal)"),
              Outsider("administrator", "your own credentials", _assume_policy(admins, "BootstrapAccounts"),
-                      "creates each account's bootstrap stack once (bootstrap_role_name)")]
+                      "creates each account's bootstrap stack once, and a gated env's gate stack (bootstrap_role_name)")]
     if approvers_arn:
         found.append(Outsider("approvers", approvers_arn, _assume_policy(approvers, "AnswerApprovals"),
                               "answer a run that waits (approver_trusted_principal)"))
