@@ -27,13 +27,17 @@
    failed create, so a retry of the create does not meet it again.
 8. A list item that is `AWS::NoValue` (`!If [Cond, item, !Ref AWS::NoValue]`) is dropped,
    as CloudFormation drops it; moto kept a null, which IAM's policy validator refuses.
+9. An error raised while creating a resource is that resource's failure (a CREATE_FAILED
+   event naming it, the stack's reason "The following resource(s) failed: [Id]. ..."), as
+   CloudFormation reports it; moto's own models raise service errors that named no resource
+   (a retry meeting a kept bucket or log group said only "already exists").
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
@@ -175,6 +179,22 @@ def _resource_map_delete(self: parsing.ResourceMap, rolling_back_create: bool = 
         raise last_error
 
 
+def _parse_and_create_resource(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def parse_and_create_resource(logical_id: str, resource_json: Dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(logical_id, resource_json, *args, **kwargs)
+        except ResourceFailed as error:
+            error.logical_id = error.logical_id or logical_id  # a dependency's failure stays its own
+            raise
+        except Exception as error:
+            message = getattr(error, "message", None) or str(error) or error.__class__.__name__
+            raise ResourceFailed(logical_id, resource_json.get("Type", ""),
+                                 f"{error.__class__.__name__}: {message}") from error
+
+    return parse_and_create_resource
+
+
 def _clean_json(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     """moto's clean_json (which calls itself through the module), dropping NoValue list items."""
     @functools.wraps(original)
@@ -294,6 +314,8 @@ def install() -> None:
         parsing.resource_class_from_type)
     parsing.parse_condition = _parse_condition(parsing.parse_condition)  # type: ignore[assignment]
     parsing.clean_json = _clean_json(parsing.clean_json)  # type: ignore[assignment]
+    parsing.parse_and_create_resource = _parse_and_create_resource(  # type: ignore[assignment]
+        parsing.parse_and_create_resource)
     cfn_responses.CloudFormationResponse._validate_different_update = (  # type: ignore[method-assign]
         _validate_different_update)
     # A resource whose Condition is false is no stack resource (moto lists it as an empty one).
