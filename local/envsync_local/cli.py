@@ -258,19 +258,30 @@ class FailedCreates:
     """Stacks whose first create rolled back (the stand-in's --fail-first-create), and the
     stacks launched: each rolled-back stack must be created by its relaunch."""
 
-    rolled_back: Set[str] = field(default_factory=set)
+    rolled_back: Dict[str, str] = field(default_factory=dict)  # stack name: id of the rolled-back one
     launched: Set[str] = field(default_factory=set)
+    # Stacks whose rollback stopped at a cluster's deletion protection (ROLLBACK_FAILED, as in
+    # CloudFormation): relaunched after the step README's deploy section gives the administrator.
+    by_hand: Set[str] = field(default_factory=set)
 
     def figure(self) -> str:
-        relaunched = self.rolled_back & self.launched
-        return f"failed-create retries: {len(relaunched)}/{len(self.launched)} stacks relaunched"
+        relaunched = set(self.rolled_back) & self.launched
+        figure = f"failed-create retries: {len(relaunched)}/{len(self.launched)} stacks relaunched"
+        if self.by_hand:
+            figure += f" ({', '.join(sorted(self.by_hand))} after its cluster's deletion protection was lifted by hand)"
+        return figure
+
+
+def env_stacks(local: LocalStack, env: str) -> List[dict]:
+    """The env's stacks in its account, as DescribeStacks gives them."""
+    cloudformation = env_session(local, local.envs[env]).client("cloudformation", endpoint_url=local.moto.endpoint_url)
+    return [stack for stack in cloudformation.describe_stacks()["Stacks"]
+            if stack["StackName"].startswith(f"envsync-{env}-")]
 
 
 def stack_statuses(local: LocalStack, env: str) -> Dict[str, str]:
-    """The env's stacks in its account, by name: their status."""
-    cloudformation = env_session(local, local.envs[env]).client("cloudformation", endpoint_url=local.moto.endpoint_url)
-    return {stack["StackName"]: stack["StackStatus"] for stack in cloudformation.describe_stacks()["Stacks"]
-            if stack["StackName"].startswith(f"envsync-{env}-")}
+    """The env's stacks, by name: their status."""
+    return {stack["StackName"]: stack["StackStatus"] for stack in env_stacks(local, env)}
 
 
 def creation_failures(local: LocalStack, env: str, stack: str) -> List[str]:
@@ -281,20 +292,56 @@ def creation_failures(local: LocalStack, env: str, stack: str) -> List[str]:
             if event["ResourceStatus"] == "CREATE_FAILED" and event["LogicalResourceId"] != stack]
 
 
+def lift_cluster_protection(local: LocalStack, env: str, stack: Dict[str, Any], failed: FailedCreates) -> None:
+    """A rollback that stopped at the env's protected Aurora cluster (RDS refuses to delete it,
+    so CloudFormation's rollback fails): the administrator's recovery from README, i.e. lift the
+    protection, then delete the stack (the relaunch creates both again, protected). Any other
+    ROLLBACK_FAILED is the retry failing."""
+    cloudformation = env_session(local, local.envs[env]).client("cloudformation", endpoint_url=local.moto.endpoint_url)
+    reason = " ".join(event.get("ResourceStatusReason") or "" for event in cloudformation.describe_stack_events(
+        StackName=stack["StackId"])["StackEvents"] if event["ResourceStatus"] == "ROLLBACK_FAILED")
+    if "Cannot delete protected Cluster" not in reason or stack["StackName"] in failed.by_hand:
+        raise LocalModeError(f"the rollback of {stack['StackName']} failed: {reason}")
+    shared = read_shared_values(project_dir() / "config")
+    admin = f"arn:aws:iam::{local.envs[env].account_id}:role/" \
+            f"{shared.get('bootstrap_role_name', 'OrganizationAccountAccessRole')}"
+    base = credentials_session({"AccessKeyId": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                                "SecretAccessKey": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], "SessionToken": None})
+    rds = assume_session(base, local.moto.endpoint_url, admin).client("rds", endpoint_url=local.moto.endpoint_url)
+    for cluster in rds.describe_db_clusters()["DBClusters"]:
+        if cluster.get("DeletionProtection") and cluster["DBClusterIdentifier"] == f"envsync-{env}":
+            print(f"\n>>> aws rds modify-db-cluster --db-cluster-identifier envsync-{env} --no-deletion-protection "
+                  f"(as {admin}: {stack['StackName']} is ROLLBACK_FAILED)", flush=True)
+            rds.modify_db_cluster(DBClusterIdentifier=f"envsync-{env}", DeletionProtection=False,
+                                  ApplyImmediately=True)
+    path = f"{env}/{stack['StackName'].removeprefix(f'envsync-{env}-')}.yaml"
+    print(f"\n>>> sceptre delete -y {path}", flush=True)
+    sceptre(local, "delete", "-y", path, capture=True)
+    failed.by_hand.add(stack["StackName"])
+
+
 def retry_after_rollback(local: LocalStack, command: str, path: str, failed: FailedCreates) -> bool:
     """After a failed `sceptre <command> <path>` under --fail-first-create: note the stacks whose
     first create rolled back and say whether to run it again (`sceptre launch` deletes a
     ROLLBACK_COMPLETE stack and creates it; the bootstrap stack's `create` needs the delete
-    first, as its administrator would). A stack rolling back a second time is the retry failing."""
+    first, as its administrator would). A stack rolling back a second time (another stack id) is
+    the retry failing; one the launch did not reach again is still waiting for its retry."""
     env = path.split("/")[0]
-    rolled_back = {name for name, status in stack_statuses(local, env).items() if status == "ROLLBACK_COMPLETE"}
-    again = sorted(rolled_back & failed.rolled_back)
+    stacks = env_stacks(local, env)
+    stuck = [stack for stack in stacks if stack["StackStatus"] == "ROLLBACK_FAILED"]
+    for stack in stuck:
+        lift_cluster_protection(local, env, stack, failed)
+    rolled_back = {stack["StackName"]: stack["StackId"] for stack in stacks
+                   if stack["StackStatus"] == "ROLLBACK_COMPLETE" or stack in stuck}
+    again = sorted(name for name, stack_id in rolled_back.items()
+                   if failed.rolled_back.get(name, stack_id) != stack_id)
     if again:
         reasons = "; ".join(reason for name in again for reason in creation_failures(local, env, name))
         raise LocalModeError(f"the retry of a failed create failed: {', '.join(again)}: {reasons}")
-    if not rolled_back:
+    new = {name: stack_id for name, stack_id in rolled_back.items() if name not in failed.rolled_back}
+    if not new:
         return False
-    failed.rolled_back |= rolled_back
+    failed.rolled_back.update(new)
     if command == "create":
         print(f"\n>>> sceptre delete -y {path}  (its first create rolled back)", flush=True)
         sceptre(local, "delete", "-y", path, capture=True)
