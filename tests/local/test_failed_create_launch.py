@@ -66,7 +66,12 @@ def test_every_stack_of_every_env_rolled_back_once_and_was_relaunched(relaunched
     for env in local.order:
         statuses = stack_statuses(local, env)
         assert set(statuses.values()) <= {"CREATE_COMPLETE", "UPDATE_COMPLETE"}, statuses
-    assert failed.figure() == f"failed-create retries: {len(failed.launched)}/{len(failed.launched)} stacks relaunched"
+    # RDS refuses to delete prod's protected cluster, so that rollback fails as in CloudFormation
+    # (ROLLBACK_FAILED); README's deploy section gives the administrator's recovery.
+    assert failed.by_hand == {"envsync-prod-aurora"}
+    assert failed.figure() == (f"failed-create retries: {len(failed.launched)}/{len(failed.launched)} stacks "
+                               "relaunched (envsync-prod-aurora after its cluster's deletion protection was "
+                               "lifted by hand)")
     # Sceptre saw each rollback and relaunched over it.
     output = "\n".join(logs.values())
     assert "ROLLBACK_COMPLETE" in output and "creation failed on purpose" in output
@@ -84,7 +89,9 @@ def test_each_rollback_names_the_resource_that_failed(relaunched):
             events = cloudformation.describe_stack_events(StackName=deleted[0]["StackId"])["StackEvents"]
             reasons = [e.get("ResourceStatusReason", "") for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
             assert any("creation failed on purpose" in reason for reason in reasons), (stack, reasons)
-            assert "ROLLBACK_COMPLETE" in {e["ResourceStatus"] for e in events}, stack
+            # prod's protected cluster stops its rollback (README: the administrator's recovery).
+            ended = "ROLLBACK_FAILED" if stack in failed.by_hand else "ROLLBACK_COMPLETE"
+            assert ended in {e["ResourceStatus"] for e in events}, stack
 
 
 def test_a_fixed_name_resource_that_retain_keeps_stops_the_retry(tmp_path, monkeypatch):
@@ -103,4 +110,4 @@ def test_a_fixed_name_resource_that_retain_keeps_stops_the_retry(tmp_path, monke
         local.stop()
     message = str(caught.value)
     assert "the retry of a failed create failed: envsync-dev-artifacts" in message, message
-    assert "ArtifactsBucket" in message and "already exists" in message, message
+    assert "ArtifactsBucket: envsync-dev-artifacts-111111111111 already exists" in message, message
