@@ -29,8 +29,9 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import boto3
 
@@ -74,7 +75,8 @@ class LocalStack:
     """The stand-ins of one state directory: ports, pids and the files describing them."""
 
     def __init__(self, root: Path, envs: Dict[str, EnvConfig], moto_port: Optional[int] = None,
-                 db_port_base: Optional[int] = None, db_ports: Optional[Dict[str, int]] = None):
+                 db_port_base: Optional[int] = None, db_ports: Optional[Dict[str, int]] = None,
+                 fail_first_create: Optional[str] = None):
         self.root = root
         self.envs = envs
         self.order = promotion_order(envs)
@@ -83,6 +85,10 @@ class LocalStack:
         state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
         # The first line of the call record that the last `up` made: its proof judges from there.
         self.proof_from = int(state.get("proof_from", 0))
+        # `last` or a logical id: the running moto fails the first create of every stack there;
+        # what was asked for applies when moto starts.
+        self.fail_first_create: Optional[str] = state.get("fail_first_create")
+        self.asked_fail_first_create = fail_first_create
         self.moto = MotoServer(port=moto_port or int(state.get("moto_port", DEFAULT_MOTO_PORT)),
                                pid=state.get("moto_pid"))
         db_base = db_port_base or DEFAULT_DB_PORT_BASE
@@ -119,6 +125,7 @@ class LocalStack:
             "moto_pid": self.moto.pid,
             "db_ports": {name: db.port for name, db in self.databases.items()},
             "proof_from": self.proof_from,
+            "fail_first_create": self.fail_first_create,
         }, indent=2))
 
     @property
@@ -206,13 +213,18 @@ class LocalStack:
     def start(self) -> None:
         if not self.moto_running():
             self.reset()
+            self.fail_first_create = self.asked_fail_first_create
+        elif self.asked_fail_first_create not in (None, self.fail_first_create):
+            raise LocalModeError(f"moto runs with --fail-first-create {self.fail_first_create or '(none)'}; "
+                                 "`envsync-local down` first to start it with another")
         for db in self.servers:
             db.start()
         self.write_descriptions()
         self.write_ca_bundle()
         if not self.moto_running():
             self.moto = start_moto(self.moto.port, self.root / "moto.log", self.endpoints_file,
-                                   calls_file=self.calls_file, executions_dir=self.executions_dir)
+                                   calls_file=self.calls_file, executions_dir=self.executions_dir,
+                                   fail_first_create=self.fail_first_create)
         self.save()
 
     def stop(self) -> None:
@@ -243,7 +255,103 @@ def stack_exists(local: LocalStack, env: str, stack: str) -> bool:
     return True
 
 
-def launch_all(local: LocalStack, names: List[str], capture: bool = False) -> Dict[str, str]:
+@dataclass
+class FailedCreates:
+    """Stacks whose first create rolled back (the stand-in's --fail-first-create), and the
+    stacks launched: each rolled-back stack must be created by its relaunch."""
+
+    rolled_back: Dict[str, str] = field(default_factory=dict)  # stack name: id of the rolled-back one
+    launched: Set[str] = field(default_factory=set)
+    # Stacks whose rollback stopped at a cluster's deletion protection (ROLLBACK_FAILED, as in
+    # CloudFormation): relaunched after the step README's deploy section gives the administrator.
+    by_hand: Set[str] = field(default_factory=set)
+
+    def figure(self) -> str:
+        relaunched = set(self.rolled_back) & self.launched
+        figure = f"failed-create retries: {len(relaunched)}/{len(self.launched)} stacks relaunched"
+        if self.by_hand:
+            figure += f" ({', '.join(sorted(self.by_hand))} after its cluster's deletion protection was lifted by hand)"
+        return figure
+
+
+def env_stacks(local: LocalStack, env: str) -> List[dict]:
+    """The env's stacks in its account, as DescribeStacks gives them."""
+    cloudformation = env_session(local, local.envs[env]).client("cloudformation", endpoint_url=local.moto.endpoint_url)
+    return [stack for stack in cloudformation.describe_stacks()["Stacks"]
+            if stack["StackName"].startswith(f"envsync-{env}-")]
+
+
+def stack_statuses(local: LocalStack, env: str) -> Dict[str, str]:
+    """The env's stacks, by name: their status."""
+    return {stack["StackName"]: stack["StackStatus"] for stack in env_stacks(local, env)}
+
+
+def creation_failures(local: LocalStack, env: str, stack: str) -> List[str]:
+    """Why the stack's last create failed: each failed resource and its reason."""
+    cloudformation = env_session(local, local.envs[env]).client("cloudformation", endpoint_url=local.moto.endpoint_url)
+    events = cloudformation.describe_stack_events(StackName=stack)["StackEvents"]
+    return [f"{event['LogicalResourceId']}: {event.get('ResourceStatusReason', '')}" for event in events
+            if event["ResourceStatus"] == "CREATE_FAILED" and event["LogicalResourceId"] != stack]
+
+
+def lift_cluster_protection(local: LocalStack, env: str, stack: Dict[str, Any], failed: FailedCreates) -> None:
+    """A rollback that stopped at the env's protected Aurora cluster (RDS refuses to delete it,
+    so CloudFormation's rollback fails): the administrator's recovery from README, i.e. lift the
+    protection, then delete the stack (the relaunch creates both again, protected). Any other
+    ROLLBACK_FAILED is the retry failing."""
+    cloudformation = env_session(local, local.envs[env]).client("cloudformation", endpoint_url=local.moto.endpoint_url)
+    reason = " ".join(event.get("ResourceStatusReason") or "" for event in cloudformation.describe_stack_events(
+        StackName=stack["StackId"])["StackEvents"] if event["ResourceStatus"] == "ROLLBACK_FAILED")
+    if "Cannot delete protected Cluster" not in reason or stack["StackName"] in failed.by_hand:
+        raise LocalModeError(f"the rollback of {stack['StackName']} failed: {reason}")
+    shared = read_shared_values(project_dir() / "config")
+    admin = f"arn:aws:iam::{local.envs[env].account_id}:role/" \
+            f"{shared.get('bootstrap_role_name', 'OrganizationAccountAccessRole')}"
+    base = credentials_session({"AccessKeyId": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                                "SecretAccessKey": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], "SessionToken": None})
+    rds = assume_session(base, local.moto.endpoint_url, admin).client("rds", endpoint_url=local.moto.endpoint_url)
+    for cluster in rds.describe_db_clusters()["DBClusters"]:
+        if cluster.get("DeletionProtection") and cluster["DBClusterIdentifier"] == f"envsync-{env}":
+            print(f"\n>>> aws rds modify-db-cluster --db-cluster-identifier envsync-{env} --no-deletion-protection "
+                  f"(as {admin}: {stack['StackName']} is ROLLBACK_FAILED)", flush=True)
+            rds.modify_db_cluster(DBClusterIdentifier=f"envsync-{env}", DeletionProtection=False,
+                                  ApplyImmediately=True)
+    path = f"{env}/{stack['StackName'].removeprefix(f'envsync-{env}-')}.yaml"
+    print(f"\n>>> sceptre delete -y {path}", flush=True)
+    sceptre(local, "delete", "-y", path, capture=True)
+    failed.by_hand.add(stack["StackName"])
+
+
+def retry_after_rollback(local: LocalStack, command: str, path: str, failed: FailedCreates) -> bool:
+    """After a failed `sceptre <command> <path>` under --fail-first-create: note the stacks whose
+    first create rolled back and say whether to run it again (`sceptre launch` deletes a
+    ROLLBACK_COMPLETE stack and creates it; the bootstrap stack's `create` needs the delete
+    first, as its administrator would). A stack rolling back a second time (another stack id) is
+    the retry failing; one the launch did not reach again is still waiting for its retry."""
+    env = path.split("/")[0]
+    stacks = env_stacks(local, env)
+    stuck = [stack for stack in stacks if stack["StackStatus"] == "ROLLBACK_FAILED"]
+    for stack in stuck:
+        lift_cluster_protection(local, env, stack, failed)
+    rolled_back = {stack["StackName"]: stack["StackId"] for stack in stacks
+                   if stack["StackStatus"] == "ROLLBACK_COMPLETE" or stack in stuck}
+    again = sorted(name for name, stack_id in rolled_back.items()
+                   if failed.rolled_back.get(name, stack_id) != stack_id)
+    if again:
+        reasons = "; ".join(reason for name in again for reason in creation_failures(local, env, name))
+        raise LocalModeError(f"the retry of a failed create failed: {', '.join(again)}: {reasons}")
+    new = {name: stack_id for name, stack_id in rolled_back.items() if name not in failed.rolled_back}
+    if not new:
+        return False
+    failed.rolled_back.update(new)
+    if command == "create":
+        print(f"\n>>> sceptre delete -y {path}  (its first create rolled back)", flush=True)
+        sceptre(local, "delete", "-y", path, capture=True)
+    return True
+
+
+def launch_all(local: LocalStack, names: List[str], capture: bool = False,
+               failed: Optional[FailedCreates] = None) -> Dict[str, str]:
     """Per env, upstream first: the account administrator's bootstrap stack (`sceptre create`,
     or `update` once it exists: `sceptre launch <env>` skips it), then `sceptre launch -y <env>`,
     then the administrator's gate stack where the env has one (the machine that waits for a
@@ -251,9 +359,10 @@ def launch_all(local: LocalStack, names: List[str], capture: bool = False) -> Di
 
     The accepter side's return routes need the downstream's peering connection, which exists
     only once the downstream env is launched (see config/<env>/peering-downstream.yaml).
-    Returns each launch's output when capture is set.
+    Under --fail-first-create a launch that stopped at rolled-back stacks runs again (into
+    `failed`, or a fresh FailedCreates). Returns each launch's output when capture is set.
     """
-    logs: Dict[str, str] = {}
+    failed = failed if failed is not None else FailedCreates()
     runs = []
     for name in names:
         bootstrap = "update" if stack_exists(local, name, "bootstrap") else "create"
@@ -265,10 +374,26 @@ def launch_all(local: LocalStack, names: List[str], capture: bool = False) -> Di
         upstream = local.envs[name].upstream_env
         if upstream and (upstream in names or stack_exists(local, upstream, "peering-downstream")):
             runs.append(("launch", f"{upstream}/peering-downstream.yaml", f"{name} return routes"))
+    logs = launch_runs(local, runs, capture, failed)
+    for name in names:
+        failed.launched |= set(stack_statuses(local, name))
+    return logs
+
+
+def launch_runs(local: LocalStack, runs: List[Tuple[str, str, str]], capture: bool = False,
+                failed: Optional[FailedCreates] = None) -> Dict[str, str]:
+    """Each `sceptre <command> -y <path>` in turn (labelled in the logs), run again after a
+    rollback of a first create under --fail-first-create; the first failure stops."""
+    failed = failed if failed is not None else FailedCreates()
+    logs: Dict[str, str] = {}
     for command, path, label in runs:
-        print(f"\n>>> sceptre {command} -y {path}", flush=True)
-        result = sceptre(local, command, "-y", path, capture=capture)
-        logs[label] = (result.stdout or "") + (result.stderr or "")
+        while True:
+            print(f"\n>>> sceptre {command} -y {path}", flush=True)
+            result = sceptre(local, command, "-y", path, capture=capture)
+            logs[label] = logs.get(label, "") + (result.stdout or "") + (result.stderr or "")
+            if result.returncode == 0 or not (local.fail_first_create
+                                              and retry_after_rollback(local, command, path, failed)):
+                break
         if result.returncode != 0:
             raise LocalModeError(f"sceptre {command} {path} failed (exit {result.returncode}); "
                                  f"moto log: {local.root / 'moto.log'}\n{logs[label][-3000:]}")
@@ -417,9 +542,9 @@ def permission_proof(local: LocalStack, limit: Optional[int] = None,
                                                             shared.get("approver_trusted_principal")))
 
 
-def command_proof(local: LocalStack, everything: bool = False) -> int:
+def command_proof(local: LocalStack, everything: bool = False, figures: Optional[List[str]] = None) -> int:
     """Judge the calls of the last `up` (a person's calls between runs are not the product's),
-    or with `everything` every call since moto started."""
+    or with `everything` every call since moto started; `figures` of the launch join the line."""
     if not local.moto_running():
         raise LocalModeError("the stand-ins are not running: run `envsync-local up` first")
     start = 0 if everything else local.proof_from
@@ -427,7 +552,8 @@ def command_proof(local: LocalStack, everything: bool = False) -> int:
     scope = "every call since moto started" if not start else \
         f"the calls of the last `envsync-local up` (from call {start + 1} of the record; --all: every call)"
     stay_denied = must_stay_denied_report()
-    print(f"\n{report.summary()}, {stay_denied.refused} must-stay-denied refused; judged: {scope}")
+    figures = [report.summary(), f"{stay_denied.refused} must-stay-denied refused", *(figures or [])]
+    print(f"\n{', '.join(figures)}; judged: {scope}")
     for denied in report.denied:
         print(f"    DENIED {denied}")
     for leak in stay_denied.leaks:
@@ -452,14 +578,15 @@ def command_up(local: LocalStack, envs: Optional[List[str]], with_sync: bool = T
     print(f"moto (AWS stand-in): {local.moto.endpoint_url}")
     for db in local.servers:
         print(f"MariaDB for {db.name}: {db.host}:{db.port} (TLS required, CA {db.ca_bundle})")
-    launch_all(local, envs or local.order)
+    failed = FailedCreates()
+    launch_all(local, envs or local.order, failed=failed)
     print_outputs(local)
     print(f"\nlaunched {', '.join(envs or local.order)} in {time.monotonic() - started:.1f}s")
     cycle = 0
     if with_sync and not envs:
         cycle = command_sync(local)
         print(f"whole run: {time.monotonic() - started:.1f}s")
-    return max(cycle, command_proof(local))
+    return max(cycle, command_proof(local, figures=[failed.figure()] if local.fail_first_create else []))
 
 
 def local_environment(local: LocalStack) -> Dict[str, str]:
@@ -544,6 +671,10 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start the stand-ins and launch the envs")
     up.add_argument("envs", nargs="*", help="envs to launch (default: all, upstream first, then a sync cycle)")
     up.add_argument("--no-sync", action="store_true", help="launch only; skip the sync cycle")
+    up.add_argument("--fail-first-create", metavar="LOGICAL_ID|last",
+                    default=os.environ.get("ENVSYNC_FAIL_FIRST_CREATE") or None,
+                    help="when moto starts: the first create of every stack fails at this resource and rolls "
+                         "back, and the launch retries it (default $ENVSYNC_FAIL_FIRST_CREATE)")
     commands.add_parser("sync", help="run the sync cycle (bootstrap, samples, dev -> staging -> prod, status)")
     run = commands.add_parser("run", help="run one env's deployed state machine once and print how it ended "
                                            "(a gated env stops at the approval: the message and the commands)")
@@ -582,7 +713,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(format_report(markdown=args.markdown))
             return 0
         envs = load_envs(project_dir() / "config")
-        local = LocalStack(state_dir(), envs, args.moto_port, args.db_port_base)
+        local = LocalStack(state_dir(), envs, args.moto_port, args.db_port_base,
+                           fail_first_create=getattr(args, "fail_first_create", None))
         if args.command == "up":
             unknown = sorted(set(args.envs) - set(envs))
             # The dates the shipped runtime and engine stop being deployable, as at `sceptre launch`.

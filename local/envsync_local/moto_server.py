@@ -83,13 +83,15 @@ class MotoServer:
 
 def start(port: int, log_path: Path, endpoints_file: Optional[Path] = None,
           timeout: float = 60.0, calls_file: Optional[Path] = None,
-          executions_dir: Optional[Path] = None) -> MotoServer:
+          executions_dir: Optional[Path] = None, fail_first_create: Optional[str] = None) -> MotoServer:
     """Spawn the moto server (with envsync's models) and wait until it answers.
 
     With `calls_file`, every API call and stack resource operation is recorded there for the
     permission proof (envsync_local.call_recorder). With `executions_dir`, Step Functions
     executions and task tokens are served from there (envsync_local.executions), and an
-    answered token resumes its run with this interpreter.
+    answered token resumes its run with this interpreter. With `fail_first_create` (`last` or
+    a logical id), the first create of every stack fails there and rolls back
+    (envsync_local.cfn_models.failed_create).
     """
     server = MotoServer(port=port)
     if server.is_answering():
@@ -101,6 +103,8 @@ def start(port: int, log_path: Path, endpoints_file: Optional[Path] = None,
         args += ["--calls", str(calls_file)]
     if executions_dir:
         args += ["--executions", str(executions_dir), "--resumer", sys.executable]
+    if fail_first_create:
+        args += ["--fail-first-create", fail_first_create]
     env = dict(os.environ)
     env.update(LOCAL_CREDENTIALS)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -148,6 +152,8 @@ def main(argv: Optional[list] = None) -> None:
     parser.add_argument("--calls", type=Path, help="record every API call here (JSON lines)")
     parser.add_argument("--executions", type=Path, help="Step Functions executions live here")
     parser.add_argument("--resumer", help="interpreter that resumes a run whose task token was answered")
+    parser.add_argument("--fail-first-create", metavar="LOGICAL_ID|last",
+                        help="the first create of every stack fails at this resource and rolls back")
     args = parser.parse_args(argv)
 
     # AWS managed policies (e.g. AWSLambdaVPCAccessExecutionRole) must exist for
@@ -165,6 +171,11 @@ def main(argv: Optional[list] = None) -> None:
         cfn_models.register(endpoints)
     except (OSError, ValueError, EndpointMapError) as error:
         raise SystemExit(f"envsync moto server: bad --endpoints {args.endpoints}: {error}") from None
+
+    if args.fail_first_create:
+        from envsync_local.cfn_models import failed_create
+
+        failed_create.install(args.fail_first_create)
 
     from envsync_local import moto_lambda
 

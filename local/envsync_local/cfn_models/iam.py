@@ -1,10 +1,13 @@
-"""AWS::IAM::Role: moto's model plus `ManagedPolicyArns` and real updates.
+"""AWS::IAM::Role: moto's model plus `ManagedPolicyArns` and real updates; AWS::IAM::ManagedPolicy
+that its stack's deletion (or the rollback of a failed create) deletes.
 
 moto 5.2.5 ignores `ManagedPolicyArns`, updates only the description, and cannot delete a
 role that has managed policies attached. This model lets moto's `Role` create the role, then
 attaches the managed policies through moto's IAM backend (AttachRolePolicy); an update
 applies the trust policy, inline policies, managed policies, description and session
-duration; delete detaches first.
+duration; delete detaches first. moto's managed policy has no delete at all: the policy
+outlived its stack, and creating the stack again failed at "already exists" on its name;
+CloudFormation detaches it from its roles, users and groups and deletes it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 from typing import Any, Dict, List
 
 from moto.core.common_models import CloudFormationModel
-from moto.iam.models import IAMBackend, Role, iam_backends
+from moto.iam.models import IAMBackend, ManagedPolicy, Role, iam_backends
 from moto.utilities.utils import get_partition
 
 
@@ -118,3 +121,50 @@ class RoleWithManagedPolicies(CloudFormationModel):
         sync_managed_policies(backend, role, [])
         Role.delete_from_cloudformation_json(resource_name, cloudformation_json, account_id,
                                              region_name)
+
+
+class DeletableManagedPolicy(CloudFormationModel):
+    """AWS::IAM::ManagedPolicy (moto's ManagedPolicy, deleted with its stack)."""
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ManagedPolicy.cloudformation_name_type()
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return ManagedPolicy.cloudformation_type()
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return ManagedPolicy.has_cfn_attr(attr)
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> ManagedPolicy:
+        return ManagedPolicy.create_from_cloudformation_json(
+            resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
+        region_name: str,
+    ) -> None:
+        """`resource_name` is the policy's ARN (its physical id)."""
+        backend = _backend(account_id, region_name)
+        if resource_name not in backend.managed_policies:
+            return
+        for role in backend.roles.values():
+            if resource_name in role.managed_policies:
+                backend.detach_role_policy(resource_name, role.name)
+        for user in backend.users.values():
+            if resource_name in user.managed_policies:
+                backend.detach_user_policy(resource_name, user.name)
+        for group in backend.groups.values():
+            if resource_name in group.managed_policies:
+                backend.detach_group_policy(resource_name, group.name)
+        backend.delete_policy(resource_name)

@@ -17,6 +17,7 @@ from moto.s3.models import FakeBucket, S3Backend, s3_backends
 from moto.utilities.utils import get_partition
 
 from envsync_local.cfn_models.policy_conditions import statement_applies
+from envsync_local.cfn_models.stack_engine import ResourceFailed
 
 
 def _backend(account_id: str, region_name: str) -> S3Backend:
@@ -124,6 +125,11 @@ class ConfiguredBucket(CloudFormationModel):
         cls, resource_name: str, cloudformation_json: Dict[str, Any], account_id: str,
         region_name: str, **kwargs: Any,
     ) -> FakeBucket:
+        name = cloudformation_json.get("Properties", {}).get("BucketName", resource_name)
+        if name in _backend(account_id, region_name).buckets:
+            # CloudFormation's handler says so for any existing bucket (S3's BucketAlreadyExists
+            # is for another account's; a bucket of this account would be taken over silently).
+            raise ResourceFailed(kwargs.get("LogicalId"), cls.cloudformation_type(), f"{name} already exists")
         bucket = FakeBucket.create_from_cloudformation_json(
             resource_name, cloudformation_json, account_id, region_name, **kwargs)
         apply_configuration(_backend(account_id, region_name), bucket.name,

@@ -158,9 +158,13 @@ class Secret(CloudFormationModel):
         return original_resource
 
     def delete(self, account_id: str, region_name: str) -> None:
-        # CloudFormation deletes a stack's secrets without a recovery window.
+        # CloudFormation deletes a stack's secrets without a recovery window. By name: moto
+        # answers a forced delete of an ARN it does not know (a secret its rotation stored
+        # again) with success and deletes nothing.
+        secret = _find_secret(_backend(account_id, region_name), self.secret.name)
         _backend(account_id, region_name).delete_secret(
-            self.secret.arn, recovery_window_in_days=None, force_delete_without_recovery=True)
+            secret.arn if secret is not None else self.secret.arn, recovery_window_in_days=None,
+            force_delete_without_recovery=True)
 
     @classmethod
     def delete_from_cloudformation_json(  # type: ignore[misc]

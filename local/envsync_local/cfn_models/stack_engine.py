@@ -27,13 +27,17 @@
    failed create, so a retry of the create does not meet it again.
 8. A list item that is `AWS::NoValue` (`!If [Cond, item, !Ref AWS::NoValue]`) is dropped,
    as CloudFormation drops it; moto kept a null, which IAM's policy validator refuses.
+9. An error raised while creating a resource is that resource's failure (a CREATE_FAILED
+   event naming it, the stack's reason "The following resource(s) failed: [Id]. ..."), as
+   CloudFormation reports it; moto's own models raise service errors that named no resource
+   (a retry meeting a kept bucket or log group said only "already exists").
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
@@ -80,16 +84,22 @@ def _create_resources(original: Callable[[Stack], None]) -> Callable[[Stack], No
             reason = _resource_event(self, "CREATE_FAILED", error)
             self.status = "ROLLBACK_IN_PROGRESS"
             self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+            resources = self.resource_map._resource_json_map
             try:
                 _resource_map_delete(self.resource_map, rolling_back_create=True)
             except Exception as rollback_error:
+                logger.warning("stack %s: rollback failed: %s", self.name, rollback_error, exc_info=True)
                 self.status = "ROLLBACK_FAILED"
                 self._add_stack_event("ROLLBACK_FAILED", resource_status_reason=str(rollback_error))
-                return
-            # Nothing is left: describing the stack's resources or outputs must not
-            # (lazily) create them again.
-            self.resource_map._resource_json_map = {}
+            # Only what the rollback could not delete stays the stack's: describing its
+            # resources or outputs must not (lazily) create the others again.
+            self.resource_map._resource_json_map = {
+                logical_id: resource for logical_id, resource in resources.items()
+                if resource.get("DeletionPolicy") not in KEPT_ON_CREATE_ROLLBACK
+                and not isinstance(self.resource_map._parsed_resources.get(logical_id, ""), str)}
             self.output_map = parsing.OutputMap(self.resource_map, {}, self.stack_id)
+            if self.status == "ROLLBACK_FAILED":
+                return
             self.status = "ROLLBACK_COMPLETE"
             self._add_stack_event("ROLLBACK_COMPLETE")
 
@@ -155,7 +165,7 @@ def _resource_map_delete(self: parsing.ResourceMap, rolling_back_create: bool = 
     kept = KEPT_ON_CREATE_ROLLBACK if rolling_back_create else KEPT_ON_DELETE
     remaining = [key for key in deletion_order(self._resource_json_map)
                  if self._resource_json_map[key].get("DeletionPolicy") not in kept]
-    last_error: Optional[Exception] = None
+    failures: Dict[str, ResourceFailed] = {}
     previous = len(remaining) + 1
     while remaining and len(remaining) < previous:
         previous = len(remaining)
@@ -166,13 +176,35 @@ def _resource_map_delete(self: parsing.ResourceMap, rolling_back_create: bool = 
                     self._delete_resource(parsed, self._resource_json_map[logical_id])
                     self._parsed_resources.pop(logical_id)
             except Exception as error:
-                last_error = ResourceFailed(logical_id, self._resource_json_map[logical_id]["Type"],
-                                            getattr(error, "reason", None) or getattr(error, "message", None)
-                                            or str(error))
+                failures[logical_id] = ResourceFailed(
+                    logical_id, self._resource_json_map[logical_id]["Type"],
+                    getattr(error, "reason", None) or getattr(error, "message", None) or str(error))
             else:
+                failures.pop(logical_id, None)
                 remaining.remove(logical_id)
-    if remaining and last_error is not None:
-        raise last_error
+    if remaining and failures:
+        # Every resource left, each with its reason (the last one alone hid the others).
+        last = failures[remaining[-1]] if remaining[-1] in failures else list(failures.values())[-1]
+        if len(failures) > 1:
+            last.reason = "; ".join(f"{logical_id}: {failure.reason}" for logical_id, failure in failures.items())
+            last.args = (last.reason,)
+        raise last
+
+
+def _parse_and_create_resource(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def parse_and_create_resource(logical_id: str, resource_json: Dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(logical_id, resource_json, *args, **kwargs)
+        except ResourceFailed as error:
+            error.logical_id = error.logical_id or logical_id  # a dependency's failure stays its own
+            raise
+        except Exception as error:
+            message = getattr(error, "message", None) or str(error) or error.__class__.__name__
+            raise ResourceFailed(logical_id, resource_json.get("Type", ""),
+                                 f"{error.__class__.__name__}: {message}") from error
+
+    return parse_and_create_resource
 
 
 def _clean_json(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -294,6 +326,8 @@ def install() -> None:
         parsing.resource_class_from_type)
     parsing.parse_condition = _parse_condition(parsing.parse_condition)  # type: ignore[assignment]
     parsing.clean_json = _clean_json(parsing.clean_json)  # type: ignore[assignment]
+    parsing.parse_and_create_resource = _parse_and_create_resource(  # type: ignore[assignment]
+        parsing.parse_and_create_resource)
     cfn_responses.CloudFormationResponse._validate_different_update = (  # type: ignore[method-assign]
         _validate_different_update)
     # A resource whose Condition is false is no stack resource (moto lists it as an empty one).

@@ -93,7 +93,7 @@ def outside_principals(env_stacks: EnvStacks) -> List[Outsider]:
     found = [Outsider("CI principal", str(ci_arn), _assume_policy(deployers, "AssumeEnvsyncDeployers"),
                       "runs `sceptre launch <env>` (deployer_trusted_principal)"),
              Outsider("administrator", "your own credentials", _assume_policy(admins, "BootstrapAccounts"),
-                      "creates each account's bootstrap stack once, and a gated env's gate stack (bootstrap_role_name)")]
+                      "creates each account's bootstrap stack, and a gated env's gate stack (bootstrap_role_name)")]
     if approvers_arn:
         found.append(Outsider("approvers", approvers_arn, _assume_policy(approvers, "AnswerApprovals"),
                               "answer a run that waits (approver_trusted_principal)"))
