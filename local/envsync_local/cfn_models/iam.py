@@ -19,6 +19,8 @@ from moto.core.common_models import CloudFormationModel
 from moto.iam.models import IAMBackend, ManagedPolicy, Role, iam_backends
 from moto.utilities.utils import get_partition
 
+from envsync_local.cfn_models.stand_in import StandsInFor
+
 
 def _backend(account_id: str, region_name: str) -> IAMBackend:
     return iam_backends[account_id][get_partition(region_name)]
@@ -49,23 +51,10 @@ def sync_managed_policies(backend: IAMBackend, role: Role, wanted: List[str]) ->
         backend.attach_role_policy(arn, role.name)
 
 
-class RoleWithManagedPolicies(CloudFormationModel):
+class RoleWithManagedPolicies(StandsInFor, CloudFormationModel):
     """AWS::IAM::Role (moto's Role, with ManagedPolicyArns)."""
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return Role.cloudformation_name_type()
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return Role.cloudformation_type()
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return Role.has_cfn_attr(attr)
-
-    def is_created(self) -> bool:
-        return True
+    moto_model = Role
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[misc]
@@ -123,23 +112,10 @@ class RoleWithManagedPolicies(CloudFormationModel):
                                              region_name)
 
 
-class DeletableManagedPolicy(CloudFormationModel):
+class DeletableManagedPolicy(StandsInFor, CloudFormationModel):
     """AWS::IAM::ManagedPolicy (moto's ManagedPolicy, deleted with its stack)."""
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ManagedPolicy.cloudformation_name_type()
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return ManagedPolicy.cloudformation_type()
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return ManagedPolicy.has_cfn_attr(attr)
-
-    def is_created(self) -> bool:
-        return True
+    moto_model = ManagedPolicy
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[misc]

@@ -13,28 +13,17 @@ from typing import Any, Dict
 from moto.core.common_models import CloudFormationModel
 from moto.logs.models import LogGroup, LogsBackend, logs_backends
 
+from envsync_local.cfn_models.stand_in import StandsInFor
+
 
 def _backend(account_id: str, region_name: str) -> LogsBackend:
     return logs_backends[account_id][region_name]
 
 
-class EncryptedLogGroup(CloudFormationModel):
+class EncryptedLogGroup(StandsInFor, CloudFormationModel):
     """AWS::Logs::LogGroup (moto's LogGroup, with KmsKeyId)."""
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return LogGroup.cloudformation_name_type()
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return LogGroup.cloudformation_type()
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return LogGroup.has_cfn_attr(attr)
-
-    def is_created(self) -> bool:
-        return True
+    moto_model = LogGroup
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[misc]

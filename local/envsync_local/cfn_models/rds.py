@@ -26,6 +26,7 @@ from moto.rds.models import (
 
 from envsync_local.cfn_models import endpoints, replica
 from envsync_local.cfn_models.stack_engine import ResourceFailed
+from envsync_local.cfn_models.stand_in import StandsInFor
 
 # What CloudFormation replaces (new physical resource) rather than updates in place.
 CLUSTER_REPLACEMENT_PROPERTIES = (
@@ -434,7 +435,7 @@ class SubnetGroup(CloudFormationModel):
             backend.delete_subnet_group(self.group.name)
 
 
-class ClusterAwareDBInstance(CloudFormationModel):
+class ClusterAwareDBInstance(StandsInFor, CloudFormationModel):
     """AWS::RDS::DBInstance: moto's model, plus instances that join a DBCluster.
 
     moto's model ignores `DBClusterIdentifier` (and fails on aurora-mysql without
@@ -442,20 +443,7 @@ class ClusterAwareDBInstance(CloudFormationModel):
     backups from the cluster, and its endpoint is the cluster's local database.
     """
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return DBInstance.cloudformation_name_type()
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return DBInstance.cloudformation_type()
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return DBInstance.has_cfn_attr(attr)
-
-    def is_created(self) -> bool:
-        return True
+    moto_model = DBInstance
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[misc]

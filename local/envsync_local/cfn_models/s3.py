@@ -18,6 +18,7 @@ from moto.utilities.utils import get_partition
 
 from envsync_local.cfn_models.policy_conditions import statement_applies
 from envsync_local.cfn_models.stack_engine import ResourceFailed
+from envsync_local.cfn_models.stand_in import StandsInFor
 
 
 def _backend(account_id: str, region_name: str) -> S3Backend:
@@ -102,23 +103,10 @@ def apply_configuration(backend: S3Backend, bucket_name: str, properties: Dict[s
         backend.delete_public_access_block(bucket_name)
 
 
-class ConfiguredBucket(CloudFormationModel):
+class ConfiguredBucket(StandsInFor, CloudFormationModel):
     """AWS::S3::Bucket (moto's FakeBucket, with versioning/lifecycle/public access block)."""
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return FakeBucket.cloudformation_name_type()
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return FakeBucket.cloudformation_type()
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return FakeBucket.has_cfn_attr(attr)
-
-    def is_created(self) -> bool:
-        return True
+    moto_model = FakeBucket
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[misc]
