@@ -242,6 +242,37 @@ def test_one_run_waits_per_env_and_a_plan_is_asked_for_once(
         stepfunctions.send_task_success(taskToken=waits.waiting["token"], output="{}")
 
 
+# The schedule's rate in a gated env (config: schedule_expression rate(15 minutes)): 96 runs a day.
+RUNS_A_DAY = 24 * 60 // 15
+
+
+@pytest.mark.slow
+@pytest.mark.lifecycle  # 96 runs of the machine: minutes, so with the lifecycle suite
+def test_a_day_of_scheduled_runs_nobody_answers_asks_once_per_plan_and_keeps_one_run_waiting(
+    accounts: Dict[str, EnvAccount], staging_machine: Machine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every 15 minutes for a day, no answer; upstream moves on three times (at 06:00, 12:00
+    and 18:00): four distinct plans, so four approval messages, and never two runs waiting."""
+    dev = accounts["dev"]
+    changes = {RUNS_A_DAY * hour // 24: f"V{n}__t{n}.sql" for n, hour in ((2, 6), (3, 12), (4, 18))}
+    upload(dev, {"V1__t1.sql": "CREATE TABLE t1 (id INT PRIMARY KEY);\n"})
+    assert invoke(monkeypatch, dev, handlers.migrate_handler)["status"] == "done"
+    staging_machine.messages()
+    most_waiting, asked = 0, []
+    for tick in range(RUNS_A_DAY):
+        if tick in changes:  # dev applies a new script: staging's plan is another one
+            name = changes[tick]
+            upload(dev, {name: f"CREATE TABLE {name.split('__')[1][:-4]} (id INT PRIMARY KEY);\n"})
+            assert invoke(monkeypatch, dev, handlers.migrate_handler)["status"] == "done"
+        staging_machine.start()
+        most_waiting = max(most_waiting, len(staging_machine.waiting()))
+        asked += [m for m in staging_machine.messages() if m.get("Subject") == approval_gate.APPROVAL_SUBJECT]
+    assert most_waiting == 1
+    assert len(asked) == 1 + len(changes), [m["Message"][:80] for m in asked]
+    for message, newest in zip(asked, ["V1__t1.sql", *changes.values()]):
+        assert newest in message["Message"]  # each message is the plan of its part of the day
+
+
 def test_a_notice_carries_an_error_text_only_when_its_class_declares_it_data_free(monkeypatch: pytest.MonkeyPatch):
     """Named fields: the error's class always; its message only for engine errors whose texts
     hold names and what to do (proof of origin, connections, config), never a server's."""
