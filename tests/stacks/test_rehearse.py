@@ -28,6 +28,9 @@ def test_the_rehearsal_runs_without_aws_credentials(tmp_path):
     assert out.index("dev (account") < out.index("staging (account") < out.index("prod (account")
     assert "static proof 0 denied" in out and "must-stay-denied refused" in out and "0 new" in out
     assert '"Resource":["arn:aws:iam::111111111111:role/OrganizationAccountAccessRole"' in out
+    prod_line = out.split("prod (account", 1)[1].splitlines()[0]
+    assert prod_line.endswith("; approval gate: the administrator's machine waits in WaitForApproval"), prod_line
+    assert "approval gate: none (the env waits for no one)" in out.split("dev (account", 1)[1].splitlines()[0]
     assert out.rstrip().endswith("rehearsal passed: nothing the first deploy would be refused, "
                                  "nothing that must stay denied allowed")
 
@@ -39,6 +42,18 @@ def test_a_finding_fails_the_rehearsal_and_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "may not sts:AssumeRole on arn:aws:iam::111111111111:role/OrganizationAccountAccessRole " \
            "(dev/bootstrap is launched as its sceptre_role)" in err
+
+
+def test_a_gate_stack_whose_machine_waits_for_no_one_fails_the_rehearsal(tmp_path, capsys):
+    """The administrator's machine is what keeps prod waiting for a person: the rehearsal reads
+    the rendered definition, as `envsync status` reads the deployed one."""
+    project = copy_project(tmp_path)
+    definition = project / "templates" / "statemachine" / "sync.asl.json"
+    definition.write_text(definition.read_text().replace(".waitForTaskToken", ""))
+    assert main(["--project", str(project)]) == 1
+    captured = capsys.readouterr()
+    assert "approval gate: MISSING" in captured.out
+    assert "[prod] the gate stack's machine waits for no one (no .waitForTaskToken state)" in captured.err
 
 
 def test_a_directory_without_config_is_refused(tmp_path, capsys):

@@ -16,9 +16,10 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from envsync.cli.main import quiet_when_the_reader_leaves
+from envsync.cli.runs import WAIT_FOR_TASK_TOKEN, waiting_states
 from envsync_sceptre.config.envconfig import promotion_order
 from envsync_tools.proof.analysers import analyse, load_reviewed, rendered_policies, unreviewed
 from envsync_tools.proof.assume import (
@@ -48,6 +49,20 @@ def _principal_lines(env_stacks: EnvStacks, env: str) -> List[str]:
     return lines
 
 
+def gate_said(env_stacks: EnvStacks, env: str) -> Tuple[str, List[str]]:
+    """Whether the env's machine waits for a person, from the administrator's gate stack as
+    rendered (what `envsync status` reads from the deployed definition later)."""
+    if f"{env}/gate" not in env_stacks.rendered:
+        return "approval gate: none (the env waits for no one)", []
+    machines = env_stacks.evaluated(f"{env}/gate").of_type("AWS::StepFunctions::StateMachine")
+    waits = [state for machine in machines.values()
+             for state in waiting_states(json.loads(machine["Properties"]["DefinitionString"]))]
+    if not waits:
+        return "approval gate: MISSING", [
+            f"[{env}] the gate stack's machine waits for no one (no {WAIT_FOR_TASK_TOKEN} state)"]
+    return f"approval gate: the administrator's machine waits in {', '.join(waits)}", []
+
+
 def rehearse(env_stacks: EnvStacks) -> Rehearsal:
     result = Rehearsal()
     for env in promotion_order(env_stacks.envs):
@@ -62,6 +77,9 @@ def rehearse(env_stacks: EnvStacks) -> Rehearsal:
                 f"{denied.refused} must-stay-denied refused")
         if denied.open_leaks:
             line += f", {len(denied.open_leaks)} allowed and listed open"
+        gate, gate_findings = gate_said(env_stacks, env)
+        line += f"; {gate}"
+        result.findings += gate_findings
         result.lines += [line, "  create by hand:", *_principal_lines(env_stacks, env)]
         result.findings += static + refused + leaks
     result.findings += [str(refusal) for refusal in refused_approver_assumptions(env_stacks)]
