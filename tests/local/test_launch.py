@@ -78,8 +78,9 @@ def test_sceptre_diff_right_after_the_launch_finds_no_difference_on_any_stack(la
         differing = re.findall(r"Difference detected for stack (\S+)!", output)
         assert not differing, (differing, output[-4000:])
         compared = re.findall(r"No difference to deployed stack (\S+)", output)
-        # the bootstrap stack is the administrator's (ignore: true): `sceptre diff <env>` skips it
-        assert set(compared) == set(stacks_in(launched, env)) - {f"envsync-{env}-bootstrap"}, (env, compared)
+        # the bootstrap and gate stacks are the administrator's (ignore: true): `sceptre diff <env>` skips them
+        administrators = {f"envsync-{env}-bootstrap", f"envsync-{env}-gate"}
+        assert set(compared) == set(stacks_in(launched, env)) - administrators, (env, compared)
 
 
 def test_local_environment_is_printed_for_eval(launched, capsys):
