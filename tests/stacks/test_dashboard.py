@@ -55,7 +55,7 @@ def test_alarm_widgets_show_exactly_the_envs_alarms(dashboard, env_stacks):
     assert len(shown) == {"dev": 3, "staging": 4, "prod": 5}[env]
 
 
-def test_charts_the_metrics_the_engine_emits_with_its_dimension(dashboard):
+def test_charts_the_metrics_the_engine_emits_with_its_dimension(dashboard, env_stacks):
     env, evaluated, _, body = dashboard
     specs = metric_specs(body)
     engine = {name for namespace, name, dims in specs if namespace == NAMESPACE}
@@ -66,7 +66,11 @@ def test_charts_the_metrics_the_engine_emits_with_its_dimension(dashboard):
     expected = set(METRIC_UNITS) if evaluated.conditions["HasUpstream"] else {"SyncFailures"}
     assert engine == expected
     machine = f"arn:aws:states:us-east-1:{evaluated.account_id}:stateMachine:envsync-{env}-sync"
-    assert evaluated.props("SyncStateMachine")["StateMachineName"] == f"envsync-{env}-sync"
+    # the machine charted is the env's, in this stack or (an env that waits for a person) in the
+    # administrator's gate stack, under the same name
+    machines = evaluated.of_type("AWS::StepFunctions::StateMachine") or \
+        env_stacks.evaluated(f"{env}/gate").of_type("AWS::StepFunctions::StateMachine")
+    assert [m["Properties"]["StateMachineName"] for m in machines.values()] == [f"envsync-{env}-sync"]
     assert ("AWS/States", "ExecutionsStarted", {"StateMachineArn": machine}) in specs
     assert ("AWS/States", "ExecutionsFailed", {"StateMachineArn": machine}) in specs
 
