@@ -108,7 +108,7 @@ test-fast: venv tested-runtimes
 # The engine's tests on Python $(PY) (e.g. make test-engine PY=3.13).
 test-engine: $(VENV)/.installed
 	$(MAKE) --no-print-directory .venv$(subst .,,$(PY))/.installed
-	PYTHONPATH=lambda_code:local:hooks:. .venv$(subst .,,$(PY))/bin/python -m pytest -p no:cacheprovider -q $(ENGINE_TESTS)
+	PYTHONPATH=lambda_code:local:hooks:tools:. .venv$(subst .,,$(PY))/bin/python -m pytest -p no:cacheprovider -q $(ENGINE_TESTS)
 
 # ... on the oldest and the newest supported runtime (envsync_sceptre/config/lifecycle.py's table).
 test-engines: $(VENV)/.installed

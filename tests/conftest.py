@@ -13,7 +13,6 @@ import pytest
 from envsync_local.mariadb import MariaDBInstance, free_port, port_is_open
 from envsync_local.moto_server import MotoServer
 from envsync_local.moto_server import start as start_moto
-from envsync_tools.proof import project as proof_project
 from tests.chain import chain
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -106,10 +105,15 @@ def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Dict[st
 
 def render_project(project: Path = PROJECT_ROOT) -> Dict[str, str]:
     """`sceptre generate` of every stack of every env, keyed 'env/stack' (e.g. 'prod/network')."""
+    # Imported here: it needs Sceptre, which the Lambda runtimes' venvs (make test-engine) lack.
+    from envsync_tools.proof import project as proof_project
+
     return proof_project.render_project(project)
 
 
 def parse_templates(bodies: Dict[str, str]) -> Dict[str, dict]:
+    from envsync_tools.proof import project as proof_project
+
     return proof_project.parse_templates(bodies)
 
 

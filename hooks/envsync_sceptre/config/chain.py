@@ -6,7 +6,7 @@ authored), every other env pulls from the env before it (through the upstream's 
 role, with the env's `external_id`), and a prod env (`is_prod: true`) comes last, since prod is
 never a source. Everything about an env's neighbours (their
 accounts, CIDRs, roles) follows from the map by `env_keys`; each config/<env>/config.yaml
-gets those keys through `{{ envsync_env_keys() }}` (the `EnvKeys` Jinja extension that
+gets those keys through `{{ envsync_env_keys() }}` (`config/jinja_extension.py`, which
 config/config.yaml's `j2_environment` loads) and writes only what differs per env.
 """
 
@@ -17,9 +17,6 @@ import re
 from typing import Any, Dict, List, Mapping, Optional
 
 import yaml
-from jinja2 import pass_context
-from jinja2.ext import Extension
-from jinja2.runtime import Context
 
 CHAIN_KEY = "envs"
 CHAIN_FILE = "config/config.yaml"
@@ -158,32 +155,6 @@ def _cidr_problems(where: str, name: str, cidr: Any, seen: Dict[str, Any]) -> Li
 def env_keys_yaml(shared: Mapping[str, Any], name: str) -> str:
     """`env_keys` as the YAML lines a config/<env>/config.yaml renders to."""
     return yaml.safe_dump(env_keys(shared, name), sort_keys=False, default_flow_style=False).rstrip("\n")
-
-
-@pass_context
-def _env_keys_here(context: Context) -> str:
-    """`{{ envsync_env_keys() }}` in config/<env>/config.yaml: the folder's env keys, from the
-    variables Sceptre renders that file with (config/config.yaml's values and the folder)."""
-    folder = str(context.get("stack_group_path") or "")
-    return env_keys_yaml(context.get_all(), folder)
-
-
-def limits() -> Dict[str, int]:
-    """The limits the validator enforces, for the stack files to hand to their templates (one
-    constant each: a template's MaxValue or threshold renders from it, never a second literal)."""
-    from envsync_sceptre.config.stackvalues import MAX_LAG_THRESHOLD_SECONDS
-
-    return {"max_lag_seconds": MAX_LAG_THRESHOLD_SECONDS}
-
-
-class EnvKeys(Extension):
-    """Jinja extension (config/config.yaml `j2_environment: extensions:`) adding `envsync_env_keys()`
-    for config/<env>/config.yaml and `envsync_limits` for the stack files."""
-
-    def __init__(self, environment: Any) -> None:
-        super().__init__(environment)
-        environment.globals["envsync_env_keys"] = _env_keys_here
-        environment.globals["envsync_limits"] = limits()
 
 
 def own_keys_problems(label: str, rendered: Mapping[str, Any], shared: Mapping[str, Any],
