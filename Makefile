@@ -13,7 +13,7 @@ ENGINE_TESTS := tests/engine/migrations/test_scripts.py tests/engine/migrations/
 	tests/engine/drift/test_normalise.py tests/engine/lambdas/test_secure_parameter.py tests/engine/credentials/test_db_users.py
 PY ?= 3.9
 # The runtimes the test suite builds packages for and runs them on (tests/stacks/test_packaging.py,
-# the python3.12 launch in tests/e2e/test_runtime_switch.py), besides the configured ones.
+# the python3.12 launch in tests/e2e/test_lifecycle.py), besides the configured ones.
 TESTED_RUNTIMES := python3.9 python3.12 python3.13
 
 .PHONY: venv runtimes tested-runtimes local stop wipe rehearse test test-fast test-lifecycle test-engine test-engines test-py39 lint ca-bundle browser
@@ -92,18 +92,21 @@ wipe: venv
 rehearse: $(VENV)/.installed
 	$(VENV)/bin/envsync-rehearse
 
-# The up -> down -> up lifecycle launches two whole systems of its own: `make test-lifecycle`,
-# which .ci/run runs after this.
+# The suite runs on $(WORKERS) pytest-xdist workers (WORKERS=0: in this process); tests/conftest.py
+# groups the tests so the launched project is launched once. The up -> down -> up lifecycle
+# launches whole systems of its own: `make test-lifecycle`, which .ci/run runs after this.
+WORKERS ?= 2
+PARALLEL = -n $(WORKERS) --dist loadgroup
 test: venv tested-runtimes
-	$(VENV)/bin/python -m pytest -m "not lifecycle" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(PARALLEL) -m "not lifecycle" $(PYTEST_ARGS)
 
 test-lifecycle: venv tested-runtimes
-	$(VENV)/bin/python -m pytest -m lifecycle $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(PARALLEL) -m lifecycle $(PYTEST_ARGS)
 
 # The unit-level suites: no launched stacks and no MariaDB or moto server (tests/conftest.py marks
 # every test that uses one `standins`); `make test` runs those too.
 test-fast: venv tested-runtimes
-	$(VENV)/bin/python -m pytest -m "not launched and not lifecycle and not standins" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(PARALLEL) -m "not launched and not lifecycle and not standins" $(PYTEST_ARGS)
 
 # The engine's tests on Python $(PY) (e.g. make test-engine PY=3.13).
 test-engine: $(VENV)/.installed

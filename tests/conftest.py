@@ -141,6 +141,11 @@ def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
     for item in items:
         if STANDIN_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.standins)
+        # Under `pytest -n N --dist loadgroup` (make test): every test on the launched project runs
+        # in one worker, in file order (later e2e files build on earlier ones' script versions) and
+        # with one launch; any other module's tests stay together, so its fixtures start once.
+        uses_world = "launched" in getattr(item, "fixturenames", ())
+        item.add_marker(pytest.mark.xdist_group("launched-project" if uses_world else item.nodeid.split("::")[0]))
     unmarked = [item.nodeid for item in items
                 if "launched" in getattr(item, "fixturenames", ()) and item.get_closest_marker("launched") is None]
     if unmarked:
