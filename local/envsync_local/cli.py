@@ -627,7 +627,7 @@ def failed_create_figure(local: LocalStack, failed: FailedCreates) -> str:
     """The failed-create figure of this launch; a launch that created no stack (the stand-ins
     ran already) says so, with the figure of the launch that created them."""
     if not local.fail_first_create:
-        return "failed-create retries: not run (moto started with --no-failed-create)"
+        return "failed-create retries: not run (moto started with no failing first create)"
     figure = failed.figure()
     if figure is not None:
         local.failed_create_figure = figure

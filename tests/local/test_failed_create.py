@@ -165,7 +165,8 @@ def test_a_launch_that_creates_no_stack_says_so_with_the_first_launchs_figure(tm
     assert failed_create_figure(figures_state(tmp_path), again) == (
         "failed-create retries: not re-run, every stack exists (when created: 1/1 stacks relaunched)")
     local.fail_first_create = None
-    assert failed_create_figure(local, again) == "failed-create retries: not run (moto started with --no-failed-create)"
+    assert failed_create_figure(local, again) == (
+        "failed-create retries: not run (moto started with no failing first create)")
 
 
 def test_a_created_stack_whose_first_create_did_not_fail_is_named():
