@@ -9,7 +9,12 @@ deployed policies; this module only writes facts, one JSON object per line:
 - `"kind": "cfn"`: a resource CloudFormation created or updated, with the stack's execution
   role (`RoleARN` of CreateStack), its physical ARN, and the properties its handler
   permissions depend on (`handler_permissions.permission_properties`: keys, roles, boundary...).
-  CloudFormation's own calls for it are the execution role's.
+  CloudFormation's own calls for it are the execution role's;
+- `"kind": "attempt"`: a stack's create ended (its stack id and status: ROLLBACK_COMPLETE or
+  ROLLBACK_FAILED is a rolled-back attempt); `"kind": "attempt-key"`: an access key minted
+  while that create ran (a custom resource's function role), so the calls made with it belong
+  to that attempt. `cfn` records carry their attempt's stack id. The proof scopes calls by
+  attempt (`envsync_local.proof.dynamic`).
 
 Hooked at moto's one seam for request authorisation (`ActionAuthenticatorMixin`) and its
 CloudFormation resource parser; upstream moto has no request-listener API that would remove
@@ -18,6 +23,7 @@ these two wrappers.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import threading
@@ -36,6 +42,8 @@ IDENTIFYING = {
     "ExternalId",  # sts:ExternalId, which the source-reader's trust policy checks
 }
 _lock = threading.Lock()
+# The stack id whose create runs in this thread: what is made meanwhile belongs to that attempt.
+_attempt: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("envsync_stack_attempt", default=None)
 TOKEN_ACTIONS = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
 
 
@@ -122,6 +130,7 @@ def _record_resource(path: Path, operation: str, logical_id: str, resource_json:
         properties = resource_json.get("Properties", {})
     _write(path, {"kind": "cfn", "operation": operation, "account": account_id, "type": resource_json.get("Type"),
                   "logical_id": logical_id, "stack": getattr(stack, "name", None),
+                  "stack_id": resources_map.stack_id,
                   "execution_role": getattr(stack, "role_arn", None),
                   "arn": getattr(resource, "arn", None) if resource is not None else None,
                   "physical_id": getattr(resource, "physical_resource_id", None) if resource is not None else None,
@@ -164,3 +173,36 @@ def install(path: Path) -> None:
 
     parsing.parse_and_create_resource = wrap("create", parsing.parse_and_create_resource)
     parsing.parse_and_update_resource = wrap("update", parsing.parse_and_update_resource)
+    _record_attempts(path)
+
+
+def _record_attempts(path: Path) -> None:
+    """Each stack create's outcome, and the access keys minted while it ran (installed after
+    stack_engine and failed_create, so the outcome is the one after any rollback)."""
+    from moto.cloudformation.models import Stack
+    from moto.sts.models import STSBackend
+
+    create_resources = Stack.create_resources
+
+    @functools.wraps(create_resources)
+    def create_recorded(self: Any) -> None:
+        token = _attempt.set(self.stack_id)
+        try:
+            create_resources(self)
+        finally:
+            _attempt.reset(token)
+            _write(path, {"kind": "attempt", "account": self.account_id, "stack": self.name,
+                          "stack_id": self.stack_id, "status": self.status})
+
+    Stack.create_resources = create_recorded  # type: ignore[method-assign]
+    assume_role = STSBackend.assume_role
+
+    @functools.wraps(assume_role)
+    def assume_recorded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        role = assume_role(self, *args, **kwargs)
+        attempt = _attempt.get()
+        if attempt is not None:
+            _write(path, {"kind": "attempt-key", "stack_id": attempt, "access_key": role.access_key_id})
+        return role
+
+    STSBackend.assume_role = assume_recorded  # type: ignore[method-assign]

@@ -65,10 +65,17 @@ from envsync_tools.cost import CostError, format_report
 
 DEFAULT_MOTO_PORT = 5599
 DEFAULT_DB_PORT_BASE = 33061
+# What `envsync-local up` fails the first create of every stack at when moto starts, unless
+# told otherwise (--fail-first-create, --no-failed-create): its last resource (failed_create).
+DEFAULT_FAIL_FIRST_CREATE = "last"
 
 
 class LocalModeError(RuntimeError):
     """Local mode cannot start or run; the message says what to do."""
+
+
+class RetryFailed(LocalModeError):
+    """The relaunch of a stack whose first create rolled back failed: a finding, not a crash."""
 
 
 class LocalStack:
@@ -76,7 +83,7 @@ class LocalStack:
 
     def __init__(self, root: Path, envs: Dict[str, EnvConfig], moto_port: Optional[int] = None,
                  db_port_base: Optional[int] = None, db_ports: Optional[Dict[str, int]] = None,
-                 fail_first_create: Optional[str] = None):
+                 fail_first_create: Optional[str] = None, default_fail_first_create: Optional[str] = None):
         self.root = root
         self.envs = envs
         self.order = promotion_order(envs)
@@ -86,9 +93,12 @@ class LocalStack:
         # The first line of the call record that the last `up` made: its proof judges from there.
         self.proof_from = int(state.get("proof_from", 0))
         # `last` or a logical id: the running moto fails the first create of every stack there;
-        # what was asked for applies when moto starts.
+        # what was asked for ("": none) applies when moto starts, else the default.
         self.fail_first_create: Optional[str] = state.get("fail_first_create")
         self.asked_fail_first_create = fail_first_create
+        self.default_fail_first_create = default_fail_first_create
+        # The figure of the launch that created the stacks (a later `up` that creates none says so).
+        self.failed_create_figure: Optional[str] = state.get("failed_create_figure")
         self.moto = MotoServer(port=moto_port or int(state.get("moto_port", DEFAULT_MOTO_PORT)),
                                pid=state.get("moto_pid"))
         db_base = db_port_base or DEFAULT_DB_PORT_BASE
@@ -126,6 +136,7 @@ class LocalStack:
             "db_ports": {name: db.port for name, db in self.databases.items()},
             "proof_from": self.proof_from,
             "fail_first_create": self.fail_first_create,
+            "failed_create_figure": self.failed_create_figure,
         }, indent=2))
 
     @property
@@ -208,13 +219,16 @@ class LocalStack:
             db.wipe()
         self.calls_file.unlink(missing_ok=True)
         self.proof_from = 0
+        self.failed_create_figure = None
         shutil.rmtree(self.executions_dir, ignore_errors=True)  # Step Functions runs lived in moto too
 
     def start(self) -> None:
         if not self.moto_running():
             self.reset()
-            self.fail_first_create = self.asked_fail_first_create
-        elif self.asked_fail_first_create not in (None, self.fail_first_create):
+            asked = self.asked_fail_first_create
+            self.fail_first_create = (asked if asked is not None else self.default_fail_first_create) or None
+        elif (self.asked_fail_first_create is not None
+              and (self.asked_fail_first_create or None) != self.fail_first_create):
             raise LocalModeError(f"moto runs with --fail-first-create {self.fail_first_create or '(none)'}; "
                                  "`envsync-local down` first to start it with another")
         for db in self.servers:
@@ -240,8 +254,9 @@ def sceptre(local: LocalStack, *args: str, capture: bool = False) -> subprocess.
     env = dict(os.environ)
     env.update(local_environment(local))
     env.pop("AWS_PROFILE", None)
+    # Sceptre's CLI without its 4-second pauses between status reads (moto answers at once).
     return subprocess.run(
-        [tool("sceptre"), "--dir", str(project_dir()), "--no-colour", *args],
+        [sys.executable, "-m", "envsync_local.sceptre_cli", "--dir", str(project_dir()), "--no-colour", *args],
         env=env, check=False, text=True, capture_output=capture,
     )
 
@@ -265,13 +280,27 @@ class FailedCreates:
     # Stacks whose rollback stopped at a cluster's deletion protection (ROLLBACK_FAILED, as in
     # CloudFormation): relaunched after the step README's deploy section gives the administrator.
     by_hand: Set[str] = field(default_factory=set)
+    # Stacks that existed before the launch: their first create was an earlier launch's.
+    existed: Set[str] = field(default_factory=set)
 
-    def figure(self) -> str:
-        relaunched = set(self.rolled_back) & self.launched
-        figure = f"failed-create retries: {len(relaunched)}/{len(self.launched)} stacks relaunched"
+    @property
+    def created(self) -> Set[str]:
+        return self.launched - self.existed
+
+    def figure(self) -> Optional[str]:
+        """The retries of the stacks this launch created (None: it created none)."""
+        if not self.created:
+            return None
+        relaunched = set(self.rolled_back) & self.created
+        figure = f"failed-create retries: {len(relaunched)}/{len(self.created)} stacks relaunched"
         if self.by_hand:
             figure += f" ({', '.join(sorted(self.by_hand))} after its cluster's deletion protection was lifted by hand)"
         return figure
+
+    def never_failed(self) -> List[str]:
+        """Stacks this launch created whose first create did not roll back (with target
+        `last` every stack's does: one that did not was never retried)."""
+        return sorted(self.created - set(self.rolled_back))
 
 
 def env_stacks(local: LocalStack, env: str) -> List[dict]:
@@ -339,7 +368,7 @@ def retry_after_rollback(local: LocalStack, command: str, path: str, failed: Fai
                    if failed.rolled_back.get(name, stack_id) != stack_id)
     if again:
         reasons = "; ".join(reason for name in again for reason in creation_failures(local, env, name))
-        raise LocalModeError(f"the retry of a failed create failed: {', '.join(again)}: {reasons}")
+        raise RetryFailed(f"the retry of a failed create failed: {', '.join(again)}: {reasons}")
     new = {name: stack_id for name, stack_id in rolled_back.items() if name not in failed.rolled_back}
     if not new:
         return False
@@ -365,6 +394,7 @@ def launch_all(local: LocalStack, names: List[str], capture: bool = False,
     failed = failed if failed is not None else FailedCreates()
     runs = []
     for name in names:
+        failed.existed |= set(stack_statuses(local, name))
         bootstrap = "update" if stack_exists(local, name, "bootstrap") else "create"
         runs += [(bootstrap, f"{name}/bootstrap.yaml", f"{name} bootstrap"), ("launch", name, name)]
         if (project_dir() / "config" / name / "gate.yaml").is_file():
@@ -586,7 +616,25 @@ def command_up(local: LocalStack, envs: Optional[List[str]], with_sync: bool = T
     if with_sync and not envs:
         cycle = command_sync(local)
         print(f"whole run: {time.monotonic() - started:.1f}s")
-    return max(cycle, command_proof(local, figures=[failed.figure()] if local.fail_first_create else []))
+    retries = failed_create_figure(local, failed)
+    for stack in failed.never_failed() if local.fail_first_create == DEFAULT_FAIL_FIRST_CREATE else []:
+        print(f"    FIRST CREATE DID NOT FAIL {stack}: its retry was never tried")
+    findings = 1 if local.fail_first_create == DEFAULT_FAIL_FIRST_CREATE and failed.never_failed() else 0
+    return max(cycle, findings, command_proof(local, figures=[retries]))
+
+
+def failed_create_figure(local: LocalStack, failed: FailedCreates) -> str:
+    """The failed-create figure of this launch; a launch that created no stack (the stand-ins
+    ran already) says so, with the figure of the launch that created them."""
+    if not local.fail_first_create:
+        return "failed-create retries: not run (moto started with no failing first create)"
+    figure = failed.figure()
+    if figure is not None:
+        local.failed_create_figure = figure
+        local.save()
+        return figure
+    first = local.failed_create_figure or "no figure recorded"
+    return f"failed-create retries: not re-run, every stack exists (when created: {first.split(': ', 1)[-1]})"
 
 
 def local_environment(local: LocalStack) -> Dict[str, str]:
@@ -671,10 +719,15 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start the stand-ins and launch the envs")
     up.add_argument("envs", nargs="*", help="envs to launch (default: all, upstream first, then a sync cycle)")
     up.add_argument("--no-sync", action="store_true", help="launch only; skip the sync cycle")
-    up.add_argument("--fail-first-create", metavar="LOGICAL_ID|last",
-                    default=os.environ.get("ENVSYNC_FAIL_FIRST_CREATE") or None,
-                    help="when moto starts: the first create of every stack fails at this resource and rolls "
-                         "back, and the launch retries it (default $ENVSYNC_FAIL_FIRST_CREATE)")
+    failing = up.add_mutually_exclusive_group()
+    failing.add_argument("--fail-first-create", metavar="LOGICAL_ID|last",
+                         default=os.environ.get("ENVSYNC_FAIL_FIRST_CREATE") or None,
+                         help="when moto starts: the first create of every stack fails at this resource and "
+                              "rolls back, and the launch retries it (default $ENVSYNC_FAIL_FIRST_CREATE, "
+                              f"else {DEFAULT_FAIL_FIRST_CREATE})")
+    failing.add_argument("--no-failed-create", action="store_true",
+                         help="when moto starts: create every stack once, no failed first create "
+                              "(a quicker launch; the proof's line says the retries were not run)")
     commands.add_parser("sync", help="run the sync cycle (bootstrap, samples, dev -> staging -> prod, status)")
     run = commands.add_parser("run", help="run one env's deployed state machine once and print how it ended "
                                            "(a gated env stops at the approval: the message and the commands)")
@@ -713,8 +766,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(format_report(markdown=args.markdown))
             return 0
         envs = load_envs(project_dir() / "config")
-        local = LocalStack(state_dir(), envs, args.moto_port, args.db_port_base,
-                           fail_first_create=getattr(args, "fail_first_create", None))
+        asked = "" if getattr(args, "no_failed_create", False) else getattr(args, "fail_first_create", None)
+        local = LocalStack(state_dir(), envs, args.moto_port, args.db_port_base, fail_first_create=asked,
+                           default_fail_first_create=DEFAULT_FAIL_FIRST_CREATE)
         if args.command == "up":
             unknown = sorted(set(args.envs) - set(envs))
             # The dates the shipped runtime and engine stop being deployable, as at `sceptre launch`.
@@ -722,7 +776,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(f"envsync-local: {warning}", file=sys.stderr)
             if unknown:
                 raise LocalModeError(f"unknown env(s) {', '.join(unknown)}; known: {', '.join(local.order)}")
-            return command_up(local, args.envs, with_sync=not args.no_sync)
+            try:
+                return command_up(local, args.envs, with_sync=not args.no_sync)
+            except RetryFailed as err:  # what the failed-create retry is there to find
+                print(f"envsync-local: FINDING {err}", file=sys.stderr)
+                return 1
         if args.command == "sync":
             return command_sync(local)
         if args.command == "run":

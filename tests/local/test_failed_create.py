@@ -8,9 +8,13 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
+from envsync_local.cli import FailedCreates, LocalStack, failed_create_figure
 from envsync_local.mariadb import free_port
 from envsync_local.moto_server import MotoServer
 from envsync_local.moto_server import start as start_moto
+from envsync_local.proof.dynamic import attempted_calls, read_calls
+from envsync_sceptre.config.envconfig import load_envs
+from tests.conftest import PROJECT_ROOT
 from tests.local.conftest import DEV, Account
 
 
@@ -18,9 +22,12 @@ from tests.local.conftest import DEV, Account
 def failing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Account]:
     """Dev's account on a moto server whose every stack fails at its last resource once."""
     base = tmp_path_factory.mktemp("fail_first_create")
-    server: MotoServer = start_moto(free_port(), base / "moto.log", fail_first_create="last")
+    server: MotoServer = start_moto(free_port(), base / "moto.log", calls_file=base / "calls.jsonl",
+                                    fail_first_create="last")
     try:
-        yield Account(server, DEV)
+        account = Account(server, DEV)
+        account.calls_file = base / "calls.jsonl"  # type: ignore[attr-defined]
+        yield account
     finally:
         server.stop()
 
@@ -121,3 +128,50 @@ def test_a_managed_policy_goes_with_its_stack(failing: Account):
     assert "envsync-dev-first-create-boundary" in policies()
     failing.delete("envsync-dev-policy")
     assert "envsync-dev-first-create-boundary" not in policies()
+
+
+def test_the_record_says_which_calls_a_rolled_back_attempt_made(failing: Account):
+    """The dynamic proof leaves a rolled-back attempt's calls to its retry: the record must say
+    which attempt each CloudFormation call belongs to and how each attempt ended."""
+    template = kept_groups_template("Delete")
+    assert failing.create("envsync-dev-attempts", template)["StackStatus"] == "ROLLBACK_COMPLETE"
+    failing.delete("envsync-dev-attempts")
+    assert failing.create("envsync-dev-attempts", template)["StackStatus"] == "CREATE_COMPLETE"
+    failing.delete("envsync-dev-attempts")
+    calls = read_calls(failing.calls_file)  # type: ignore[attr-defined]
+    attempts = [(call["stack_id"], call["status"]) for call in calls
+                if call.get("kind") == "attempt" and call["stack"] == "envsync-dev-attempts"]
+    assert [status for _, status in attempts] == ["ROLLBACK_COMPLETE", "CREATE_COMPLETE"]
+    (first, _), (retry, _) = attempts
+    made = {index: call["stack_id"] for index, call in enumerate(calls)
+            if call.get("kind") == "cfn" and call.get("stack_id") in (first, retry)}
+    assert sorted(set(made.values())) == sorted({first, retry}), made
+    assert {index for index, stack_id in made.items() if stack_id == first} <= attempted_calls(calls)
+    assert not {index for index, stack_id in made.items() if stack_id == retry} & attempted_calls(calls)
+
+
+def figures_state(tmp_path) -> LocalStack:
+    local = LocalStack(tmp_path, load_envs(PROJECT_ROOT / "config"))
+    local.fail_first_create = "last"
+    return local
+
+
+def test_a_launch_that_creates_no_stack_says_so_with_the_first_launchs_figure(tmp_path):
+    local = figures_state(tmp_path)
+    first = FailedCreates(rolled_back={"envsync-dev-kms": "first-id"}, launched={"envsync-dev-kms"})
+    assert failed_create_figure(local, first) == "failed-create retries: 1/1 stacks relaunched"
+    again = FailedCreates(launched={"envsync-dev-kms"}, existed={"envsync-dev-kms"})
+    # read back from the state directory, as a second `envsync-local up` does
+    assert failed_create_figure(figures_state(tmp_path), again) == (
+        "failed-create retries: not re-run, every stack exists (when created: 1/1 stacks relaunched)")
+    local.fail_first_create = None
+    assert failed_create_figure(local, again) == (
+        "failed-create retries: not run (moto started with no failing first create)")
+
+
+def test_a_created_stack_whose_first_create_did_not_fail_is_named():
+    failed = FailedCreates(rolled_back={"envsync-dev-kms": "first-id"},
+                           launched={"envsync-dev-kms", "envsync-dev-network", "envsync-dev-bootstrap"},
+                           existed={"envsync-dev-bootstrap"})
+    assert failed.figure() == "failed-create retries: 1/2 stacks relaunched"
+    assert failed.never_failed() == ["envsync-dev-network"]

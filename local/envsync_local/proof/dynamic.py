@@ -8,6 +8,9 @@ the upstream's source-reader, CloudFormation as the execution role) is evaluated
 together with the KMS calls the service makes on the caller's behalf (an SSE-KMS PutObject asks
 for a data key; a SecureString read decrypts through SSM...). Calls of the local harness
 (session names in HARNESS_SESSIONS) are counted, not judged: they stand for people and tests.
+
+Calls are scoped by stack attempt: a call made during a stack create that rolled back (a
+failed first create, retried) belongs to that attempt (`attempted_calls`), see `evaluate_calls`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from envsync_tools.proof.handler_permissions import KEY_PROPERTIES, arn_for, namespace, parent_arn
 from envsync_tools.proof.policy import Principal, Request, Verdict, authorize
@@ -65,10 +68,15 @@ class Report:
     evaluated: int = 0
     denied: List[Judged] = field(default_factory=list)
     by_caller: Counter = field(default_factory=Counter)
+    judged_actions: Set[Tuple[str, str]] = field(default_factory=set)  # (caller, action) judged
+    # Judgments of rolled-back attempts whose caller makes the same action in the judged set.
+    rolled_back: int = 0
 
     def summary(self) -> str:
+        left = (f", {self.rolled_back} of rolled-back first creates left to their retry's same calls"
+                if self.rolled_back else "")
         return (f"permission proof: {self.recorded} calls recorded, {self.evaluated} evaluated "
-                f"({self.harness} harness calls and calls with the operator's own credentials not judged), "
+                f"({self.harness} harness calls and calls with the operator's own credentials not judged{left}), "
                 f"{len(self.denied)} denied")
 
 
@@ -220,13 +228,40 @@ def _decide(principal: Principal, action: str, resource: str, context: Dict[str,
     return authorize(principal, request)
 
 
+ROLLED_BACK = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED")
+
+
+def attempted_calls(calls: List[Dict[str, Any]]) -> Set[int]:
+    """Positions (in `calls`) of the calls made during a stack create that rolled back: its
+    CloudFormation records, and the API calls made with an access key minted while it ran
+    (a custom resource's function role). The record's `attempt` and `attempt-key` lines say which."""
+    rolled_back = {call["stack_id"] for call in calls
+                   if call.get("kind") == "attempt" and call.get("status") in ROLLED_BACK}
+    keys = {call["access_key"] for call in calls
+            if call.get("kind") == "attempt-key" and call.get("stack_id") in rolled_back}
+    return {index for index, call in enumerate(calls)
+            if (call.get("kind") == "cfn" and call.get("stack_id") in rolled_back)
+            or (call.get("kind") == "api" and call.get("access_key") in keys)}
+
+
 def evaluate_calls(calls: List[Dict[str, Any]], world: World,
                    external_principals: Callable[[Dict[str, Any]], Optional[Principal]]) -> Report:
     """Judge every product call. `external_principals` names callers outside the project's
-    roles (the CI principal behind the base credentials, the Lambda service) or None to skip."""
+    roles (the CI principal behind the base credentials, the Lambda service) or None to skip.
+
+    A call of a rolled-back attempt named resources and ran under policies that the rollback
+    deleted and the retry made again under other ARNs (a secret's suffix, a key id): judged
+    against the world deployed at the end, it is denied for a resource that no longer exists.
+    The world of the attempt is gone, so such a call is not judged when its retry makes the
+    same action as the same caller (that call is judged, against what the retry deployed), and
+    is counted (`Report.rolled_back`). A judgment of a rolled-back attempt that the retry never
+    repeats (a rollback's own Delete calls) is judged against the end's world like any other:
+    nothing the retry does not vouch for escapes the proof."""
     report = Report()
     clusters: Dict[str, str] = {}  # cluster identifier -> engine version, as recorded
-    for call in calls:
+    in_rolled_back = attempted_calls(calls)
+    of_rolled_back: List[Judged] = []
+    for index, call in enumerate(calls):
         if call.get("kind") not in ("api", "cfn"):
             continue
         report.recorded += 1
@@ -238,13 +273,23 @@ def evaluate_calls(calls: List[Dict[str, Any]], world: World,
                   else _judge_api(call, world, external_principals))
         if judged is None:
             report.harness += 1
-            continue
-        for item in judged:
-            report.evaluated += 1
-            report.by_caller[item.caller] += 1
-            if not item.verdict.allowed:
-                report.denied.append(item)
+        elif index in in_rolled_back:
+            of_rolled_back.extend(judged)
+        else:
+            _count(report, judged)
+    repeated = set(report.judged_actions)
+    report.rolled_back = sum(1 for item in of_rolled_back if (item.caller, item.action) in repeated)
+    _count(report, [item for item in of_rolled_back if (item.caller, item.action) not in repeated])
     return report
+
+
+def _count(report: Report, judged: List[Judged]) -> None:
+    for item in judged:
+        report.evaluated += 1
+        report.by_caller[item.caller] += 1
+        report.judged_actions.add((item.caller, item.action))
+        if not item.verdict.allowed:
+            report.denied.append(item)
 
 
 LAMBDA_SERVICE = Principal(arn="lambda.amazonaws.com", service=True)
