@@ -35,6 +35,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import boto3
 
+from envsync.aws import new_session
 from envsync.cli.main import quiet_when_the_reader_leaves
 from envsync_local import inbox
 from envsync_local.cycle import (
@@ -432,9 +433,9 @@ def launch_runs(local: LocalStack, runs: List[Tuple[str, str, str]], capture: bo
 
 def credentials_session(credentials: Dict[str, Any]) -> boto3.Session:
     """A boto3 session from STS credentials (AssumeRole's `Credentials`)."""
-    return boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
-                         aws_secret_access_key=credentials["SecretAccessKey"],
-                         aws_session_token=credentials["SessionToken"], region_name="us-east-1")
+    return new_session(aws_access_key_id=credentials["AccessKeyId"],
+                       aws_secret_access_key=credentials["SecretAccessKey"],
+                       aws_session_token=credentials["SessionToken"], region_name="us-east-1")
 
 
 def assume_session(session: boto3.Session, endpoint_url: str, role_arn: str, external_id: Optional[str] = None,
@@ -450,8 +451,8 @@ def assume_session(session: boto3.Session, endpoint_url: str, role_arn: str, ext
 def env_session(local: LocalStack, env: EnvConfig) -> boto3.Session:
     """A boto3 session in the env's simulated account, reached as in AWS: assume its deployer."""
     aws = local.moto.aws_env()
-    base = boto3.Session(aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
-                         aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
+    base = new_session(aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+                       aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
     return assume_session(base, local.moto.endpoint_url, env.sceptre_role)
 
 

@@ -17,7 +17,7 @@ import boto3
 import pymysql
 import pytest
 
-from envsync import approval, observability
+from envsync import approval, aws, observability
 from envsync.lambdas import handlers, sync_users
 from envsync.migrations import history, migrate
 from envsync.mysql.connection import ConnectionInfo, DatabaseUnreachable, connect
@@ -48,7 +48,7 @@ class EnvAccount:
 
 
 def _session(credentials: Dict[str, str]) -> boto3.session.Session:
-    return boto3.session.Session(
+    return aws.new_session(
         aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
         aws_session_token=credentials["AWS_SESSION_TOKEN"], region_name="us-east-1")
