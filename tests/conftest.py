@@ -133,6 +133,7 @@ def rendered_templates(rendered_bodies: Dict[str, str]) -> Dict[str, dict]:
 STANDIN_FIXTURES = frozenset({"mariadb_instances", "machine_mariadb", "moto_server", "models_server", "launched"})
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads xdist_group into the node ids
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
     """Every test built on the `launched` project carries the `launched` marker, so `-m "not
     launched"` leaves out exactly what needs launched stacks; every test that uses a MariaDB or
