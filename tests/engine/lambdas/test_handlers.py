@@ -481,3 +481,45 @@ def test_dev_resigns_its_history_on_request_and_staging_then_promotes(
     promoted = invoke(monkeypatch, staging, handlers.migrate_handler)
     assert [a["version"] for a in promoted["applied"]] == ["1"], promoted
     assert chain["staging"].history()[0].proof == chain["dev"].history()[0].proof
+
+
+def test_the_fan_out_lists_fk_groups_and_each_group_applies_only_its_approved_delta(
+    accounts: Dict[str, EnvAccount], chain: Dict[str, EnvDB], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the state machine's Map runs in a gated env: the plan's one digest covers every group,
+    then one refdata call per group (its own slot of the shared schema lock) writes that group's
+    approved delta; a group whose delta moved after the approval writes nothing, the others apply."""
+    dev, staging = accounts["dev"], accounts["staging"]
+    for name in ("dev", "staging"):
+        create_sync_users(monkeypatch, accounts[name], chain[name])
+    upload(dev, {"V1__lookups.sql": "CREATE TABLE currency (code CHAR(3) PRIMARY KEY, name VARCHAR(40));\n"
+                                    "CREATE TABLE country (iso CHAR(2) PRIMARY KEY, name VARCHAR(40));\n"})
+    for account in (dev, staging):
+        assert invoke(monkeypatch, account, handlers.migrate_handler)["status"] == "done"
+    chain["dev"].query("INSERT INTO currency VALUES ('EUR', 'Euro'), ('CHF', 'Swiss franc')")
+    chain["dev"].query("INSERT INTO country VALUES ('DE', 'Germany')")
+    gated = dataclasses.replace(staging, variables={
+        **staging.variables, "ENVSYNC_APPROVAL_MODE": "required",
+        "ENVSYNC_REFDATA_CONFIG": json.dumps({"tables": ["currency", "country"], "max_concurrency": 2})})
+
+    listed = invoke(monkeypatch, gated, handlers.refdata_handler, {"groups": True})
+    assert (listed["groups"], listed["max_concurrency"]) == ([["currency"], ["country"]], 2), listed
+    assert invoke(monkeypatch, dev, handlers.refdata_handler, {"groups": True})["groups"] == []  # no upstream
+    gate = invoke(monkeypatch, gated, handlers.plan_handler, {"run_id": "run-1"})["approval"]
+    assert sorted(t["table"] for t in gate["refdata"]) == ["country", "currency"]  # one digest, every group
+    approved = {**gate, "decision": {"digest": gate["digest"], "approved_by": "arn:aws:iam::1:user/a",
+                                     "approved_at": "2026-12-01T03:00:00+00:00"}}
+    chain["dev"].query("INSERT INTO country VALUES ('CH', 'Switzerland')")  # after the approval
+
+    by_group = {tuple(group): invoke(monkeypatch, gated, handlers.refdata_handler,
+                                     {"mode": "apply", "group": group, "slot": index, "approval": approved})
+                for index, group in enumerate(listed["groups"])}
+    assert [t["table"] for t in by_group[("currency",)]["tables"]] == ["currency"]
+    assert by_group[("currency",)]["rows_changed"] == 2
+    assert by_group[("country",)]["rows_changed"] == 0 and by_group[("country",)]["asks_again"] == ["country"]
+    assert chain["staging"].query("SELECT code FROM currency ORDER BY code") == [("CHF",), ("EUR",)]
+    assert chain["staging"].query("SELECT COUNT(*) FROM country") == [(0,)]
+    # a group that is not one FK group (any more) is refused by name, nothing written
+    wrong = invoke(monkeypatch, gated, handlers.refdata_handler,
+                   {"mode": "apply", "group": ["currency", "country"], "approval": approved})
+    assert wrong["status"] == "failed" and "not one foreign-key group" in wrong["error"], wrong
