@@ -432,11 +432,14 @@ class StateMachine:
             item_input = render_payload(state["ItemSelector"], data, item_context) if "ItemSelector" in state else item
             return self._run_states(processor, item_input, item_context, execution)
 
-        if not items:
-            return []
-        with ThreadPoolExecutor(max_workers=min(limit or len(items), len(items))) as pool:
-            futures = [pool.submit(iteration, index, item) for index, item in enumerate(items)]
-            return [future.result() for future in futures]  # the first failed item's error, after all ended
+        results: List[Any] = []
+        if items:
+            with ThreadPoolExecutor(max_workers=min(limit or len(items), len(items))) as pool:
+                futures = [pool.submit(iteration, index, item) for index, item in enumerate(items)]
+                results = [future.result() for future in futures]  # the first failed item's error, after all ended
+        # as AWS's MapStateExited event: what each iteration returned, in item order
+        execution.history.append({"type": "MapStateExited", "name": name, "iterations": results})
+        return results
 
     def _with_retries(self, state: Dict[str, Any], call: Callable[[], Any]) -> Any:
         attempts: Dict[int, int] = {}
