@@ -236,9 +236,9 @@ def test_state_machine_definition_fits_the_two_parameters_the_templates_join():
     assert "".join(pieces) == text and all(0 < len(piece.encode()) <= MAX_PARAMETER_BYTES for piece in pieces)
     from sceptre.exceptions import SceptreException
 
-    with pytest.raises(SceptreException, match="add a StateMachineDefinition part.*DefinitionS3Location"):
+    with pytest.raises(SceptreException, match=r"add a StateMachineDefinition part.*DefinitionS3Location"):
         minified_json(asl, limit=100, parts=2)
-    with pytest.raises(SceptreException, match="part 3/2 does not exist"):
+    with pytest.raises(SceptreException, match=r"part 3/2 does not exist"):
         json_part(asl, 3, 2)
 
 

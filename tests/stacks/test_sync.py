@@ -343,7 +343,7 @@ def test_state_machine_flow_retries_loop_and_failure_branch():
     states = {**states, "Group": group}
     # the plan step knows its run (to find the env's other waiting runs)
     assert states["Plan"]["Parameters"]["run_id.$"] == "$$.Execution.Id"
-    for name in flow + ["Group"]:
+    for name in [*flow, "Group"]:
         state = states[name]
         if state["Type"] == "Task":
             assert state["Retry"] and state["Retry"][0].get("MaxAttempts", 3) >= 2  # ASL's default is 3

@@ -21,7 +21,9 @@ from .helpers import (
     customer_data,
     function_environment,
     function_environment_changed,
+    history_row,
     query,
+    repair_blocked_promotion,
     rows,
 )
 
@@ -33,10 +35,13 @@ ADDED = {"fee_type": "CREATE TABLE fee_type (id INT PRIMARY KEY, label VARCHAR(3
 
 def test_independent_table_groups_fan_out_and_a_failed_group_leaves_the_others_applied(system) -> None:
     dev, staging = system["dev"], system["staging"]
+    if (history_row(staging, "4") or {}).get("state") == "failed":  # run alone: the cycle left it blocked
+        repair_blocked_promotion(system)
     customers = customer_data(system.handles)
     # dev's read-only user (staging's upstream reader) holds table-level SELECT on the listed tables
-    [(reader,)] = query(dev, "SELECT DISTINCT GRANTEE FROM information_schema.TABLE_PRIVILEGES "
-                             "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'currency'")
+    [(grantee,)] = query(dev, "SELECT DISTINCT GRANTEE FROM information_schema.TABLE_PRIVILEGES "
+                              "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'currency'")
+    reader = grantee.replace("%", "%%")  # 'user'@'%', through the driver's parameter formatting
     listed = json.loads(function_environment(staging, "refdata")["ENVSYNC_REFDATA_CONFIG"])
     widened = {**listed, "tables": listed["tables"] + ["fee_type", "region_code"], "max_concurrency": 2}
     try:
@@ -58,6 +63,7 @@ def test_independent_table_groups_fan_out_and_a_failed_group_leaves_the_others_a
 
         # every AWS call of the fanned-out run, as AWS would judge it (the dynamic proof)
         proof = permission_proof(system.launched.local, start=before, limit=after)
+        print(proof.summary())
         assert proof.evaluated > 0 and not proof.denied, proof.summary()
 
         execution = run.execution
