@@ -15,6 +15,7 @@ shows as RUNNING to the API, and `resume_sync` continues it once the token is an
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,22 @@ class TaskRunner:
         self.runtime_env = runtime_env
         self.lambda_timeout = lambda_timeout
         self.invocations: List[Dict[str, Any]] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    @property
+    def _session(self) -> boto3.Session:
+        """The session, or in a Map iteration's thread a copy of it: a boto3 Session is not
+        thread-safe (its clients are), and a Map runs iterations at once."""
+        if threading.current_thread() is threading.main_thread():
+            return self.session
+        if getattr(self._local, "session", None) is None:
+            with self._lock:
+                frozen = self.session.get_credentials().get_frozen_credentials()
+                self._local.session = boto3.Session(
+                    aws_access_key_id=frozen.access_key, aws_secret_access_key=frozen.secret_key,
+                    aws_session_token=frozen.token, region_name=self.session.region_name)
+        return self._local.session
 
     def __call__(self, resource: str, payload: Any) -> Any:
         if resource.startswith(LAMBDA_INVOKE):
@@ -62,7 +79,7 @@ class TaskRunner:
         if resource.startswith("arn:aws:lambda:"):
             return self._lambda(resource, payload)
         if resource.startswith(SNS_PUBLISH):
-            sns = self.session.client("sns", endpoint_url=self.endpoint_url)
+            sns = self._session.client("sns", endpoint_url=self.endpoint_url)
             arguments = {key: payload[key] for key in ("TopicArn", "Message", "Subject", "MessageAttributes")
                          if key in payload}
             if not isinstance(arguments.get("Message"), str):
@@ -74,15 +91,15 @@ class TaskRunner:
         record: Dict[str, Any] = {"function": function.rsplit(":", 1)[-1], "event": event}
         self.invocations.append(record)
         try:
-            outcome = invoke(self.session, self.endpoint_url, function, event, self.runtime_env,
+            outcome = invoke(self._session, self.endpoint_url, function, event, self.runtime_env,
                              timeout=self.lambda_timeout)
         except LambdaInvocationError as err:
             record.update(error=err.error_type, message=err.message)
             if err.function_name:
-                publish_invocation(self.session, self.endpoint_url, err.function_name, err.logs)
+                publish_invocation(self._session, self.endpoint_url, err.function_name, err.logs)
             raise StatesError(err.error_type, err.message) from err
         record.update(result=outcome.result, seconds=round(outcome.duration_s, 2))
-        publish_invocation(self.session, self.endpoint_url, outcome.function_name, outcome.logs)
+        publish_invocation(self._session, self.endpoint_url, outcome.function_name, outcome.logs)
         return outcome.result
 
 

@@ -5,8 +5,11 @@ the sync stack deployed and walks it here, calling each Task through a function 
 passes in (which runs the real handler) — so the offline run follows exactly the states,
 retries, catches and choices that AWS would.
 
-Covers what envsync's definition uses: Task, Choice, Pass, Wait, Succeed, Fail, Map
-(sequential), Parallel; InputPath, Parameters (with `.$` paths and States.* intrinsics
+Covers what envsync's definition uses: Task, Choice, Pass, Wait, Succeed, Fail, Map (inline:
+ItemsPath, ItemSelector with `$$.Map.Item`, ItemProcessor/Iterator, MaxConcurrency or
+MaxConcurrencyPath: that many iterations at once, in threads, results in item order; a failed
+iteration fails the Map once the running ones end, as AWS stops the rest), Parallel; InputPath,
+Parameters (with `.$` paths, JSONPath filters `[?(@.a == 'x')]`, and States.* intrinsics
 Format, JsonToString, StringToJson, Array), ResultSelector, ResultPath, OutputPath; Retry
 (ErrorEquals, MaxAttempts, IntervalSeconds, BackoffRate) and Catch.
 
@@ -27,6 +30,7 @@ import json
 import re
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
@@ -79,6 +83,19 @@ class Execution:
 # ---- JSONPath (the subset ASL uses: $, $.a.b, $.a[0], $$.Execution...) -----------------------
 
 _PATH_TOKEN = re.compile(r"\.([A-Za-z0-9_\-]+)|\[(\d+)\]|\['([^']+)'\]")
+# A filter on a list (Paths, not Choice variables): [?(@.key == 'text')], != too, or a number,
+# true/false/null literal; [?(@.key)] keeps the items that have the key.
+_FILTER = re.compile(r"\[\?\(@\.([A-Za-z0-9_\-]+)(?:\s*(==|!=)\s*('(?:[^']*)'|[^)\s]+))?\)\]")
+
+
+def _filtered(items: Any, key: str, operator: Optional[str], literal: Optional[str]) -> List[Any]:
+    if not isinstance(items, list):
+        return []
+    if operator is None:
+        return [item for item in items if isinstance(item, dict) and key in item]
+    expected = literal[1:-1] if literal.startswith("'") else json.loads(literal)
+    return [item for item in items if isinstance(item, dict) and key in item
+            and (item[key] == expected) == (operator == "==")]
 
 
 def get_path(data: Any, path: str, context: Optional[Dict[str, Any]] = None) -> Any:
@@ -88,6 +105,10 @@ def get_path(data: Any, path: str, context: Optional[Dict[str, Any]] = None) -> 
         raise StatesError("States.Runtime", f"invalid path {path!r}")
     value, position = data, 1
     while position < len(path):
+        condition = _FILTER.match(path, position)
+        if condition:
+            value, position = _filtered(value, *condition.groups()), condition.end()
+            continue
         match = _PATH_TOKEN.match(path, position)
         if not match:
             raise StatesError("States.Runtime", f"unsupported path {path!r}")
@@ -386,20 +407,39 @@ class StateMachine:
         elif kind == "Task":
             result = self._with_retries(state, lambda: self.invoke(state["Resource"], effective))
         elif kind == "Map":
-            items = get_path(effective if "Parameters" in state else data, state.get("ItemsPath", "$"), context)
-            processor = state.get("ItemProcessor") or state["Iterator"]
-            result = []
-            for index, item in enumerate(items):
-                item_input = item
-                if "ItemSelector" in state:
-                    item_context = dict(context, Map={"Item": {"Index": index, "Value": item}})
-                    item_input = render_payload(state["ItemSelector"], data, item_context)
-                result.append(self._run_states(processor, item_input, dict(context), execution))
+            result = self._map(name, state, effective if "Parameters" in state else data, data, context, execution)
         elif kind == "Parallel":
             result = [self._run_states(branch, effective, dict(context), execution) for branch in state["Branches"]]
         else:
             raise StatesError("States.Runtime", f"state type {kind} ({name}) is not supported offline")
         return self._output(state, data, result, context)
+
+    def _map(self, name: str, state: Dict[str, Any], items_from: Any, data: Any, context: Dict[str, Any],
+             execution: Execution) -> List[Any]:
+        """An inline Map: each item through the processor, at most MaxConcurrency at once (0: all)."""
+        items = get_path(items_from, state.get("ItemsPath", "$"), context)
+        if not isinstance(items, list):
+            raise StatesError("States.Runtime", f"{name}: ItemsPath did not select an array")
+        limit = state.get("MaxConcurrency", 0)
+        if "MaxConcurrencyPath" in state:
+            limit = get_path(data, state["MaxConcurrencyPath"], context)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise StatesError("States.Runtime", f"{name}: MaxConcurrency must be a non-negative integer, got {limit!r}")
+        processor = state.get("ItemProcessor") or state["Iterator"]
+
+        def iteration(index: int, item: Any) -> Any:
+            item_context = dict(context, Map={"Item": {"Index": index, "Value": item}})
+            item_input = render_payload(state["ItemSelector"], data, item_context) if "ItemSelector" in state else item
+            return self._run_states(processor, item_input, item_context, execution)
+
+        results: List[Any] = []
+        if items:
+            with ThreadPoolExecutor(max_workers=min(limit or len(items), len(items))) as pool:
+                futures = [pool.submit(iteration, index, item) for index, item in enumerate(items)]
+                results = [future.result() for future in futures]  # the first failed item's error, after all ended
+        # as AWS's MapStateExited event: what each iteration returned, in item order
+        execution.history.append({"type": "MapStateExited", "name": name, "iterations": results})
+        return results
 
     def _with_retries(self, state: Dict[str, Any], call: Callable[[], Any]) -> Any:
         attempts: Dict[int, int] = {}

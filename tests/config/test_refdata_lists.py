@@ -47,3 +47,20 @@ def test_the_stacks_get_the_derived_lists(tmp_path) -> None:
     pulled = {env: [t["name"] for t in json.loads(stacks.parameter_values(f"{env}/sync")["RefdataConfig"])["tables"]]
               for env in ("staging", "prod")}
     assert pulled == {"staging": ["currency", "country"], "prod": ["fx_rate", "currency", "country"]}
+
+
+def test_the_fan_out_width_is_one_value_an_env_may_override_and_a_bad_one_is_refused(tmp_path) -> None:
+    from envsync_sceptre.config.refdata import pulled_config
+
+    assert pulled_config("prod", CHAIN["prod"], {**SHARED, "refdata_max_concurrency": 4})["max_concurrency"] == 4
+    assert pulled_config("prod", {**CHAIN["prod"], "refdata_max_concurrency": 2},
+                         {**SHARED, "refdata_max_concurrency": 4})["max_concurrency"] == 2
+    assert "max_concurrency" not in pulled_config("prod", CHAIN["prod"], SHARED)  # the engine's default
+    config = copy_project(tmp_path, with_templates=False) / "config"
+    shared_file = config / "config.yaml"
+    shared_file.write_text(shared_file.read_text().replace("refdata_max_concurrency: 4", "refdata_max_concurrency: 0"))
+    raw_by_file = read_env_files(config)
+    shared = read_shared_values(config)
+    problems = stack_value_problems(parse_envs(shared, raw_by_file), raw_by_file, shared)
+    refused = "config/config.yaml: refdata_tables: max_concurrency: expected"
+    assert any(p.startswith(refused) for p in problems), problems

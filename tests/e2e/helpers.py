@@ -295,3 +295,17 @@ def iam_enforced(endpoint_url: str) -> Iterator[None]:
 def assume(session: boto3.Session, endpoint_url: str, role_arn: str, external_id: Optional[str] = None,
            name: str = "e2e") -> boto3.Session:
     return assume_session(session, endpoint_url, role_arn, external_id, name)
+
+
+def repair_blocked_promotion(system: Any) -> subprocess.CompletedProcess:
+    """The operator's fix for the cycle's blocked promotion (V4 tripped on a hand-made index in
+    staging): drop the index, `envsync repair` V4, run staging's and prod's migrate. Returns the
+    repair command's outcome."""
+    staging, prod = system["staging"], system["prod"]
+    query(staging, "DROP INDEX ix_country_name ON country")
+    repaired = envsync_cli(system.state_dir, "repair", "--env", "staging", "--version", "4")
+    assert repaired.returncode == 0, repaired.stderr
+    for handle in (staging, prod):
+        result = result_of(run_handler(handle, "migrate"))
+        assert [a["version"] for a in result["applied"]] == ["4"], (handle.name, result)
+    return repaired

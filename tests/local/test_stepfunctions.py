@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from envsync_local.stepfunctions import StateMachine, StatesError
 
 LAMBDA = "arn:aws:states:::lambda:invoke"
@@ -208,3 +210,76 @@ def test_the_context_names_the_execution_and_its_machine_as_aws_does():
     assert execution.output == {
         "run": "arn:aws:states:us-east-1:333333333333:execution:envsync-prod-sync:r1", "name": "r1",
         "machine": "envsync-prod-sync", "line": "run r1 of envsync-prod-sync"}
+
+
+FAN_OUT = {
+    "StartAt": "Groups",
+    "States": {
+        "Groups": {"Type": "Pass", "Result": {"groups": [["a", "b"], ["c"], ["d"]], "max_concurrency": 2},
+                   "ResultPath": "$.listed", "Next": "Each"},
+        "Each": {
+            "Type": "Map", "ItemsPath": "$.listed.groups", "MaxConcurrencyPath": "$.listed.max_concurrency",
+            "ItemSelector": {"group.$": "$$.Map.Item.Value", "slot.$": "$$.Map.Item.Index", "run.$": "$.run"},
+            "ItemProcessor": {"StartAt": "Apply", "States": {
+                "Apply": {"Type": "Task", "Resource": "apply", "ResultPath": "$.out",
+                          "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "GroupFailed"}],
+                          "Next": "GroupDone"},
+                "GroupDone": {"Type": "Pass", "Parameters": {"group.$": "$.group", "status": "done"}, "End": True},
+                "GroupFailed": {"Type": "Pass", "Parameters": {"group.$": "$.group", "status": "failed",
+                                                               "error.$": "$.error.Error"}, "End": True}}},
+            "ResultSelector": {"groups.$": "$", "failed.$": "$[?(@.status == 'failed')]"},
+            "ResultPath": "$.refdata", "Next": "AnyFailed"},
+        "AnyFailed": {"Type": "Choice", "Choices": [{"Variable": "$.refdata.failed[0]", "IsPresent": True,
+                                                      "Next": "Failed"}], "Default": "Done"},
+        "Done": {"Type": "Succeed"},
+        "Failed": {"Type": "Fail", "Error": "GroupsFailed"},
+    },
+}
+
+
+def test_map_runs_each_item_at_most_max_concurrency_at_once_and_catches_per_iteration():
+    import threading
+    import time
+
+    running, peak, seen, lock = [0], [0], [], threading.Lock()
+
+    def invoke(resource, payload):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            seen.append((payload["slot"], payload["group"], payload["run"]))
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        if payload["group"] == ["c"]:
+            raise StatesError("SyncFailed", "group c refused")
+        return {"status": "done"}
+
+    execution = StateMachine(FAN_OUT, invoke).run({"run": 7})
+    assert execution.status == "FAILED" and execution.error == "GroupsFailed"
+    assert peak[0] == 2  # MaxConcurrencyPath: two at once, never three
+    assert sorted(seen) == [(0, ["a", "b"], 7), (1, ["c"], 7), (2, ["d"], 7)]
+    assert "Caught" in [event["type"] for event in execution.history]
+
+
+def test_map_results_keep_item_order_and_a_filter_selects_by_field():
+    execution = StateMachine(FAN_OUT, lambda resource, payload: {"status": "done"}).run({"run": 1})
+    assert execution.status == "SUCCEEDED"
+    assert execution.output["refdata"] == {"groups": [{"group": ["a", "b"], "status": "done"},
+                                                      {"group": ["c"], "status": "done"},
+                                                      {"group": ["d"], "status": "done"}], "failed": []}
+
+
+def test_an_uncaught_iteration_failure_fails_the_map_and_a_bad_concurrency_is_a_runtime_error():
+    definition = json.loads(json.dumps(FAN_OUT))
+    del definition["States"]["Each"]["ItemProcessor"]["States"]["Apply"]["Catch"]
+
+    def invoke(resource, payload):
+        if payload["group"] == ["d"]:
+            raise StatesError("SyncFailed", "d")
+        return {"status": "done"}
+
+    assert StateMachine(definition, invoke).run({"run": 1}).error == "SyncFailed"
+    definition["States"]["Groups"]["Result"]["max_concurrency"] = -1
+    failed = StateMachine(definition, lambda resource, payload: {}).run({"run": 1})
+    assert failed.error == "States.Runtime" and "MaxConcurrency" in failed.cause

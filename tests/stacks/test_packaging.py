@@ -24,7 +24,7 @@ from envsync_sceptre.packaging.package import (
     resolve_distributions,
     upload_if_absent,
 )
-from envsync_sceptre.resolvers.json_file import MAX_PARAMETER_BYTES, minified_json
+from envsync_sceptre.resolvers.json_file import MAX_PARAMETER_BYTES, json_part, minified_json, parse_argument
 from tests.conftest import PROJECT_ROOT
 
 LAMBDA_CODE = PROJECT_ROOT / "lambda_code"
@@ -227,13 +227,19 @@ def test_missing_bucket_fails_with_what_to_do(aws_env, package):
     assert "launch the env's artifacts stack first" in message
 
 
-def test_state_machine_definition_fits_a_parameter():
-    text = minified_json(PROJECT_ROOT / "templates" / "statemachine" / "sync.asl.json")
-    assert len(text.encode()) <= MAX_PARAMETER_BYTES
+def test_state_machine_definition_fits_the_two_parameters_the_templates_join():
+    asl = PROJECT_ROOT / "templates" / "statemachine" / "sync.asl.json"
+    text = minified_json(asl, parts=2)
+    path, part, parts = parse_argument(f"{asl} 2/2")
+    assert (path, part, parts) == (asl, 2, 2) and parse_argument(str(asl)) == (asl, 1, 1)
+    pieces = [json_part(asl, 1, 2), json_part(asl, 2, 2)]
+    assert "".join(pieces) == text and all(0 < len(piece.encode()) <= MAX_PARAMETER_BYTES for piece in pieces)
     from sceptre.exceptions import SceptreException
 
-    with pytest.raises(SceptreException, match="DefinitionS3Location"):
-        minified_json(PROJECT_ROOT / "templates" / "statemachine" / "sync.asl.json", limit=100)
+    with pytest.raises(SceptreException, match=r"add a StateMachineDefinition part.*DefinitionS3Location"):
+        minified_json(asl, limit=100, parts=2)
+    with pytest.raises(SceptreException, match=r"part 3/2 does not exist"):
+        json_part(asl, 3, 2)
 
 
 def test_ca_bundles_ship_where_the_engine_looks(tmp_path: Path):

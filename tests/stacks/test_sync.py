@@ -301,11 +301,11 @@ def test_state_machine_definition_comes_from_its_file(sync, env_stacks):
 def test_state_machine_flow_retries_loop_and_failure_branch():
     definition = json.loads(ASL.read_text())
     states = definition["States"]
-    assert definition["StartAt"] == "Init" and states["Init"]["Result"] == {"cursor": None}
-    flow, loops, gates, current = [], {}, {}, states["Init"]["Next"]
-    while current in states and states[current]["Type"] == "Task" and current != "NotifyFailure":
+    flow, loops, gates, current = [], {}, {}, definition["StartAt"]
+    while current in states and states[current]["Type"] in ("Task", "Map") and current != "NotifyFailure":
         flow.append(current)
-        assert states[current]["Parameters"]["raise_on_failure"] is True
+        if states[current]["Type"] == "Task":
+            assert states[current]["Parameters"]["raise_on_failure"] is True
         current = states[current].get("Next")
         if states.get(current, {}).get("Type") == "Choice":
             choice = states[current]
@@ -313,6 +313,9 @@ def test_state_machine_flow_retries_loop_and_failure_branch():
             if "StringEquals" in rule:
                 assert rule["StringEquals"] == "continue"
                 loops[rule["Next"]] = rule["Variable"]
+            elif "IsPresent" in rule:  # after the fan-out: a failed group fails the run (its step notified)
+                assert (rule["Variable"], rule["Next"], states[rule["Next"]]["Type"]) == (
+                    "$.refdata.failed[0]", "Failed", "Fail")
             else:  # the approval: a detour through the wait, back to the same next state
                 superseded, rule = choice["Choices"]
                 assert (superseded["Variable"], superseded["BooleanEquals"]) == ("$.plan.approval.superseded", True)
@@ -320,15 +323,32 @@ def test_state_machine_flow_retries_loop_and_failure_branch():
                 gates[current] = (rule["Variable"], rule["BooleanEquals"], rule["Next"])
                 assert states[rule["Next"]]["Next"] == choice["Default"]
             current = choice["Default"]
-    assert loops == {"Migrate": "$.migrate.status", "RefData": "$.refdata.status"}
+    assert loops == {"Migrate": "$.migrate.status"}
     assert gates == {"NeedsApproval": ("$.plan.approval.required", True, "WaitForApproval")}
-    assert states["RefData"]["Parameters"]["cursor.$"] == "$.refdata.cursor"
-    assert flow == ["Validate", "Plan", "Migrate", "RefData", "Drift"]
+    assert flow == ["Validate", "Plan", "Migrate", "RefDataGroups", "RefData", "Drift"]
+    # the fan-out: one iteration per FK group the refdata step lists after the migrations, at
+    # most the config's max_concurrency at once, each with its own cursor loop and slot of the
+    # shared schema lock; a failed group is caught in its iteration so the others apply
+    fan_out = states["RefData"]
+    assert states["RefDataGroups"]["Parameters"]["groups"] is True
+    assert (fan_out["ItemsPath"], fan_out["MaxConcurrencyPath"]) == ("$.refdata.groups", "$.refdata.max_concurrency")
+    assert fan_out["ItemSelector"]["approval.$"] == "$.plan.approval"  # every group gets the one decision
+    assert fan_out["ItemSelector"]["refdata"] == {"cursor": None}
+    group = fan_out["ItemProcessor"]["States"]["Group"]
+    assert group["Parameters"]["cursor.$"] == "$.refdata.cursor" and group["Parameters"]["group.$"] == "$.group"
+    assert fan_out["ItemProcessor"]["States"]["MoreGroup"]["Choices"] == [
+        {"Variable": "$.refdata.status", "StringEquals": "continue", "Next": "Group"}]
+    assert group["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "GroupFailure"}]
+    assert fan_out["ResultSelector"]["failed.$"] == "$[?(@.status == 'failed')]"
+    states = {**states, "Group": group}
     # the plan step knows its run (to find the env's other waiting runs)
     assert states["Plan"]["Parameters"]["run_id.$"] == "$$.Execution.Id"
-    for name in flow:
+    for name in [*flow, "Group"]:
         state = states[name]
-        assert state["Retry"] and state["Retry"][0].get("MaxAttempts", 3) >= 2  # ASL's default is 3
+        if state["Type"] == "Task":
+            assert state["Retry"] and state["Retry"][0].get("MaxAttempts", 3) >= 2  # ASL's default is 3
+        if name == "Group":
+            continue
         assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failure"}]
     # the wait: the plan step publishes the plan (no token in any message), the token stays in
     # the task's parameters (the run's history, where `envsync approve` reads it), the decision
@@ -342,8 +362,8 @@ def test_state_machine_flow_retries_loop_and_failure_branch():
     assert wait["TimeoutSecondsPath"] == "$.plan.approval.timeout_seconds"
     assert wait["ResultPath"] == "$.plan.approval.decision"
     assert wait["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failure"}]
-    assert states["Migrate"]["Parameters"]["approval.$"] == states["RefData"]["Parameters"]["approval.$"] == \
-        "$.plan.approval"
+    assert states["Migrate"]["Parameters"]["approval.$"] == fan_out["ItemSelector"]["approval.$"] == "$.plan.approval"
+    assert group["Parameters"]["approval.$"] == "$.approval"
     # a step's failure was published by the step (named fields); anything else gets one line here
     failure = states["Failure"]
     assert failure["Choices"] == [{"Variable": "$.error.Error", "StringEquals": "SyncFailed", "Next": "Failed"}]

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from envsync_sceptre.config.chain import chain_names, chain_problems, env_keys, own_keys_problems
 from envsync_sceptre.config.configfile import EnvConfig, EnvConfigError, read_config_file
-from envsync_sceptre.config.refdata import tables_pulled_by
+from envsync_sceptre.config.refdata import pulled_config
 from envsync_sceptre.config.stackvalues import effective_value, lifecycle_notices, stack_value_problems
 
 
@@ -89,7 +89,7 @@ def pulled_refdata_config(config_dir: Path, env: str) -> Tuple[Dict[str, Any], s
     label = envs[env].source_file
     raw = read_env_file(config_dir, env)
     origin = label if "refdata_tables" in raw else f"{config_dir.name}/config.yaml"
-    return {"tables": tables_pulled_by(env, raw, read_shared_values(config_dir))}, f"{origin} refdata_tables"
+    return pulled_config(env, raw, read_shared_values(config_dir)), f"{origin} refdata_tables"
 
 
 def load_envs(config_dir: Path, today: Optional[date] = None) -> Dict[str, EnvConfig]:

@@ -32,6 +32,17 @@ def tables_pulled_by(env_name: str, raw: Mapping[str, Any], shared: Mapping[str,
     return pulled
 
 
+def pulled_config(env_name: str, raw: Mapping[str, Any], shared: Mapping[str, Any]) -> Dict[str, Any]:
+    """The engine's refdata config for the env: its pulled tables and, when set (the env's file,
+    else config/config.yaml), `refdata_max_concurrency`: how many FK groups the state machine's
+    Map applies at once."""
+    pulled: Dict[str, Any] = {"tables": tables_pulled_by(env_name, raw, shared)}
+    concurrency = raw.get("refdata_max_concurrency", shared.get("refdata_max_concurrency"))
+    if concurrency is not None:
+        pulled["max_concurrency"] = concurrency
+    return pulled
+
+
 def reader_tables(env_name: str, raw_by_env: Mapping[str, Mapping[str, Any]], shared: Mapping[str, Any]) -> List[str]:
     """What the env's read-only user may SELECT: every table its downstream envs pull, once each."""
     names: List[str] = []

@@ -14,7 +14,7 @@ from typing import Any, List, Mapping, Optional, Tuple
 
 from envsync_sceptre.config import lifecycle
 from envsync_sceptre.config.configfile import EnvConfig
-from envsync_sceptre.config.refdata import envs_key_problems, tables_pulled_by
+from envsync_sceptre.config.refdata import envs_key_problems, pulled_config
 from envsync_sceptre.config.runtime import UnknownRuntime, describe
 
 # The instance classes the aurora template allows: db.r5.large and up (the seed's minimum),
@@ -145,7 +145,7 @@ def refdata_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, An
     if tables is None:
         return []
     try:
-        RefdataConfig.from_dict({"tables": tables_pulled_by(str(raw.get("env")), raw, shared)})
+        RefdataConfig.from_dict(pulled_config(str(raw.get("env")), raw, shared))
     except RefdataConfigError as error:
         return [f"{origin}: refdata_tables: {error}"]
     return []

@@ -28,7 +28,7 @@ from envsync.errors import EnvsyncError
 from envsync.lambdas.context import ConfigError, EnvContext, HandlerConfig
 from envsync.migrations import migrate
 from envsync.mysql.connection import server_error_notice
-from envsync.mysql.lock import schema_lock
+from envsync.mysql.lock import schema_lock, shared_schema_lock
 from envsync.observability import emit_metrics, log_action, logger
 
 SAFETY_MARGIN_SECONDS = 30.0
@@ -302,14 +302,17 @@ def _drift(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str,
 def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[str, Any]:
     from envsync import refdata
 
-    if not ctx.config.upstream_env:
+    if not ctx.config.upstream_env:  # no groups: the fan-out has nothing to run
         return {"status": "done", "skipped": f"{ctx.config.env} has no upstream to pull reference data from",
-                "rows_changed": 0}
+                "rows_changed": 0, "groups": [], "max_concurrency": 1}
     ctx.config.require("refdata_config")
     try:
         config = refdata.RefdataConfig.from_dict(ctx.config.refdata_config or {})
     except refdata.RefdataConfigError as error:  # say where the bad value lives
         raise ConfigError(f"ENVSYNC_REFDATA_CONFIG: {error}") from None
+    if event.get("groups"):
+        return _refdata_groups(ctx, config)
+    group = event.get("group")  # one FK group of the fan-out (its Map iteration), or the whole list
     source = ctx.upstream_connection()  # the upstream first: an unreachable source stops here
     target = ctx.target_connection()
     force = bool(event.get("force"))  # lifts the mass-delete guard for this call (an intended mass delete)
@@ -321,16 +324,20 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
     approved: Optional[Dict[str, str]] = None
     if event.get("mode") != "plan" and ctx.config.approval_mode != "none":
         result, approved = _refdata_gate(ctx, event, approval.granted(event.get("approval")), source, target,
-                                         config, deadline, force)
+                                         config, deadline, force, group)
     if result is None and event.get("mode") == "plan":
         result = refdata.plan(source, target, config, deadline=deadline, cursor=event.get("cursor"),
-                              force=force).to_dict()
+                              force=force, group=group).to_dict()
     elif result is None:
-        # The schema's envsync lock: never two appliers (or an applier and a migration) at once.
+        # The schema's envsync lock: never two appliers (or an applier and a migration) at once;
+        # the groups of one fan-out share it (lock.py), each in its own slot.
         lock_timeout = int(event.get("lock_timeout", migrate.DEFAULT_LOCK_TIMEOUT))
-        with schema_lock(target, ctx.target_info.database if ctx.target_info else "", lock_timeout):
-            result = refdata.apply(source, target, config, deadline=deadline,
-                                   cursor=event.get("cursor"), force=force, approved=approved).to_dict()
+        schema = ctx.target_info.database if ctx.target_info else ""
+        lock = (schema_lock(target, schema, lock_timeout) if group is None
+                else shared_schema_lock(target, schema, int(event.get("slot") or 0), lock_timeout))
+        with lock:
+            result = refdata.apply(source, target, config, deadline=deadline, cursor=event.get("cursor"),
+                                   force=force, approved=approved, group=group).to_dict()
         _announce_unapproved(ctx, result)
     metrics = {"RowsChanged": result.get("rows_changed", 0)}
     if result.get("status") == "done" and result.get("replication_lag_seconds") is not None:
@@ -348,8 +355,18 @@ def _refdata(ctx: EnvContext, event: Dict[str, Any], deadline: float) -> Dict[st
     return result
 
 
+def _refdata_groups(ctx: EnvContext, config: Any) -> Dict[str, Any]:
+    """The fan-out's items: the allow-list's independent FK groups as the target links them
+    after this run's migrations, and how many the Map applies at once (the config's)."""
+    from envsync import refdata
+
+    found = refdata.groups(ctx.target_connection(), config)
+    log_action("reference-data groups", groups=found)
+    return {"status": "done", "groups": found, "max_concurrency": config.max_concurrency}
+
+
 def _refdata_gate(ctx: EnvContext, event: Dict[str, Any], decision: Optional[Dict[str, Any]], source: Any,
-                  target: Any, config: Any, deadline: float, force: bool,
+                  target: Any, config: Any, deadline: float, force: bool, group: Optional[List[str]] = None,
                   ) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, str]]]:
     """The refdata step in a gated env: (its result when it may not apply: a refusal, or the
     comparison when there is nothing to apply yet; None), and when it may, per table the delta
@@ -362,7 +379,7 @@ def _refdata_gate(ctx: EnvContext, event: Dict[str, Any], decision: Optional[Dic
             return None, approval.approved_refdata(decision)
         return _refdata_refused(ctx, refusal, {}, []), None
     preview = refdata.plan(source, target, config, deadline=deadline, cursor=event.get("cursor"),
-                           force=force, whole_tables=True).to_dict()
+                           force=force, whole_tables=True, group=group).to_dict()
     waiting = approval.refdata_changes(preview)
     if approval.needs_approval(ctx.config.approval_mode, [], [], waiting):
         refusal = (f"{ctx.config.env}: reference-data changes in {len(waiting)} table(s) need a person's "

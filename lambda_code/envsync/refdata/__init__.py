@@ -62,8 +62,8 @@ and the sync of one group), `refdata_result` (what a call reports); this module 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from envsync.refdata.config import RefdataConfig, RefdataConfigError, TableConfig, filter_problem
 from envsync.refdata.digest import DeltaNotApproved
@@ -73,27 +73,39 @@ from envsync.refdata.schema import RefdataError, fk_groups, read_foreign_keys, r
 from envsync.refdata.sql import decode_key, encode_key
 
 __all__ = ["RefdataConfig", "RefdataConfigError", "RefdataError", "SyncResult", "TableConfig", "TableResult",
-           "apply", "filter_problem", "plan"]
+           "apply", "filter_problem", "groups", "plan"]
 
 CURSOR_VERSION = 1
 GROUP_CONCAT_MAX_LEN = 64 * 1024 * 1024
 
 
+def groups(target_conn, config: RefdataConfig) -> List[List[str]]:
+    """The allow-list as independent FK groups, as the target's foreign keys link them now: what
+    the state machine fans out over (one `apply(..., group=...)` per group, each group in one
+    transaction). Tables in different groups share no foreign key, so their applies commute."""
+    names = [t.name for t in config.tables]
+    return fk_groups(names, read_foreign_keys(target_conn, names))
+
+
 def plan(source_conn, target_conn, config: RefdataConfig, *, deadline: Optional[float] = None,
-         cursor: Optional[Dict[str, Any]] = None, force: bool = False, whole_tables: bool = False) -> SyncResult:
+         cursor: Optional[Dict[str, Any]] = None, force: bool = False, whole_tables: bool = False,
+         group: Optional[Sequence[str]] = None) -> SyncResult:
     """Dry run: per-table counts, the first changed rows (old -> new), the first statements
     apply would run and each table's delta digest; writes nothing. Refusals (references, the
     mass-delete guard) are reported too. `whole_tables` (what an approval binds): the deadline
     never cuts a table, so every compared table has its whole delta's digest, and a table the
     target does not hold yet is planned as a pending script will create it, empty (all source
-    rows new; if the script fills it, the apply finds another delta and writes none of it)."""
+    rows new; if the script fills it, the apply finds another delta and writes none of it).
+    `group`: one FK group only, as in `apply`."""
+    if group is not None:
+        config = group_config(target_conn, config, group)
     return _run(source_conn, target_conn, config, deadline, cursor, write=False, force=force,
                 whole_tables=whole_tables)
 
 
 def apply(source_conn, target_conn, config: RefdataConfig, *, deadline: Optional[float] = None,
           cursor: Optional[Dict[str, Any]] = None, force: bool = False,
-          approved: Optional[Dict[str, str]] = None) -> SyncResult:
+          approved: Optional[Dict[str, str]] = None, group: Optional[Sequence[str]] = None) -> SyncResult:
     """Apply the delta to the target, one transaction per table (or FK-linked group).
 
     `force` lifts the mass-delete guard for this call (an intended mass delete).
@@ -101,9 +113,29 @@ def apply(source_conn, target_conn, config: RefdataConfig, *, deadline: Optional
     (a table not listed was approved unchanged). A table is then compared and written whole in
     one call, and a group whose written delta is not the approved one is rolled back before its
     commit: state `unapproved` (`withheld` for the tables linked to it), nothing of it written.
+    `group` (the fan-out): only these tables, which must be one of `groups()` as the target's
+    foreign keys link them now; the cursor is then this group's own.
     """
+    if group is not None:
+        config = group_config(target_conn, config, group)
     return _run(source_conn, target_conn, config, deadline, cursor, write=True, force=force, approved=approved,
                 whole_tables=approved is not None)
+
+
+def group_config(target_conn, config: RefdataConfig, group: Sequence[str]) -> RefdataConfig:
+    """`config` narrowed to one FK group. Refused when `group` is not one group now (a migration
+    linked or split tables after the run listed the groups): applying part of a linked set in
+    its own transaction could break the order the foreign keys need."""
+    if isinstance(group, str) or not group or not all(isinstance(name, str) for name in group):
+        raise RefdataError(f"group {group!r}: expected a non-empty list of allow-listed table names")
+    current = groups(target_conn, config)
+    if not any(set(found) == set(group) and len(found) == len(group) for found in current):
+        raise RefdataError(
+            f"tables {', '.join(group)}: not one foreign-key group of the allow-list now (groups: "
+            f"{'; '.join(', '.join(found) for found in current)}); the foreign keys changed after the run listed "
+            "the groups. Nothing applied; the next run lists them again")
+    wanted = set(group)
+    return replace(config, tables=tuple(t for t in config.tables if t.name in wanted))
 
 
 # --- the run -----------------------------------------------------------------------------

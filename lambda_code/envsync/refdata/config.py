@@ -56,13 +56,17 @@ class RefdataConfig:
     # the servers' CHECKSUM TABLE (32 bits) when both sides' definitions and flavours match; the
     # full pass runs when it is due and whenever the checksums differ. 0: always the full pass.
     full_check_hours: float = 24.0
+    # The state machine's fan-out: how many independent FK groups are applied at once (its Map's
+    # MaxConcurrency). Each group holds one target connection and one transaction; 4 keeps a
+    # db.r5.large's connections and I/O for the application.
+    max_concurrency: int = 4
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> RefdataConfig:
         if not isinstance(d, dict):
             raise RefdataConfigError(f"refdata config: expected a mapping, got {type(d).__name__}")
         unknown = sorted(set(d) - {"tables", "chunk_rows", "hash", "max_delete_share", "min_delete_rows",
-                                   "full_check_hours"})
+                                   "full_check_hours", "max_concurrency"})
         if unknown:
             raise RefdataConfigError(f"refdata config: unknown key(s) {', '.join(unknown)}")
         tables_value = d.get("tables")
@@ -81,6 +85,11 @@ class RefdataConfig:
             raise RefdataConfigError(
                 f"full_check_hours: expected hours from 0 (always) to 8760 between full 128-bit passes, "
                 f"got {full_check!r}")
+        max_concurrency = d.get("max_concurrency", cls.max_concurrency)
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or not 1 <= max_concurrency <= 40:
+            raise RefdataConfigError(
+                f"max_concurrency: expected the number of table groups applied at once, 1 to 40, "
+                f"got {max_concurrency!r}")
         tables: List[TableConfig] = []
         for i, item in enumerate(tables_value):
             tables.append(_table_from_dict(item, f"tables[{i}]"))
@@ -89,7 +98,7 @@ class RefdataConfig:
         if duplicates:
             raise RefdataConfigError(f"tables: listed more than once: {', '.join(duplicates)}")
         return cls(tables=tuple(tables), chunk_rows=chunk_rows, hash=hash_name, max_delete_share=share,
-                   min_delete_rows=min_rows, full_check_hours=float(full_check))
+                   min_delete_rows=min_rows, full_check_hours=float(full_check), max_concurrency=max_concurrency)
 
     def delete_share(self, table: TableConfig) -> float:
         return self.max_delete_share if table.max_delete_share is None else table.max_delete_share

@@ -11,7 +11,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Sequence
 
 import boto3
 import pymysql
@@ -384,21 +384,31 @@ def test_plan_handler_asks_for_approval_and_migrate_applies_only_the_approved_pl
     assert recorded and "approved by arn:aws:iam::1:user/a at 2026-12-01T03:00:00+00:00 (plan " in recorded[0]
 
 
+def _gated_staging(accounts: Dict[str, EnvAccount], chain: Dict[str, EnvDB], monkeypatch: pytest.MonkeyPatch,
+                   scripts: Dict[str, str], dev_changes: Sequence[str], refdata: Dict[str, object]) -> EnvAccount:
+    """staging waiting for a person (approval required) with `refdata` as its allow-list, after
+    `scripts` ran in dev and were promoted, and `dev_changes` then changed dev's rows."""
+    for name in ("dev", "staging"):
+        create_sync_users(monkeypatch, accounts[name], chain[name])
+    upload(accounts["dev"], scripts)
+    for name in ("dev", "staging"):
+        assert invoke(monkeypatch, accounts[name], handlers.migrate_handler)["status"] == "done"
+    for statement in dev_changes:
+        chain["dev"].query(statement)
+    staging = accounts["staging"]
+    return dataclasses.replace(staging, variables={
+        **staging.variables, "ENVSYNC_REFDATA_CONFIG": json.dumps(refdata), "ENVSYNC_APPROVAL_MODE": "required"})
+
+
 def test_in_a_gated_env_reference_rows_change_only_in_an_approved_run(
     accounts: Dict[str, EnvAccount], chain: Dict[str, EnvDB], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    dev, staging = accounts["dev"], accounts["staging"]
-    for name in ("dev", "staging"):
-        create_sync_users(monkeypatch, accounts[name], chain[name])
-    upload(dev, {"V1__currency.sql": "CREATE TABLE currency (code CHAR(3) PRIMARY KEY, name VARCHAR(40));\n"
-                                     "INSERT INTO currency VALUES ('EUR', 'Euro'), ('USD', 'US dollar');\n"})
-    for account in (dev, staging):
-        assert invoke(monkeypatch, account, handlers.migrate_handler)["status"] == "done"
-    chain["dev"].query("INSERT INTO currency VALUES ('CHF', 'Swiss franc')")
-    chain["dev"].query("DELETE FROM currency WHERE code = 'USD'")
-    gated = dataclasses.replace(staging, variables={
-        **staging.variables, "ENVSYNC_REFDATA_CONFIG": json.dumps({"tables": [{"name": "currency"}]}),
-        "ENVSYNC_APPROVAL_MODE": "required"})
+    gated = _gated_staging(
+        accounts, chain, monkeypatch,
+        {"V1__currency.sql": "CREATE TABLE currency (code CHAR(3) PRIMARY KEY, name VARCHAR(40));\n"
+                             "INSERT INTO currency VALUES ('EUR', 'Euro'), ('USD', 'US dollar');\n"},
+        ["INSERT INTO currency VALUES ('CHF', 'Swiss franc')", "DELETE FROM currency WHERE code = 'USD'"],
+        {"tables": [{"name": "currency"}]})
 
     # no script is pending, but reference rows would change: the run waits, and says what changes:
     # the counts and the rows; the digest binds the delta
@@ -481,3 +491,41 @@ def test_dev_resigns_its_history_on_request_and_staging_then_promotes(
     promoted = invoke(monkeypatch, staging, handlers.migrate_handler)
     assert [a["version"] for a in promoted["applied"]] == ["1"], promoted
     assert chain["staging"].history()[0].proof == chain["dev"].history()[0].proof
+
+
+def test_the_fan_out_lists_fk_groups_and_each_group_applies_only_its_approved_delta(
+    accounts: Dict[str, EnvAccount], chain: Dict[str, EnvDB], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the state machine's Map runs in a gated env: the plan's one digest covers every group,
+    then one refdata call per group (its own slot of the shared schema lock) writes that group's
+    approved delta; a group whose delta moved after the approval writes nothing, the others apply."""
+    gated = _gated_staging(
+        accounts, chain, monkeypatch,
+        {"V1__lookups.sql": "CREATE TABLE currency (code CHAR(3) PRIMARY KEY, name VARCHAR(40));\n"
+                            "CREATE TABLE country (iso CHAR(2) PRIMARY KEY, name VARCHAR(40));\n"},
+        ["INSERT INTO currency VALUES ('EUR', 'Euro'), ('CHF', 'Swiss franc')",
+         "INSERT INTO country VALUES ('DE', 'Germany')"],
+        {"tables": ["currency", "country"], "max_concurrency": 2})
+
+    listed = invoke(monkeypatch, gated, handlers.refdata_handler, {"groups": True})
+    assert (listed["groups"], listed["max_concurrency"]) == ([["currency"], ["country"]], 2), listed
+    no_upstream = invoke(monkeypatch, accounts["dev"], handlers.refdata_handler, {"groups": True})
+    assert no_upstream["groups"] == []
+    gate = invoke(monkeypatch, gated, handlers.plan_handler, {"run_id": "run-1"})["approval"]
+    assert sorted(t["table"] for t in gate["refdata"]) == ["country", "currency"]  # one digest, every group
+    approved = {**gate, "decision": {"digest": gate["digest"], "approved_by": "arn:aws:iam::1:user/a",
+                                     "approved_at": "2026-12-01T03:00:00+00:00"}}
+    chain["dev"].query("INSERT INTO country VALUES ('CH', 'Switzerland')")  # after the approval
+
+    by_group = {tuple(group): invoke(monkeypatch, gated, handlers.refdata_handler,
+                                     {"mode": "apply", "group": group, "slot": index, "approval": approved})
+                for index, group in enumerate(listed["groups"])}
+    assert [t["table"] for t in by_group[("currency",)]["tables"]] == ["currency"]
+    assert by_group[("currency",)]["rows_changed"] == 2
+    assert by_group[("country",)]["rows_changed"] == 0 and by_group[("country",)]["asks_again"] == ["country"]
+    assert chain["staging"].query("SELECT code FROM currency ORDER BY code") == [("CHF",), ("EUR",)]
+    assert chain["staging"].query("SELECT COUNT(*) FROM country") == [(0,)]
+    # a group that is not one FK group (any more) is refused by name, nothing written
+    wrong = invoke(monkeypatch, gated, handlers.refdata_handler,
+                   {"mode": "apply", "group": ["currency", "country"], "approval": approved})
+    assert wrong["status"] == "failed" and "not one foreign-key group" in wrong["error"], wrong

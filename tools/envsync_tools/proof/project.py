@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 from envsync_sceptre.config.envconfig import load_envs
-from envsync_sceptre.resolvers.json_file import minified_json
+from envsync_sceptre.resolvers.json_file import json_part, parse_argument
 from envsync_tools.proof.cfn_eval import Evaluated
 
 
@@ -131,7 +131,7 @@ class EnvStacks:
         if kind == "LambdaPackage":
             return FAKE_CODE_KEY
         if kind == "JsonFile":
-            return minified_json(Path(str(argument)))
+            return json_part(*parse_argument(str(argument)))
         if kind == "StackOutputExternal":  # `<full stack name>::<output>`, read in the same account
             stack, output = str(argument).split()[0].split("::")
             other_env = stack.split("-")[1]
