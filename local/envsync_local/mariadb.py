@@ -9,10 +9,12 @@ engine connects to it exactly as it connects to Aurora.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from envsync_local.process import (
     wait_until_free,
 )
 
+SOCKET_PATH_MAX = 107  # sun_path of a Unix socket address, less its NUL
 INSTALL_HINT = (
     "MariaDB server binaries not found (need mariadbd and mariadb-install-db): "
     "install them with `apt-get install mariadb-server` (Debian/Ubuntu)."
@@ -129,7 +132,13 @@ class MariaDBInstance:
 
     @property
     def socket_path(self) -> Path:
-        return self.base_dir / "mariadbd.sock"
+        """In the state directory, or, where that path is longer than a Unix socket's 107
+        characters (deep test or CI directories), in the temp dir under a name derived from it."""
+        beside = self.base_dir / "mariadbd.sock"
+        if len(str(beside)) <= SOCKET_PATH_MAX:
+            return beside
+        digest = hashlib.sha256(str(beside.resolve()).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"envsync-mariadbd-{digest}.sock"
 
     @property
     def error_log(self) -> Path:
