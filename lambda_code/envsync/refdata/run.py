@@ -104,16 +104,20 @@ class RefdataRun:
                 diffed.append(delta_plan)
                 timings[name] = time.monotonic() - began
         began = time.monotonic()
+        # A plan and an approved apply bind the delta by its digest; an apply nobody approves
+        # (an env without the gate) skips it and writes new and changed rows in one stream.
+        binds = not self.write or self.approved is not None
         digests = {plan_of_table.name: DeltaDigest([[c.name for c in plan_of_table.columns].index(k)
                                                     for k in plan_of_table.key_names], len(plan_of_table.columns))
-                   for plan_of_table, _ in diffed}
+                   for plan_of_table, _ in diffed} if binds else {}
         if self.write:
             apply_group(self.target, diffed, self.references, list(self.by_name), digests, self.approved)
         else:
             self._show_plan(diffed, digests)
         apply_seconds = time.monotonic() - began
         for plan_of_table, delta in diffed:  # a table cut at the deadline has only part of its delta
-            self.results[plan_of_table.name].digest = digests[plan_of_table.name].hexdigest() if delta.complete else ""
+            bound = digests.get(plan_of_table.name)
+            self.results[plan_of_table.name].digest = bound.hexdigest() if bound and delta.complete else ""
         if self.write:
             self._record_full_checks([plan_of_table.name for plan_of_table, delta in diffed if delta.complete])
         for plan_of_table, delta in diffed:

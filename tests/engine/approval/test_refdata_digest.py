@@ -54,10 +54,19 @@ def test_the_plan_and_the_apply_digest_the_same_delta_and_a_same_count_change_di
     pair.run(pair.source, "UPDATE currency SET name = 'Yen (JPY)' WHERE code = 'JPY'")
     other = _digests(refdata.plan(pair.source, pair.target, config("currency", "country", "fee")))
     assert other["currency"] != planned["currency"] and other["fee"] == planned["fee"]
-    # what apply writes is what the plan digested
-    applied = refdata.apply(pair.source, pair.target, config("currency", "country", "fee"))
+    # what an approved apply writes is what the plan digested (it commits: the digests match)
+    applied = refdata.apply(pair.source, pair.target, config("currency", "country", "fee"), approved=other)
     assert _digests(applied) == other
     assert pair.same("currency") and pair.same("fee")
+
+
+def test_an_apply_nobody_approves_skips_the_digest_and_writes_the_same_rows(pair: Pair) -> None:
+    _currency(pair)
+    pair.run(pair.source, "UPDATE currency SET name = 'Japanese Yen' WHERE code = 'JPY'",
+             "INSERT INTO currency VALUES ('CHF', 'Swiss franc', NULL)", "DELETE FROM fee WHERE id = 2")
+    applied = refdata.apply(pair.source, pair.target, config("currency", "country", "fee"))
+    assert set(_digests(applied).values()) == {None}  # an env without the gate binds nothing
+    assert pair.same("currency") and pair.same("fee") and pair.same("country")
 
 
 def test_excluded_columns_are_the_targets_and_not_part_of_the_digest(pair: Pair) -> None:
