@@ -62,5 +62,5 @@ def test_the_fan_out_width_is_one_value_an_env_may_override_and_a_bad_one_is_ref
     raw_by_file = read_env_files(config)
     shared = read_shared_values(config)
     problems = stack_value_problems(parse_envs(shared, raw_by_file), raw_by_file, shared)
-    refused = "config/config.yaml: refdata_tables: max_concurrency: expected"
+    refused = "config/config.yaml: refdata_max_concurrency: expected"  # the key and the file the user edits
     assert any(p.startswith(refused) for p in problems), problems
