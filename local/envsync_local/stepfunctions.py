@@ -8,7 +8,8 @@ retries, catches and choices that AWS would.
 Covers what envsync's definition uses: Task, Choice, Pass, Wait, Succeed, Fail, Map (inline:
 ItemsPath, ItemSelector with `$$.Map.Item`, ItemProcessor/Iterator, MaxConcurrency or
 MaxConcurrencyPath: that many iterations at once, in threads, results in item order; a failed
-iteration fails the Map once the running ones end, as AWS stops the rest), Parallel; InputPath,
+iteration fails the Map once the running ones end, and none starts after it, as AWS stops the
+rest), Parallel; InputPath,
 Parameters (with `.$` paths, JSONPath filters `[?(@.a == 'x')]`, and States.* intrinsics
 Format, JsonToString, StringToJson, Array), ResultSelector, ResultPath, OutputPath; Retry
 (ErrorEquals, MaxAttempts, IntervalSeconds, BackoffRate) and Catch.
@@ -29,6 +30,7 @@ import copy
 import json
 import re
 import secrets
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -427,10 +429,18 @@ class StateMachine:
             raise StatesError("States.Runtime", f"{name}: MaxConcurrency must be a non-negative integer, got {limit!r}")
         processor = state.get("ItemProcessor") or state["Iterator"]
 
+        stopped = threading.Event()  # an uncaught failure: AWS stops the iterations not yet ended
+
         def iteration(index: int, item: Any) -> Any:
+            if stopped.is_set():
+                return None  # never started; the Map fails with the first failure's error
             item_context = dict(context, Map={"Item": {"Index": index, "Value": item}})
             item_input = render_payload(state["ItemSelector"], data, item_context) if "ItemSelector" in state else item
-            return self._run_states(processor, item_input, item_context, execution)
+            try:
+                return self._run_states(processor, item_input, item_context, execution)
+            except BaseException:
+                stopped.set()
+                raise
 
         results: List[Any] = []
         if items:

@@ -283,3 +283,20 @@ def test_an_uncaught_iteration_failure_fails_the_map_and_a_bad_concurrency_is_a_
     definition["States"]["Groups"]["Result"]["max_concurrency"] = -1
     failed = StateMachine(definition, lambda resource, payload: {}).run({"run": 1})
     assert failed.error == "States.Runtime" and "MaxConcurrency" in failed.cause
+
+
+def test_after_an_uncaught_iteration_failure_no_further_iteration_starts():
+    definition = json.loads(json.dumps(FAN_OUT))
+    del definition["States"]["Each"]["ItemProcessor"]["States"]["Apply"]["Catch"]
+    definition["States"]["Groups"]["Result"]["max_concurrency"] = 1
+    started = []
+
+    def invoke(resource, payload):
+        started.append(payload["group"])
+        if payload["group"] == ["a", "b"]:
+            raise StatesError("SyncFailed", "a refused")
+        return {"status": "done"}
+
+    failed = StateMachine(definition, invoke).run({"run": 1})
+    assert failed.status == "FAILED" and failed.error == "SyncFailed"
+    assert started == [["a", "b"]]  # AWS stops the Map: c and d never run
