@@ -232,8 +232,17 @@ class LocalStack:
               and (self.asked_fail_first_create or None) != self.fail_first_create):
             raise LocalModeError(f"moto runs with --fail-first-create {self.fail_first_create or '(none)'}; "
                                  "`envsync-local down` first to start it with another")
-        for db in self.servers:
-            db.start()
+        started: List[MariaDBInstance] = []
+        try:
+            for db in self.servers:
+                was_running = db.is_running()
+                db.start()
+                if not was_running:
+                    started.append(db)
+        except BaseException:
+            for db in reversed(started):  # one cannot start: leave none of this call's running
+                db.stop()
+            raise
         self.write_descriptions()
         self.write_ca_bundle()
         if not self.moto_running():

@@ -113,3 +113,22 @@ def test_tool_chain_versions_are_the_pinned_ones():
                                   capture_output=True, text=True, check=True).stdout.strip()
     assert moto_version == "5.2.5"
     assert sceptre.__version__ == "4.7.0"
+
+
+def test_a_stand_in_that_cannot_start_leaves_none_of_its_start_running(tmp_path):
+    """A port taken for the last server (prod's reader): `up` fails naming it, and the servers it
+    had started before are stopped again, not left running unknown to `make stop`."""
+    import socket
+
+    from envsync_local.cli import LocalStack
+    from envsync_local.paths import PROJECT_ROOT
+    from envsync_sceptre.config.envconfig import load_envs
+
+    envs = load_envs(PROJECT_ROOT / "config")
+    local = LocalStack(tmp_path, envs, moto_port=free_port(), db_ports={name: free_port() for name in envs})
+    last = local.servers[-1]
+    with socket.create_server((last.host, last.port)):
+        with pytest.raises(MariaDBError, match=f"port {last.port}.*already taken"):
+            local.start()
+    assert [db.name for db in local.servers if db.is_running()] == []
+    assert not local.moto_running()
