@@ -115,7 +115,7 @@ def test_a_sync_stack_that_creates_prods_machine_again_is_refused(tmp_path):
     """CI's sync stack creating prod's machine itself (the old layout) is refused by the
     execution role's Deny, and the proof names the call."""
     stacks = project_with(tmp_path, lambda t: replace_text(t / "sync.yaml.j2",
-                                                           "    Condition: MachineInThisStack\n", ""))
+                                                           ', condition="MachineInThisStack"', ""))
     findings = [str(finding) for finding in static_findings(stacks, "prod")]
     assert any("envsync-cfn-exec may not states:CreateStateMachine on "
                "arn:aws:states:us-east-1:333333333333:stateMachine:envsync-prod-sync" in finding
