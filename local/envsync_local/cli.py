@@ -627,10 +627,10 @@ def command_up(local: LocalStack, envs: Optional[List[str]], with_sync: bool = T
         cycle = command_sync(local)
         print(f"whole run: {time.monotonic() - started:.1f}s")
     retries = failed_create_figure(local, failed)
-    for stack in failed.never_failed() if local.fail_first_create == DEFAULT_FAIL_FIRST_CREATE else []:
+    never_failed = failed.never_failed() if local.fail_first_create == DEFAULT_FAIL_FIRST_CREATE else []
+    for stack in never_failed:
         print(f"    FIRST CREATE DID NOT FAIL {stack}: its retry was never tried")
-    findings = 1 if local.fail_first_create == DEFAULT_FAIL_FIRST_CREATE and failed.never_failed() else 0
-    return max(cycle, findings, command_proof(local, figures=[retries]))
+    return max(cycle, 1 if never_failed else 0, command_proof(local, figures=[retries]))
 
 
 def failed_create_figure(local: LocalStack, failed: FailedCreates) -> str:

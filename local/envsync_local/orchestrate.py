@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional
 
 import boto3
 
+from envsync.aws import new_session
 from envsync_local import executions
 from envsync_local.cloudwatch_emulation import evaluate_alarms, publish_execution, publish_invocation
 from envsync_local.lambda_runner import LambdaInvocationError, invoke
@@ -68,7 +69,7 @@ class TaskRunner:
         if getattr(self._local, "session", None) is None:
             with self._lock:
                 frozen = self.session.get_credentials().get_frozen_credentials()
-                self._local.session = boto3.Session(
+                self._local.session = new_session(
                     aws_access_key_id=frozen.access_key, aws_secret_access_key=frozen.secret_key,
                     aws_session_token=frozen.token, region_name=self.session.region_name)
         return self._local.session
