@@ -22,6 +22,17 @@ a delta of 100 one-MiB blobs (`--blob-mb`) in a separate process and reports its
 delta is streamed, so it stays far below the delta's size). Peak memory of the engine is the
 process's max RSS (only the engine runs Python row work in this process; baselines run as child
 processes).
+
+The server: by default the benchmark starts its own MariaDB (a temporary datadir, a free port,
+an InnoDB buffer pool that holds both copies of the table, as Aurora's buffer pool - 3/4 of the
+instance's memory - holds reference tables) and stops it at the end, so the figures do not
+depend on how the machine's server is configured (Debian's 128 MB pool with O_DIRECT makes
+every pass over 2 x 120 MB a disk read). `--host/--port` run it on a given server instead.
+
+The stateless floor: the engine's own row-mode chunk queries (key and row hash of every row) on
+both sides at once, chunk bounds found beforehand and not timed, nothing compared or written.
+Any diff that finds changes spread over the table without keeping state must read that much;
+`dump+reload / floor` is the most such a diff can be faster than `mysqldump | mysql` here.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
@@ -39,8 +51,13 @@ from typing import Callable, Dict, List, Optional, Tuple
 import pymysql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_code"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
 from envsync.refdata import RefdataConfig
 from envsync.refdata import apply as refdata_apply
+from envsync.refdata.config import TableConfig, table_plan
+from envsync.refdata.diff import _ChunkQueries, _on_both
+from envsync.refdata.schema import read_shapes
+from envsync_local.mariadb import MariaDBInstance, free_port
 
 SOURCE_DB, TARGET_DB, TABLE = "envsync_bench_src", "envsync_bench_dst", "ref_bench"
 CHUNK_ROWS = RefdataConfig.chunk_rows  # the engine's default unless --chunk-rows
@@ -160,6 +177,28 @@ def envsync_run(server: Server, hash_name: str) -> Tuple[float, Dict[str, object
         target.close()
 
 
+def stateless_floor(server: Server, hash_name: str) -> float:
+    """The row-mode chunk queries of a diff (key and row hash of every row) on both sides at
+    once, with the chunk bounds found beforehand (not timed); nothing compared or written."""
+    source, target = server.connect(SOURCE_DB), server.connect(TARGET_DB)
+    try:
+        plan = table_plan(read_shapes(source, [TABLE])[TABLE], TableConfig(name=TABLE))
+        queries = _ChunkQueries(plan, CHUNK_ROWS, hash_name)  # the engine's own statements
+        bounds: List[object] = [None]
+        while bounds[-1] is not None or len(bounds) == 1:
+            bounds.append(queries.boundary(source, bounds[-1]))
+        ranges = list(zip(bounds, bounds[1:]))
+
+        def read_all(conn) -> int:
+            return sum(queries.fingerprint(conn, lower, upper, True)[0] for lower, upper in ranges)
+
+        seconds, _ = timed(lambda: _on_both(source, target, read_all))
+        return seconds
+    finally:
+        source.close()
+        target.close()
+
+
 def ensure_pt_table_sync() -> Optional[str]:
     found = shutil.which("pt-table-sync")
     if found:
@@ -243,8 +282,11 @@ def blob_delta(server: Server, megabytes: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default=None,
+                        help="run on this server (default: start the benchmark's own MariaDB)")
     parser.add_argument("--port", type=int, default=3306)
+    parser.add_argument("--buffer-pool", default="1G",
+                        help="InnoDB buffer pool of the benchmark's own server (default 1G: both tables fit)")
     parser.add_argument("--user", default="root")
     parser.add_argument("--password", default="")
     parser.add_argument("--chunk-rows", type=int, default=RefdataConfig.chunk_rows)
@@ -258,7 +300,23 @@ def main() -> int:
     global CHUNK_ROWS, SOURCE_DB, TARGET_DB
     CHUNK_ROWS = args.chunk_rows
     SOURCE_DB, TARGET_DB = f"{args.db_prefix}_src", f"{args.db_prefix}_dst"
-    server = Server(args.host, args.port, args.user, args.password)
+    own = None
+    if args.host is None:
+        own = MariaDBInstance(name="benchmark", port=free_port(), buffer_pool=args.buffer_pool,
+                              base_dir=Path(tempfile.mkdtemp(prefix="envsync-bench-")))
+        own.start()
+        print(f"own MariaDB on port {own.port} (buffer pool {args.buffer_pool}, datadir {own.datadir})")
+        server = Server(own.host, own.port, "root", "")
+    else:
+        server = Server(args.host, args.port, args.user, args.password)
+    try:
+        return run(args, server)
+    finally:
+        if own is not None and not args.keep:
+            own.wipe()
+
+
+def run(args: argparse.Namespace, server: Server) -> int:
     rows = args.rows
     print(f"refdata sync benchmark: {rows} rows x 10 columns, 1 % changed, chunk_rows {CHUNK_ROWS}; "
           f"load average {os.getloadavg()}")
@@ -300,6 +358,8 @@ def main() -> int:
         print(f"1 % changed, {pattern}:")
         for hash_name in ("crc32", "md5"):
             mutate(server, rows, pattern)
+            if pattern == "uniform":
+                record(f"stateless floor ({hash_name})", stateless_floor(server, hash_name), verify=False)
             seconds, result = envsync_run(server, hash_name)
             table = result["tables"][0]
             record(f"envsync apply, {pattern} ({hash_name})", seconds)
@@ -338,6 +398,16 @@ def main() -> int:
             ours = figures[f"envsync apply, in sync ({hash_name})"]
             print(f"  [{hash_name}] in sync: pt-table-sync / envsync = "
                   f"{figures['pt-table-sync --execute, in sync'] / ours:.2f}x")
+    reload = figures["mysqldump | mysql reload, uniform"]
+    for hash_name in ("crc32", "md5"):
+        least = figures[f"stateless floor ({hash_name})"]
+        print(f"  [{hash_name}] stateless floor (row hashes of both sides, nothing written): {least:.2f} s; "
+              f"dump+reload / floor = {reload / least:.2f}x (no stateless diff gets past this here); "
+              f"uniform envsync / floor = {figures[f'envsync apply, uniform ({hash_name})'] / least:.2f}x")
+    full_pass = figures["envsync apply, in sync (md5, full 128-bit pass)"]
+    print(f"  [md5] 1 % changed / in sync full 128-bit pass: uniform "
+          f"{figures['envsync apply, uniform (md5)'] / full_pass:.2f}x, "
+          f"clustered {figures['envsync apply, clustered (md5)'] / full_pass:.2f}x")
     not_identical = [name for name, same in checks.items() if not same]
     print("tables identical after every run" if not not_identical else f"NOT identical after: {not_identical}")
     if not args.keep:

@@ -298,11 +298,12 @@ class FailedCreates:
         return self.launched - self.existed
 
     def figure(self) -> Optional[str]:
-        """The retries of the stacks this launch created (None: it created none)."""
+        """The retries of the stacks this launch created, e.g. `23/23 stacks relaunched`
+        (None: it created none)."""
         if not self.created:
             return None
         relaunched = set(self.rolled_back) & self.created
-        figure = f"failed-create retries: {len(relaunched)}/{len(self.created)} stacks relaunched"
+        figure = f"{len(relaunched)}/{len(self.created)} stacks relaunched"
         if self.by_hand:
             figure += f" ({', '.join(sorted(self.by_hand))} after its cluster's deletion protection was lifted by hand)"
         return figure
@@ -642,9 +643,9 @@ def failed_create_figure(local: LocalStack, failed: FailedCreates) -> str:
     if figure is not None:
         local.failed_create_figure = figure
         local.save()
-        return figure
+        return f"failed-create retries: {figure}"
     first = local.failed_create_figure or "no figure recorded"
-    return f"failed-create retries: not re-run, every stack exists (when created: {first.split(': ', 1)[-1]})"
+    return f"failed-create retries: not re-run, every stack exists (when created: {first})"
 
 
 def local_environment(local: LocalStack) -> Dict[str, str]:

@@ -116,6 +116,9 @@ class MariaDBInstance:
     # with read_only, is a replica (it replicates once told its source, see cfn_models.replica).
     server_id: Optional[int] = None
     read_only: bool = False
+    # InnoDB's buffer pool: the stand-ins' tables are small; a benchmark sizes it to hold its
+    # tables, as Aurora's buffer pool (3/4 of the instance's memory) holds reference tables.
+    buffer_pool: str = "256M"
 
     @property
     def datadir(self) -> Path:
@@ -194,7 +197,7 @@ class MariaDBInstance:
             f"--bind-address={self.host}", f"--socket={self.socket_path}",
             f"--pid-file={self.pid_file}", f"--log-error={self.error_log}",
             f"--user={getpass.getuser()}", "--skip-name-resolve",
-            "--innodb-buffer-pool-size=256M", "--innodb-log-file-size=256M",
+            f"--innodb-buffer-pool-size={self.buffer_pool}", "--innodb-log-file-size=256M",
             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
             "--max-connections=200",
         ]

@@ -173,5 +173,5 @@ def test_a_created_stack_whose_first_create_did_not_fail_is_named():
     failed = FailedCreates(rolled_back={"envsync-dev-kms": "first-id"},
                            launched={"envsync-dev-kms", "envsync-dev-network", "envsync-dev-bootstrap"},
                            existed={"envsync-dev-bootstrap"})
-    assert failed.figure() == "failed-create retries: 1/2 stacks relaunched"
+    assert failed.figure() == "1/2 stacks relaunched"
     assert failed.never_failed() == ["envsync-dev-network"]

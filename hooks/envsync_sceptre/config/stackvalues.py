@@ -147,7 +147,7 @@ def refdata_problems(label: str, raw: Mapping[str, Any], shared: Mapping[str, An
     try:
         RefdataConfig.from_dict(pulled_config(str(raw.get("env")), raw, shared))
     except RefdataConfigError as error:
-        if str(error).startswith("max_concurrency:"):  # the Map's width: its own key and file
+        if error.key == "max_concurrency":  # the Map's width: its own key and file
             _, concurrency_origin = effective_value("refdata_max_concurrency", label, raw, shared)
             return [f"{concurrency_origin}: refdata_{error}"]
         return [f"{origin}: refdata_tables: {error}"]

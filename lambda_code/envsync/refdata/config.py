@@ -17,9 +17,15 @@ _IDENT = re.compile(r"^[^`\x00]{1,64}$")
 
 
 class RefdataConfigError(EnvsyncError, ValueError):
-    """The refdata configuration is invalid; the message names the key and the value."""
+    """The refdata configuration is invalid; the message names the key and the value.
+    `key`: the top-level key at fault when it is not the table list (a caller that maps keys
+    to its own files names the right one)."""
 
     quotes_no_data = True
+
+    def __init__(self, message: str, key: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ class RefdataConfig:
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or not 1 <= max_concurrency <= 40:
             raise RefdataConfigError(
                 f"max_concurrency: expected the number of table groups applied at once, 1 to 40, "
-                f"got {max_concurrency!r}")
+                f"got {max_concurrency!r}", key="max_concurrency")
         tables: List[TableConfig] = []
         for i, item in enumerate(tables_value):
             tables.append(_table_from_dict(item, f"tables[{i}]"))
