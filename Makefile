@@ -10,7 +10,8 @@ RUNTIME_INFO = $(VENV)/bin/python -m envsync_sceptre.config.runtime
 # The engine's own tests, re-run on another Python by `make test-engine PY=3.x`.
 ENGINE_TESTS := tests/engine/migrations/test_scripts.py tests/engine/migrations/test_migrate.py tests/engine/refdata/test_sync.py \
 	tests/engine/lint/test_lint.py tests/engine/approval/test_approval.py tests/engine/approval/test_answer.py tests/engine/migrations/test_origin.py \
-	tests/engine/drift/test_normalise.py tests/engine/lambdas/test_secure_parameter.py tests/engine/credentials/test_db_users.py
+	tests/engine/drift/test_normalise.py tests/engine/lambdas/test_secure_parameter.py tests/engine/credentials/test_db_users.py \
+	tests/engine/mysql/test_row_digest.py tests/engine/refdata/test_stream.py
 PY ?= 3.9
 # The runtimes the test suite builds packages for and runs them on (tests/stacks/test_packaging.py,
 # the python3.12 launch in tests/e2e/test_lifecycle.py), besides the configured ones.

@@ -111,3 +111,24 @@ class Flavour:
         if self._at_least(MYSQL, 8, 0, 13):
             return "ALTER USER USER() IDENTIFIED BY %(new)s REPLACE %(current)s"
         return "ALTER USER USER() IDENTIFIED BY %(new)s"
+
+    @property
+    def cheap_row_digest(self) -> str:
+        """The SQL digest function that costs least per call here, for hashing one row at a time.
+
+        MariaDB 10.11 built with OpenSSL 3 fetches the MD5 implementation on every `MD5()` call
+        (mysys_ssl/my_md5.cc: `EVP_MD_fetch(NULL, "MD5", "fips=no")` in `md5_init`), so a call
+        costs ~0.4 us where `SHA1()` costs ~0.04 us (measured over 1 M short values: MD5 0.56 s,
+        SHA1 0.21 s, a bare scan 0.13 s). MySQL is the other way round: `compute_md5_hash` calls
+        OpenSSL's `MD5_Init/Update/Final` directly (mysys/my_md5.cc, 5.7 and 8.0) while 8.0's
+        `compute_sha1_hash` allocates an `EVP_MD_CTX` and runs `EVP_DigestInit_ex` per call
+        (mysys/my_sha1.cc). Both functions exist on every flavour with the same result.
+        """
+        return "SHA1" if self.vendor == MARIADB else "MD5"
+
+
+def row_digest_for(source_version: str, target_version: str) -> str:
+    """The per-row digest both servers of a comparison use (they must compute the same one):
+    the flavour's cheap one when both are the same vendor, else MD5."""
+    source, target = Flavour.from_version(source_version), Flavour.from_version(target_version)
+    return source.cheap_row_digest if source.vendor == target.vendor else "MD5"

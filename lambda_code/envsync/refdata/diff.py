@@ -34,7 +34,10 @@ row mode, so those chunks are read once, and back to aggregate mode when chunks 
 again. Streaming `(key, row hash)` row by row instead was measured slower: PyMySQL's per-row
 work (~2 us a row and side) costs more than the servers' GROUP_CONCAT and a split in C.
 
-Row hash: `crc32` (CRC32 of the row image, 32 bits) or `md5` (first 64 bits of MD5).
+Row hash: `crc32` (CRC32 of the row image, 32 bits) or `md5`: the first 64 bits of a
+cryptographic digest of the row image, MD5 on MySQL and SHA1 where both servers are MariaDB (the
+one each flavour computes cheaply per call, `Flavour.cheap_row_digest`); md5 mode's chunk
+aggregates are MD5 (128 bits) on every flavour.
 Only the changed rows are fetched in full, from the source, by key, streamed while they are
 written (`TableDelta.written_rows`), so memory does not grow with the delta.
 """
@@ -53,6 +56,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import pymysql
 
+from envsync.mysql.flavour import row_digest_for
 from envsync.refdata.schema import RefdataError
 from envsync.refdata.sql import (
     BINARY_TYPES,
@@ -65,6 +69,7 @@ from envsync.refdata.sql import (
 )
 
 HASHES = ("crc32", "md5")
+ROW_DIGESTS = ("MD5", "SHA1")  # SQL functions, spliced into statements: only these
 FETCH_BATCH = 500
 ADAPT_WINDOW = 8
 
@@ -104,8 +109,9 @@ class TableDelta:
 NULL_IMAGE_MARK = 10 ** 30
 
 
-def _row_hash(plan: TablePlan, hash_name: str) -> Tuple[str, str]:
+def _row_hash(plan: TablePlan, hash_name: str, row_digest: str = "MD5") -> Tuple[str, str]:
     """(chunk aggregate query head, per-row text) for the chosen hash; the WHERE goes last.
+    `row_digest`: the SQL function of md5 mode's per-row hash (`row_digest_for`).
 
     Never a BIT_XOR of row hashes: CRC32 is linear over XOR, so an XOR of row CRCs cancels the
     same change made to an even number of rows.
@@ -122,7 +128,7 @@ def _row_hash(plan: TablePlan, hash_name: str) -> Tuple[str, str]:
     image = plan.row_image()
     if hash_name == "md5":
         return f"SELECT COUNT(*), MD5(GROUP_CONCAT({image} SEPARATOR ',')) FROM {plan.qname}", \
-            f"IFNULL(LEFT(MD5({image}), 16), 'NULL')"
+            f"IFNULL(LEFT({row_digest}({image}), 16), 'NULL')"
     return (f"SELECT COUNT(*), SUM(IFNULL(h * h, {NULL_IMAGE_MARK})) FROM "
             f"(SELECT CRC32({image}) AS h FROM {plan.qname}"), f"IFNULL(CRC32({image}), 'NULL')"
 
@@ -131,12 +137,14 @@ NO_LIMIT = 18446744073709551615
 
 
 class _ChunkQueries:
-    def __init__(self, plan: TablePlan, chunk_rows: int, hash_name: str) -> None:
+    def __init__(self, plan: TablePlan, chunk_rows: int, hash_name: str, row_digest: str = "MD5") -> None:
         if hash_name not in HASHES:
             raise RefdataError(f"unknown hash {hash_name!r}: use one of {', '.join(HASHES)}")
+        if row_digest not in ROW_DIGESTS:
+            raise RefdataError(f"internal: unknown row digest {row_digest!r}")
         self.plan = plan
         self.chunk_rows = chunk_rows
-        self.aggregate_head, per_row = _row_hash(plan, hash_name)
+        self.aggregate_head, per_row = _row_hash(plan, hash_name, row_digest)
         self.aggregate_tail = f" LIMIT {NO_LIMIT}) AS chunk" if hash_name == "crc32" else ""
         self.rows_sql = (
             f"SELECT COUNT(*), GROUP_CONCAT({plan.key_encoding()}, ':', {per_row} SEPARATOR ',') "
@@ -201,6 +209,11 @@ class _ChunkQueries:
                 cur.execute(bind(conn, sql, args))
                 for row in cur:
                     yield tuple(row)
+
+
+def row_digest(source, target) -> str:
+    """md5 mode's per-row digest for this pair of connections (their handshake's server version)."""
+    return row_digest_for(str(getattr(source, "server_version", "")), str(getattr(target, "server_version", "")))
 
 
 def key_text(value: Any) -> str:
@@ -438,7 +451,7 @@ def diff_table(
     PENDING_CHUNKS such chunks, at a mode switch and at the end). At least one chunk is compared
     per call, so repeated calls always make progress.
     """
-    queries = _ChunkQueries(plan, chunk_rows, hash_name)
+    queries = _ChunkQueries(plan, chunk_rows, hash_name, row_digest(source, target))
     delta = TableDelta()
     insert_keys: List[Tuple[Any, ...]] = []
     update_keys: List[Tuple[Any, ...]] = []
