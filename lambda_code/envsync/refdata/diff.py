@@ -56,7 +56,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import pymysql
 
-from envsync.mysql.flavour import row_digest_for
+from envsync.mysql.flavour import Flavour, row_digest_for
 from envsync.refdata.schema import RefdataError
 from envsync.refdata.sql import (
     BINARY_TYPES,
@@ -314,14 +314,13 @@ def definitions_match(source, target, plan: TablePlan) -> bool:
     """Same server flavour and version (major.minor) and the same CREATE TABLE on both sides:
     only then can equal data give equal CHECKSUM TABLE values (it sums raw record images)."""
 
-    def definition(conn) -> Tuple[str, str]:
+    def definition(conn) -> Tuple[str, Tuple[int, ...], str]:
         with conn.cursor() as cur:
             cur.execute("SELECT VERSION()")
-            version = str(cur.fetchone()[0])
+            flavour = Flavour.from_version(str(cur.fetchone()[0]))
             cur.execute(f"SHOW CREATE TABLE {plan.qname}")
             create = str(cur.fetchone()[1])
-        flavour = ("mariadb " if "mariadb" in version.lower() else "mysql ") + ".".join(version.split(".")[:2])
-        return flavour, _AUTO_INCREMENT.sub("", create)
+        return flavour.vendor, flavour.version[:2], _AUTO_INCREMENT.sub("", create)
 
     return definition(source) == definition(target)
 
